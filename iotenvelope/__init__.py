@@ -1,0 +1,17 @@
+"""iotenvelope: encrypted, authenticated, replay-protected messages between IoT devices and backends.
+
+Public API (see README.md and SPEC.md)::
+
+    import iotenvelope
+    token = iotenvelope.seal(secret, b'{"co2": 1223}', device="sensor-01", seq=1)
+    msg = iotenvelope.open(secret, token)        # MAC first, then decrypt, then freshness/replay
+"""
+
+__version__ = "0.1.0"
+
+from .envelope import Envelope, Freshness, Opened, open, open_envelope, seal, seal_envelope  # noqa: E402
+from .errors import *  # noqa: E402,F401,F403
+from .keys import parse_secret  # noqa: E402
+
+__all__ = ["Envelope", "Freshness", "Opened", "open", "open_envelope", "seal", "seal_envelope", "parse_secret",
+           "__version__"]

@@ -1,0 +1,224 @@
+"""The ``iotenvelope`` command line (a stable contract: scripts depend on options, output and exit codes).
+
+Exit codes: 0 success; 1 ``verify`` found a mismatch; 2 usage; otherwise the failing error class's
+``exit_code`` (3 malformed/padding, 4 bad key/unknown device, 5 authentication, 6 replay, 7 timestamp,
+8 replay store, 10 other library error). No traceback is printed for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+from . import __version__, b64, httpauth, profiles, verify as verify_mod, vectors as vectors_mod
+from .errors import IotEnvelopeError, UsageError
+
+EXIT_VERIFY_FAILED = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would exit 2 itself; keep one path for usage errors
+        raise UsageError(message)
+
+
+def _warn(message: str) -> None:
+    print(f"iotenvelope: warning: {message}", file=sys.stderr)
+
+
+def _stdin_bytes() -> bytes:
+    return sys.stdin.buffer.read()
+
+
+def _lines(data: bytes) -> list[bytes]:
+    return [line.rstrip(b"\r") for line in data.split(b"\n")][: -1 if data.endswith(b"\n") else None]
+
+
+def _text(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} on stdin is not UTF-8 text") from None
+
+
+def _add_profile_options(parser: argparse.ArgumentParser, command: str) -> None:
+    seen: set[str] = set()
+    for profile in profiles.registry().values():
+        for option in profile.options:
+            if command in option.commands and option.flags[0] not in seen:
+                seen.add(option.flags[0])
+                parser.add_argument(*option.flags, **option.kwargs)
+
+
+def _add_key_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--key", help="key or device secret: hex, or b64:<base64>")
+    group.add_argument("--passphrase", help="passphrase (legacy profiles: crypto-js/OpenSSL string keys)")
+    parser.add_argument("--profile", default="envelope-v1", help="wire convention (default envelope-v1; see `profiles`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="iotenvelope", description="Encrypted, authenticated envelopes for IoT devices and backends.")
+    parser.add_argument("--version", action="version", version=f"iotenvelope {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    seal = sub.add_parser("seal", help="plaintext on stdin -> envelope on stdout")
+    _add_key_options(seal)
+    seal.add_argument("--device", help="device id (envelope-v1)")
+    seal.add_argument("--seq", type=int, default=0, help="sequence number (first one with --batch; default 0)")
+    seal.add_argument("--ts", type=int, help="timestamp, Unix seconds (default now; 0 = time unknown)")
+    seal.add_argument("--iv", help="fixed IV (hex or b64:) - for reproducing legacy messages and vectors only")
+    seal.add_argument("--format", choices=("json", "compact"), help="envelope encoding (default compact)")
+    seal.add_argument("--batch", action="store_true", help="one plaintext per input line -> one envelope per line")
+    _add_profile_options(seal, "seal")
+
+    opn = sub.add_parser("open", help="envelope on stdin -> plaintext on stdout")
+    _add_key_options(opn)
+    opn.add_argument("--iv", help="IV for profiles where it travels separately (hex or b64:)")
+    opn.add_argument("--format", choices=("json", "compact"), help="envelope encoding (default: detect)")
+    opn.add_argument("--batch", action="store_true",
+                     help="one envelope per line -> one JSON result per line (ok, device, seq, error|plaintext)")
+    opn.add_argument("--json", action="store_true", help="print a JSON object with the plaintext and metadata")
+    _add_profile_options(opn, "open")
+
+    auth = sub.add_parser("auth", help="HTTP body authentication headers (co2logserver salted hashes, HMAC)")
+    auth.add_argument("action", choices=("sign", "verify"))
+    auth.add_argument("--scheme", required=True, help="salted-<alg> (co2logserver) or hmac-<alg> (recommended)")
+    auth.add_argument("--secret", required=True, help="the shared secret / salt (text)")
+    auth.add_argument("--header", help="sign: header name to print; verify: the header line or its value")
+
+    ver = sub.add_parser("verify", help="run every available implementation over every vector file")
+    ver.add_argument("--json", action="store_true", help="machine-readable result")
+    ver.add_argument("--vectors", help="vector directory (default: the checkout's vectors/)")
+    ver.add_argument("--impl", action="append", help="only this implementation (repeatable)")
+
+    sub.add_parser("profiles", help="list the profiles")
+
+    keygen = sub.add_parser("keygen", help="print a new random device secret")
+    keygen.add_argument("--bytes", type=int, choices=(16, 32), default=16, help="16 (AES-128, default) or 32")
+    keygen.add_argument("--b64", action="store_true", help="print as b64:<base64> instead of hex")
+
+    vec = sub.add_parser("vectors", help="vector files")
+    vec.add_argument("action", choices=("generate",))
+    vec.add_argument("--seed", type=int, default=1)
+    vec.add_argument("--out", default=None, help="directory (default: the checkout's vectors/)")
+    return parser
+
+
+def cmd_seal(opts: argparse.Namespace) -> int:
+    profile = profiles.get(opts.profile)
+    data = _stdin_bytes()
+    if not opts.batch:
+        sys.stdout.write(profile.seal(data, opts, _warn) + "\n")
+        return 0
+    out = [profile.seal(line, opts, _warn, index=i) for i, line in enumerate(_lines(data))]
+    sys.stdout.write("".join(text + "\n" for text in out))  # all or nothing: nothing printed on an error
+    return 0
+
+
+def _plain_json(plaintext: bytes) -> dict:
+    try:
+        return {"plaintext": plaintext.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"plaintext_b64": b64.encode_std(plaintext)}
+
+
+def cmd_open(opts: argparse.Namespace) -> int:
+    profile = profiles.get(opts.profile)
+    data = _stdin_bytes()
+    if not opts.batch:
+        res = profile.open(_text(data, "envelope"), opts, _warn)
+        if opts.json:
+            print(json.dumps({"ok": True, **res.meta, **_plain_json(res.plaintext)}, ensure_ascii=False))
+        else:
+            sys.stdout.buffer.write(res.plaintext)
+            sys.stdout.flush()
+        return 0
+    worst = 0
+    for line in _lines(data):
+        text = line.decode("utf-8", "replace").strip()
+        if not text:
+            continue
+        try:
+            res = profile.open(text, opts, _warn)
+            row = {"ok": True, "device": res.meta.get("device"), "seq": res.meta.get("seq"), **res.meta,
+                   **_plain_json(res.plaintext)}
+        except IotEnvelopeError as exc:
+            if isinstance(exc, UsageError):
+                raise
+            worst = worst or exc.exit_code
+            row = {"ok": False, "device": None, "seq": None, "error": type(exc).__name__, "code": exc.code,
+                   "message": str(exc)}
+        print(json.dumps(row, ensure_ascii=False))
+    return worst
+
+
+def cmd_auth(opts: argparse.Namespace) -> int:
+    body = _stdin_bytes()
+    if opts.action == "sign":
+        name, value = httpauth.sign(body, opts.secret, opts.scheme, opts.header)
+        print(f"{name}: {value}")
+        return 0
+    if not opts.header:
+        raise UsageError("auth verify needs --header (the 'Name: value' line or the value)")
+    value = opts.header.split(":", 1)[1] if ":" in opts.header else opts.header
+    httpauth.verify(body, opts.secret, value.strip(), opts.scheme)
+    print("ok")
+    return 0
+
+
+def cmd_verify(opts: argparse.Namespace) -> int:
+    from pathlib import Path
+    vector_dir = Path(opts.vectors) if opts.vectors else None
+    if vector_dir is not None and not vector_dir.is_dir():
+        raise UsageError(f"--vectors {opts.vectors}: not a directory")
+    cells = verify_mod.run(vector_dir, only=set(opts.impl) if opts.impl else None)
+    print(verify_mod.as_json(cells) if opts.json else verify_mod.render(cells))
+    return 0 if verify_mod.ok(cells) else EXIT_VERIFY_FAILED
+
+
+def cmd_profiles(opts: argparse.Namespace) -> int:
+    rows = list(profiles.registry().values())
+    width = max(len(p.name) for p in rows)
+    for p in rows:
+        label = "authenticated" if p.authenticated else "UNAUTHENTICATED (legacy)"
+        print(f"{p.name.ljust(width)}  {label:<24}  {p.summary}")
+    return 0
+
+
+def cmd_keygen(opts: argparse.Namespace) -> int:
+    raw = os.urandom(opts.bytes)
+    print("b64:" + b64.encode_std(raw) if opts.b64 else raw.hex())
+    return 0
+
+
+def cmd_vectors(opts: argparse.Namespace) -> int:
+    from pathlib import Path
+    out = Path(opts.out) if opts.out else verify_mod.default_vector_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    for path in vectors_mod.write_generated(out, opts.seed):
+        print(path)
+    return 0
+
+
+COMMANDS = {"seal": cmd_seal, "open": cmd_open, "auth": cmd_auth, "verify": cmd_verify, "profiles": cmd_profiles,
+            "keygen": cmd_keygen, "vectors": cmd_vectors}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        opts = build_parser().parse_args(argv)
+        return COMMANDS[opts.command](opts)
+    except UsageError as exc:
+        print(f"iotenvelope: usage error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except IotEnvelopeError as exc:
+        print(f"iotenvelope: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,381 @@
+"""Envelope v1 (SPEC.md): the data structure, its two encodings, and seal/open.
+
+Where each byte comes from:
+  * header + MAC input ..... :meth:`Envelope.mac_input` (SPEC.md §4)
+  * K_enc / K_mac .......... :func:`iotenvelope.kdf.envelope_keys` (SPEC.md §2.2)
+  * ct ..................... :func:`iotenvelope.cipher.encrypt` (AES-CBC + PKCS#7)
+  * tag .................... :func:`_tag` (HMAC-SHA-256 truncated to 16 bytes)
+  * compact / JSON text .... :meth:`Envelope.to_compact` / :meth:`Envelope.to_json` (SPEC.md §5)
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+import os
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Protocol, Union
+
+from . import b64, cipher, kdf
+from .errors import (AuthenticationError, DirectionError, FutureError, KeyFormatError, MalformedError,
+                     StaleError, TimeUnknownError, UnknownDeviceError, UnsupportedVersionError)
+
+VERSION = 1
+DIRECTIONS = {"up": 1, "down": 2}
+TYPES = {"data": 0, "resync-request": 1, "resync-response": 2}
+_DIRECTION_NAMES = {v: k for k, v in DIRECTIONS.items()}
+_TYPE_NAMES = {v: k for k, v in TYPES.items()}
+TAG_LEN = 16
+IV_LEN = 16
+MAX_DEVICE_LEN = 64
+MAX_U32 = 0xFFFFFFFF
+MIN_RAW_LEN = 4 + 1 + 8 + IV_LEN + 16 + TAG_LEN
+EPOCH_2000 = 946684800
+JSON_MEMBERS = ("v", "dir", "type", "dev", "seq", "ts", "iv", "ct", "tag")
+
+Secret = bytes
+KeySource = Union[bytes, Mapping[str, bytes], Callable[[str], "bytes | None"]]
+
+
+def check_device(device: object) -> str:
+    """Validate a device id (SPEC.md §3) and return it."""
+    if not isinstance(device, str):
+        raise MalformedError(f"device id must be text, got {type(device).__name__}")
+    if not 1 <= len(device) <= MAX_DEVICE_LEN:
+        raise MalformedError(f"device id must be 1..{MAX_DEVICE_LEN} characters, got {len(device)}")
+    for ch in device:
+        if not ("\x21" <= ch <= "\x7e") or ch in '"\\':
+            raise MalformedError(f"device id contains {ch!r}; allowed are printable ASCII except space, '\"' and '\\'")
+    return device
+
+
+def _check_u32(value: object, name: str) -> int:
+    if type(value) is not int:  # bool, float and str are all refused
+        raise MalformedError(f"{name} must be an integer, got {type(value).__name__}")
+    if not 0 <= value <= MAX_U32:
+        raise MalformedError(f"{name} {value} is outside 0..{MAX_U32}")
+    return value
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One envelope's fields, as on the wire. Build with :func:`seal`, parse with :meth:`decode`."""
+
+    direction: str
+    type: str
+    device: str
+    seq: int
+    ts: int
+    iv: bytes = field(repr=False)
+    ct: bytes = field(repr=False)
+    tag: bytes = field(repr=False)
+    version: int = VERSION
+
+    def __post_init__(self) -> None:
+        if self.version != VERSION:
+            raise UnsupportedVersionError(f"envelope version {self.version} is not supported (this is v{VERSION})")
+        if self.direction not in DIRECTIONS:
+            raise MalformedError(f"direction {self.direction!r} is not 'up' or 'down'")
+        if self.type not in TYPES:
+            raise MalformedError(f"type {self.type!r} is not one of {', '.join(TYPES)}")
+        check_device(self.device)
+        _check_u32(self.seq, "seq")
+        _check_u32(self.ts, "ts")
+        if len(self.iv) != IV_LEN:
+            raise MalformedError(f"iv is {len(self.iv)} bytes; must be {IV_LEN}")
+        if not self.ct or len(self.ct) % 16:
+            raise MalformedError(f"ciphertext is {len(self.ct)} bytes; must be a positive multiple of 16")
+        if len(self.tag) != TAG_LEN:
+            raise MalformedError(f"tag is {len(self.tag)} bytes; must be {TAG_LEN}")
+
+    # -- bytes -----------------------------------------------------------------------------------
+    def header(self) -> bytes:
+        dev = self.device.encode("ascii")
+        return (bytes((self.version, DIRECTIONS[self.direction], TYPES[self.type], len(dev))) + dev
+                + struct.pack(">II", self.seq, self.ts))
+
+    def mac_input(self) -> bytes:
+        """The canonical bytes the tag covers (SPEC.md §4)."""
+        return self.header() + self.iv + self.ct
+
+    def to_bytes(self) -> bytes:
+        """Raw compact form: mac_input ‖ tag."""
+        return self.mac_input() + self.tag
+
+    def to_compact(self) -> str:
+        return b64.encode_url(self.to_bytes())
+
+    def to_dict(self) -> dict:
+        return {"v": self.version, "dir": self.direction, "type": self.type, "dev": self.device, "seq": self.seq,
+                "ts": self.ts, "iv": b64.encode_url(self.iv), "ct": b64.encode_url(self.ct),
+                "tag": b64.encode_url(self.tag)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    def encode(self, fmt: str = "compact") -> str:
+        if fmt == "compact":
+            return self.to_compact()
+        if fmt == "json":
+            return self.to_json()
+        raise MalformedError(f"format {fmt!r} is not 'compact' or 'json'")
+
+    # -- parsing ---------------------------------------------------------------------------------
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "Envelope":
+        if len(raw) < 1:
+            raise MalformedError("envelope is empty")
+        if raw[0] != VERSION:
+            raise UnsupportedVersionError(f"envelope version {raw[0]} is not supported (this is v{VERSION})")
+        if len(raw) < MIN_RAW_LEN:
+            raise MalformedError(f"envelope is {len(raw)} bytes; the smallest valid one is {MIN_RAW_LEN}")
+        direction = _DIRECTION_NAMES.get(raw[1])
+        if direction is None:
+            raise MalformedError(f"direction byte {raw[1]:#04x} is not 0x01 (up) or 0x02 (down)")
+        kind = _TYPE_NAMES.get(raw[2])
+        if kind is None:
+            raise MalformedError(f"type byte {raw[2]:#04x} is not 0x00, 0x01 or 0x02")
+        n = raw[3]
+        if not 1 <= n <= MAX_DEVICE_LEN:
+            raise MalformedError(f"device id length {n} is outside 1..{MAX_DEVICE_LEN}")
+        body = len(raw) - (4 + n + 8 + IV_LEN + TAG_LEN)
+        if body < 16:
+            raise MalformedError(f"envelope is too short for a {n}-byte device id and one ciphertext block")
+        if body % 16:
+            raise MalformedError(f"ciphertext length {body} is not a multiple of 16 (truncated or extended?)")
+        device = raw[4:4 + n].decode("latin-1")
+        seq, ts = struct.unpack(">II", raw[4 + n:12 + n])
+        iv = raw[12 + n:28 + n]
+        return cls(direction, kind, device, seq, ts, iv, raw[28 + n:-TAG_LEN], raw[-TAG_LEN:])
+
+    @classmethod
+    def from_compact(cls, text: str | bytes) -> "Envelope":
+        return cls.from_bytes(b64.decode_url(text, "compact envelope"))
+
+    @classmethod
+    def from_dict(cls, obj: object) -> "Envelope":
+        if not isinstance(obj, dict):
+            raise MalformedError(f"JSON envelope must be an object, got {type(obj).__name__}")
+        missing = [k for k in JSON_MEMBERS if k not in obj]
+        extra = sorted(k for k in obj if k not in JSON_MEMBERS)
+        if missing or extra:
+            parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unexpected {', '.join(extra)}"] if extra else [])
+            raise MalformedError("JSON envelope: " + "; ".join(parts))
+        if type(obj["v"]) is not int:
+            raise MalformedError("JSON envelope: v must be the integer 1")
+        if obj["v"] != VERSION:
+            raise UnsupportedVersionError(f"envelope version {obj['v']} is not supported (this is v{VERSION})")
+        for name in ("dir", "type", "dev", "iv", "ct", "tag"):
+            if not isinstance(obj[name], str):
+                raise MalformedError(f"JSON envelope: {name} must be a string")
+        if obj["dir"] not in DIRECTIONS:
+            raise MalformedError(f"JSON envelope: dir {obj['dir']!r} is not 'up' or 'down'")
+        if obj["type"] not in TYPES:
+            raise MalformedError(f"JSON envelope: type {obj['type']!r} is not one of {', '.join(TYPES)}")
+        return cls(obj["dir"], obj["type"], check_device(obj["dev"]), _check_u32(obj["seq"], "seq"),
+                   _check_u32(obj["ts"], "ts"), b64.decode_url(obj["iv"], "iv"), b64.decode_url(obj["ct"], "ct"),
+                   b64.decode_url(obj["tag"], "tag"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Envelope":
+        def no_duplicates(pairs):
+            keys = [k for k, _ in pairs]
+            dup = sorted({k for k in keys if keys.count(k) > 1})
+            if dup:
+                raise MalformedError(f"JSON envelope: duplicated member {', '.join(dup)}")
+            return dict(pairs)
+
+        def no_constant(name):
+            raise MalformedError(f"JSON envelope: {name} is not valid JSON")
+
+        try:
+            obj = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constant)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            if isinstance(exc, MalformedError):
+                raise
+            raise MalformedError(f"not JSON: {exc}") from None
+        return cls.from_dict(obj)
+
+    @classmethod
+    def decode(cls, text: str | bytes, fmt: str | None = None) -> "Envelope":
+        """Parse either encoding; ``fmt`` None guesses from the first character ('{' means JSON)."""
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise MalformedError("envelope text is not UTF-8") from None
+        if not isinstance(text, str):
+            raise MalformedError(f"envelope must be text, got {type(text).__name__}")
+        if fmt is None:
+            fmt = "json" if text.lstrip().startswith("{") else "compact"
+        if fmt == "json":
+            return cls.from_json(text)
+        if fmt == "compact":
+            return cls.from_compact(text)
+        raise MalformedError(f"format {fmt!r} is not 'compact' or 'json'")
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A successfully opened envelope."""
+
+    plaintext: bytes = field(repr=False)
+    device: str
+    direction: str
+    type: str
+    seq: int
+    ts: int
+
+    @property
+    def text(self) -> str:
+        try:
+            return self.plaintext.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedError("plaintext is not UTF-8 text") from None
+
+
+class ReplayCheck(Protocol):
+    """What :func:`open` needs from a replay guard (see :mod:`iotenvelope.replay`)."""
+
+    def accept(self, device: str, direction: str, seq: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Timestamp policy (SPEC.md §6 step 6). ``max_age`` None disables the age bound."""
+
+    skew: int = 300
+    max_age: int | None = 86400
+    allow_unknown_time: bool = True
+
+    def check(self, ts: int, now: int) -> None:
+        if ts == 0:
+            if not self.allow_unknown_time:
+                raise TimeUnknownError("envelope has ts=0 (device time unknown) and this receiver requires a time")
+            return
+        if ts > now + self.skew:
+            raise FutureError(f"timestamp is {ts - now} s in the future (allowed skew {self.skew} s)")
+        if self.max_age is not None and ts < now - self.max_age - self.skew:
+            age = now - ts
+            hint = ""
+            if abs(age - EPOCH_2000) <= 86400 + self.skew:
+                hint = ("; that is the 946684800 s offset of a clock counting from 2000 (MicroPython on ESP8266/ESP32):"
+                        " add 946684800 before sealing")
+            raise StaleError(f"timestamp is {age} s old (limit {self.max_age} s + {self.skew} s skew){hint}")
+
+
+NO_FRESHNESS = None
+
+
+@functools.lru_cache(maxsize=1024)
+def _keys(secret: bytes) -> tuple[bytes, bytes]:
+    return kdf.envelope_keys(secret)
+
+
+def _tag(k_mac: bytes, data: bytes) -> bytes:
+    return hmac.digest(k_mac, data, "sha256")[:TAG_LEN]
+
+
+def _as_secret(secret: object) -> bytes:
+    if not isinstance(secret, (bytes, bytearray)):
+        raise KeyFormatError(f"device secret must be bytes, got {type(secret).__name__} (parse text with keys.parse_secret)")
+    if len(secret) not in (16, 32):
+        raise KeyFormatError(f"device secret is {len(secret)} bytes; must be 16 or 32")
+    return bytes(secret)
+
+
+def _as_bytes(plaintext: object) -> bytes:
+    if isinstance(plaintext, str):
+        return plaintext.encode("utf-8")
+    if isinstance(plaintext, (bytes, bytearray, memoryview)):
+        return bytes(plaintext)
+    raise MalformedError(f"plaintext must be bytes or text, got {type(plaintext).__name__}")
+
+
+def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: int | None = None,
+                  direction: str = "up", type: str = "data", iv: bytes | None = None) -> Envelope:
+    """Encrypt and authenticate; returns the :class:`Envelope` (call ``.to_compact()``/``.to_json()``).
+
+    ``ts`` None uses the current Unix time; pass 0 for "time unknown". ``iv`` is for test vectors only:
+    leave it None so a fresh random IV is used.
+    """
+    secret = _as_secret(secret)
+    data = _as_bytes(plaintext)
+    if ts is None:
+        ts = int(time.time())
+    if direction not in DIRECTIONS:
+        raise MalformedError(f"direction {direction!r} is not 'up' or 'down'")
+    if type not in TYPES:
+        raise MalformedError(f"type {type!r} is not one of {', '.join(TYPES)}")
+    check_device(device)
+    _check_u32(seq, "seq")
+    _check_u32(ts, "ts")
+    if iv is None:
+        iv = os.urandom(IV_LEN)
+    elif len(iv) != IV_LEN:
+        raise KeyFormatError(f"IV is {len(iv)} bytes; must be 16")
+    k_enc, k_mac = _keys(secret)
+    ct = cipher.encrypt(k_enc, iv, data)
+    dev = device.encode("ascii")
+    mac_input = (bytes((VERSION, DIRECTIONS[direction], TYPES[type], len(dev))) + dev
+                 + struct.pack(">II", seq, ts) + iv + ct)
+    return Envelope(direction, type, device, seq, ts, bytes(iv), ct, _tag(k_mac, mac_input))
+
+
+def seal(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: int | None = None,
+         direction: str = "up", type: str = "data", format: str = "compact", iv: bytes | None = None) -> str:
+    """Seal ``plaintext`` and return the envelope text in ``format`` ('compact' or 'json')."""
+    return seal_envelope(secret, plaintext, device=device, seq=seq, ts=ts, direction=direction, type=type,
+                         iv=iv).encode(format)
+
+
+def _lookup(keys: KeySource, device: str) -> bytes:
+    if isinstance(keys, (bytes, bytearray)):
+        return _as_secret(keys)
+    if isinstance(keys, Mapping):
+        secret = keys.get(device)
+    elif callable(keys):
+        secret = keys(device)
+    else:
+        raise KeyFormatError(f"keys must be bytes, a mapping or a callable, got {type(keys).__name__}")
+    if secret is None:
+        raise UnknownDeviceError(f"no secret known for device {device!r}")
+    return _as_secret(secret)
+
+
+def open_envelope(keys: KeySource, envelope: Envelope, *, direction: str = "up",
+                  freshness: Freshness | None = Freshness(), now: int | None = None,
+                  replay: ReplayCheck | None = None) -> Opened:
+    """Verify and decrypt a parsed envelope, following SPEC.md §6 in order."""
+    if direction not in DIRECTIONS:
+        raise MalformedError(f"expected direction {direction!r} is not 'up' or 'down'")
+    if envelope.direction != direction:
+        raise DirectionError(f"envelope travels {envelope.direction} but this receiver expects {direction}"
+                             " (a reflected message?)")
+    secret = _lookup(keys, envelope.device)
+    k_enc, k_mac = _keys(secret)
+    if not hmac.compare_digest(_tag(k_mac, envelope.mac_input()), envelope.tag):
+        raise AuthenticationError("authentication tag mismatch: wrong secret, or the envelope was altered")
+    plaintext = cipher.decrypt(k_enc, envelope.iv, envelope.ct)
+    if envelope.type != "resync-request":
+        if freshness is not None:
+            freshness.check(envelope.ts, int(time.time()) if now is None else now)
+        if replay is not None:
+            replay.accept(envelope.device, envelope.direction, envelope.seq)
+    return Opened(plaintext, envelope.device, envelope.direction, envelope.type, envelope.seq, envelope.ts)
+
+
+def open(keys: KeySource, text: str | bytes, *, direction: str = "up", format: str | None = None,
+         freshness: Freshness | None = Freshness(), now: int | None = None,
+         replay: ReplayCheck | None = None) -> Opened:
+    """Parse, authenticate (MAC first, constant time), decrypt and check an envelope.
+
+    ``keys`` is the device secret, a mapping device id → secret, or a callable returning the secret (or
+    None). ``freshness=None`` disables the timestamp check; ``replay`` is an optional guard
+    (:class:`iotenvelope.replay.ReplayGuard`) whose state is advanced only after everything else passed.
+    """
+    return open_envelope(keys, Envelope.decode(text, format), direction=direction, freshness=freshness, now=now,
+                         replay=replay)

@@ -1,0 +1,111 @@
+"""The exception hierarchy.
+
+Every failure the library or the CLI reports is an :class:`IotEnvelopeError`. Each class carries the
+SPEC.md error name (``code``) and the CLI exit code (``exit_code``). Messages describe what was wrong with the
+input; they never contain key material or plaintext.
+"""
+
+from __future__ import annotations
+
+
+class IotEnvelopeError(Exception):
+    """Base class of every error raised by iotenvelope."""
+
+    code = "error"
+    exit_code = 10
+
+
+class MalformedError(IotEnvelopeError):
+    """The input is not a valid encoding (bad base64/JSON, wrong lengths, bad field values)."""
+
+    code = "malformed"
+    exit_code = 3
+
+
+class UnsupportedVersionError(MalformedError):
+    """The envelope carries a version this implementation does not speak."""
+
+    code = "unsupported-version"
+
+
+class PaddingError(MalformedError):
+    """Decrypted data does not end in valid padding."""
+
+    code = "padding"
+
+
+class KeyFormatError(IotEnvelopeError):
+    """A key, passphrase, IV or secret is missing, badly encoded or of an illegal length."""
+
+    code = "bad-key"
+    exit_code = 4
+
+
+class UnknownDeviceError(KeyFormatError):
+    """No secret is known for the device id named in the envelope."""
+
+    code = "unknown-device"
+
+
+class AuthenticationError(IotEnvelopeError):
+    """The authentication tag does not match: wrong key, or the message was altered."""
+
+    code = "auth"
+    exit_code = 5
+
+
+class DirectionError(AuthenticationError):
+    """The envelope travels the other way (a reflected message)."""
+
+    code = "wrong-direction"
+
+
+class ReplayError(IotEnvelopeError):
+    """The sequence number was already accepted or is behind the replay window."""
+
+    code = "replay"
+    exit_code = 6
+
+
+class DuplicateError(ReplayError):
+    code = "replay-duplicate"
+
+
+class TooOldError(ReplayError):
+    code = "replay-too-old"
+
+
+class TimestampError(IotEnvelopeError):
+    """The envelope's timestamp fails the receiver's freshness policy."""
+
+    code = "timestamp"
+    exit_code = 7
+
+
+class StaleError(TimestampError):
+    code = "stale"
+
+
+class FutureError(TimestampError):
+    code = "future"
+
+
+class TimeUnknownError(TimestampError):
+    code = "time-unknown"
+
+
+class StoreError(IotEnvelopeError):
+    """The replay-state store could not be opened or updated."""
+
+    code = "store"
+    exit_code = 8
+
+
+class UsageError(IotEnvelopeError):
+    """An option or argument combination that cannot work (CLI exit code 2)."""
+
+    code = "usage"
+    exit_code = 2
+
+
+__all__ = [name for name, value in dict(globals()).items() if isinstance(value, type) and issubclass(value, Exception)]

@@ -1,0 +1,54 @@
+"""Implementations that ``iotenvelope verify`` runs over the vector files.
+
+A peer is anything that can check vector files: this Python package itself, crypto-js under node, the C
+library with each crypto backend, the MicroPython module inside a real interpreter. Each lives in its own
+module here and exposes ``discover() -> list[Peer]``; :data:`MODULES` lists them in matrix order.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MODULES = ["python"]
+
+
+@dataclass
+class Result:
+    passed: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def record(self, ok: bool, label: str, detail: str = "") -> None:
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+            self.failures.append(f"{label}: {detail}" if detail else label)
+
+
+class Peer:
+    """One implementation column of the verify matrix. Subclasses override the four members."""
+
+    name = "peer"
+    #: vector-file ``algorithm`` values this peer can check
+    algorithms: frozenset[str] = frozenset()
+
+    def unavailable_reason(self) -> str | None:
+        """None when the peer can run here, otherwise a short reason ("node not found", ...)."""
+        return None
+
+    def run(self, path: Path, data: dict) -> Result:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release processes or files (called once at the end of a verify run)."""
+
+
+def discover() -> list[Peer]:
+    peers: list[Peer] = []
+    for name in MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        peers.extend(module.discover())
+    return peers

@@ -1,0 +1,78 @@
+"""Profiles: the wire conventions ``seal``/``open`` speak (``--profile``).
+
+``envelope-v1`` is the authenticated format of SPEC.md. Every other profile reproduces a legacy convention
+byte for byte so existing fleets can be read and migrated; those are **unauthenticated** and say so.
+
+A profile module defines one :class:`Profile` subclass instance named ``PROFILE``; :data:`MODULES` lists
+them in the order ``iotenvelope profiles`` prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import UsageError
+
+MODULES = ["envelope_v1"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """An extra CLI option a profile needs; ``commands`` says for which of seal/open it is added."""
+
+    flags: tuple[str, ...]
+    kwargs: dict = field(default_factory=dict)
+    commands: tuple[str, ...] = ("seal", "open")
+
+
+@dataclass
+class OpenResult:
+    plaintext: bytes
+    meta: dict = field(default_factory=dict)  # device, seq, ts, ... (JSON-serialisable)
+
+
+Warn = Callable[[str], None]
+
+
+class Profile:
+    name = ""
+    summary = ""
+    authenticated = False
+    options: tuple[Option, ...] = ()
+
+    def seal(self, plaintext: bytes, opts: argparse.Namespace, warn: Warn, index: int = 0) -> str:
+        """One message → its wire text. ``index`` counts messages in --batch mode (0 for the first)."""
+        raise UsageError(f"profile {self.name} cannot seal")
+
+    def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
+        raise UsageError(f"profile {self.name} cannot open")
+
+
+_REGISTRY: dict[str, Profile] | None = None
+
+
+def registry() -> dict[str, Profile]:
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = {}
+        for module in MODULES:
+            profile = importlib.import_module(f"{__name__}.{module}").PROFILE
+            _REGISTRY[profile.name] = profile
+    return _REGISTRY
+
+
+def get(name: str) -> Profile:
+    profiles = registry()
+    if name not in profiles:
+        raise UsageError(f"unknown profile {name!r}; known: {', '.join(profiles)}")
+    return profiles[name]
+
+
+def require(opts: Any, attr: str, flag: str, profile: str) -> Any:
+    value = getattr(opts, attr, None)
+    if value is None:
+        raise UsageError(f"profile {profile} needs {flag}")
+    return value

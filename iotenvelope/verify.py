@@ -1,0 +1,103 @@
+"""``iotenvelope verify``: every available peer × every vector file it can check."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import vectors
+from .peers import Peer, Result, discover
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def default_vector_dir() -> Path:
+    """The checkout's ``vectors/`` (next to the package), else ``./vectors``."""
+    here = PACKAGE_DIR.parent / "vectors"
+    return here if here.is_dir() else Path.cwd() / "vectors"
+
+
+@dataclass
+class Cell:
+    impl: str
+    file: str
+    available: bool
+    passed: int = 0
+    failed: int = 0
+    reason: str = ""
+    failures: tuple[str, ...] = ()
+
+    def as_json(self) -> dict:
+        out = {"impl": self.impl, "file": self.file, "passed": self.passed, "failed": self.failed,
+               "available": self.available}
+        if not self.available:
+            out["reason"] = self.reason
+        return out
+
+
+def run(vector_dir: Path | None = None, peers: list[Peer] | None = None, only: set[str] | None = None) -> list[Cell]:
+    vector_dir = vector_dir or default_vector_dir()
+    files = sorted(vector_dir.glob("**/*.json"))
+    loaded = [(p, vectors.load(p)) for p in files if p.name != "package.json"]
+    peers = discover() if peers is None else peers
+    cells: list[Cell] = []
+    try:
+        for peer in peers:
+            if only and peer.name not in only:
+                continue
+            reason = peer.unavailable_reason()
+            for path, data in loaded:
+                if vectors.algorithm_of(data) not in peer.algorithms:
+                    continue
+                rel = str(path.relative_to(vector_dir))
+                if reason:
+                    cells.append(Cell(peer.name, rel, False, reason=reason))
+                    continue
+                try:
+                    res = peer.run(path, data)
+                except Exception as exc:  # a crashing peer is a failed cell, not a crashed matrix
+                    res = Result(failed=1, failures=[f"peer crashed: {type(exc).__name__}: {exc}"])
+                cells.append(Cell(peer.name, rel, True, res.passed, res.failed, failures=tuple(res.failures)))
+    finally:
+        for peer in peers:
+            peer.close()
+    return cells
+
+
+def ok(cells: list[Cell]) -> bool:
+    return all(c.failed == 0 for c in cells) and any(c.available for c in cells)
+
+
+def render(cells: list[Cell], show_failures: int = 5) -> str:
+    impls = list(dict.fromkeys(c.impl for c in cells))
+    files = list(dict.fromkeys(c.file for c in cells))
+    table = {(c.impl, c.file): c for c in cells}
+
+    def text(c: Cell | None) -> str:
+        if c is None:
+            return "-"
+        if not c.available:
+            return "not available"
+        return f"{c.passed} passed" if not c.failed else f"FAILED {c.failed}/{c.passed + c.failed}"
+
+    width = max([len("implementation")] + [len(i) for i in impls])
+    cols = [max(len(f), 13) for f in files]
+    lines = ["implementation".ljust(width) + "  " + "  ".join(f.ljust(w) for f, w in zip(files, cols))]
+    for impl in impls:
+        lines.append(impl.ljust(width) + "  " + "  ".join(text(table.get((impl, f))).ljust(w)
+                                                           for f, w in zip(files, cols)))
+    reasons = dict.fromkeys((c.impl, c.reason) for c in cells if not c.available)
+    lines += [f"{impl}: not available: {reason}" for impl, reason in reasons]
+    for c in cells:
+        for failure in c.failures[:show_failures]:
+            lines.append(f"{c.impl} {c.file}: {failure}")
+        if len(c.failures) > show_failures:
+            lines.append(f"{c.impl} {c.file}: ... {len(c.failures) - show_failures} more")
+    lines.append("OK: every available implementation passed every vector file" if ok(cells)
+                 else "FAILED: see above")
+    return "\n".join(lines)
+
+
+def as_json(cells: list[Cell]) -> str:
+    return json.dumps({"ok": ok(cells), "matrix": [c.as_json() for c in cells]})
