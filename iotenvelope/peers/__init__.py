@@ -2,16 +2,17 @@
 
 A peer is anything that can check vector files: this Python package itself, crypto-js under node, the C
 library with each crypto backend, the MicroPython module inside a real interpreter. Each lives in its own
-module here and exposes ``discover() -> list[Peer]``; :data:`MODULES` lists them in matrix order.
+module here and exposes ``discover() -> list[Peer]`` and ``ORDER`` (an int: the matrix row order). New
+peers need no registration: every module in this package is found.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MODULES = ["python"]
 
 
 @dataclass
@@ -47,8 +48,8 @@ class Peer:
 
 
 def discover() -> list[Peer]:
+    modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
     peers: list[Peer] = []
-    for name in MODULES:
-        module = importlib.import_module(f"{__name__}.{name}")
+    for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
         peers.extend(module.discover())
     return peers

@@ -8,6 +8,8 @@ from .. import cipher, envelope, vectors
 from ..errors import IotEnvelopeError
 from . import Peer, Result
 
+ORDER = 0
+
 
 def _hex(test: dict, key: str) -> bytes:
     return bytes.fromhex(test[key])

@@ -3,20 +3,20 @@
 ``envelope-v1`` is the authenticated format of SPEC.md. Every other profile reproduces a legacy convention
 byte for byte so existing fleets can be read and migrated; those are **unauthenticated** and say so.
 
-A profile module defines one :class:`Profile` subclass instance named ``PROFILE``; :data:`MODULES` lists
-them in the order ``iotenvelope profiles`` prints.
+A profile module defines ``PROFILES`` (a list of :class:`Profile` instances) and ``ORDER`` (an int: the
+listing order). New profile modules need no registration: every module in this package is found.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import UsageError
 
-MODULES = ["envelope_v1"]
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,11 @@ _REGISTRY: dict[str, Profile] | None = None
 def registry() -> dict[str, Profile]:
     global _REGISTRY
     if _REGISTRY is None:
+        modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
         _REGISTRY = {}
-        for module in MODULES:
-            profile = importlib.import_module(f"{__name__}.{module}").PROFILE
-            _REGISTRY[profile.name] = profile
+        for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
+            for profile in module.PROFILES:
+                _REGISTRY[profile.name] = profile
     return _REGISTRY
 
 

@@ -54,4 +54,5 @@ class EnvelopeV1(Profile):
                                              "direction": opened.direction, "type": opened.type})
 
 
-PROFILE = EnvelopeV1()
+ORDER = 0
+PROFILES = [EnvelopeV1()]
