@@ -22,13 +22,13 @@ try:
 except ImportError:
     from hashlib import sha256
 try:
+    import ustruct as struct
+except ImportError:
+    import struct
+try:
     import ubinascii as _ba  # the C module (some builds shadow "binascii" with a Python one)
 except ImportError:
     import binascii as _ba
-try:
-    import ujson as _json
-except ImportError:
-    import json as _json
 try:
     import os
 except ImportError:
@@ -67,7 +67,7 @@ def _cipher(key, iv):
 
 def _random(n):
     if urandom is None:
-        raise ImportError("iotenv: this firmware has no os.urandom")
+        raise ImportError("iotenv: no os.urandom")
     return urandom(n)
 
 
@@ -75,8 +75,7 @@ def now():
     """Unix time from the device clock; EnvelopeError("time-unknown") if it was never set."""
     t = int(time.time()) + EPOCH_OFFSET
     if t < CLOCK_FLOOR:
-        _bad("device clock not set: call ntptime.settime() (or pass ts=0 to send 'time unknown')",
-             "time-unknown")
+        _bad("clock not set: ntptime.settime(), or ts=0", "time-unknown")
     return t
 
 
@@ -134,57 +133,47 @@ def unpad(data):
 
 
 # -- base64 (binascii decodes loosely: it skips bad characters, so check every one first) ------------
-def b64encode(raw, url=True):
-    s = _ba.b2a_base64(raw)  # always ends in "\n"
-    if url:
-        return s.rstrip(b"=\n").replace(b"+", b"-").replace(b"/", b"_").decode()
-    return s[:-1].decode()
+def b64encode(raw):
+    """base64url without "=" padding."""
+    return _ba.b2a_base64(raw).rstrip(b"=\n").replace(b"+", b"-").replace(b"/", b"_").decode()
 
 
-def b64decode(s, url=True):
-    """Strict base64url without padding (url=True) or standard base64 with "=" padding."""
+def b64decode(s):
+    """Strict base64url without padding (SPEC.md section 5.1)."""
     if isinstance(s, str):
         s = s.encode()
-    if not url:
-        if len(s) % 4:
-            _bad("base64 length is not a multiple of 4")
-        s = s[:-2] if s.endswith(b"==") else s[:-1] if s.endswith(b"=") else s
     n = len(s)
     if n % 4 == 1:
         _bad("impossible base64 length")
-    extra = (45, 95) if url else (43, 47)
     for c in s:
-        if not (65 <= c <= 90 or 97 <= c <= 122 or 48 <= c <= 57 or c in extra):
-            _bad("invalid base64 character")
+        if not (65 <= c <= 90 or 97 <= c <= 122 or 48 <= c <= 57 or c == 45 or c == 95):
+            _bad("bad base64 char")
     if n % 4:  # unused low bits of the last character must be zero (canonical encoding)
         c = s[-1]
-        v = 62 if c == extra[0] else 63 if c == extra[1] else c - 71 if c >= 97 else c - 65 if c >= 65 else c + 4
+        v = 62 if c == 45 else 63 if c == 95 else c - 71 if c >= 97 else c - 65 if c >= 65 else c + 4
         if v & (15 if n % 4 == 2 else 3):
             _bad("non-canonical base64")
-    if url:
-        s = s.replace(b"-", b"+").replace(b"_", b"/")
-    return _ba.a2b_base64(s + b"=" * (-n % 4))
+    return _ba.a2b_base64(s.replace(b"-", b"+").replace(b"_", b"/") + b"=" * (-n % 4))
 
 
 # -- fields ------------------------------------------------------------------------------------------
-def _u32(n):
+def _check_u32(n):
     if type(n) is not int or not 0 <= n <= 0xFFFFFFFF:  # bool is not int on MicroPython or here
-        _bad("seq/ts must be an integer in 0..4294967295")
-    return bytes((n >> 24 & 255, n >> 16 & 255, n >> 8 & 255, n & 255))
+        _bad("seq/ts: int in 0..2**32-1")
 
 
 def _be(b, i):
-    return b[i] << 24 | b[i + 1] << 16 | b[i + 2] << 8 | b[i + 3]
+    return struct.unpack_from(">I", b, i)[0]
 
 
 def _dev(dev):
     if isinstance(dev, str):
         dev = dev.encode()
     if not 1 <= len(dev) <= 64:
-        _bad("device id must be 1..64 characters")
+        _bad("dev: 1..64 chars")
     for c in dev:
         if c < 33 or c > 126 or c == 34 or c == 92:
-            _bad("device id: printable ASCII except space, '\"' and '\\' only")
+            _bad("dev: bad char")
     return dev
 
 
@@ -192,11 +181,14 @@ def _index(names, name):
     for i in range(len(names)):
         if names[i] == name:
             return i
-    _bad("unknown direction/type " + repr(name))
+    _bad("bad " + name)
 
 
 def _header(d, t, dev, seq, ts):
-    return bytes((1, d, t, len(dev))) + dev + _u32(seq) + _u32(ts)
+    # mac_input = these parts | iv | ct (SPEC.md section 4); kept apart to save heap on small boards
+    _check_u32(seq)
+    _check_u32(ts)
+    return struct.pack("4B", 1, d, t, len(dev)), dev, struct.pack(">II", seq, ts)
 
 
 # -- seal ----------------------------------------------------------------------------------------------
@@ -220,88 +212,163 @@ def seal(keys, plaintext, device, seq, ts=None, direction="up", type="data", for
     if isinstance(plaintext, str):
         plaintext = plaintext.encode()
     ct = _cipher(k.enc, iv).encrypt(pad(plaintext))
-    tag = _hmac(k.mac, hdr, iv, ct)[:16]
+    tag = _hmac(k.mac, *(hdr + (iv, ct)))[:16]
     if format == "json":
         # SPEC.md section 5.2 member order and spacing; the device id needs no JSON escaping.
         return ('{"v": 1, "dir": "%s", "type": "%s", "dev": "%s", "seq": %d, "ts": %d, "iv": "%s", "ct": "%s", '
                 '"tag": "%s"}' % (direction, type, dev.decode(), seq, ts, b64encode(iv), b64encode(ct),
                                   b64encode(tag)))
     if format != "compact":
-        _bad("format must be 'compact' or 'json'")
-    return b64encode(hdr + iv + ct + tag)
+        _bad("bad format")
+    return b64encode(b"".join(hdr + (iv, ct, tag)))
 
 
 # -- decode --------------------------------------------------------------------------------------------
 def _from_raw(raw):
     n = len(raw)
     if not n:
-        _bad("empty envelope")
+        _bad("empty")
     if raw[0] != 1:
-        _bad("envelope version is not 1", "unsupported-version")
+        _bad("version not 1", "unsupported-version")
     if n < 61:
-        _bad("envelope too short")
+        _bad("too short")
     if not 1 <= raw[1] <= 2 or raw[2] > 2:
-        _bad("bad direction or type byte")
+        _bad("bad dir/type")
     L = raw[3]
     if not 1 <= L <= 64:
-        _bad("device id length outside 1..64")
+        _bad("bad dev length")
     body = n - L - 44
     if body < 16 or body % 16:
-        _bad("ciphertext length is not a positive multiple of 16")
+        _bad("bad ct length")
     return raw[1], raw[2], _dev(raw[4:4 + L]), _be(raw, 4 + L), _be(raw, 8 + L), raw[12 + L:28 + L], \
         raw[28 + L:n - 16], raw[n - 16:]
 
 
-def _member_count(s):
-    # Colons outside strings = members of a flat object: json.loads keeps only the last of a duplicate.
-    n = 0
-    q = esc = False
-    for c in s:
-        if q:
-            if esc:
-                esc = False
-            elif c == "\\":
-                esc = True
-            elif c == '"':
-                q = False
-        elif c == '"':
-            q = True
-        elif c == ":":
-            n += 1
-    return n
+# A strict JSON (RFC 8259) reader: MicroPython's json.loads accepts missing commas and colons, "]" for
+# "}", leading zeros, control characters and unknown escapes, and keeps the last of duplicated members.
+def _ws(s, i):
+    while s[i:i + 1] in (" ", "\t", "\n", "\r") and i < len(s):
+        i += 1
+    return i
+
+
+def _digits(s, i):
+    j = i
+    while "0" <= s[i:i + 1] <= "9" and i < len(s):
+        i += 1
+    if i == j:
+        _bad("bad JSON")
+    return i
+
+
+def _jstr(s, i):  # s[i - 1] is the opening quote
+    out = ""
+    j = i
+    while True:
+        c = s[i:i + 1]
+        if not c or c < " ":
+            _bad("bad JSON")
+        if c == '"':
+            return out + s[j:i], i + 1
+        if c == "\\":
+            out += s[j:i]
+            c = s[i + 1:i + 2]
+            k = '"\\/bfnrt'.find(c) if c else -1
+            if c == "u":
+                h = s[i + 2:i + 6]
+                if len(h) != 4 or [x for x in h if x not in "0123456789abcdefABCDEF"]:
+                    _bad("bad JSON")
+                n = int(h, 16)
+                c = chr(n) if n < 128 else "\x7f"  # non-ASCII is never valid in an envelope member
+                i += 4
+            elif k < 0:
+                _bad("bad JSON")
+            else:
+                c = '"\\/\b\f\n\r\t'[k]
+            out += c
+            i += 2
+            j = i
+        else:
+            i += 1
+
+
+def _jval(s, i):
+    c = s[i:i + 1]
+    if c == '"':
+        return _jstr(s, i + 1)
+    if c == "{" or c == "[":
+        end = "}" if c == "{" else "]"
+        out = {} if c == "{" else []
+        i = _ws(s, i + 1)
+        if s[i:i + 1] == end:
+            return out, i + 1
+        while True:
+            if end == "}":
+                if s[i:i + 1] != '"':
+                    _bad("bad JSON")
+                k, i = _jstr(s, i + 1)
+                i = _ws(s, i)
+                if s[i:i + 1] != ":":
+                    _bad("bad JSON")
+                v, i = _jval(s, _ws(s, i + 1))
+                if k in out:
+                    _bad("JSON: duplicate " + k)
+                out[k] = v
+            else:
+                v, i = _jval(s, i)
+                out.append(v)
+            i = _ws(s, i)
+            c = s[i:i + 1]
+            if c == end:
+                return out, i + 1
+            if c != ",":
+                _bad("bad JSON")
+            i = _ws(s, i + 1)
+    for word, v in (("true", True), ("false", False), ("null", None)):
+        if s[i:i + len(word)] == word:
+            return v, i + len(word)
+    j = i + (c == "-")
+    k = _digits(s, j)
+    if s[j] == "0" and k > j + 1:
+        _bad("bad JSON")
+    n = int(s[i:k])
+    if s[k:k + 1] == ".":
+        k = _digits(s, k + 1)
+        n = 0.5  # a fraction: never valid where envelope v1 wants an integer
+    if s[k:k + 1] in ("e", "E"):
+        k += 1
+        if s[k:k + 1] in ("+", "-"):
+            k += 1
+        k = _digits(s, k)
+        n = 0.5
+    return n, k
 
 
 def _from_json(s):
-    try:
-        o = _json.loads(s)
-    except ValueError:
-        o = None
+    o, i = _jval(s, _ws(s, 0))
+    if _ws(s, i) != len(s):
+        _bad("bad JSON")
     if not isinstance(o, dict):
         _bad("not a JSON object")
-    if len(o) != 9:
-        _bad("JSON envelope needs exactly the members " + ", ".join(_MEMBERS))
-    for m in _MEMBERS:
-        if m not in o:
-            _bad("JSON envelope: missing " + m)
+    if len(o) != 9 or [m for m in _MEMBERS if m not in o]:
+        _bad("JSON: members must be " + " ".join(_MEMBERS))
     v = o["v"]
     if type(v) is not int:
-        _bad("JSON envelope: v must be the integer 1")
+        _bad("JSON: v not int")
     if v != 1:
-        _bad("envelope version is not 1", "unsupported-version")
+        _bad("version not 1", "unsupported-version")
     for m in ("dir", "type", "dev", "iv", "ct", "tag"):
         if not isinstance(o[m], str):
-            _bad("JSON envelope: " + m + " must be a string")
+            _bad("JSON: " + m + " not str")
     d = _index(DIRECTIONS, o["dir"]) + 1
     t = _index(TYPES, o["type"])
     dev = _dev(o["dev"])
     seq, ts = o["seq"], o["ts"]
-    _u32(seq)
-    _u32(ts)
+    _check_u32(seq)
+    _check_u32(ts)
     iv, ct, tag = b64decode(o["iv"]), b64decode(o["ct"]), b64decode(o["tag"])
     if len(iv) != 16 or len(tag) != 16 or not ct or len(ct) % 16:
-        _bad("JSON envelope: iv/tag must be 16 bytes, ct a positive multiple of 16")
-    if _member_count(s) != 9:
-        _bad("JSON envelope: duplicated member")
+        _bad("JSON: bad iv/ct/tag length")
     return d, t, dev, seq, ts, iv, ct, tag
 
 
@@ -311,13 +378,13 @@ def decode(text, format=None):
         try:
             text = bytes(text).decode()
         except Exception:
-            _bad("envelope is not UTF-8 text")
+            _bad("not UTF-8")
     if format is None:
         format = "json" if text.lstrip().startswith("{") else "compact"
     if format == "json":
         return _from_json(text)
     if format != "compact":
-        _bad("format must be 'compact' or 'json'")
+        _bad("bad format")
     return _from_raw(b64decode(text))
 
 
@@ -330,36 +397,16 @@ def open(keys, text, direction="down", format=None, replay=None):
     """
     d, t, dev, seq, ts, iv, ct, tag = decode(text, format)
     if d != _index(DIRECTIONS, direction) + 1:
-        _bad("envelope travels the other way (reflected?)", "wrong-direction")
+        _bad("wrong direction (reflected?)", "wrong-direction")
     name = dev.decode()
     if callable(keys):
         keys = keys(name)
         if keys is None:
             _bad("no secret for this device", "unknown-device")
     k = _keys(keys)
-    if not equal(_hmac(k.mac, _header(d, t, dev, seq, ts), iv, ct)[:16], tag):
-        _bad("authentication tag mismatch: wrong secret or altered envelope", "auth")
+    if not equal(_hmac(k.mac, *(_header(d, t, dev, seq, ts) + (iv, ct)))[:16], tag):
+        _bad("tag mismatch: wrong secret or altered", "auth")
     msg = unpad(_cipher(k.enc, iv).decrypt(ct))
     if replay is not None and t != 1:
         replay.accept(seq)
     return msg, name, DIRECTIONS[d - 1], TYPES[t], seq, ts
-
-
-# -- resync, device side (SPEC.md section 8) ------------------------------------------------------------
-def resync_request(keys, device, seq=0, ts=None, format="compact"):
-    """Returns (envelope text, nonce); keep the nonce for resync_response()."""
-    if ts is None:
-        try:
-            ts = now()
-        except EnvelopeError:
-            ts = 0  # an unset clock is a reason to resync: the answer carries the backend's time
-    nonce = _random(8)
-    return seal(keys, nonce, device, seq, ts, "up", "resync-request", format), nonce
-
-
-def resync_response(keys, text, nonce):
-    """Open the backend's answer; returns (next_seq, backend_time), or None if it is not for this nonce."""
-    msg, _, _, typ, _, _ = open(keys, text, "down")
-    if typ != "resync-response" or len(msg) != 16 or not equal(msg[:8], nonce):
-        return None
-    return _be(msg, 8), _be(msg, 12)

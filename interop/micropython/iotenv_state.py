@@ -1,12 +1,13 @@
-# iotenv_state: optional state helpers for the iotenv device module (SPEC.md sections 6 and 7).
+# iotenv_state: optional state helpers for the iotenv device module (SPEC.md sections 6 to 8).
 #
-#   Counter: boot-safe sequence numbers for sealing (a high-water mark in a small file every k messages).
-#   Window:  a replay window for opening, e.g. iotenv.open(keys, text, replay=window).
+#   Counter:  boot-safe sequence numbers for sealing (a high-water mark in a small file every k messages).
+#   Window:   a replay window for opening, e.g. iotenv.open(keys, text, replay=window).
+#   resync_request() / resync_response(): the device side of the resync exchange ("Case 1").
 try:
     import os
 except ImportError:
     import uos as os
-from iotenv import EnvelopeError
+from iotenv import EnvelopeError, _be, _random, equal, now, open as _open, seal
 
 
 def _bad(msg, code):
@@ -70,3 +71,23 @@ class Window:
             _bad("sequence number already accepted", "replay-duplicate")
         else:
             self.bits |= 1 << (self.top - seq)
+
+
+# -- resync, device side (SPEC.md section 8) ------------------------------------------------------------
+def resync_request(keys, device, seq=0, ts=None, format="compact"):
+    """Returns (envelope text, nonce); keep the nonce for resync_response()."""
+    if ts is None:
+        try:
+            ts = now()
+        except EnvelopeError:
+            ts = 0  # an unset clock is a reason to resync: the answer carries the backend's time
+    nonce = _random(8)
+    return seal(keys, nonce, device, seq, ts, "up", "resync-request", format), nonce
+
+
+def resync_response(keys, text, nonce):
+    """Open the backend's answer; returns (next_seq, backend_time), or None if it is not for this nonce."""
+    msg, _, _, typ, _, _ = _open(keys, text, "down")
+    if typ != "resync-response" or len(msg) != 16 or not equal(msg[:8], nonce):
+        return None
+    return _be(msg, 8), _be(msg, 12)
