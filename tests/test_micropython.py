@@ -276,6 +276,7 @@ def _json_variants():
         text[:-1] + ', "seq": 7}', text[:-1] + ', "seq": 8}', text.replace('"v": 1', '"v": 2'),
         text.replace('"v": 1', '"v": 2').replace('"Abc/1"', '"Abc\\u00e91"'), text.replace('"v": 1', '"v": 1.0'),
         text.replace('"v": 1', '"\\u0076": 1'), "\ufeff" + text, "{}", "", "null", "1", '"x"', text.replace("true", "tru"),
+        "[" * 3000 + "]" * 3000, text[:-1] + ', "x": ' + "[" * 3000 + "]" * 3000 + "}",
     ]
     return variants
 

@@ -5,8 +5,9 @@
 #   text = iotenv.seal(keys, b'{"co2": 1223}', "sensor-01", seq)
 #   msg, dev, dir, typ, seq, ts = iotenv.open(keys, command_text)   # expects direction "down"
 #
-# Written for the oldest interpreters in the field: no f-strings, no bytes.hex, no int.to_bytes,
-# no struct, no hmac module; JSON text is built by hand (MicroPython's json writes keys in hash order).
+# Written for the oldest interpreters in the field: no f-strings, no bytes.hex, no int.to_bytes, no hmac
+# module; JSON is written by hand in SPEC.md order (MicroPython's json writes keys in hash order) and read
+# by a strict reader of its own (MicroPython's json.loads accepts malformed text).
 # Every failure raises EnvelopeError whose .code is a SPEC.md section 6.1 name ("malformed", "auth" ...).
 # Guide: docs/micropython.md.
 
@@ -182,7 +183,7 @@ def _index(names, name):
     for i in range(len(names)):
         if names[i] == name:
             return i
-    _bad("bad " + name)
+    _bad("bad direction/type")
 
 
 def _header(d, t, dev, seq, ts):
@@ -199,6 +200,8 @@ def seal(keys, plaintext, device, seq, ts=None, direction="up", type="data", for
     ts None reads the clock (EnvelopeError "time-unknown" if it is not set); ts=0 means "time unknown".
     iv is for test vectors only: leave it None so os.urandom supplies a fresh one.
     """
+    if format != "compact" and format != "json":
+        _bad("bad format")
     k = _keys(keys)
     d = _index(DIRECTIONS, direction) + 1
     t = _index(TYPES, type)
@@ -219,8 +222,6 @@ def seal(keys, plaintext, device, seq, ts=None, direction="up", type="data", for
         return ('{"v": 1, "dir": "%s", "type": "%s", "dev": "%s", "seq": %d, "ts": %d, "iv": "%s", "ct": "%s", '
                 '"tag": "%s"}' % (direction, type, dev.decode(), seq, ts, b64encode(iv), b64encode(ct),
                                   b64encode(tag)))
-    if format != "compact":
-        _bad("bad format")
     return b64encode(b"".join(hdr + (iv, ct, tag)))
 
 
@@ -248,14 +249,14 @@ def _from_raw(raw):
 # A strict JSON (RFC 8259) reader: MicroPython's json.loads accepts missing commas and colons, "]" for
 # "}", leading zeros, control characters and unknown escapes, and keeps the last of duplicated members.
 def _ws(s, i):
-    while s[i:i + 1] in (" ", "\t", "\n", "\r") and i < len(s):
+    while s[i:i + 1] in (" ", "\t", "\n", "\r"):
         i += 1
     return i
 
 
 def _digits(s, i):
     j = i
-    while "0" <= s[i:i + 1] <= "9" and i < len(s):
+    while "0" <= s[i:i + 1] <= "9":
         i += 1
     if i == j:
         _bad("bad JSON")
@@ -346,7 +347,10 @@ def _jval(s, i):
 
 
 def _from_json(s):
-    o, i = _jval(s, _ws(s, 0))
+    try:
+        o, i = _jval(s, _ws(s, 0))
+    except RuntimeError:  # nested too deep for the stack
+        _bad("bad JSON")
     if _ws(s, i) != len(s):
         _bad("bad JSON")
     if not isinstance(o, dict):
