@@ -185,7 +185,7 @@ def _random_cases(rng, n):
         dev = "".join(rng.choice("abcXYZ019-_.:!~#") for _ in range(rng.randint(1, 64)))
         fields = dict(device=dev, seq=rng.choice((0, 1, 2**30, 2**31, 2**32 - 1, rng.randrange(2**32))),
                       ts=rng.choice((0, 946684800, 1763900000, 2**32 - 1)), direction=rng.choice(("up", "down")),
-                      type=rng.choice(envelope.TYPES and list(envelope.TYPES)), iv=rng.randbytes(16),
+                      type=rng.choice(list(envelope.TYPES)), iv=rng.randbytes(16),
                       format=("compact", "json")[i % 2])
         cases.append((key, msg, fields))
     return cases
