@@ -129,8 +129,8 @@ def cryptojs_decrypt(passphrase, text, bits=256):
 
 
 def _key(key):
-    if not isinstance(key, (bytes, bytearray)) or len(key) not in (16, 32):
-        raise EnvelopeError("bad-key", "AES key must be 16 or 32 bytes")
+    if not isinstance(key, (bytes, bytearray)) or len(key) != 16:
+        raise EnvelopeError("bad-key", "the ESP8266 pattern uses AES-128: a 16-byte key")
     return key
 
 
