@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .. import cipher, envelope, vectors
@@ -62,9 +63,32 @@ def check_wycheproof_cbc(data: dict) -> Result:
     return result
 
 
+def check_dweeter_file(data: dict) -> Result:
+    """dweeter 0.3.0 vectors: seal reproduces the posted content and thing; open returns the receiver's data."""
+    from ..profiles import dweeter
+    result = Result()
+    for group, test in vectors.iter_tests(data):
+        label = f"tcId {test['tcId']} ({test['comment']})"
+        try:
+            opened = dweeter.open_message(test["dweet"], test["key"], test["useBase64"], test["mailbox"])
+        except IotEnvelopeError as exc:
+            result.record(test["result"] == "invalid", label, f"open raised {exc.code}: {exc}")
+            continue
+        if test["result"] == "invalid":
+            result.record(False, label, "open accepted an invalid message")
+            continue
+        sealed = dweeter.seal_data(test["data"], test["key"], test["mailbox"], test["ts"], test["useBase64"])
+        body = json.dumps(sealed["content"])
+        ok = (opened.data == test["received"] and sealed["thing"] == test["dweet"]["thing"]
+              and body == test["wire"]["body"] and test["wire"]["url"].endswith("/" + sealed["thing"]))
+        result.record(ok, label, "different bytes or data")
+    return result
+
+
 CHECKERS = {
     vectors.ENVELOPE_ALGORITHM: check_envelope_file,
     "AES-CBC-PKCS5": check_wycheproof_cbc,
+    "dweeter-0.3.0": check_dweeter_file,
 }
 
 
