@@ -86,9 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     auth = sub.add_parser("auth", help="HTTP body authentication headers (co2logserver salted hashes, HMAC)")
     auth.add_argument("action", choices=("sign", "verify"))
-    auth.add_argument("--scheme", required=True, help="salted-<alg> (co2logserver) or hmac-<alg> (recommended)")
-    auth.add_argument("--secret", required=True, help="the shared secret / salt (text)")
-    auth.add_argument("--header", help="sign: header name to print; verify: the header line or its value")
+    auth.add_argument("--scheme", help="salted-<alg> (co2logserver) or hmac-<alg> (recommended); sign: required;"
+                                       " verify: needed only for a header value given without its name")
+    auth.add_argument("--secret", required=True, action="append",
+                      help="the shared secret / salt (text); verify: repeat for several salts (any may match)")
+    auth.add_argument("--header", action="append",
+                      help="sign: header name to print; verify: 'Name: value' or the value (repeatable: co2logserver"
+                           " needs every Content-<ALG>-Salted header to match)")
 
     ver = sub.add_parser("verify", help="run every available implementation over every vector file")
     ver.add_argument("--json", action="store_true", help="machine-readable result")
@@ -159,13 +163,16 @@ def cmd_open(opts: argparse.Namespace) -> int:
 def cmd_auth(opts: argparse.Namespace) -> int:
     body = _stdin_bytes()
     if opts.action == "sign":
-        name, value = httpauth.sign(body, opts.secret, opts.scheme, opts.header)
+        if not opts.scheme:
+            raise UsageError("auth sign needs --scheme")
+        if len(opts.secret) != 1 or (opts.header and len(opts.header) != 1):
+            raise UsageError("auth sign takes one --secret and at most one --header")
+        name, value = httpauth.sign(body, opts.secret[0], opts.scheme, opts.header[0] if opts.header else None)
         print(f"{name}: {value}")
         return 0
     if not opts.header:
         raise UsageError("auth verify needs --header (the 'Name: value' line or the value)")
-    value = opts.header.split(":", 1)[1] if ":" in opts.header else opts.header
-    httpauth.verify(body, opts.secret, value.strip(), opts.scheme)
+    httpauth.verify_lines(body, opts.secret, opts.header, opts.scheme)
     print("ok")
     return 0
 
