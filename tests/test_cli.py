@@ -108,3 +108,22 @@ def test_fernet_profile_interoperates_with_cryptography(cli):
     theirs = Fernet(key).encrypt(b"theirs")
     assert cli("open", "--profile", "fernet", "--key", key.decode(), stdin=theirs).stdout == b"theirs"
     assert cli("open", "--profile", "fernet", "--key", Fernet.generate_key().decode(), stdin=theirs).returncode == 5
+
+
+def test_keyring_and_fixed_iv(cli, tmp_path):
+    ring = tmp_path / "keys.json"
+    ring.write_text(json.dumps({"a": KEY, "b": "b64:" + iotenvelope.b64.encode_std(bytes(32))}))
+    ta = iotenvelope.seal(SECRET, b"from a", device="a", seq=1)
+    tb = iotenvelope.seal(bytes(32), b"from b", device="b", seq=1)
+    tc = iotenvelope.seal(SECRET, b"from c", device="c", seq=1)
+    out = cli("open", "--keyring", str(ring), "--batch", stdin=f"{ta}\n{tb}\n{tc}\n".encode())
+    rows = [json.loads(line) for line in out.stdout.decode().splitlines()]
+    assert [r.get("plaintext") for r in rows] == ["from a", "from b", None]
+    assert rows[2]["error"] == "UnknownDeviceError" and out.returncode == 4
+    ring.write_text(json.dumps({"a": "00" * 20}))
+    bad = cli("open", "--keyring", str(ring), stdin=ta.encode())
+    assert bad.returncode == 4 and b"secret of device 'a'" in bad.stderr and b"00" * 20 not in bad.stderr
+    fixed = cli("seal", "--key", KEY, "--device", "d", "--seq", "3", "--ts", "5", "--iv", "11" * 16, stdin=b"v")
+    assert fixed.stdout.decode().strip() == iotenvelope.seal(SECRET, b"v", device="d", seq=3, ts=5, iv=b"\x11" * 16)
+    assert b"never for real messages" in fixed.stderr
+    assert cli("seal", "--key", KEY, "--device", "d", "--iv", "11" * 16, "--batch", stdin=b"a\nb\n").returncode == 2
