@@ -14,7 +14,7 @@ import sys
 from typing import Sequence
 
 from . import __version__, b64, httpauth, profiles, verify as verify_mod, vectors as vectors_mod
-from .errors import IotEnvelopeError, UsageError
+from .errors import IotEnvelopeError, MalformedError, UsageError
 
 EXIT_VERIFY_FAILED = 1
 EXIT_USAGE = 2
@@ -41,7 +41,7 @@ def _text(data: bytes, what: str) -> str:
     try:
         return data.decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise UsageError(f"{what} on stdin is not UTF-8 text") from None
+        raise MalformedError(f"{what} on stdin is not UTF-8 text") from None
 
 
 def _add_profile_options(parser: argparse.ArgumentParser, command: str) -> None:

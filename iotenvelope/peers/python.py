@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import cipher, envelope, vectors
+from .. import cipher, envelope, fernet, vectors
 from ..errors import IotEnvelopeError
 from . import Peer, Result
 
@@ -85,7 +85,26 @@ def check_dweeter_file(data: dict) -> Result:
     return result
 
 
+def check_fernet(data: dict) -> Result:
+    result = Result()
+    for group, test in vectors.iter_tests(data):
+        label = f"tcId {test['tcId']} ({test['comment']})"
+        key = fernet.parse_key(test["secret"])
+        if group["type"] == "FernetGenerate":
+            token = fernet.encrypt(key, _hex(test, "msg"), now=test["now"], iv=_hex(test, "iv"))
+            result.record(token == test["token"], label, "token differs")
+            continue
+        try:
+            plain = fernet.decrypt(key, test["token"], ttl=test["ttl"], now=test["now"])
+        except IotEnvelopeError as exc:
+            result.record(test["result"] == "invalid", label, f"raised {exc.code}: {exc}")
+            continue
+        result.record(test["result"] == "valid" and plain == _hex(test, "msg"), label, "accepted or wrong bytes")
+    return result
+
+
 CHECKERS = {
+    "fernet": check_fernet,
     vectors.ENVELOPE_ALGORITHM: check_envelope_file,
     "AES-CBC-PKCS5": check_wycheproof_cbc,
     "dweeter-0.3.0": check_dweeter_file,
