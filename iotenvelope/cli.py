@@ -1,8 +1,8 @@
 """The ``iotenvelope`` command line (a stable contract: scripts depend on options, output and exit codes).
 
-Exit codes: 0 success; 1 ``verify`` found a mismatch; 2 usage; otherwise the failing error class's
-``exit_code`` (3 malformed/padding, 4 bad key/unknown device, 5 authentication, 6 replay, 7 timestamp,
-8 replay store, 10 other library error). No traceback is printed for bad input.
+Exit codes: 0 success; 1 ``verify`` found a mismatch (or ``diagnose`` found no explanation); 2 usage;
+otherwise the failing error class's ``exit_code`` (3 malformed/padding, 4 bad key/unknown device,
+5 authentication, 6 replay, 7 timestamp, 8 replay store, 10 other library error). No traceback is printed for bad input.
 """
 
 from __future__ import annotations
@@ -99,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--vectors", help="vector directory (default: the checkout's vectors/)")
     ver.add_argument("--impl", action="append", help="only this implementation (repeatable)")
 
+    diag = sub.add_parser("diagnose", help="ciphertext or message on stdin + the key material you think is right ->"
+                                           " which convention or mistake explains it")
+    diag_key = diag.add_mutually_exclusive_group(required=True)
+    diag_key.add_argument("--key", help="the key or device secret you believe in (hex, or b64:<base64>)")
+    diag_key.add_argument("--passphrase", help="the passphrase you believe in")
+    diag.add_argument("--iv", help="the IV you believe in (hex, or b64:<base64>), if it travels separately")
+    diag.add_argument("--json", action="store_true", help='print {"findings": [...]} (best first)')
+    diag.add_argument("--now", type=int, help="the time to judge timestamps against (default: this clock)")
+
     sub.add_parser("profiles", help="list the profiles")
 
     keygen = sub.add_parser("keygen", help="print a new random device secret")
@@ -187,6 +196,13 @@ def cmd_verify(opts: argparse.Namespace) -> int:
     return 0 if verify_mod.ok(cells) else EXIT_VERIFY_FAILED
 
 
+def cmd_diagnose(opts: argparse.Namespace) -> int:
+    from . import diagnose
+    report = diagnose.diagnose(_stdin_bytes(), key=opts.key, passphrase=opts.passphrase, iv=opts.iv, now=opts.now)
+    print(json.dumps(report.as_json(), ensure_ascii=False) if opts.json else report.render())
+    return 0 if report.findings else EXIT_VERIFY_FAILED
+
+
 def cmd_profiles(opts: argparse.Namespace) -> int:
     rows = list(profiles.registry().values())
     width = max(len(p.name) for p in rows)
@@ -212,7 +228,7 @@ def cmd_vectors(opts: argparse.Namespace) -> int:
 
 
 COMMANDS = {"seal": cmd_seal, "open": cmd_open, "auth": cmd_auth, "verify": cmd_verify, "profiles": cmd_profiles,
-            "keygen": cmd_keygen, "vectors": cmd_vectors}
+            "keygen": cmd_keygen, "diagnose": cmd_diagnose, "vectors": cmd_vectors}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

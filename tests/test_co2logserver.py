@@ -134,7 +134,7 @@ def test_sign_accepted_for_every_algorithm_and_content_type(server):
 
 def test_cli_verify_accepts_all_algorithms_at_once(server):
     # one request per content type carrying all eight headers: co2logserver needs every one to match
-    jobs, posted = [], []
+    jobs = []
     for fmt, (ctype, body) in bodies("all-headers").items():
         headers = [httpauth.sign(body, SALT, f"salted-{alg}") for alg in httpauth.SALTED_ALGORITHMS]
         assert server.post(body, [("Content-Type", ctype), *headers]) == 200, fmt
