@@ -466,7 +466,8 @@ class _Search:
         else:
             return
         finding.mistakes = tuple(m for m in finding.mistakes if m != "base64-plaintext") + ("dropped-last-byte",)
-        finding.profile = "spaniakos-legacy"
+        if finding.profile == "cryptojs-key":
+            finding.profile = "spaniakos-legacy"
         finding.detail = detail
         if restored is not None:
             finding.plaintext = restored.encode("utf-8")
