@@ -559,6 +559,7 @@ class _Search:
 
     def envelope(self, text: str) -> None:
         stdin = None
+        text = text.strip()
         try:
             env = envelope.Envelope.decode(text)
         except IotEnvelopeError:

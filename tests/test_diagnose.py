@@ -272,7 +272,7 @@ def test_missing_pad_block_generated_and_real_shape():
 def test_envelope_wrong_epoch_direction_and_key_text():
     secret = os.urandom(16)
     token = envelope.seal(secret, READING, device="esp-1", seq=7, ts=NOW - envelope.EPOCH_2000)
-    top = assert_found(diagnose(token, key=secret.hex(), now=NOW), ("wrong-epoch",), READING, "envelope-v1")
+    top = assert_found(diagnose(token + "\n", key=secret.hex(), now=NOW), ("wrong-epoch",), READING, "envelope-v1")
     assert top.options == ["--key", secret.hex(), "--max-age", "0"]
     # and the CLI with those options opens it
     res = subprocess.run([sys.executable, "-m", "iotenvelope", "open", "--profile", "envelope-v1", *top.options],
