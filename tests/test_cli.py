@@ -103,11 +103,12 @@ def test_keygen_profiles_version(cli):
 def test_fernet_profile_interoperates_with_cryptography(cli):
     from cryptography.fernet import Fernet
     key = Fernet.generate_key()
-    token = cli("seal", "--profile", "fernet", "--key", key.decode(), stdin=b"reading").stdout.strip()
+    # "--key=" because a url-safe base64 key may start with "-"
+    token = cli("seal", "--profile", "fernet", f"--key={key.decode()}", stdin=b"reading").stdout.strip()
     assert Fernet(key).decrypt(token) == b"reading"
     theirs = Fernet(key).encrypt(b"theirs")
-    assert cli("open", "--profile", "fernet", "--key", key.decode(), stdin=theirs).stdout == b"theirs"
-    assert cli("open", "--profile", "fernet", "--key", Fernet.generate_key().decode(), stdin=theirs).returncode == 5
+    assert cli("open", "--profile", "fernet", f"--key={key.decode()}", stdin=theirs).stdout == b"theirs"
+    assert cli("open", "--profile", "fernet", f"--key={Fernet.generate_key().decode()}", stdin=theirs).returncode == 5
 
 
 def test_keyring_and_fixed_iv(cli, tmp_path):
