@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import cipher, envelope, vectors
+from .. import cipher, cryptojs_vectors, envelope, vectors
 from ..errors import IotEnvelopeError
 from . import Peer, Result
 
@@ -65,6 +65,7 @@ def check_wycheproof_cbc(data: dict) -> Result:
 CHECKERS = {
     vectors.ENVELOPE_ALGORITHM: check_envelope_file,
     "AES-CBC-PKCS5": check_wycheproof_cbc,
+    cryptojs_vectors.ALGORITHM: cryptojs_vectors.check_file,
 }
 
 

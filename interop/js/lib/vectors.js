@@ -95,7 +95,8 @@ function checkPassphrase(ie, group, test, r) {
   if (test.result === 'valid') {
     const plain = ie.legacy.decryptPassphrase(test.ct, test.passphrase, opts);
     if (S.hexEncode(plain) !== test.msg) { r.record(false, label(test), 'decrypted to other bytes'); return; }
-    if (nativePassphraseHex(ie, group, test, test.passphrase) !== test.msg) { r.record(false, label(test), 'native crypto-js decrypt differs'); return; }
+    // PBKDF2 has no crypto-js passphrase-mode call of its own: the library path above is already crypto-js's PBKDF2.
+    if (!group.kdf.startsWith('pbkdf2') && nativePassphraseHex(ie, group, test, test.passphrase) !== test.msg) { r.record(false, label(test), 'native crypto-js decrypt differs'); return; }
     const { salt } = ie.legacy.unpackSalted(test.ct);
     const again = ie.legacy.encryptPassphrase(S.hexDecode(test.msg), test.passphrase, { ...opts, salt });
     r.record(again === test.ct, label(test), 'encrypt with the same salt produced other text');

@@ -110,8 +110,8 @@ function generate(version, seed) {
         const d = split(CryptoJS.algo.EvpKDF.create({ keySize: 8, hasher: CryptoJS.algo.SHA256 }).compute(p, salt), 4);
         return salted(CryptoJS.AES.encrypt(b2w(m), d.key, { iv: d.iv }).ciphertext, salt);
       } },
-    { keySize: 256, kdf: 'pbkdf2-sha256:10000', api: 'CryptoJS.PBKDF2(passphrase, salt, {keySize: 12, hasher: CryptoJS.algo.SHA256, iterations: 10000}) split into key and IV (as openssl enc -pbkdf2 -iter 10000 -md sha256)',
-      enc: (m, p) => { const salt = WordArray.random(8); const d = split(pbkdf(p, salt, 8, 'sha256', 10000), 8); return salted(CryptoJS.AES.encrypt(b2w(m), d.key, { iv: d.iv }).ciphertext, salt); } },
+    { keySize: 256, kdf: 'pbkdf2-sha256:1000', api: 'CryptoJS.PBKDF2(passphrase, salt, {keySize: 12, hasher: CryptoJS.algo.SHA256, iterations: 1000}) split into key and IV (as openssl enc -pbkdf2 -iter 1000 -md sha256)',
+      enc: (m, p) => { const salt = WordArray.random(8); const d = split(pbkdf(p, salt, 8, 'sha256', 1000), 8); return salted(CryptoJS.AES.encrypt(b2w(m), d.key, { iv: d.iv }).ciphertext, salt); } },
     { keySize: 128, kdf: 'pbkdf2-sha256:1000', api: 'CryptoJS.PBKDF2(passphrase, salt, {keySize: 8, hasher: CryptoJS.algo.SHA256, iterations: 1000}) split into key and IV',
       enc: (m, p) => { const salt = WordArray.random(8); const d = split(pbkdf(p, salt, 4, 'sha256', 1000), 4); return salted(CryptoJS.AES.encrypt(b2w(m), d.key, { iv: d.iv }).ciphertext, salt); } },
   ];
