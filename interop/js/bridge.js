@@ -57,7 +57,8 @@ function encodeResult(v) {
   if (Array.isArray(v)) return v.map(encodeResult);
   if (v && typeof v === 'object') {
     const out = {};
-    for (const k of Object.keys(v)) if (k !== 'text') out[k] = encodeResult(v[k]);
+    // getters (an opened envelope's `text`) are left out: they may throw for binary plaintext
+    for (const k of Object.keys(v)) if (!Object.getOwnPropertyDescriptor(v, k).get) out[k] = encodeResult(v[k]);
     return out;
   }
   return v;

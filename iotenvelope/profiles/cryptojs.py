@@ -115,11 +115,13 @@ def explain_padding_failure(decrypted: bytes, padding: str, cause: str) -> str:
     """A PaddingError message naming the likely cause and what crypto-js would have done instead."""
     lax = padding_mod.cryptojs_lax_unpad(decrypted, padding)
     parts = [f"{cause} most likely. crypto-js would NOT report this: its {padding_mod.CRYPTOJS_NAMES[padding]}"
-             f" unpadding checks nothing and would return {len(lax)} bytes" + (" (an empty string)" if not lax else
-                                                                                " of garbage")]
+             f" unpadding checks nothing and would return {len(lax)} bytes" + (" (an empty string)" if not lax else "")]
+    # Paddings that fit these bytes, most specific first; ZeroPadding fits anything not ending in 0x00, so it is
+    # only suggested when the bytes do end in zeros.
+    candidates = ["ansix923", "iso97971", "pkcs7"] + (["zero"] if decrypted.endswith(b"\x00") else [])
     fits = []
-    for other in padding_mod.PADDINGS:
-        if other in (padding, "none", "iso10126"):
+    for other in candidates:
+        if other == padding:
             continue
         try:
             padding_mod.unpad(decrypted, other)
