@@ -108,13 +108,15 @@ def cryptojs_lax_unpad(data: bytes, name: str = "pkcs7") -> bytes:
     """What crypto-js's non-validating ``unpad`` leaves (for diagnostics, never for decrypting).
 
     Pkcs7/AnsiX923/Iso10126 drop as many bytes as the last byte says (nothing left if that is more than there
-    is); ZeroPadding drops all trailing NULs; Iso97971 drops trailing NULs and one more byte.
+    is); ZeroPadding drops all trailing NULs (crypto-js 4.x leaves all-NUL data untouched; 3.3.0 loops forever
+    on it); Iso97971 does the same and then drops one more byte.
     """
     _check_name(name)
     if not data or name == "none":
         return data
+    stripped = data.rstrip(b"\x00") or data
     if name == "zero":
-        return data.rstrip(b"\x00")
+        return stripped
     if name == "iso97971":
-        return data.rstrip(b"\x00")[:-1]
+        return stripped[:-1]
     return data[:max(0, len(data) - data[-1])]

@@ -247,7 +247,10 @@ def test_other_padding_is_suggested():
 def test_lax_unpad_prediction_matches_real_crypto_js(version):
     bridge = require_node()
     key, iv = bytes(range(16)), bytes(16)
-    for tail in (b"\x00", b"\x11", b"\x03\x03\x02", b"\x05\x05\x05\x05\x04", b"\x10"):
+    tails = [b"\x00", b"\x11", b"\x03\x03\x02", b"\x05\x05\x05\x05\x04", b"\x10"]
+    if version != "3.3.0":  # 3.3.0's ZeroPadding.unpad never returns on an all-zero block
+        tails.append(bytes(16))
+    for tail in tails:
         block = b"B" * (16 - len(tail)) + tail
         ct = cryptojs.cipher.encrypt_raw(key, iv, block)
         for pad in ("pkcs7", "ansix923", "zero", "iso97971"):
