@@ -5,12 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if ! command -v node >/dev/null 2>&1 || ! node --version >/dev/null 2>&1; then
-  echo "30-js.sh: 'node --version' does not work: Node.js >= 16 must be on the machine image (interop/js needs it)" >&2
+  echo "30-js.sh: 'node --version' does not work: Node.js >= 18 must be on the machine image (interop/js needs it)" >&2
   exit 1
 fi
 major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$major" -lt 16 ]; then
-  echo "30-js.sh: node $(node --version) is too old: interop/js needs Node.js >= 16 (node:test)" >&2
+if [ "$major" -lt 18 ]; then
+  echo "30-js.sh: node $(node --version) is too old: interop/js needs Node.js >= 18 (node:test)" >&2
   exit 1
 fi
 if ! command -v npm >/dev/null 2>&1; then
