@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+<<<<<<< HEAD
 from .. import cipher, envelope, fernet, vectors
+=======
+from .. import cipher, cryptojs_vectors, envelope, vectors
+>>>>>>> js
 from ..errors import IotEnvelopeError
 from . import Peer, Result
 
@@ -107,7 +111,11 @@ CHECKERS = {
     "fernet": check_fernet,
     vectors.ENVELOPE_ALGORITHM: check_envelope_file,
     "AES-CBC-PKCS5": check_wycheproof_cbc,
+<<<<<<< HEAD
     "dweeter-0.3.0": check_dweeter_file,
+=======
+    cryptojs_vectors.ALGORITHM: cryptojs_vectors.check_file,
+>>>>>>> js
 }
 
 
