@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-<<<<<<< HEAD
-from .. import cipher, envelope, fernet, vectors
-=======
-from .. import cipher, cryptojs_vectors, envelope, vectors
->>>>>>> js
+from .. import cipher, cryptojs_vectors, envelope, fernet, vectors
 from ..errors import IotEnvelopeError
 from . import Peer, Result
 
@@ -111,11 +107,8 @@ CHECKERS = {
     "fernet": check_fernet,
     vectors.ENVELOPE_ALGORITHM: check_envelope_file,
     "AES-CBC-PKCS5": check_wycheproof_cbc,
-<<<<<<< HEAD
     "dweeter-0.3.0": check_dweeter_file,
-=======
     cryptojs_vectors.ALGORITHM: cryptojs_vectors.check_file,
->>>>>>> js
 }
 
 
