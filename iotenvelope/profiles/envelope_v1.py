@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from .. import envelope
-from ..errors import UsageError
-from ..keys import parse_secret
+from ..envelope import check_device
+from ..errors import KeyFormatError, UsageError
+from ..keys import parse_iv, parse_secret
 from . import OpenResult, Option, Profile, Warn
+
+
+def load_keyring(path: str) -> dict[str, bytes]:
+    """Read ``{"device id": "secret", ...}`` (secrets as hex or b64:) and validate every entry up front."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise UsageError(f"--keyring {path}: {exc.strerror}") from None
+    except ValueError:
+        raise KeyFormatError(f"--keyring {path}: not valid JSON") from None
+    if not isinstance(data, dict) or not data:
+        raise KeyFormatError(f"--keyring {path}: expected a non-empty JSON object of device id -> secret")
+    ring = {}
+    for device, secret in data.items():
+        check_device(device)
+        ring[device] = parse_secret(secret, f"secret of device {device!r} in {path}")
+    return ring
 
 
 class EnvelopeV1(Profile):
     name = "envelope-v1"
     summary = "AES-CBC + HMAC-SHA-256 envelope with device id, seq, timestamp and direction (SPEC.md)"
     authenticated = True
+
+    def __init__(self) -> None:
+        self._keyrings: dict[str, dict[str, bytes]] = {}  # path -> ring, read once per process
+
     options = (
         Option(("--direction",), dict(choices=("up", "down"), default="up",
                                       help="up = device to backend (default), down = backend to device")),
@@ -27,6 +51,8 @@ class EnvelopeV1(Profile):
                                     help="reject envelopes older than this many seconds; 0 disables (default 86400)"),
                ("open",)),
         Option(("--require-time",), dict(action="store_true", help="refuse ts=0 (device time unknown)"), ("open",)),
+        Option(("--keyring",), dict(help="JSON file {device id: secret (hex or b64:)} for a backend with many devices"
+                                         " (instead of --key)"), ("open",)),
     )
 
     def _secret(self, opts: argparse.Namespace) -> bytes:
@@ -40,15 +66,31 @@ class EnvelopeV1(Profile):
     def seal(self, plaintext: bytes, opts: argparse.Namespace, warn: Warn, index: int = 0) -> str:
         if opts.device is None:
             raise UsageError("envelope-v1 needs --device")
+        iv = None
+        if opts.iv is not None:
+            if opts.batch:
+                raise UsageError("--iv with --batch would reuse one IV for every envelope")
+            if index == 0:
+                warn("--iv fixes the IV: use it only to reproduce test vectors, never for real messages")
+            iv = parse_iv(opts.iv)
         return envelope.seal(self._secret(opts), plaintext, device=opts.device, seq=opts.seq + index, ts=opts.ts,
-                             direction=opts.direction, type=opts.msg_type, format=opts.format or "compact")
+                             direction=opts.direction, type=opts.msg_type, format=opts.format or "compact", iv=iv)
 
     def freshness(self, opts: argparse.Namespace) -> envelope.Freshness:
         return envelope.Freshness(skew=opts.skew, max_age=opts.max_age or None,
                                   allow_unknown_time=not opts.require_time)
 
+    def _keys(self, opts: argparse.Namespace):
+        if getattr(opts, "keyring", None) is None:
+            return self._secret(opts)
+        if opts.key is not None or opts.passphrase is not None:
+            raise UsageError("give either --key or --keyring, not both")
+        if opts.keyring not in self._keyrings:
+            self._keyrings[opts.keyring] = load_keyring(opts.keyring)
+        return self._keyrings[opts.keyring]
+
     def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
-        opened = envelope.open(self._secret(opts), text, direction=opts.direction, format=opts.format,
+        opened = envelope.open(self._keys(opts), text, direction=opts.direction, format=opts.format,
                                freshness=self.freshness(opts), now=opts.now, replay=getattr(opts, "replay", None))
         return OpenResult(opened.plaintext, {"device": opened.device, "seq": opened.seq, "ts": opened.ts,
                                              "direction": opened.direction, "type": opened.type})
