@@ -529,3 +529,34 @@ def test_doc_examples_compile_with_mpy_cross(mpy_dir, tmp_path):
         src.write_text(block, encoding="utf-8")
         proc = subprocess.run(cmd + ["-o", str(tmp_path / f"block{i}.mpy"), str(src)], capture_output=True, text=True)
         assert proc.returncode == 0, (block, proc.stderr)
+
+
+def test_cryptojs_passphrase_vectors_from_real_crypto_js(interp, tmp_path):
+    """iotenv_legacy opens every EVP-MD5 passphrase case that real crypto-js 3.3.0/4.1.1/4.2.0 produced, and
+    re-encrypts it to the same text with the same salt."""
+    cmds, want = [], []
+    for path in sorted((ROOT / "vectors" / "cryptojs").glob("cryptojs_*.json")):
+        for group, t in vectors.iter_tests(vectors.load(path)):
+            if group["type"] != "PassphraseTest" or group["kdf"] != "evp-md5":
+                continue
+            bits = group["keySize"]
+            cmds.append(["legacy", "cryptojs_decrypt", t["passphrase"], t["ct"], bits])
+            want.append(t["msg"] if t["result"] == "valid" else None)
+            if t["result"] == "valid":
+                salt = b64.decode_std(t["ct"])[8:16]
+                cmds.append(["legacy", "cryptojs_encrypt", t["passphrase"], t["msg"], salt.hex(), bits])
+                want.append(t["ct"])
+    assert len(cmds) >= 150
+    got = interp.batch(tmp_path, cmds)
+    assert [g["result"] if g["ok"] else None for g in got] == want
+
+
+def test_esp8266_matches_the_python_profile(interp, tmp_path):
+    from iotenvelope.profiles import esp8266
+    key, iv = bytes(range(16)), bytes(range(16, 32))
+    messages = ["", "{}", '{"temp": 21.5, "hum": 40}', "x" * 100]
+    got = interp.batch(tmp_path, [["legacy", "esp8266_seal", key.hex(), m, iv.hex()] for m in messages] +
+                       [["legacy", "esp8266_open", key.hex(), esp8266.seal_esp8266(m.encode(), key, iv, form)]
+                        for m in messages for form in esp8266.IV_FORMS])
+    assert [ok(g) for g in got[:len(messages)]] == [esp8266.seal_esp8266(m.encode(), key, iv) for m in messages]
+    assert [ok(g) for g in got[len(messages):]] == [m.encode().hex() for m in messages for _ in esp8266.IV_FORMS]
