@@ -81,12 +81,15 @@ def render(cells: list[Cell], show_failures: int = 5) -> str:
             return "not available"
         return f"{c.passed} passed" if not c.failed else f"FAILED {c.failed}/{c.passed + c.failed}"
 
+    # columns are numbered and the file names listed above the table, which keeps it narrow
+    lines = [f"[{i}] {f}" for i, f in enumerate(files, 1)] + [""]
+    heads = [f"[{i}]" for i in range(1, len(files) + 1)]
     width = max([len("implementation")] + [len(i) for i in impls])
-    cols = [max(len(f), 13) for f in files]
-    lines = ["implementation".ljust(width) + "  " + "  ".join(f.ljust(w) for f, w in zip(files, cols))]
+    cols = [13] * len(files)
+    lines.append(("implementation".ljust(width) + "  " + "  ".join(h.ljust(w) for h, w in zip(heads, cols))).rstrip())
     for impl in impls:
-        lines.append(impl.ljust(width) + "  " + "  ".join(text(table.get((impl, f))).ljust(w)
-                                                           for f, w in zip(files, cols)))
+        lines.append((impl.ljust(width) + "  " + "  ".join(text(table.get((impl, f))).ljust(w)
+                                                            for f, w in zip(files, cols))).rstrip())
     reasons = dict.fromkeys((c.impl, c.reason) for c in cells if not c.available)
     lines += [f"{impl}: not available: {reason}" for impl, reason in reasons]
     for c in cells:
