@@ -3,7 +3,9 @@
 Each peer is the real C code compiled by a real compiler against a real library from Debian: ``c-openssl``
 (libssl-dev), ``c-mbedtls`` (libmbedtls-dev), ``c-bearssl`` (libbearssl-dev), ``c-tinyaes`` (tiny-AES-c from
 the ``tinyaes`` sdist on PyPI + the project's own SHA-256), and ``c-avr``: the tiny-AES-c build compiled by
-avr-gcc for the ATmega328P and run in simavr (libsimavr) with the vectors fed through its UART.
+avr-gcc for the ATmega328P (Arduino Uno) and run in simavr (libsimavr) with the vectors fed through its UART.
+The Uno has 2 KB of RAM: envelopes longer than its runner's buffer (the 1000-byte messages) run on the
+ATmega2560 (Arduino Mega, 8 KB RAM) with the same build flags, so every case runs on a simulated AVR.
 
 The vector runner (``interop/c/tools/runner.c``) does the checking. This module only turns a vector file into
 the runner's line protocol (documented at the top of runner.c) and counts the ``pass``/``fail`` verdicts: every
@@ -66,23 +68,45 @@ def build(kind: str, sanitize: bool = False) -> str | None:
     if kind == "avr":
         if not Path("/usr/lib/avr/include/avr/io.h").exists():
             return "avr-libc not installed (run .ci/install)"
-        return _make(str(Path("build") / "avr" / "runner.elf"), str(Path("build") / "avrsim"))
+        if shutil.which("avr-nm") is None:
+            return "avr-nm not found (binutils-avr; run .ci/install)"
+        return _make("build/avr/runner-uno.elf", "build/avr/runner-mega.elf", "build/avrsim")
     sub = "san" if sanitize else "host"
     return _make(f"build/{sub}/iote-runner-{kind}", f"build/{sub}/iote-unit-{kind}")
 
 
+AVR_BOARDS = {"uno": "atmega328p", "mega": "atmega2560"}
+
+
+def avr_command(board: str) -> list[str]:
+    return [str(BUILD / "avrsim"), "--mcu", AVR_BOARDS[board], "--freq", "16000000",
+            str(BUILD / "avr" / f"runner-{board}.elf")]
+
+
+def avr_buffer_size(board: str) -> int:
+    """Size of the runner's envelope buffer, read from the firmware's symbol table."""
+    proc = subprocess.run(["avr-nm", "-S", str(BUILD / "avr" / f"runner-{board}.elf")], capture_output=True,
+                          text=True, check=True)
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[3] == "buf":
+            return int(parts[1], 16)
+    raise RuntimeError(f"no buf symbol in runner-{board}.elf")
+
+
 def runner_command(kind: str, sanitize: bool = False) -> list[str]:
-    if kind == "avr":
-        return [str(BUILD / "avrsim"), "--mcu", "atmega328p", "--freq", "16000000", str(BUILD / "avr" / "runner.elf")]
     return [str(BUILD / ("san" if sanitize else "host") / f"iote-runner-{kind}"), "vectors"]
 
 
-def envelope_script(data: dict) -> tuple[bytes, list[tuple[int, str]]]:
-    """The runner's input for an envelope-v1 vector file, and the (tcId, label) list it must answer."""
+def envelope_script(data: dict, keep=None) -> tuple[bytes, list[tuple[int, str]]]:
+    """The runner's input for an envelope-v1 vector file (the tests ``keep(test)`` selects), and the
+    (tcId, label) list it must answer."""
     out = bytearray()
     cases: list[tuple[int, str]] = []
     secret = None
     for group, test in vectors.iter_tests(data):
+        if keep is not None and not keep(test):
+            continue
         if group["secret"] != secret:
             secret = group["secret"]
             out += f"K {secret}\n".encode()
@@ -105,9 +129,10 @@ def envelope_script(data: dict) -> tuple[bytes, list[tuple[int, str]]]:
     return bytes(out), cases
 
 
-def run_script(command: list[str], script: bytes, cases: list[tuple[int, str]], timeout: float = 900) -> Result:
+def run_script(command: list[str], script: bytes, cases: list[tuple[int, str]], timeout: float = 900,
+               result: Result | None = None, where: str = "") -> Result:
     """Feed a script to a runner and turn its verdict lines into a Result (one verdict per case, in order)."""
-    result = Result()
+    result = Result() if result is None else result
     try:
         proc = subprocess.run(command, input=script, capture_output=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -119,6 +144,8 @@ def run_script(command: list[str], script: bytes, cases: list[tuple[int, str]], 
             verdicts[int(parts[1])] = line
         elif parts and parts[0] == "key" and parts[1:] != ["0"]:
             result.record(False, "device secret", f"runner could not derive keys: {line}")
+        elif parts and parts[0] == "free" and parts[1:] == ["0"]:
+            result.record(False, f"{where}RAM", "the stack reached the static data (no untouched RAM left)")
     for tc_id, label in cases:
         line = verdicts.get(tc_id)
         if line is None:
@@ -131,7 +158,7 @@ def run_script(command: list[str], script: bytes, cases: list[tuple[int, str]], 
             words = detail.split()
             if words and words[-1].isdigit() and int(words[-1]) in ERROR_NAMES:
                 detail = " ".join(words[:-1] + [ERROR_NAMES[int(words[-1])]])
-            result.record(False, label, detail)
+            result.record(False, label, where + detail)
     if proc.returncode != 0 and not result.failed:
         result.record(False, "runner", f"exited with {proc.returncode}: {proc.stderr.decode('utf-8', 'replace')[-300:]}")
     return result
@@ -148,8 +175,17 @@ class CPeer(Peer):
         return build(self.kind)
 
     def run(self, path: Path, data: dict) -> Result:
-        script, cases = envelope_script(data)
-        return run_script(runner_command(self.kind), script, cases)
+        if self.kind != "avr":
+            script, cases = envelope_script(data)
+            return run_script(runner_command(self.kind), script, cases)
+        cap = avr_buffer_size("uno")
+        result = Result()
+        for board, keep in (("uno", lambda t: len(t["envelope"].encode()) <= cap),
+                            ("mega", lambda t: len(t["envelope"].encode()) > cap)):
+            script, cases = envelope_script(data, keep)
+            if cases:
+                run_script(avr_command(board), script, cases, result=result, where=f"[{AVR_BOARDS[board]}] ")
+        return result
 
 
 def discover() -> list[Peer]:

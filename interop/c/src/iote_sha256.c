@@ -69,11 +69,19 @@ static void compress(uint32_t h[8], const uint8_t *p)
     }
 }
 
+static const uint32_t H0[8] K_ATTR = {0x6a09e667ul, 0xbb67ae85ul, 0x3c6ef372ul, 0xa54ff53aul,
+                                      0x510e527ful, 0x9b05688cul, 0x1f83d9abul, 0x5be0cd19ul};
+
 void iote_sha256_init(iote_sha256_ctx *c)
 {
-    static const uint32_t iv[8] = {0x6a09e667ul, 0xbb67ae85ul, 0x3c6ef372ul, 0xa54ff53aul,
-                                   0x510e527ful, 0x9b05688cul, 0x1f83d9abul, 0x5be0cd19ul};
-    memcpy(c->h, iv, sizeof iv);
+    unsigned i;
+    for (i = 0; i < 8; i++) {
+#if defined(__AVR__)
+        c->h[i] = pgm_read_dword(&H0[i]);
+#else
+        c->h[i] = H0[i];
+#endif
+    }
     c->bits_lo = 0;
     c->bits_hi = 0;
     c->fill = 0;

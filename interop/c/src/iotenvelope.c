@@ -11,9 +11,29 @@
 
 #include "iote_backend.h"
 
+/* Constant tables and strings live in flash on AVR (its const data would otherwise be copied to RAM). */
+#if defined(__AVR__)
+#include <avr/pgmspace.h>
+#define FLASH PROGMEM
+#define FLASH_STR(s) PSTR(s)
+#define flash_byte(p) ((char)pgm_read_byte(p))
+#else
+#define FLASH
+#define FLASH_STR(s) (s)
+#define flash_byte(p) (*(const char *)(p))
+#endif
+
 #define HDR_FIXED 12u /* version, direction, type, L, seq, ts */
 #define MAX_PARTS 6u
 
+#if defined(__AVR__) && !defined(IOTE_WITH_ERROR_NAMES)
+/* On AVR the names would cost about 200 bytes of RAM: report the numbers (iote_err) instead. */
+const char *iote_error_name(int err)
+{
+    (void)err;
+    return "";
+}
+#else
 static const char *const ERR_NAMES[] = {"ok", "malformed", "unsupported-version", "bad-key", "auth",
                                         "wrong-direction", "padding", "buffer", "argument", "backend",
                                         "resync-mismatch", "replay-duplicate", "replay-too-old"};
@@ -25,6 +45,7 @@ const char *iote_error_name(int err)
     }
     return ERR_NAMES[err];
 }
+#endif
 
 /* Overwrite memory in a way the optimiser may not drop. */
 static void wipe(void *p, size_t n)
@@ -101,14 +122,24 @@ void iote_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, si
     }
 }
 
-static const char INFO_ENC[] = "iotenvelope v1 enc\x01";
-static const char INFO_MAC[] = "iotenvelope v1 mac\x01";
+/* HKDF info strings (18 bytes) followed by the HKDF-Expand counter byte 0x01 */
+static const char INFO_ENC[] FLASH = "iotenvelope v1 enc\x01";
+static const char INFO_MAC[] FLASH = "iotenvelope v1 mac\x01";
+
+static void info_copy(uint8_t *dst, const char *flash_src, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        dst[i] = (uint8_t)flash_byte(flash_src + i);
+    }
+}
 
 int iote_keys_init(iote_keys *keys, const uint8_t *secret, size_t secret_len)
 {
     uint8_t zero[32];
     uint8_t prk[32];
     uint8_t t[32];
+    uint8_t info[sizeof INFO_ENC - 1];
     iote_span part;
     int rc;
 
@@ -129,15 +160,15 @@ int iote_keys_init(iote_keys *keys, const uint8_t *secret, size_t secret_len)
     part.n = secret_len;
     rc = hmac_parts(zero, sizeof zero, &part, 1, prk); /* HKDF-Extract with an empty salt */
     if (rc == IOTE_OK) {
-        part.p = (const uint8_t *)INFO_ENC;
-        part.n = sizeof INFO_ENC - 1; /* 18 info bytes + the counter byte 0x01 */
+        info_copy(info, INFO_ENC, sizeof info);
+        part.p = info;
+        part.n = sizeof info;
         rc = hmac_parts(prk, sizeof prk, &part, 1, t);
         memcpy(keys->enc, t, secret_len);
         keys->enc_len = (uint8_t)secret_len;
     }
     if (rc == IOTE_OK) {
-        part.p = (const uint8_t *)INFO_MAC;
-        part.n = sizeof INFO_MAC - 1;
+        info_copy(info, INFO_MAC, sizeof info);
         rc = hmac_parts(prk, sizeof prk, &part, 1, keys->mac);
     }
     wipe(prk, sizeof prk);
@@ -162,7 +193,20 @@ static int keys_ok(const iote_keys *keys)
 
 /* ---- base64url (RFC 4648 section 5, no '=') ------------------------------------------------------------- */
 
-static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static char b64_char(uint32_t v)
+{
+    v &= 63u;
+    if (v < 26u) {
+        return (char)('A' + v);
+    }
+    if (v < 52u) {
+        return (char)('a' + (v - 26u));
+    }
+    if (v < 62u) {
+        return (char)('0' + (v - 52u));
+    }
+    return v == 62u ? '-' : '_';
+}
 
 static int b64_value(unsigned c)
 {
@@ -186,21 +230,19 @@ static int b64_value(unsigned c)
 
 size_t iote_b64url_encoded_len(size_t raw_len)
 {
-    static const uint8_t extra[3] = {0, 2, 3};
     if (raw_len / 3 > ((size_t)-1 - 3) / 4) {
         return 0;
     }
-    return raw_len / 3 * 4 + extra[raw_len % 3];
+    return raw_len / 3 * 4 + (raw_len % 3 == 0 ? 0u : raw_len % 3 + 1u);
 }
 
 /* Decoded length of n base64url characters; (size_t)-1 when n % 4 == 1 (impossible). */
 static size_t b64_decoded_len(size_t n)
 {
-    static const uint8_t extra[4] = {0, 0, 1, 2};
     if (n % 4 == 1) {
         return (size_t)-1;
     }
-    return n / 4 * 3 + extra[n % 4];
+    return n / 4 * 3 + (n % 4 == 0 ? 0u : n % 4 - 1u);
 }
 
 int iote_b64url_encode(const uint8_t *in, size_t len, char *out, size_t out_cap, size_t *out_len)
@@ -223,18 +265,18 @@ int iote_b64url_encode(const uint8_t *in, size_t len, char *out, size_t out_cap,
         if (rem == 2) {
             v |= (uint32_t)in[full * 3 + 1] << 8;
         }
-        out[full * 4] = B64URL[(v >> 18) & 63u];
-        out[full * 4 + 1] = B64URL[(v >> 12) & 63u];
+        out[full * 4] = b64_char((v >> 18));
+        out[full * 4 + 1] = b64_char((v >> 12));
         if (rem == 2) {
-            out[full * 4 + 2] = B64URL[(v >> 6) & 63u];
+            out[full * 4 + 2] = b64_char((v >> 6));
         }
     }
     for (k = full; k-- > 0;) {
         uint32_t v = ((uint32_t)in[3 * k] << 16) | ((uint32_t)in[3 * k + 1] << 8) | in[3 * k + 2];
-        out[4 * k] = B64URL[(v >> 18) & 63u];
-        out[4 * k + 1] = B64URL[(v >> 12) & 63u];
-        out[4 * k + 2] = B64URL[(v >> 6) & 63u];
-        out[4 * k + 3] = B64URL[v & 63u];
+        out[4 * k] = b64_char((v >> 18));
+        out[4 * k + 1] = b64_char((v >> 12));
+        out[4 * k + 2] = b64_char((v >> 6));
+        out[4 * k + 3] = b64_char(v);
     }
     if (out_len != NULL) {
         *out_len = n;
@@ -436,8 +478,17 @@ static int compute_tag(const iote_keys *keys, uint8_t dir, uint8_t type, const c
 /* ---- JSON text pieces (shared by seal and sealed_len) --------------------------------------------------- */
 
 #if IOTE_WITH_JSON
-static const char *const DIR_NAMES[3] = {"", "up", "down"};
-static const char *const TYPE_NAMES[3] = {"data", "resync-request", "resync-response"};
+static const char DIR_NAMES[3][5] FLASH = {"", "up", "down"};
+static const char TYPE_NAMES[3][16] FLASH = {"data", "resync-request", "resync-response"};
+
+static size_t flash_len(const char *p)
+{
+    size_t n = 0;
+    while (flash_byte(p + n) != '\0') {
+        n++;
+    }
+    return n;
+}
 
 static size_t dec_digits(uint32_t v)
 {
@@ -467,9 +518,18 @@ static void w_bytes(writer *w, const char *s, size_t n)
     w->pos += n;
 }
 
+/* append a NUL-terminated string that lives in flash on AVR */
 static void w_str(writer *w, const char *s)
 {
-    w_bytes(w, s, strlen(s));
+    size_t n = flash_len(s);
+    size_t i;
+    if (w->overflow || n > w->cap - w->pos) {
+        w->overflow = 1;
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        w->p[w->pos++] = flash_byte(s + i);
+    }
 }
 
 static void w_u32(writer *w, uint32_t v)
@@ -484,40 +544,35 @@ static void w_u32(writer *w, uint32_t v)
     w_bytes(w, tmp, n);
 }
 
-/* Everything up to and including the opening quote of "ct": the python json.dumps layout of SPEC.md 5.2.
- * With w->p == NULL and cap 0 it only counts (overflow is then expected and ignored by the caller). */
+/* Everything up to and including the opening quote of "ct": the Python json.dumps layout of SPEC.md 5.2. */
 static size_t json_prefix(writer *w, const iote_fields *f, const uint8_t iv[IOTE_IV_LEN])
 {
     char ivtext[22];
     size_t start = w->pos;
-    w_str(w, "{\"v\": 1, \"dir\": \"");
+    w_str(w, FLASH_STR("{\"v\": 1, \"dir\": \""));
     w_str(w, DIR_NAMES[f->direction]);
-    w_str(w, "\", \"type\": \"");
+    w_str(w, FLASH_STR("\", \"type\": \""));
     w_str(w, TYPE_NAMES[f->type]);
-    w_str(w, "\", \"dev\": \"");
+    w_str(w, FLASH_STR("\", \"dev\": \""));
     w_bytes(w, f->dev, f->dev_len);
-    w_str(w, "\", \"seq\": ");
+    w_str(w, FLASH_STR("\", \"seq\": "));
     w_u32(w, f->seq);
-    w_str(w, ", \"ts\": ");
+    w_str(w, FLASH_STR(", \"ts\": "));
     w_u32(w, f->ts);
-    w_str(w, ", \"iv\": \"");
-    if (iv != NULL) {
-        (void)iote_b64url_encode(iv, IOTE_IV_LEN, ivtext, sizeof ivtext, NULL);
-        w_bytes(w, ivtext, sizeof ivtext);
-    } else {
-        w->pos += sizeof ivtext;
-    }
-    w_str(w, "\", \"ct\": \"");
+    w_str(w, FLASH_STR(", \"iv\": \""));
+    (void)iote_b64url_encode(iv, IOTE_IV_LEN, ivtext, sizeof ivtext, NULL);
+    w_bytes(w, ivtext, sizeof ivtext);
+    w_str(w, FLASH_STR("\", \"ct\": \""));
     return w->pos - start;
 }
 
-static const char JSON_TAG_OPEN[] = "\", \"tag\": \"";
-static const char JSON_CLOSE[] = "\"}";
+static const char JSON_TAG_OPEN[] FLASH = "\", \"tag\": \"";
+static const char JSON_CLOSE[] FLASH = "\"}";
 
 static size_t json_prefix_len(const iote_fields *f)
 {
     /* the same sum json_prefix writes, computed without writing */
-    return 17u + strlen(DIR_NAMES[f->direction]) + 12u + strlen(TYPE_NAMES[f->type]) + 11u + f->dev_len +
+    return 17u + flash_len(DIR_NAMES[f->direction]) + 12u + flash_len(TYPE_NAMES[f->type]) + 11u + f->dev_len +
            10u + dec_digits(f->seq) + 8u + dec_digits(f->ts) + 9u + 22u + 10u;
 }
 #endif
@@ -751,7 +806,7 @@ static int open_compact(const iote_keys *keys, uint8_t expect_dir, const char *t
  */
 enum { J_ABSENT = 0, J_STRING, J_INT, J_NUMBER, J_LITERAL };
 enum { M_V, M_DIR, M_TYPE, M_DEV, M_SEQ, M_TS, M_IV, M_CT, M_TAG, M_COUNT };
-static const char *const MEMBER_NAMES[M_COUNT] = {"v", "dir", "type", "dev", "seq", "ts", "iv", "ct", "tag"};
+static const char MEMBER_NAMES[M_COUNT][5] FLASH = {"v", "dir", "type", "dev", "seq", "ts", "iv", "ct", "tag"};
 
 typedef struct {
     const char *p; /* strings: first byte after the quote; numbers/literals: first byte */
@@ -986,7 +1041,7 @@ static int j_number(jcursor *c, jvalue *v)
 
 static int j_value(jcursor *c, jvalue *v)
 {
-    static const char *const literals[3] = {"true", "false", "null"};
+    static const char literals[3][6] FLASH = {"true", "false", "null"};
     size_t i;
     unsigned ch;
     if (c->p >= c->end) {
@@ -1001,8 +1056,12 @@ static int j_value(jcursor *c, jvalue *v)
         return j_number(c, v);
     }
     for (i = 0; i < 3; i++) {
-        size_t n = strlen(literals[i]);
-        if ((size_t)(c->end - c->p) >= n && memcmp(c->p, literals[i], n) == 0) {
+        size_t n = flash_len(literals[i]);
+        size_t k = 0;
+        while (k < n && (size_t)(c->end - c->p) > k && c->p[k] == flash_byte(literals[i] + k)) {
+            k++;
+        }
+        if (k == n) {
             v->kind = J_LITERAL;
             v->p = c->p;
             v->n = n;
@@ -1013,7 +1072,7 @@ static int j_value(jcursor *c, jvalue *v)
     return IOTE_ERR_MALFORMED; /* nested containers, NaN/Infinity, anything else */
 }
 
-/* Compare a JSON string value with an ASCII word, decoding escapes. */
+/* Compare a JSON string value with an ASCII word (in flash on AVR), decoding escapes. */
 static int j_equals(const jvalue *v, const char *word)
 {
     const char *p = v->p;
@@ -1021,10 +1080,11 @@ static int j_equals(const jvalue *v, const char *word)
     size_t i = 0;
     for (;;) {
         int ch = j_char(&p, end);
+        char w = flash_byte(word + i);
         if (ch == -1) {
-            return word[i] == '\0';
+            return w == '\0';
         }
-        if (ch < 0 || word[i] == '\0' || ch != (unsigned char)word[i]) {
+        if (ch < 0 || w == '\0' || ch != (unsigned char)w) {
             return 0;
         }
         i++;
@@ -1197,9 +1257,9 @@ static int open_json(const iote_keys *keys, uint8_t expect_dir, const char *text
             return IOTE_ERR_MALFORMED;
         }
     }
-    if (j_equals(&m[M_DIR], "up")) {
+    if (j_equals(&m[M_DIR], DIR_NAMES[IOTE_UP])) {
         hdr->direction = IOTE_UP;
-    } else if (j_equals(&m[M_DIR], "down")) {
+    } else if (j_equals(&m[M_DIR], DIR_NAMES[IOTE_DOWN])) {
         hdr->direction = IOTE_DOWN;
     } else {
         return IOTE_ERR_MALFORMED;

@@ -11,7 +11,7 @@ sed -e 's|^#include <string.h>.*|&\n#include <avr/pgmspace.h>|' \
     -e 's|^#define getSBoxValue(num) (sbox\[(num)\])|#define getSBoxValue(num) (pgm_read_byte(\&sbox[(num)]))|' \
     -e 's|^#define getSBoxInvert(num) (rsbox\[(num)\])|#define getSBoxInvert(num) (pgm_read_byte(\&rsbox[(num)]))|' \
     "$src" > "$out.tmp"
-for pat in 'sbox\[256\] PROGMEM' 'rsbox\[256\] PROGMEM' 'pgm_read_byte(&sbox' 'pgm_read_byte(&rsbox' 'avr/pgmspace.h'; do
+for pat in ' sbox\[256\] PROGMEM' 'rsbox\[256\] PROGMEM' 'pgm_read_byte(&sbox\[' 'pgm_read_byte(&rsbox' 'avr/pgmspace.h'; do
     n=$(grep -c "$pat" "$out.tmp" || true)
     if [ "$n" != 1 ]; then echo "avr_progmem: expected one '$pat' in the patched aes.c, found $n" >&2; exit 1; fi
 done

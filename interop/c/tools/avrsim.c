@@ -1,7 +1,8 @@
 /*
  * avrsim: runs an AVR firmware (ELF) in libsimavr (Debian libsimavr-dev) with UART0 wired to this process:
  * everything on stdin is fed into the simulated UART (respecting its receive FIFO flow control), everything
- * the firmware transmits goes to stdout. Writes to GPIOR0 are cycle markers: "mark <value> <cycle>" lines
+ * the firmware transmits goes to stdout. The firmware asks for each input byte by writing GPIOR1 (a real UART
+ * would overrun while the firmware computes; this is the simulated equivalent of flow control). Writes to GPIOR0 are cycle markers: "mark <value> <cycle>" lines
  * on stderr, which bench/avr.py turns into cycles per operation. The run ends when the firmware sleeps with
  * interrupts off (simavr's "done"), crashes, or exceeds --max-cycles.
  *
@@ -17,6 +18,7 @@
 #include <string.h>
 
 static int xon = 1;
+static unsigned requests;
 
 static void on_output(struct avr_irq_t *irq, uint32_t value, void *param)
 {
@@ -46,6 +48,13 @@ static void on_marker(struct avr_t *avr, avr_io_addr_t addr, uint8_t v, void *pa
     (void)param;
     avr->data[addr] = v;
     fprintf(stderr, "mark %u %llu\n", (unsigned)v, (unsigned long long)avr->cycle);
+}
+
+static void on_request(struct avr_t *avr, avr_io_addr_t addr, uint8_t v, void *param)
+{
+    (void)param;
+    avr->data[addr] = v;
+    requests++;
 }
 
 static unsigned char *slurp(FILE *f, size_t *len)
@@ -121,6 +130,7 @@ int main(int argc, char **argv)
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF), on_xoff, NULL);
     in_irq = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
     avr_register_io_write(avr, 0x3E /* GPIOR0 */, on_marker, NULL);
+    avr_register_io_write(avr, 0x4A /* GPIOR1 */, on_request, NULL);
 
     input = slurp(stdin, &in_len);
     if (input == NULL) {
@@ -137,7 +147,8 @@ int main(int argc, char **argv)
             state = cpu_Crashed;
             break;
         }
-        if (xon && in_pos < in_len) {
+        if (requests > 0 && xon && in_pos < in_len) {
+            requests--;
             avr_raise_irq(in_irq, input[in_pos++]);
         }
     }

@@ -26,7 +26,9 @@
 #include <avr/interrupt.h>
 #include <avr/io.h>
 #include <avr/sleep.h>
+#ifndef IO_BUF
 #define IO_BUF 1520
+#endif
 #else
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,7 @@ static void io_init(void)
 
 static int io_getc(void)
 {
+    GPIOR1 = 1; /* "send me one byte": the simulator harness (avrsim) paces its input by this request */
     while (!(UCSR0A & (1u << RXC0))) {
     }
     return UDR0;
@@ -82,12 +85,26 @@ static void io_flush(void)
 }
 #endif
 
+/* Messages are literals wrapped in MSG_STR(): in flash on AVR. */
+#if defined(__AVR__)
+#include <avr/pgmspace.h>
+#define MSG_STR(s) PSTR(s)
+static void io_puts(const char *s)
+{
+    char c;
+    while ((c = (char)pgm_read_byte(s++)) != '\0') {
+        io_putc(c);
+    }
+}
+#else
+#define MSG_STR(s) (s)
 static void io_puts(const char *s)
 {
     while (*s) {
         io_putc(*s++);
     }
 }
+#endif
 
 static void io_putu(uint32_t v)
 {
@@ -98,7 +115,9 @@ static void io_putu(uint32_t v)
         tmp[--i] = (char)('0' + v % 10u);
         v /= 10u;
     } while (v != 0);
-    io_puts(tmp + i);
+    while (tmp[i] != '\0') {
+        io_putc(tmp[i++]);
+    }
 }
 
 /* ---- tokens -------------------------------------------------------------------------------------------- */
@@ -126,6 +145,26 @@ static int rd_token(char *tok, size_t cap)
     tok[n] = '\0';
     last_delim = c;
     return over ? -1 : (int)n;
+}
+
+/* Read one token and compare it with want; consumes the whole token. */
+static int rd_token_equals(const char *want)
+{
+    int c;
+    int same = 1;
+    do {
+        c = io_getc();
+    } while (c == ' ' || c == '\n');
+    while (c != ' ' && c != '\n' && c != -1) {
+        if (*want == '\0' || *want != (char)c) {
+            same = 0;
+        } else {
+            want++;
+        }
+        c = io_getc();
+    }
+    last_delim = c;
+    return same && *want == '\0';
 }
 
 static void skip_line(void)
@@ -203,7 +242,7 @@ static int rd_compare(const uint8_t *want, size_t have, uint32_t n)
 
 static iote_keys keys;
 static iote_header hdr;
-static char tok[IOTE_MAX_DEV + 2];
+static char tok[34]; /* the longest token kept whole is an IV in hex; device ids are compared as they come */
 #if defined(__AVR__)
 static uint8_t buf[IO_BUF];
 #define MSG buf
@@ -218,7 +257,7 @@ static uint32_t tc_id;
 
 static void verdict(int ok, const char *why, int code)
 {
-    io_puts(ok ? "pass " : "fail ");
+    io_puts(ok ? MSG_STR("pass ") : MSG_STR("fail "));
     io_putu(tc_id);
     if (!ok) {
         io_putc(' ');
@@ -316,9 +355,9 @@ static void cmd_expect_error(void)
     want = to_u32(tok, &ok);
     skip_line();
     if (open_rc == IOTE_OK) {
-        verdict(0, "opened; expected error", (int)want);
+        verdict(0, MSG_STR("opened; expected error"), (int)want);
     } else {
-        verdict(ok && (uint32_t)open_rc == want, "got error", open_rc);
+        verdict(ok && (uint32_t)open_rc == want, MSG_STR("got error"), open_rc);
     }
 }
 
@@ -326,7 +365,7 @@ static void cmd_expect_error(void)
 static void cmd_expect_valid(void)
 {
     int ok = 1;
-    const char *why = "";
+    const char *why = MSG_STR("");
     uint8_t dir, type, reseal;
     uint32_t seq, ts, m;
     uint8_t iv[IOTE_IV_LEN];
@@ -336,7 +375,7 @@ static void cmd_expect_valid(void)
     dir = tok[0] == 'd' ? IOTE_DOWN : IOTE_UP;
     rd_token(tok, sizeof tok);
     type = (uint8_t)to_u32(tok, &ok);
-    same_dev = rd_token(tok, sizeof tok) >= 0 && strcmp(tok, hdr.dev) == 0;
+    same_dev = rd_token_equals(open_rc == IOTE_OK ? hdr.dev : "");
     rd_token(tok, sizeof tok);
     seq = to_u32(tok, &ok);
     rd_token(tok, sizeof tok);
@@ -352,17 +391,17 @@ static void cmd_expect_valid(void)
     skip_line();
 
     if (!ok) {
-        why = "bad-protocol-line";
+        why = MSG_STR("bad-protocol-line");
     } else if (open_rc != IOTE_OK) {
         ok = 0;
-        why = "open-failed";
+        why = MSG_STR("open-failed");
     } else if (hdr.direction != dir || hdr.type != type || !same_dev || hdr.seq != seq || hdr.ts != ts) {
         ok = 0;
-        why = "header-mismatch";
+        why = MSG_STR("header-mismatch");
     }
     if (!rd_compare(MSG, open_rc == IOTE_OK ? msg_len : 0, m) && ok) {
         ok = 0;
-        why = "plaintext-mismatch";
+        why = MSG_STR("plaintext-mismatch");
     }
     if (reseal) {
         uint32_t n;
@@ -384,7 +423,7 @@ static void cmd_expect_valid(void)
             rc = iote_seal(&keys, &f, iv, buf, msg_len, open_fmt, (char *)buf, IO_BUF, &out_len);
             if (!rd_compare(buf, rc == IOTE_OK ? out_len : 0, n)) {
                 ok = 0;
-                why = "seal-mismatch";
+                why = MSG_STR("seal-mismatch");
             }
 #else
             {
@@ -393,7 +432,7 @@ static void cmd_expect_valid(void)
                 rc = iote_seal(&keys, &f, iv, msg_heap, msg_len, open_fmt, (char *)out, want + 1, &out_len);
                 if (!rd_compare(out, rc == IOTE_OK ? out_len : 0, n) || out_len != want) {
                     ok = 0;
-                    why = "seal-mismatch";
+                    why = MSG_STR("seal-mismatch");
                 }
                 check_guard(out, want + 1);
                 free(out);
@@ -403,13 +442,13 @@ static void cmd_expect_valid(void)
             while (n--) {
                 (void)io_getc();
             }
-            why = "bad-protocol-line";
+            why = MSG_STR("bad-protocol-line");
         }
     }
 #if !defined(__AVR__)
     if (canary_broken) {
         ok = 0;
-        why = "canary-overwritten";
+        why = MSG_STR("canary-overwritten");
         canary_broken = 0;
     }
 #endif
@@ -419,14 +458,29 @@ static void cmd_expect_valid(void)
 static void cmd_key(void)
 {
     uint8_t secret[32];
-    int len = rd_token(tok, sizeof tok);
-    int rc = IOTE_ERR_BAD_KEY;
+    size_t n = 0;
+    int rc = IOTE_OK;
+    int c;
+    do {
+        c = io_getc();
+    } while (c == ' ');
+    while (c != ' ' && c != '\n' && c != -1) { /* hex digits straight into bytes */
+        int v = hex_nibble(c);
+        if (v < 0 || n >= 2 * sizeof secret) {
+            rc = IOTE_ERR_BAD_KEY;
+        } else {
+            secret[n / 2] = (uint8_t)((n % 2) ? (secret[n / 2] | v) : (v << 4));
+            n++;
+        }
+        c = io_getc();
+    }
+    last_delim = c;
     skip_line();
-    if ((len == 32 || len == 64) && from_hex(tok, secret, (size_t)len / 2)) {
-        rc = iote_keys_init(&keys, secret, (size_t)len / 2);
+    if (rc == IOTE_OK) {
+        rc = (n == 32 || n == 64) ? iote_keys_init(&keys, secret, n / 2) : IOTE_ERR_BAD_KEY;
     }
     memset(secret, 0, sizeof secret);
-    io_puts("key ");
+    io_puts(MSG_STR("key "));
     io_putu((uint32_t)rc);
     io_putc('\n');
     io_flush();
@@ -449,22 +503,50 @@ static int vector_loop(void)
         case 'X': cmd_expect_error(); break;
         case 'V': cmd_expect_valid(); break;
         case 'Q':
-            io_puts("bye\n");
+            io_puts(MSG_STR("bye\n"));
             io_flush();
             return 0;
         default:
             skip_line();
-            io_puts("unknown command\n");
+            io_puts(MSG_STR("unknown command\n"));
             io_flush();
         }
     }
 }
 
 #if defined(__AVR__)
+/* Stack high-water mark: paint the free RAM between the static data and the stack at start; at the end,
+ * count how much of it was never touched. */
+extern uint8_t __heap_start;
+#define PAINT 0xA5
+
+static void paint_stack(void)
+{
+    uint8_t *p = &__heap_start;
+    uint8_t *sp = (uint8_t *)SP;
+    while (p < sp - 16) {
+        *p++ = PAINT;
+    }
+}
+
+static uint16_t untouched_ram(void)
+{
+    const uint8_t *p = &__heap_start;
+    uint16_t n = 0;
+    while (p[n] == PAINT) {
+        n++;
+    }
+    return n;
+}
+
 int main(void)
 {
+    paint_stack();
     io_init();
     vector_loop();
+    io_puts(MSG_STR("free "));
+    io_putu(untouched_ram());
+    io_putc('\n');
     cli();
     sleep_enable();
     sleep_cpu(); /* simavr ends the simulation: sleeping with interrupts off */
