@@ -89,7 +89,7 @@ def avr_buffer_size(board: str) -> int:
                           text=True, check=True)
     for line in proc.stdout.splitlines():
         parts = line.split()
-        if len(parts) == 4 and parts[3] == "buf":
+        if len(parts) == 4 and parts[3].split(".")[0] == "buf":  # "buf", or "buf.lto_priv.N" after -flto
             return int(parts[1], 16)
     raise RuntimeError(f"no buf symbol in runner-{board}.elf")
 

@@ -5,17 +5,35 @@
 #if defined(IOTE_BACKEND_BEARSSL)
 #include <string.h>
 
-#include <bearssl/bearssl.h> /* the path both the ESP8266 core and Debian use */
+/* <bearssl/bearssl.h> (the path both the ESP8266 core and Debian use) comes through iote_backend.h */
 
-int iote_be_sha256(const iote_span *parts, size_t count, uint8_t out[32])
+int iote_be_sha256_init(iote_be_sha256_ctx *ctx)
 {
-    br_sha256_context ctx;
-    size_t i;
-    br_sha256_init(&ctx);
-    for (i = 0; i < count; i++) {
-        br_sha256_update(&ctx, parts[i].p, parts[i].n);
-    }
-    br_sha256_out(&ctx, out);
+    br_sha256_init(ctx);
+    return 0;
+}
+
+void iote_be_sha256_update(iote_be_sha256_ctx *ctx, const uint8_t *data, size_t len)
+{
+    br_sha256_update(ctx, data, len);
+}
+
+int iote_be_sha256_final(iote_be_sha256_ctx *ctx, uint8_t out[32])
+{
+    br_sha256_out(ctx, out);
+    memset(ctx, 0, sizeof *ctx);
+    return 0;
+}
+
+void iote_be_sha256_save(const iote_be_sha256_ctx *ctx, uint8_t state[32])
+{
+    (void)br_sha256_state(ctx, state);
+}
+
+int iote_be_sha256_resume(iote_be_sha256_ctx *ctx, const uint8_t state[32])
+{
+    br_sha256_init(ctx);
+    br_sha256_set_state(ctx, state, 64);
     return 0;
 }
 

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include <mbedtls/aes.h>
-#include <mbedtls/sha256.h>
 #include <mbedtls/version.h>
 
 #if MBEDTLS_VERSION_MAJOR >= 3
@@ -18,21 +17,25 @@
 #define SHA_FINISH(c, o) mbedtls_sha256_finish_ret((c), (o))
 #endif
 
-int iote_be_sha256(const iote_span *parts, size_t count, uint8_t out[32])
+int iote_be_sha256_init(iote_be_sha256_ctx *ctx)
 {
-    mbedtls_sha256_context ctx;
-    size_t i;
-    int rc;
-    mbedtls_sha256_init(&ctx);
-    rc = SHA_START(&ctx);
-    for (i = 0; rc == 0 && i < count; i++) {
-        rc = SHA_UPDATE(&ctx, parts[i].p, parts[i].n);
+    mbedtls_sha256_init(&ctx->c);
+    ctx->failed = SHA_START(&ctx->c) != 0;
+    return ctx->failed ? -1 : 0;
+}
+
+void iote_be_sha256_update(iote_be_sha256_ctx *ctx, const uint8_t *data, size_t len)
+{
+    if (!ctx->failed && SHA_UPDATE(&ctx->c, data, len) != 0) {
+        ctx->failed = 1;
     }
-    if (rc == 0) {
-        rc = SHA_FINISH(&ctx, out);
-    }
-    mbedtls_sha256_free(&ctx);
-    return rc == 0 ? 0 : -1;
+}
+
+int iote_be_sha256_final(iote_be_sha256_ctx *ctx, uint8_t out[32])
+{
+    int ok = !ctx->failed && SHA_FINISH(&ctx->c, out) == 0;
+    mbedtls_sha256_free(&ctx->c);
+    return ok ? 0 : -1;
 }
 
 int iote_be_aes_cbc(int decrypt, const uint8_t *key, size_t key_len, const uint8_t iv[16], uint8_t *data,

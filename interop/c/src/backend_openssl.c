@@ -7,17 +7,27 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-int iote_be_sha256(const iote_span *parts, size_t count, uint8_t out[32])
+int iote_be_sha256_init(iote_be_sha256_ctx *ctx)
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int n = 0;
-    size_t i;
-    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
-    for (i = 0; ok && i < count; i++) {
-        ok = EVP_DigestUpdate(ctx, parts[i].p, parts[i].n) == 1;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    ctx->md = md;
+    ctx->failed = md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1;
+    return ctx->failed ? -1 : 0;
+}
+
+void iote_be_sha256_update(iote_be_sha256_ctx *ctx, const uint8_t *data, size_t len)
+{
+    if (!ctx->failed && len != 0 && EVP_DigestUpdate((EVP_MD_CTX *)ctx->md, data, len) != 1) {
+        ctx->failed = 1;
     }
-    ok = ok && EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == 32;
-    EVP_MD_CTX_free(ctx);
+}
+
+int iote_be_sha256_final(iote_be_sha256_ctx *ctx, uint8_t out[32])
+{
+    unsigned int n = 0;
+    int ok = !ctx->failed && EVP_DigestFinal_ex((EVP_MD_CTX *)ctx->md, out, &n) == 1 && n == 32;
+    EVP_MD_CTX_free((EVP_MD_CTX *)ctx->md);
+    ctx->md = NULL;
     return ok ? 0 : -1;
 }
 

@@ -5,22 +5,37 @@
 
 #if defined(IOTE_BACKEND_TINYAES)
 #include "iotenvelope.h"
-#include "iote_sha256.h"
 
 int iote_tinyaes128_cbc(int decrypt, const uint8_t *key, const uint8_t iv[16], uint8_t *data, size_t len);
 #if IOTE_WITH_AES256
 int iote_tinyaes256_cbc(int decrypt, const uint8_t *key, const uint8_t iv[16], uint8_t *data, size_t len);
 #endif
 
-int iote_be_sha256(const iote_span *parts, size_t count, uint8_t out[32])
+int iote_be_sha256_init(iote_be_sha256_ctx *ctx)
 {
-    iote_sha256_ctx ctx;
-    size_t i;
-    iote_sha256_init(&ctx);
-    for (i = 0; i < count; i++) {
-        iote_sha256_update(&ctx, parts[i].p, parts[i].n);
-    }
-    iote_sha256_final(&ctx, out);
+    iote_sha256_init(ctx);
+    return 0;
+}
+
+void iote_be_sha256_update(iote_be_sha256_ctx *ctx, const uint8_t *data, size_t len)
+{
+    iote_sha256_update(ctx, data, len);
+}
+
+int iote_be_sha256_final(iote_be_sha256_ctx *ctx, uint8_t out[32])
+{
+    iote_sha256_final(ctx, out);
+    return 0;
+}
+
+void iote_be_sha256_save(const iote_be_sha256_ctx *ctx, uint8_t state[32])
+{
+    iote_sha256_save(ctx, state);
+}
+
+int iote_be_sha256_resume(iote_be_sha256_ctx *ctx, const uint8_t state[32])
+{
+    iote_sha256_resume(ctx, state);
     return 0;
 }
 

@@ -24,9 +24,65 @@ static const uint32_t K[64] K_ATTR = {
     0x748f82eeul, 0x78a5636ful, 0x84c87814ul, 0x8cc70208ul, 0x90befffaul, 0xa4506cebul, 0xbef9a3f7ul,
     0xc67178f2ul};
 
-static uint32_t rotr(uint32_t x, unsigned n)
+/*
+ * Rotations are written as byte moves (8, 16, 24: free on an 8-bit CPU) plus 1-bit steps whose carried bit is
+ * moved as a byte, because avr-gcc turns a 32-bit shift by any other constant into a bit loop (that made one
+ * block cost 186k cycles instead of ~30k). Other compilers fold these back into single rotate instructions.
+ */
+#define ROR8(x) (((x) >> 8) | ((x) << 24))
+#define ROR16(x) (((x) >> 16) | ((x) << 16))
+#define ROR24(x) (((x) >> 24) | ((x) << 8))
+#define ROR1(x) (((x) >> 1) | ((x) << 31))
+#define ROL1(x) (((x) << 1) | ((x) >> 31))
+
+static uint32_t ror2(uint32_t x)
 {
-    return (x >> n) | (x << (32u - n));
+    x = ROR1(x);
+    return ROR1(x);
+}
+
+static uint32_t ror3(uint32_t x)
+{
+    x = ROR1(x);
+    x = ROR1(x);
+    return ROR1(x);
+}
+
+static uint32_t rol2(uint32_t x)
+{
+    x = ROL1(x);
+    return ROL1(x);
+}
+
+static uint32_t rol3(uint32_t x)
+{
+    x = ROL1(x);
+    x = ROL1(x);
+    return ROL1(x);
+}
+
+/* FIPS 180-4 functions: rotr(x, n) for n = 8k +/- small */
+static uint32_t big_sigma0(uint32_t a) /* rotr 2 ^ rotr 13 ^ rotr 22 */
+{
+    return ror2(a) ^ rol3(ROR16(a)) ^ rol2(ROR24(a));
+}
+
+static uint32_t big_sigma1(uint32_t e) /* rotr 6 ^ rotr 11 ^ rotr 25 */
+{
+    uint32_t t = ROR8(e);
+    return rol2(t) ^ ror3(t) ^ ROR1(ROR24(e));
+}
+
+static uint32_t small_sigma0(uint32_t x) /* rotr 7 ^ rotr 18 ^ shr 3 */
+{
+    uint32_t t = ROR8(x);
+    return ROL1(t) ^ ror2(ROR16(x)) ^ (x >> 3);
+}
+
+static uint32_t small_sigma1(uint32_t x) /* rotr 17 ^ rotr 19 ^ shr 10 */
+{
+    uint32_t t = ROR16(x);
+    return ROR1(t) ^ ror3(t) ^ ((x >> 8) >> 2);
 }
 
 static void compress(uint32_t h[8], const uint8_t *p)
@@ -46,27 +102,19 @@ static void compress(uint32_t h[8], const uint8_t *p)
         if (i < 16) {
             wi = w[i];
         } else {
-            uint32_t a = w[(i + 1) & 15];
-            uint32_t b = w[(i + 14) & 15];
-            uint32_t s0 = rotr(a, 7) ^ rotr(a, 18) ^ (a >> 3);
-            uint32_t s1 = rotr(b, 17) ^ rotr(b, 19) ^ (b >> 10);
-            wi = w[i & 15] += s0 + w[(i + 9) & 15] + s1;
+            wi = w[i & 15] += small_sigma0(w[(i + 1) & 15]) + w[(i + 9) & 15] + small_sigma1(w[(i + 14) & 15]);
         }
-        t1 = s[7] + (rotr(s[4], 6) ^ rotr(s[4], 11) ^ rotr(s[4], 25)) + ((s[4] & s[5]) ^ (~s[4] & s[6])) +
-             K_READ(i) + wi;
-        t2 = (rotr(s[0], 2) ^ rotr(s[0], 13) ^ rotr(s[0], 22)) + ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
-        s[7] = s[6];
-        s[6] = s[5];
-        s[5] = s[4];
-        s[4] = s[3] + t1;
-        s[3] = s[2];
-        s[2] = s[1];
-        s[1] = s[0];
+        t1 = s[7] + big_sigma1(s[4]) + ((s[4] & s[5]) ^ (~s[4] & s[6])) + K_READ(i) + wi;
+        t2 = big_sigma0(s[0]) + ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
+        memmove(s + 1, s, 7 * sizeof s[0]);
+        s[4] += t1;
         s[0] = t1 + t2;
     }
     for (i = 0; i < 8; i++) {
         h[i] += s[i];
     }
+    memset(w, 0, sizeof w);
+    memset(s, 0, sizeof s);
 }
 
 static const uint32_t H0[8] K_ATTR = {0x6a09e667ul, 0xbb67ae85ul, 0x3c6ef372ul, 0xa54ff53aul,
@@ -109,10 +157,39 @@ void iote_sha256_update(iote_sha256_ctx *c, const uint8_t *data, size_t len)
     }
 }
 
+static void put_be(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+void iote_sha256_save(const iote_sha256_ctx *c, uint8_t state[32])
+{
+    unsigned i;
+    for (i = 0; i < 8; i++) {
+        put_be(state + 4 * i, c->h[i]);
+    }
+}
+
+void iote_sha256_resume(iote_sha256_ctx *c, const uint8_t state[32])
+{
+    unsigned i;
+    for (i = 0; i < 8; i++) {
+        c->h[i] = ((uint32_t)state[4 * i] << 24) | ((uint32_t)state[4 * i + 1] << 16) |
+                  ((uint32_t)state[4 * i + 2] << 8) | state[4 * i + 3];
+    }
+    c->bits_lo = 64;
+    c->bits_hi = 0;
+    c->fill = 0;
+}
+
 void iote_sha256_final(iote_sha256_ctx *c, uint8_t out[32])
 {
-    uint32_t hi = (c->bits_hi << 3) | (c->bits_lo >> 29);
-    uint32_t lo = c->bits_lo << 3;
+    /* length in bits = bytes * 8, as a 64-bit big-endian number (shifts kept cheap for 8-bit CPUs) */
+    uint32_t hi = (c->bits_hi << 1 << 1 << 1) | (uint8_t)((uint8_t)(c->bits_lo >> 24) >> 5);
+    uint32_t lo = c->bits_lo << 1 << 1 << 1;
     unsigned i;
     c->block[c->fill++] = 0x80;
     if (c->fill > 56u) {
@@ -121,16 +198,11 @@ void iote_sha256_final(iote_sha256_ctx *c, uint8_t out[32])
         c->fill = 0;
     }
     memset(c->block + c->fill, 0, 56u - c->fill);
-    for (i = 0; i < 4; i++) {
-        c->block[56 + i] = (uint8_t)(hi >> (24 - 8 * i));
-        c->block[60 + i] = (uint8_t)(lo >> (24 - 8 * i));
-    }
+    put_be(c->block + 56, hi);
+    put_be(c->block + 60, lo);
     compress(c->h, c->block);
     for (i = 0; i < 8; i++) {
-        out[4 * i] = (uint8_t)(c->h[i] >> 24);
-        out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
-        out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
-        out[4 * i + 3] = (uint8_t)c->h[i];
+        put_be(out + 4 * i, c->h[i]);
     }
     memset(c, 0, sizeof *c);
 }

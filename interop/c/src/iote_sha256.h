@@ -17,5 +17,8 @@ typedef struct {
 void iote_sha256_init(iote_sha256_ctx *c);
 void iote_sha256_update(iote_sha256_ctx *c, const uint8_t *data, size_t len);
 void iote_sha256_final(iote_sha256_ctx *c, uint8_t out[32]);
+/* chaining state after exactly 64 bytes, and a context that continues from such a state */
+void iote_sha256_save(const iote_sha256_ctx *c, uint8_t state[32]);
+void iote_sha256_resume(iote_sha256_ctx *c, const uint8_t state[32]);
 
 #endif

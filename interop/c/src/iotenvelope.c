@@ -24,7 +24,6 @@
 #endif
 
 #define HDR_FIXED 12u /* version, direction, type, L, seq, ts */
-#define MAX_PARTS 6u
 
 #if defined(__AVR__) && !defined(IOTE_WITH_ERROR_NAMES)
 /* On AVR the names would cost about 200 bytes of RAM: report the numbers (iote_err) instead. */
@@ -69,57 +68,70 @@ int iote_ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
 
 /* ---- HMAC-SHA-256 and HKDF (SPEC.md section 2.2) ------------------------------------------------------- */
 
-static int hmac_parts(const uint8_t *key, size_t key_len, const iote_span *parts, size_t count, uint8_t out[32])
+/* HMAC as start (inner hash over key ^ ipad) / data / finish, so the message can arrive in pieces and no
+ * 64-byte pad block is needed: the padded key goes in 16 bytes at a time. Keys here are at most 64 bytes. */
+static void hmac_key_block(iote_be_sha256_ctx *c, const uint8_t *key, size_t key_len, uint8_t xor_byte)
 {
-    uint8_t pad[64];
-    uint8_t inner[32];
-    iote_span s[MAX_PARTS + 1];
+    uint8_t chunk[16];
     size_t i;
-    int rc;
+    size_t j;
+    for (i = 0; i < 64; i += 16) {
+        for (j = 0; j < 16; j++) {
+            chunk[j] = (uint8_t)((i + j < key_len ? key[i + j] : 0u) ^ xor_byte);
+        }
+        iote_be_sha256_update(c, chunk, 16);
+    }
+    wipe(chunk, sizeof chunk);
+}
 
-    if (count > MAX_PARTS) {
-        return IOTE_ERR_ARGUMENT;
-    }
-    if (key_len > 64) { /* RFC 2104: long keys are hashed first */
-        iote_span k;
-        k.p = key;
-        k.n = key_len;
-        if (iote_be_sha256(&k, 1, inner) != 0) {
-            return IOTE_ERR_BACKEND;
-        }
-        key = inner;
-        key_len = 32;
-    }
-    for (i = 0; i < 64; i++) {
-        pad[i] = (uint8_t)((i < key_len ? key[i] : 0u) ^ 0x36u);
-    }
-    s[0].p = pad;
-    s[0].n = 64;
-    for (i = 0; i < count; i++) {
-        s[i + 1] = parts[i];
-    }
-    rc = iote_be_sha256(s, count + 1, inner);
-    if (rc == 0) {
-        for (i = 0; i < 64; i++) {
-            pad[i] ^= (uint8_t)(0x36u ^ 0x5cu);
-        }
-        s[1].p = inner;
-        s[1].n = 32;
-        rc = iote_be_sha256(s, 2, out);
-    }
-    wipe(pad, sizeof pad);
+static int hmac_start(iote_be_sha256_ctx *c, const uint8_t *key, size_t key_len)
+{
+    int rc = iote_be_sha256_init(c);
+    hmac_key_block(c, key, key_len, 0x36u);
+    return rc;
+}
+
+/* Finishes the MAC and writes its first out_len (<= 32) bytes; always releases c. */
+static int hmac_finish(iote_be_sha256_ctx *c, const uint8_t *key, size_t key_len, uint8_t *out, size_t out_len)
+{
+    uint8_t inner[32];
+    int rc = iote_be_sha256_final(c, inner);
+    rc |= iote_be_sha256_init(c);
+    hmac_key_block(c, key, key_len, 0x5cu);
+    iote_be_sha256_update(c, inner, sizeof inner);
+    rc |= iote_be_sha256_final(c, inner);
+    memcpy(out, inner, out_len);
     wipe(inner, sizeof inner);
     return rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND;
 }
 
+static int hmac_once(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t msg_len, uint8_t *out,
+                     size_t out_len)
+{
+    iote_be_sha256_ctx c;
+    int rc = hmac_start(&c, key, key_len);
+    iote_be_sha256_update(&c, msg, msg_len);
+    return hmac_finish(&c, key, key_len, out, out_len) | (rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND);
+}
+
 void iote_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t msg_len, uint8_t out[32])
 {
-    iote_span part;
-    part.p = msg;
-    part.n = msg_len;
-    if (hmac_parts(key, key_len, &part, 1, out) != IOTE_OK) {
+    uint8_t hashed[32];
+    if (key_len > 64) { /* RFC 2104: long keys are hashed first */
+        iote_be_sha256_ctx c;
+        int rc = iote_be_sha256_init(&c);
+        iote_be_sha256_update(&c, key, key_len);
+        if ((rc | iote_be_sha256_final(&c, hashed)) != 0) {
+            memset(out, 0, 32);
+            return;
+        }
+        key = hashed;
+        key_len = 32;
+    }
+    if (hmac_once(key, key_len, msg, msg_len, out, 32) != IOTE_OK) {
         memset(out, 0, 32);
     }
+    wipe(hashed, sizeof hashed);
 }
 
 /* HKDF info strings (18 bytes) followed by the HKDF-Expand counter byte 0x01 */
@@ -136,11 +148,8 @@ static void info_copy(uint8_t *dst, const char *flash_src, size_t n)
 
 int iote_keys_init(iote_keys *keys, const uint8_t *secret, size_t secret_len)
 {
-    uint8_t zero[32];
     uint8_t prk[32];
-    uint8_t t[32];
     uint8_t info[sizeof INFO_ENC - 1];
-    iote_span part;
     int rc;
 
     if (keys == NULL || secret == NULL) {
@@ -155,28 +164,37 @@ int iote_keys_init(iote_keys *keys, const uint8_t *secret, size_t secret_len)
         return IOTE_ERR_BAD_KEY;
     }
 #endif
-    memset(zero, 0, sizeof zero);
-    part.p = secret;
-    part.n = secret_len;
-    rc = hmac_parts(zero, sizeof zero, &part, 1, prk); /* HKDF-Extract with an empty salt */
-    if (rc == IOTE_OK) {
-        info_copy(info, INFO_ENC, sizeof info);
-        part.p = info;
-        part.n = sizeof info;
-        rc = hmac_parts(prk, sizeof prk, &part, 1, t);
-        memcpy(keys->enc, t, secret_len);
-        keys->enc_len = (uint8_t)secret_len;
+    /* HKDF-Extract with an empty salt: HMAC with 32 zero bytes as key, which pads to the same block as an
+     * empty key */
+    rc = hmac_once(NULL, 0, secret, secret_len, prk, sizeof prk);
+    info_copy(info, INFO_ENC, sizeof info);
+    rc |= hmac_once(prk, sizeof prk, info, sizeof info, keys->enc, secret_len); /* HKDF-Expand, L = len(S) */
+    info_copy(info, INFO_MAC, sizeof info);
+    rc |= hmac_once(prk, sizeof prk, info, sizeof info, keys->mac, 32);
+    keys->enc_len = (uint8_t)secret_len;
+#if defined(IOTE_BE_MIDSTATE)
+    { /* replace K_mac by the states after its ipad and opad blocks */
+        iote_be_sha256_ctx c;
+        uint8_t k[32];
+        uint8_t ignore[32];
+        memcpy(k, keys->mac, sizeof k);
+        rc |= iote_be_sha256_init(&c);
+        hmac_key_block(&c, k, sizeof k, 0x36u);
+        iote_be_sha256_save(&c, keys->mac);
+        rc |= iote_be_sha256_final(&c, ignore);
+        rc |= iote_be_sha256_init(&c);
+        hmac_key_block(&c, k, sizeof k, 0x5cu);
+        iote_be_sha256_save(&c, keys->mac + 32);
+        rc |= iote_be_sha256_final(&c, ignore);
+        wipe(k, sizeof k);
     }
-    if (rc == IOTE_OK) {
-        info_copy(info, INFO_MAC, sizeof info);
-        rc = hmac_parts(prk, sizeof prk, &part, 1, keys->mac);
-    }
+#endif
     wipe(prk, sizeof prk);
-    wipe(t, sizeof t);
     if (rc != IOTE_OK) {
         iote_keys_wipe(keys);
+        return IOTE_ERR_BACKEND;
     }
-    return rc;
+    return IOTE_OK;
 }
 
 void iote_keys_wipe(iote_keys *keys)
@@ -193,7 +211,7 @@ static int keys_ok(const iote_keys *keys)
 
 /* ---- base64url (RFC 4648 section 5, no '=') ------------------------------------------------------------- */
 
-static char b64_char(uint32_t v)
+static char b64_char(uint8_t v)
 {
     v &= 63u;
     if (v < 26u) {
@@ -245,6 +263,23 @@ static size_t b64_decoded_len(size_t n)
     return n / 4 * 3 + (n % 4 == 0 ? 0u : n % 4 - 1u);
 }
 
+/* n (1..3) input bytes -> n + 1 characters; all input is read before anything is written. Byte arithmetic
+ * only: 32-bit shifts are expensive on 8-bit MCUs. */
+static void b64_group(char *out, const uint8_t *in, size_t n)
+{
+    uint8_t v[4];
+    uint8_t b1 = n > 1 ? in[1] : 0u;
+    uint8_t b2 = n > 2 ? in[2] : 0u;
+    size_t i;
+    v[0] = (uint8_t)(in[0] >> 2);
+    v[1] = (uint8_t)((in[0] << 4) | (b1 >> 4));
+    v[2] = (uint8_t)((b1 << 2) | (b2 >> 6));
+    v[3] = b2;
+    for (i = 0; i <= n; i++) {
+        out[i] = b64_char(v[i]);
+    }
+}
+
 int iote_b64url_encode(const uint8_t *in, size_t len, char *out, size_t out_cap, size_t *out_len)
 {
     size_t n = iote_b64url_encoded_len(len);
@@ -261,22 +296,10 @@ int iote_b64url_encode(const uint8_t *in, size_t len, char *out, size_t out_cap,
     /* Backwards, so that out may equal in: group k reads in[3k..3k+3) and writes out[4k..4k+4), and every
      * group after k writes at or beyond 4k+4, past the last byte of group k's input. */
     if (rem != 0) {
-        uint32_t v = (uint32_t)in[full * 3] << 16;
-        if (rem == 2) {
-            v |= (uint32_t)in[full * 3 + 1] << 8;
-        }
-        out[full * 4] = b64_char((v >> 18));
-        out[full * 4 + 1] = b64_char((v >> 12));
-        if (rem == 2) {
-            out[full * 4 + 2] = b64_char((v >> 6));
-        }
+        b64_group(out + full * 4, in + full * 3, rem);
     }
     for (k = full; k-- > 0;) {
-        uint32_t v = ((uint32_t)in[3 * k] << 16) | ((uint32_t)in[3 * k + 1] << 8) | in[3 * k + 2];
-        out[4 * k] = b64_char((v >> 18));
-        out[4 * k + 1] = b64_char((v >> 12));
-        out[4 * k + 2] = b64_char((v >> 6));
-        out[4 * k + 3] = b64_char(v);
+        b64_group(out + 4 * k, in + 3 * k, 3);
     }
     if (out_len != NULL) {
         *out_len = n;
@@ -289,8 +312,8 @@ typedef struct {
     uint8_t *out;
     size_t cap;
     size_t pos;
-    uint32_t acc;
-    uint8_t nchars;
+    uint8_t q[3];   /* the 6-bit values of the current group */
+    uint8_t nchars; /* characters in the current group */
 } b64_dec;
 
 static void b64_dec_init(b64_dec *d, uint8_t *out, size_t cap)
@@ -298,7 +321,6 @@ static void b64_dec_init(b64_dec *d, uint8_t *out, size_t cap)
     d->out = out;
     d->cap = cap;
     d->pos = 0;
-    d->acc = 0;
     d->nchars = 0;
 }
 
@@ -308,40 +330,38 @@ static int b64_dec_put(b64_dec *d, unsigned c)
     if (v < 0) {
         return IOTE_ERR_MALFORMED;
     }
-    d->acc = (d->acc << 6) | (uint32_t)v;
-    if (++d->nchars == 4) {
-        if (d->cap - d->pos < 3 || d->pos > d->cap) {
-            return IOTE_ERR_BUFFER;
-        }
-        d->out[d->pos++] = (uint8_t)(d->acc >> 16);
-        d->out[d->pos++] = (uint8_t)(d->acc >> 8);
-        d->out[d->pos++] = (uint8_t)d->acc;
-        d->acc = 0;
-        d->nchars = 0;
+    if (d->nchars < 3) {
+        d->q[d->nchars++] = (uint8_t)v;
+        return IOTE_OK;
     }
+    if (d->pos > d->cap || d->cap - d->pos < 3) {
+        return IOTE_ERR_BUFFER;
+    }
+    d->out[d->pos++] = (uint8_t)((d->q[0] << 2) | (d->q[1] >> 4));
+    d->out[d->pos++] = (uint8_t)((d->q[1] << 4) | (d->q[2] >> 2));
+    d->out[d->pos++] = (uint8_t)((d->q[2] << 6) | v);
+    d->nchars = 0;
     return IOTE_OK;
 }
 
 static int b64_dec_end(b64_dec *d)
 {
-    size_t need = d->nchars == 2 ? 1u : d->nchars == 3 ? 2u : 0u;
+    size_t need = d->nchars == 0 ? 0u : (size_t)d->nchars - 1u;
     if (d->nchars == 1) {
         return IOTE_ERR_MALFORMED;
     }
-    if (d->nchars == 2 && (d->acc & 0x0Fu) != 0) { /* non-canonical: unused bits set */
-        return IOTE_ERR_MALFORMED;
-    }
-    if (d->nchars == 3 && (d->acc & 0x03u) != 0) {
+    /* canonical: the unused low bits of the last character are zero */
+    if ((d->nchars == 2 && (d->q[1] & 0x0Fu) != 0) || (d->nchars == 3 && (d->q[2] & 0x03u) != 0)) {
         return IOTE_ERR_MALFORMED;
     }
     if (d->pos > d->cap || d->cap - d->pos < need) {
         return IOTE_ERR_BUFFER;
     }
-    if (d->nchars == 2) {
-        d->out[d->pos++] = (uint8_t)(d->acc >> 4);
-    } else if (d->nchars == 3) {
-        d->out[d->pos++] = (uint8_t)(d->acc >> 10);
-        d->out[d->pos++] = (uint8_t)(d->acc >> 2);
+    if (d->nchars >= 2) {
+        d->out[d->pos++] = (uint8_t)((d->q[0] << 2) | (d->q[1] >> 4));
+    }
+    if (d->nchars == 3) {
+        d->out[d->pos++] = (uint8_t)((d->q[1] << 4) | (d->q[2] >> 2));
     }
     d->nchars = 0;
     return IOTE_OK;
@@ -447,32 +467,43 @@ static uint32_t get_u32be(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-/* tag = HMAC(K_mac, version || dir || type || L || dev || seq || ts || iv || ct)[0:16], into out[32] */
+/* tag = HMAC(K_mac, version || dir || type || L || dev || seq || ts || iv || ct)[0:16] */
 static int compute_tag(const iote_keys *keys, uint8_t dir, uint8_t type, const char *dev, uint8_t dev_len,
                        uint32_t seq, uint32_t ts, const uint8_t *iv, const uint8_t *ct, size_t ct_len,
-                       uint8_t out[32])
+                       uint8_t tag[IOTE_TAG_LEN])
 {
-    uint8_t pre[4];
-    uint8_t seqts[8];
-    iote_span parts[5];
-
-    pre[0] = 1;
-    pre[1] = dir;
-    pre[2] = type;
-    pre[3] = dev_len;
-    put_u32be(seqts, seq);
-    put_u32be(seqts + 4, ts);
-    parts[0].p = pre;
-    parts[0].n = 4;
-    parts[1].p = (const uint8_t *)dev;
-    parts[1].n = dev_len;
-    parts[2].p = seqts;
-    parts[2].n = 8;
-    parts[3].p = iv;
-    parts[3].n = IOTE_IV_LEN;
-    parts[4].p = ct;
-    parts[4].n = ct_len;
-    return hmac_parts(keys->mac, 32, parts, 5, out);
+    iote_be_sha256_ctx c;
+    uint8_t head[8];
+#if defined(IOTE_BE_MIDSTATE)
+    int rc = iote_be_sha256_resume(&c, keys->mac);
+#else
+    int rc = hmac_start(&c, keys->mac, 32);
+#endif
+    head[0] = 1;
+    head[1] = dir;
+    head[2] = type;
+    head[3] = dev_len;
+    iote_be_sha256_update(&c, head, 4);
+    iote_be_sha256_update(&c, (const uint8_t *)dev, dev_len);
+    put_u32be(head, seq);
+    put_u32be(head + 4, ts);
+    iote_be_sha256_update(&c, head, 8);
+    iote_be_sha256_update(&c, iv, IOTE_IV_LEN);
+    iote_be_sha256_update(&c, ct, ct_len);
+#if defined(IOTE_BE_MIDSTATE)
+    {
+        uint8_t inner[32];
+        rc |= iote_be_sha256_final(&c, inner);
+        rc |= iote_be_sha256_resume(&c, keys->mac + 32);
+        iote_be_sha256_update(&c, inner, sizeof inner);
+        rc |= iote_be_sha256_final(&c, inner);
+        memcpy(tag, inner, IOTE_TAG_LEN);
+        wipe(inner, sizeof inner);
+        return rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND;
+    }
+#else
+    return hmac_finish(&c, keys->mac, 32, tag, IOTE_TAG_LEN) | (rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND);
+#endif
 }
 
 /* ---- JSON text pieces (shared by seal and sealed_len) --------------------------------------------------- */
@@ -610,7 +641,7 @@ int iote_seal(const iote_keys *keys, const iote_fields *f, const uint8_t iv[IOTE
     size_t total;
     size_t ct_pos;
     size_t ct_len;
-    uint8_t tag[32];
+    uint8_t tag[IOTE_TAG_LEN];
     uint8_t *ct;
     int rc;
 
@@ -706,7 +737,7 @@ int iote_seal(const iote_keys *keys, const iote_fields *f, const uint8_t iv[IOTE
 static int verify_decrypt(const iote_keys *keys, uint8_t expect_dir, iote_header *hdr, const uint8_t *iv,
                           const uint8_t *tag, uint8_t *buf, size_t ct_off, size_t ct_len, size_t *msg_len)
 {
-    uint8_t want[32];
+    uint8_t want[IOTE_TAG_LEN];
     uint8_t ivcopy[IOTE_IV_LEN];
     size_t n = 0;
     int rc;

@@ -64,7 +64,7 @@ typedef enum {
 /* Keys derived from one device secret (SPEC.md section 2.2). Derive once, keep, wipe with iote_keys_wipe. */
 typedef struct {
     uint8_t enc[32];
-    uint8_t mac[32];
+    uint8_t mac[64]; /* K_mac, or with a backend that can (IOTE_BE_MIDSTATE) the two HMAC key-block states */
     uint8_t enc_len; /* 16 (AES-128) or 32 (AES-256) */
 } iote_keys;
 
