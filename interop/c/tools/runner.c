@@ -405,11 +405,12 @@ static void cmd_expect_valid(void)
     }
     if (reseal) {
         uint32_t n;
+        int parsed = 1;
         rd_token(tok, sizeof tok); /* "R" */
         rd_token(tok, sizeof tok);
-        n = to_u32(tok, &ok);
+        n = to_u32(tok, &parsed);
         skip_line();
-        if (ok) {
+        if (parsed) {
             iote_fields f;
             size_t out_len = 0;
             int rc;
@@ -421,7 +422,7 @@ static void cmd_expect_valid(void)
             f.ts = hdr.ts;
 #if defined(__AVR__)
             rc = iote_seal(&keys, &f, iv, buf, msg_len, open_fmt, (char *)buf, IO_BUF, &out_len);
-            if (!rd_compare(buf, rc == IOTE_OK ? out_len : 0, n)) {
+            if (!rd_compare(buf, rc == IOTE_OK ? out_len : 0, n) && ok) {
                 ok = 0;
                 why = MSG_STR("seal-mismatch");
             }
@@ -430,7 +431,7 @@ static void cmd_expect_valid(void)
                 size_t want = iote_sealed_len(&f, msg_len, open_fmt);
                 uint8_t *out = guarded(want + 1); /* exactly the stated size, NUL included */
                 rc = iote_seal(&keys, &f, iv, msg_heap, msg_len, open_fmt, (char *)out, want + 1, &out_len);
-                if (!rd_compare(out, rc == IOTE_OK ? out_len : 0, n) || out_len != want) {
+                if ((!rd_compare(out, rc == IOTE_OK ? out_len : 0, n) || out_len != want) && ok) {
                     ok = 0;
                     why = MSG_STR("seal-mismatch");
                 }
@@ -442,6 +443,7 @@ static void cmd_expect_valid(void)
             while (n--) {
                 (void)io_getc();
             }
+            ok = 0;
             why = MSG_STR("bad-protocol-line");
         }
     }
