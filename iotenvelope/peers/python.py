@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import cipher, envelope, vectors
+from ..profiles import spaniakos
 from ..errors import IotEnvelopeError
 from . import Peer, Result
 
@@ -65,6 +66,7 @@ def check_wycheproof_cbc(data: dict) -> Result:
 CHECKERS = {
     vectors.ENVELOPE_ALGORITHM: check_envelope_file,
     "AES-CBC-PKCS5": check_wycheproof_cbc,
+    spaniakos.ALGORITHM: spaniakos.check_vector_file,
 }
 
 
