@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .. import cipher, cryptojs_vectors, envelope, fernet, vectors
+from ..profiles import spaniakos
 from ..errors import IotEnvelopeError
 from . import Peer, Result
 
@@ -109,6 +110,7 @@ CHECKERS = {
     "AES-CBC-PKCS5": check_wycheproof_cbc,
     "dweeter-0.3.0": check_dweeter_file,
     cryptojs_vectors.ALGORITHM: cryptojs_vectors.check_file,
+    spaniakos.ALGORITHM: spaniakos.check_vector_file,
 }
 
 

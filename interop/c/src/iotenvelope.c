@@ -1,0 +1,1475 @@
+/*
+ * iotenvelope envelope v1 in C99: key derivation, HMAC, strict base64url, strict PKCS#7, the compact and JSON
+ * encodings, seal/open, the device half of resync and a receiver replay window.
+ *
+ * Memory rules: no heap, no static buffers; every write is bounds-checked against the caller's stated
+ * capacity before it happens; MACs are compared in constant time before any decryption.
+ */
+#include "iotenvelope.h"
+
+#include <string.h>
+
+#include "iote_backend.h"
+
+/* Constant tables and strings live in flash on AVR (its const data would otherwise be copied to RAM). */
+#if defined(__AVR__)
+#include <avr/pgmspace.h>
+#define FLASH PROGMEM
+#define FLASH_STR(s) PSTR(s)
+#define flash_byte(p) ((char)pgm_read_byte(p))
+#else
+#define FLASH
+#define FLASH_STR(s) (s)
+#define flash_byte(p) (*(const char *)(p))
+#endif
+
+#define HDR_FIXED 12u /* version, direction, type, L, seq, ts */
+
+#if defined(__AVR__) && !defined(IOTE_WITH_ERROR_NAMES)
+/* On AVR the names would cost about 200 bytes of RAM: report the numbers (iote_err) instead. */
+const char *iote_error_name(int err)
+{
+    (void)err;
+    return "";
+}
+#else
+static const char *const ERR_NAMES[] = {"ok", "malformed", "unsupported-version", "bad-key", "auth",
+                                        "wrong-direction", "padding", "buffer", "argument", "backend",
+                                        "resync-mismatch", "replay-duplicate", "replay-too-old"};
+
+const char *iote_error_name(int err)
+{
+    if (err < 0 || (size_t)err >= sizeof ERR_NAMES / sizeof ERR_NAMES[0]) {
+        return "error";
+    }
+    return ERR_NAMES[err];
+}
+#endif
+
+/* Overwrite memory in a way the optimiser may not drop. */
+static void wipe(void *p, size_t n)
+{
+    volatile uint8_t *v = (volatile uint8_t *)p;
+    while (n--) {
+        *v++ = 0;
+    }
+}
+
+int iote_ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    volatile uint8_t diff = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        diff = (uint8_t)(diff | (a[i] ^ b[i]));
+    }
+    /* 1 when diff == 0, computed without a data-dependent branch */
+    return (int)(1u & (((unsigned)diff - 1u) >> 8));
+}
+
+/* ---- HMAC-SHA-256 and HKDF (SPEC.md section 2.2) ------------------------------------------------------- */
+
+/* HMAC as start (inner hash over key ^ ipad) / data / finish, so the message can arrive in pieces and no
+ * 64-byte pad block is needed: the padded key goes in 16 bytes at a time. Keys here are at most 64 bytes. */
+static void hmac_key_block(iote_be_sha256_ctx *c, const uint8_t *key, size_t key_len, uint8_t xor_byte)
+{
+    uint8_t chunk[16];
+    size_t i;
+    size_t j;
+    for (i = 0; i < 64; i += 16) {
+        for (j = 0; j < 16; j++) {
+            chunk[j] = (uint8_t)((i + j < key_len ? key[i + j] : 0u) ^ xor_byte);
+        }
+        iote_be_sha256_update(c, chunk, 16);
+    }
+    wipe(chunk, sizeof chunk);
+}
+
+static int hmac_start(iote_be_sha256_ctx *c, const uint8_t *key, size_t key_len)
+{
+    int rc = iote_be_sha256_init(c);
+    hmac_key_block(c, key, key_len, 0x36u);
+    return rc;
+}
+
+/* Finishes the MAC and writes its first out_len (<= 32) bytes; always releases c. */
+static int hmac_finish(iote_be_sha256_ctx *c, const uint8_t *key, size_t key_len, uint8_t *out, size_t out_len)
+{
+    uint8_t inner[32];
+    int rc = iote_be_sha256_final(c, inner);
+    rc |= iote_be_sha256_init(c);
+    hmac_key_block(c, key, key_len, 0x5cu);
+    iote_be_sha256_update(c, inner, sizeof inner);
+    rc |= iote_be_sha256_final(c, inner);
+    memcpy(out, inner, out_len);
+    wipe(inner, sizeof inner);
+    return rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND;
+}
+
+static int hmac_once(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t msg_len, uint8_t *out,
+                     size_t out_len)
+{
+    iote_be_sha256_ctx c;
+    int rc = hmac_start(&c, key, key_len);
+    iote_be_sha256_update(&c, msg, msg_len);
+    return hmac_finish(&c, key, key_len, out, out_len) | (rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND);
+}
+
+void iote_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t msg_len, uint8_t out[32])
+{
+    uint8_t hashed[32];
+    if (key_len > 64) { /* RFC 2104: long keys are hashed first */
+        iote_be_sha256_ctx c;
+        int rc = iote_be_sha256_init(&c);
+        iote_be_sha256_update(&c, key, key_len);
+        if ((rc | iote_be_sha256_final(&c, hashed)) != 0) {
+            memset(out, 0, 32);
+            return;
+        }
+        key = hashed;
+        key_len = 32;
+    }
+    if (hmac_once(key, key_len, msg, msg_len, out, 32) != IOTE_OK) {
+        memset(out, 0, 32);
+    }
+    wipe(hashed, sizeof hashed);
+}
+
+/* HKDF info strings (18 bytes) followed by the HKDF-Expand counter byte 0x01 */
+static const char INFO_ENC[] FLASH = "iotenvelope v1 enc\x01";
+static const char INFO_MAC[] FLASH = "iotenvelope v1 mac\x01";
+
+static void info_copy(uint8_t *dst, const char *flash_src, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        dst[i] = (uint8_t)flash_byte(flash_src + i);
+    }
+}
+
+int iote_keys_init(iote_keys *keys, const uint8_t *secret, size_t secret_len)
+{
+    uint8_t prk[32];
+    uint8_t info[sizeof INFO_ENC - 1];
+    int rc;
+
+    if (keys == NULL || secret == NULL) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    memset(keys, 0, sizeof *keys);
+    if (secret_len != 16 && secret_len != 32) {
+        return IOTE_ERR_BAD_KEY;
+    }
+#if !IOTE_WITH_AES256
+    if (secret_len == 32) {
+        return IOTE_ERR_BAD_KEY;
+    }
+#endif
+    /* HKDF-Extract with an empty salt: HMAC with 32 zero bytes as key, which pads to the same block as an
+     * empty key */
+    rc = hmac_once(NULL, 0, secret, secret_len, prk, sizeof prk);
+    info_copy(info, INFO_ENC, sizeof info);
+    rc |= hmac_once(prk, sizeof prk, info, sizeof info, keys->enc, secret_len); /* HKDF-Expand, L = len(S) */
+    info_copy(info, INFO_MAC, sizeof info);
+    rc |= hmac_once(prk, sizeof prk, info, sizeof info, keys->mac, 32);
+    keys->enc_len = (uint8_t)secret_len;
+#if defined(IOTE_BE_MIDSTATE)
+    { /* replace K_mac by the states after its ipad and opad blocks */
+        iote_be_sha256_ctx c;
+        uint8_t k[32];
+        uint8_t ignore[32];
+        memcpy(k, keys->mac, sizeof k);
+        rc |= iote_be_sha256_init(&c);
+        hmac_key_block(&c, k, sizeof k, 0x36u);
+        iote_be_sha256_save(&c, keys->mac);
+        rc |= iote_be_sha256_final(&c, ignore);
+        rc |= iote_be_sha256_init(&c);
+        hmac_key_block(&c, k, sizeof k, 0x5cu);
+        iote_be_sha256_save(&c, keys->mac + 32);
+        rc |= iote_be_sha256_final(&c, ignore);
+        wipe(k, sizeof k);
+    }
+#endif
+    wipe(prk, sizeof prk);
+    if (rc != IOTE_OK) {
+        iote_keys_wipe(keys);
+        return IOTE_ERR_BACKEND;
+    }
+    return IOTE_OK;
+}
+
+void iote_keys_wipe(iote_keys *keys)
+{
+    if (keys != NULL) {
+        wipe(keys, sizeof *keys);
+    }
+}
+
+static int keys_ok(const iote_keys *keys)
+{
+    return keys != NULL && (keys->enc_len == 16 || (IOTE_WITH_AES256 && keys->enc_len == 32));
+}
+
+/* ---- base64url (RFC 4648 section 5, no '=') ------------------------------------------------------------- */
+
+static char b64_char(uint8_t v)
+{
+    v &= 63u;
+    if (v < 26u) {
+        return (char)('A' + v);
+    }
+    if (v < 52u) {
+        return (char)('a' + (v - 26u));
+    }
+    if (v < 62u) {
+        return (char)('0' + (v - 52u));
+    }
+    return v == 62u ? '-' : '_';
+}
+
+static int b64_value(unsigned c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return (int)(c - 'A');
+    }
+    if (c >= 'a' && c <= 'z') {
+        return (int)(c - 'a' + 26);
+    }
+    if (c >= '0' && c <= '9') {
+        return (int)(c - '0' + 52);
+    }
+    if (c == '-') {
+        return 62;
+    }
+    if (c == '_') {
+        return 63;
+    }
+    return -1;
+}
+
+size_t iote_b64url_encoded_len(size_t raw_len)
+{
+    if (raw_len / 3 > ((size_t)-1 - 3) / 4) {
+        return 0;
+    }
+    return raw_len / 3 * 4 + (raw_len % 3 == 0 ? 0u : raw_len % 3 + 1u);
+}
+
+/* Decoded length of n base64url characters; (size_t)-1 when n % 4 == 1 (impossible). */
+static size_t b64_decoded_len(size_t n)
+{
+    if (n % 4 == 1) {
+        return (size_t)-1;
+    }
+    return n / 4 * 3 + (n % 4 == 0 ? 0u : n % 4 - 1u);
+}
+
+/* n (1..3) input bytes -> n + 1 characters; all input is read before anything is written. Byte arithmetic
+ * only: 32-bit shifts are expensive on 8-bit MCUs. */
+static void b64_group(char *out, const uint8_t *in, size_t n)
+{
+    uint8_t v[4];
+    uint8_t b1 = n > 1 ? in[1] : 0u;
+    uint8_t b2 = n > 2 ? in[2] : 0u;
+    size_t i;
+    v[0] = (uint8_t)(in[0] >> 2);
+    v[1] = (uint8_t)((in[0] << 4) | (b1 >> 4));
+    v[2] = (uint8_t)((b1 << 2) | (b2 >> 6));
+    v[3] = b2;
+    for (i = 0; i <= n; i++) {
+        out[i] = b64_char(v[i]);
+    }
+}
+
+int iote_b64url_encode(const uint8_t *in, size_t len, char *out, size_t out_cap, size_t *out_len)
+{
+    size_t n = iote_b64url_encoded_len(len);
+    size_t full = len / 3;
+    size_t rem = len % 3;
+    size_t k;
+
+    if (out == NULL || (in == NULL && len != 0) || (n == 0 && len != 0)) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    if (n > out_cap) {
+        return IOTE_ERR_BUFFER;
+    }
+    /* Backwards, so that out may equal in: group k reads in[3k..3k+3) and writes out[4k..4k+4), and every
+     * group after k writes at or beyond 4k+4, past the last byte of group k's input. */
+    if (rem != 0) {
+        b64_group(out + full * 4, in + full * 3, rem);
+    }
+    for (k = full; k-- > 0;) {
+        b64_group(out + 4 * k, in + 3 * k, 3);
+    }
+    if (out_len != NULL) {
+        *out_len = n;
+    }
+    return IOTE_OK;
+}
+
+/* A streaming strict decoder: characters go in one at a time, bytes come out in order. */
+typedef struct {
+    uint8_t *out;
+    size_t cap;
+    size_t pos;
+    uint8_t q[3];   /* the 6-bit values of the current group */
+    uint8_t nchars; /* characters in the current group */
+} b64_dec;
+
+static void b64_dec_init(b64_dec *d, uint8_t *out, size_t cap)
+{
+    d->out = out;
+    d->cap = cap;
+    d->pos = 0;
+    d->nchars = 0;
+}
+
+static int b64_dec_put(b64_dec *d, unsigned c)
+{
+    int v = b64_value(c);
+    if (v < 0) {
+        return IOTE_ERR_MALFORMED;
+    }
+    if (d->nchars < 3) {
+        d->q[d->nchars++] = (uint8_t)v;
+        return IOTE_OK;
+    }
+    if (d->pos > d->cap || d->cap - d->pos < 3) {
+        return IOTE_ERR_BUFFER;
+    }
+    d->out[d->pos++] = (uint8_t)((d->q[0] << 2) | (d->q[1] >> 4));
+    d->out[d->pos++] = (uint8_t)((d->q[1] << 4) | (d->q[2] >> 2));
+    d->out[d->pos++] = (uint8_t)((d->q[2] << 6) | v);
+    d->nchars = 0;
+    return IOTE_OK;
+}
+
+static int b64_dec_end(b64_dec *d)
+{
+    size_t need = d->nchars == 0 ? 0u : (size_t)d->nchars - 1u;
+    if (d->nchars == 1) {
+        return IOTE_ERR_MALFORMED;
+    }
+    /* canonical: the unused low bits of the last character are zero */
+    if ((d->nchars == 2 && (d->q[1] & 0x0Fu) != 0) || (d->nchars == 3 && (d->q[2] & 0x03u) != 0)) {
+        return IOTE_ERR_MALFORMED;
+    }
+    if (d->pos > d->cap || d->cap - d->pos < need) {
+        return IOTE_ERR_BUFFER;
+    }
+    if (d->nchars >= 2) {
+        d->out[d->pos++] = (uint8_t)((d->q[0] << 2) | (d->q[1] >> 4));
+    }
+    if (d->nchars == 3) {
+        d->out[d->pos++] = (uint8_t)((d->q[1] << 4) | (d->q[2] >> 2));
+    }
+    d->nchars = 0;
+    return IOTE_OK;
+}
+
+int iote_b64url_decode(const char *in, size_t len, uint8_t *out, size_t out_cap, size_t *out_len)
+{
+    b64_dec d;
+    size_t i;
+    size_t need = b64_decoded_len(len);
+    int rc;
+
+    if ((in == NULL && len != 0) || (out == NULL && out_cap != 0)) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    if (need == (size_t)-1) {
+        return IOTE_ERR_MALFORMED;
+    }
+    if (need > out_cap) {
+        return IOTE_ERR_BUFFER;
+    }
+    /* forward; out may equal in since 3 bytes are written only after 4 characters were read */
+    b64_dec_init(&d, out, out_cap);
+    for (i = 0; i < len; i++) {
+        rc = b64_dec_put(&d, (unsigned char)in[i]);
+        if (rc != IOTE_OK) {
+            return rc;
+        }
+    }
+    rc = b64_dec_end(&d);
+    if (rc == IOTE_OK && out_len != NULL) {
+        *out_len = d.pos;
+    }
+    return rc;
+}
+
+/* ---- PKCS#7 -------------------------------------------------------------------------------------------- */
+
+int iote_pkcs7_unpad(const uint8_t *data, size_t len, size_t *msg_len)
+{
+    uint8_t p;
+    uint8_t bad = 0;
+    size_t i;
+
+    if (data == NULL || len == 0 || len % 16 != 0) {
+        return IOTE_ERR_PADDING;
+    }
+    p = data[len - 1];
+    if (p < 1 || p > 16) {
+        return IOTE_ERR_PADDING;
+    }
+    /* look at all 16 candidate bytes so the work does not depend on where a mismatch is */
+    for (i = 1; i <= 16; i++) {
+        uint8_t in_pad = (uint8_t)(0u - (uint8_t)(i <= p)); /* 0xff for the last p bytes */
+        bad |= (uint8_t)(in_pad & (data[len - i] ^ p));
+    }
+    if (bad != 0) {
+        return IOTE_ERR_PADDING;
+    }
+    if (msg_len != NULL) {
+        *msg_len = len - p;
+    }
+    return IOTE_OK;
+}
+
+/* ---- header fields ------------------------------------------------------------------------------------- */
+
+static int dev_char_ok(unsigned c)
+{
+    return c >= 0x21u && c <= 0x7Eu && c != '"' && c != '\\';
+}
+
+static int fields_ok(const iote_fields *f)
+{
+    size_t i;
+    if (f == NULL || f->dev == NULL) {
+        return 0;
+    }
+    if ((f->direction != IOTE_UP && f->direction != IOTE_DOWN) || f->type > IOTE_TYPE_RESYNC_RESPONSE) {
+        return 0;
+    }
+    if (f->dev_len < 1 || f->dev_len > IOTE_MAX_DEV) {
+        return 0;
+    }
+    for (i = 0; i < f->dev_len; i++) {
+        if (!dev_char_ok((unsigned char)f->dev[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void put_u32be(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get_u32be(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* tag = HMAC(K_mac, version || dir || type || L || dev || seq || ts || iv || ct)[0:16] */
+static int compute_tag(const iote_keys *keys, uint8_t dir, uint8_t type, const char *dev, uint8_t dev_len,
+                       uint32_t seq, uint32_t ts, const uint8_t *iv, const uint8_t *ct, size_t ct_len,
+                       uint8_t tag[IOTE_TAG_LEN])
+{
+    iote_be_sha256_ctx c;
+    uint8_t head[8];
+#if defined(IOTE_BE_MIDSTATE)
+    int rc = iote_be_sha256_resume(&c, keys->mac);
+#else
+    int rc = hmac_start(&c, keys->mac, 32);
+#endif
+    head[0] = 1;
+    head[1] = dir;
+    head[2] = type;
+    head[3] = dev_len;
+    iote_be_sha256_update(&c, head, 4);
+    iote_be_sha256_update(&c, (const uint8_t *)dev, dev_len);
+    put_u32be(head, seq);
+    put_u32be(head + 4, ts);
+    iote_be_sha256_update(&c, head, 8);
+    iote_be_sha256_update(&c, iv, IOTE_IV_LEN);
+    iote_be_sha256_update(&c, ct, ct_len);
+#if defined(IOTE_BE_MIDSTATE)
+    {
+        uint8_t inner[32];
+        rc |= iote_be_sha256_final(&c, inner);
+        rc |= iote_be_sha256_resume(&c, keys->mac + 32);
+        iote_be_sha256_update(&c, inner, sizeof inner);
+        rc |= iote_be_sha256_final(&c, inner);
+        memcpy(tag, inner, IOTE_TAG_LEN);
+        wipe(inner, sizeof inner);
+        return rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND;
+    }
+#else
+    return hmac_finish(&c, keys->mac, 32, tag, IOTE_TAG_LEN) | (rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND);
+#endif
+}
+
+/* ---- JSON text pieces (shared by seal and sealed_len) --------------------------------------------------- */
+
+#if IOTE_WITH_JSON
+static const char DIR_NAMES[3][5] FLASH = {"", "up", "down"};
+static const char TYPE_NAMES[3][16] FLASH = {"data", "resync-request", "resync-response"};
+
+static size_t flash_len(const char *p)
+{
+    size_t n = 0;
+    while (flash_byte(p + n) != '\0') {
+        n++;
+    }
+    return n;
+}
+
+static size_t dec_digits(uint32_t v)
+{
+    size_t n = 1;
+    while (v >= 10u) {
+        v /= 10u;
+        n++;
+    }
+    return n;
+}
+
+/* A bounded text writer: every append checks the remaining room first. */
+typedef struct {
+    char *p;
+    size_t pos;
+    size_t cap;
+    int overflow;
+} writer;
+
+static void w_bytes(writer *w, const char *s, size_t n)
+{
+    if (w->overflow || n > w->cap - w->pos) {
+        w->overflow = 1;
+        return;
+    }
+    memcpy(w->p + w->pos, s, n);
+    w->pos += n;
+}
+
+/* append a NUL-terminated string that lives in flash on AVR */
+static void w_str(writer *w, const char *s)
+{
+    size_t n = flash_len(s);
+    size_t i;
+    if (w->overflow || n > w->cap - w->pos) {
+        w->overflow = 1;
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        w->p[w->pos++] = flash_byte(s + i);
+    }
+}
+
+static void w_u32(writer *w, uint32_t v)
+{
+    char tmp[10];
+    size_t n = dec_digits(v);
+    size_t i = n;
+    while (i-- > 0) {
+        tmp[i] = (char)('0' + (v % 10u));
+        v /= 10u;
+    }
+    w_bytes(w, tmp, n);
+}
+
+/* Everything up to and including the opening quote of "ct": the Python json.dumps layout of SPEC.md 5.2. */
+static size_t json_prefix(writer *w, const iote_fields *f, const uint8_t iv[IOTE_IV_LEN])
+{
+    char ivtext[22];
+    size_t start = w->pos;
+    w_str(w, FLASH_STR("{\"v\": 1, \"dir\": \""));
+    w_str(w, DIR_NAMES[f->direction]);
+    w_str(w, FLASH_STR("\", \"type\": \""));
+    w_str(w, TYPE_NAMES[f->type]);
+    w_str(w, FLASH_STR("\", \"dev\": \""));
+    w_bytes(w, f->dev, f->dev_len);
+    w_str(w, FLASH_STR("\", \"seq\": "));
+    w_u32(w, f->seq);
+    w_str(w, FLASH_STR(", \"ts\": "));
+    w_u32(w, f->ts);
+    w_str(w, FLASH_STR(", \"iv\": \""));
+    (void)iote_b64url_encode(iv, IOTE_IV_LEN, ivtext, sizeof ivtext, NULL);
+    w_bytes(w, ivtext, sizeof ivtext);
+    w_str(w, FLASH_STR("\", \"ct\": \""));
+    return w->pos - start;
+}
+
+static const char JSON_TAG_OPEN[] FLASH = "\", \"tag\": \"";
+static const char JSON_CLOSE[] FLASH = "\"}";
+
+static size_t json_prefix_len(const iote_fields *f)
+{
+    /* the same sum json_prefix writes, computed without writing */
+    return 17u + flash_len(DIR_NAMES[f->direction]) + 12u + flash_len(TYPE_NAMES[f->type]) + 11u + f->dev_len +
+           10u + dec_digits(f->seq) + 8u + dec_digits(f->ts) + 9u + 22u + 10u;
+}
+#endif
+
+size_t iote_sealed_len(const iote_fields *f, size_t msg_len, int format)
+{
+    size_t ct_len;
+    size_t raw;
+    if (!fields_ok(f) || msg_len > (size_t)-1 - 256) {
+        return 0;
+    }
+    ct_len = (msg_len / 16 + 1) * 16;
+    raw = HDR_FIXED + f->dev_len + IOTE_IV_LEN + ct_len + IOTE_TAG_LEN;
+    if (format == IOTE_FMT_COMPACT) {
+        return iote_b64url_encoded_len(raw);
+    }
+#if IOTE_WITH_JSON
+    if (format == IOTE_FMT_JSON) {
+        size_t ct_text = iote_b64url_encoded_len(ct_len);
+        size_t fixed = json_prefix_len(f) + (sizeof JSON_TAG_OPEN - 1) + 22u + (sizeof JSON_CLOSE - 1);
+        if (ct_text == 0 || ct_text > (size_t)-1 - fixed) {
+            return 0;
+        }
+        return fixed + ct_text;
+    }
+#endif
+    return 0;
+}
+
+/* ---- seal ---------------------------------------------------------------------------------------------- */
+
+int iote_seal(const iote_keys *keys, const iote_fields *f, const uint8_t iv[IOTE_IV_LEN], const uint8_t *msg,
+              size_t msg_len, int format, char *out, size_t out_cap, size_t *out_len)
+{
+    size_t total;
+    size_t ct_pos;
+    size_t ct_len;
+    uint8_t tag[IOTE_TAG_LEN];
+    uint8_t *ct;
+    int rc;
+
+    if (!keys_ok(keys) || iv == NULL || out == NULL || (msg == NULL && msg_len != 0)) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    if (!fields_ok(f)) {
+        return IOTE_ERR_MALFORMED;
+    }
+    if (format != IOTE_FMT_COMPACT && !(IOTE_WITH_JSON && format == IOTE_FMT_JSON)) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    total = iote_sealed_len(f, msg_len, format);
+    if (total == 0) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    if (out_cap < total + 1) {
+        return IOTE_ERR_BUFFER;
+    }
+    ct_len = (msg_len / 16 + 1) * 16;
+#if IOTE_WITH_JSON
+    ct_pos = format == IOTE_FMT_JSON ? json_prefix_len(f) : HDR_FIXED + f->dev_len + IOTE_IV_LEN;
+#else
+    ct_pos = HDR_FIXED + f->dev_len + IOTE_IV_LEN;
+#endif
+    /* The ciphertext is built where its text will be; msg may already lie inside out, so move it first. */
+    ct = (uint8_t *)out + ct_pos;
+    if (msg_len != 0) {
+        memmove(ct, msg, msg_len);
+    }
+    memset(ct + msg_len, (int)(ct_len - msg_len), ct_len - msg_len);
+    if (iote_be_aes_cbc(0, keys->enc, keys->enc_len, iv, ct, ct_len) != 0) {
+        wipe(out, out_cap);
+        return IOTE_ERR_BACKEND;
+    }
+    rc = compute_tag(keys, f->direction, f->type, f->dev, f->dev_len, f->seq, f->ts, iv, ct, ct_len, tag);
+    if (rc != IOTE_OK) {
+        wipe(out, out_cap);
+        return rc;
+    }
+    if (format == IOTE_FMT_COMPACT) {
+        uint8_t *raw = (uint8_t *)out;
+        size_t raw_len = ct_pos + ct_len + IOTE_TAG_LEN;
+        raw[0] = 1;
+        raw[1] = f->direction;
+        raw[2] = f->type;
+        raw[3] = f->dev_len;
+        memcpy(raw + 4, f->dev, f->dev_len);
+        put_u32be(raw + 4 + f->dev_len, f->seq);
+        put_u32be(raw + 8 + f->dev_len, f->ts);
+        memcpy(raw + HDR_FIXED + f->dev_len, iv, IOTE_IV_LEN);
+        memcpy(raw + ct_pos + ct_len, tag, IOTE_TAG_LEN);
+        rc = iote_b64url_encode(raw, raw_len, out, total, NULL);
+    }
+#if IOTE_WITH_JSON
+    else {
+        writer w;
+        size_t ct_text = iote_b64url_encoded_len(ct_len);
+        char tagtext[22];
+        /* suffix after the ct text first (it lies beyond the raw ct), then ct in place, then the prefix */
+        w.p = out;
+        w.pos = ct_pos + ct_text;
+        w.cap = total;
+        w.overflow = 0;
+        (void)iote_b64url_encode(tag, IOTE_TAG_LEN, tagtext, sizeof tagtext, NULL);
+        w_str(&w, JSON_TAG_OPEN);
+        w_bytes(&w, tagtext, sizeof tagtext);
+        w_str(&w, JSON_CLOSE);
+        rc = iote_b64url_encode(ct, ct_len, out + ct_pos, ct_text, NULL);
+        w.pos = 0;
+        w.cap = ct_pos;
+        (void)json_prefix(&w, f, iv);
+        if (w.overflow) {
+            rc = IOTE_ERR_ARGUMENT; /* cannot happen: lengths were computed above */
+        }
+    }
+#endif
+    wipe(tag, sizeof tag);
+    if (rc != IOTE_OK) {
+        wipe(out, out_cap);
+        return rc;
+    }
+    out[total] = '\0';
+    if (out_len != NULL) {
+        *out_len = total;
+    }
+    return IOTE_OK;
+}
+
+/* ---- open ---------------------------------------------------------------------------------------------- */
+
+/* Steps 2, 4, 5 of SPEC.md section 6 on parsed fields; ct lies in buf at ct_off; plaintext moved to buf[0]. */
+static int verify_decrypt(const iote_keys *keys, uint8_t expect_dir, iote_header *hdr, const uint8_t *iv,
+                          const uint8_t *tag, uint8_t *buf, size_t ct_off, size_t ct_len, size_t *msg_len)
+{
+    uint8_t want[IOTE_TAG_LEN];
+    uint8_t ivcopy[IOTE_IV_LEN];
+    size_t n = 0;
+    int rc;
+
+    if (hdr->direction != expect_dir) {
+        return IOTE_ERR_DIRECTION;
+    }
+    rc = compute_tag(keys, hdr->direction, hdr->type, hdr->dev, hdr->dev_len, hdr->seq, hdr->ts, iv,
+                     buf + ct_off, ct_len, want);
+    if (rc != IOTE_OK) {
+        return rc;
+    }
+    rc = iote_ct_equal(want, tag, IOTE_TAG_LEN) ? IOTE_OK : IOTE_ERR_AUTH;
+    wipe(want, sizeof want);
+    if (rc != IOTE_OK) {
+        return rc;
+    }
+    memcpy(ivcopy, iv, IOTE_IV_LEN); /* iv may lie in buf, which is about to change */
+    if (iote_be_aes_cbc(1, keys->enc, keys->enc_len, ivcopy, buf + ct_off, ct_len) != 0) {
+        wipe(buf + ct_off, ct_len);
+        return IOTE_ERR_BACKEND;
+    }
+    rc = iote_pkcs7_unpad(buf + ct_off, ct_len, &n);
+    if (rc != IOTE_OK) {
+        wipe(buf + ct_off, ct_len);
+        return rc;
+    }
+    if (ct_off != 0 && n != 0) {
+        memmove(buf, buf + ct_off, n);
+    }
+    *msg_len = n;
+    return IOTE_OK;
+}
+
+static int open_compact(const iote_keys *keys, uint8_t expect_dir, const char *text, size_t text_len,
+                        uint8_t *buf, size_t buf_cap, iote_header *hdr, size_t *msg_len)
+{
+    size_t raw_len = 0;
+    size_t ct_len;
+    size_t i;
+    uint8_t L;
+    int rc;
+
+    if (b64_decoded_len(text_len) == (size_t)-1) {
+        return IOTE_ERR_MALFORMED;
+    }
+    rc = iote_b64url_decode(text, text_len, buf, buf_cap, &raw_len);
+    if (rc != IOTE_OK) {
+        return rc;
+    }
+    if (raw_len < 1) {
+        return IOTE_ERR_MALFORMED;
+    }
+    if (buf[0] != 1) {
+        return IOTE_ERR_VERSION;
+    }
+    if (raw_len < IOTE_MIN_RAW) {
+        return IOTE_ERR_MALFORMED;
+    }
+    L = buf[3];
+    if ((buf[1] != IOTE_UP && buf[1] != IOTE_DOWN) || buf[2] > IOTE_TYPE_RESYNC_RESPONSE || L < 1 ||
+        L > IOTE_MAX_DEV) {
+        return IOTE_ERR_MALFORMED;
+    }
+    if (raw_len < HDR_FIXED + L + IOTE_IV_LEN + 16u + IOTE_TAG_LEN) {
+        return IOTE_ERR_MALFORMED;
+    }
+    ct_len = raw_len - (HDR_FIXED + L + IOTE_IV_LEN + IOTE_TAG_LEN);
+    if (ct_len % 16 != 0) {
+        return IOTE_ERR_MALFORMED;
+    }
+    for (i = 0; i < L; i++) {
+        if (!dev_char_ok(buf[4 + i])) {
+            return IOTE_ERR_MALFORMED;
+        }
+    }
+    hdr->direction = buf[1];
+    hdr->type = buf[2];
+    hdr->dev_len = L;
+    memcpy(hdr->dev, buf + 4, L);
+    hdr->dev[L] = '\0';
+    hdr->seq = get_u32be(buf + 4 + L);
+    hdr->ts = get_u32be(buf + 8 + L);
+    return verify_decrypt(keys, expect_dir, hdr, buf + HDR_FIXED + L, buf + raw_len - IOTE_TAG_LEN, buf,
+                          HDR_FIXED + L + IOTE_IV_LEN, ct_len, msg_len);
+}
+
+#if IOTE_WITH_JSON
+/*
+ * A parser for exactly the object of SPEC.md section 5.2, following the rules of Python's json module (the
+ * reference implementation) so both report the same error: first the text must be JSON (strings valid
+ * UTF-8, escapes valid, numbers in JSON grammar, true/false/null allowed), with no duplicated member; then
+ * the member set must be exact; then v must be the integer 1 (another integer is unsupported-version);
+ * only then are the other members' types and values checked (malformed).
+ * Difference: a nested array/object as a member value is malformed at once (Python would first report a
+ * v != 1 as unsupported-version).
+ */
+enum { J_ABSENT = 0, J_STRING, J_INT, J_NUMBER, J_LITERAL };
+enum { M_V, M_DIR, M_TYPE, M_DEV, M_SEQ, M_TS, M_IV, M_CT, M_TAG, M_COUNT };
+static const char MEMBER_NAMES[M_COUNT][5] FLASH = {"v", "dir", "type", "dev", "seq", "ts", "iv", "ct", "tag"};
+
+typedef struct {
+    const char *p; /* strings: first byte after the quote; numbers/literals: first byte */
+    size_t n;      /* raw length (without quotes) */
+    size_t units;  /* strings: decoded length in characters */
+    uint8_t kind;
+} jvalue;
+
+typedef struct {
+    const char *p;
+    const char *end;
+} jcursor;
+
+static int j_ws(unsigned c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static void j_skip_ws(jcursor *c)
+{
+    while (c->p < c->end && j_ws((unsigned char)*c->p)) {
+        c->p++;
+    }
+}
+
+static int hexval(unsigned c)
+{
+    if (c >= '0' && c <= '9') {
+        return (int)(c - '0');
+    }
+    if (c >= 'a' && c <= 'f') {
+        return (int)(c - 'a' + 10);
+    }
+    if (c >= 'A' && c <= 'F') {
+        return (int)(c - 'A' + 10);
+    }
+    return -1;
+}
+
+/* Length of the valid UTF-8 sequence starting at p (first byte >= 0x80), 0 if invalid (Python's strict
+ * decoder: no overlongs, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_seq(const unsigned char *p, size_t avail)
+{
+    unsigned c = p[0];
+    size_t n;
+    size_t i;
+    unsigned lo = 0x80;
+    unsigned hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) {
+            lo = 0xA0;
+        } else if (c == 0xED) {
+            hi = 0x9F;
+        }
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) {
+            lo = 0x90;
+        } else if (c == 0xF4) {
+            hi = 0x8F;
+        }
+    } else {
+        return 0;
+    }
+    if (avail < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xBF) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+/* Decode one character of a JSON string body at *p (before end). Returns the character for ASCII results,
+ * 0x100 for any non-ASCII character, -1 for the closing quote, -2 on invalid syntax. */
+static int j_char(const char **pp, const char *end)
+{
+    const unsigned char *p = (const unsigned char *)*pp;
+    unsigned c;
+    if ((const char *)p >= end) {
+        return -2;
+    }
+    c = *p;
+    if (c == '"') {
+        *pp += 1;
+        return -1;
+    }
+    if (c < 0x20) {
+        return -2;
+    }
+    if (c >= 0x80) {
+        size_t n = utf8_seq(p, (size_t)(end - (const char *)p));
+        if (n == 0) {
+            return -2;
+        }
+        *pp += n;
+        return 0x100;
+    }
+    if (c != '\\') {
+        *pp += 1;
+        return (int)c;
+    }
+    if (end - (const char *)p < 2) {
+        return -2;
+    }
+    c = p[1];
+    *pp += 2;
+    switch (c) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '/': return '/';
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    case 'u': {
+        unsigned v = 0;
+        int i;
+        if (end - *pp < 4) {
+            return -2;
+        }
+        for (i = 0; i < 4; i++) {
+            int h = hexval((unsigned char)(*pp)[i]);
+            if (h < 0) {
+                return -2;
+            }
+            v = (v << 4) | (unsigned)h;
+        }
+        *pp += 4;
+        /* a surrogate pair is one character; Python also accepts lone surrogates */
+        if (v >= 0xD800 && v <= 0xDBFF && end - *pp >= 6 && (*pp)[0] == '\\' && (*pp)[1] == 'u') {
+            unsigned lo = 0;
+            int ok = 1;
+            for (i = 0; i < 4; i++) {
+                int h = hexval((unsigned char)(*pp)[2 + i]);
+                if (h < 0) {
+                    ok = 0;
+                    break;
+                }
+                lo = (lo << 4) | (unsigned)h;
+            }
+            if (ok && lo >= 0xDC00 && lo <= 0xDFFF) {
+                *pp += 6;
+            }
+        }
+        return v < 0x80 ? (int)v : 0x100;
+    }
+    default:
+        return -2;
+    }
+}
+
+/* A string starting after its opening quote: validates it, counts its characters, leaves c after the
+ * closing quote. */
+static int j_string(jcursor *c, jvalue *v)
+{
+    const char *start = c->p;
+    size_t units = 0;
+    for (;;) {
+        int ch = j_char(&c->p, c->end);
+        if (ch == -2) {
+            return IOTE_ERR_MALFORMED;
+        }
+        if (ch == -1) {
+            break;
+        }
+        units++;
+    }
+    if (v != NULL) {
+        v->kind = J_STRING;
+        v->p = start;
+        v->n = (size_t)(c->p - start) - 1;
+        v->units = units;
+    }
+    return IOTE_OK;
+}
+
+static int j_number(jcursor *c, jvalue *v)
+{
+    const char *s = c->p;
+    int is_int = 1;
+    if (c->p < c->end && *c->p == '-') {
+        c->p++;
+    }
+    if (c->p >= c->end) {
+        return IOTE_ERR_MALFORMED;
+    }
+    if (*c->p == '0') {
+        c->p++;
+    } else if (*c->p >= '1' && *c->p <= '9') {
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+            c->p++;
+        }
+    } else {
+        return IOTE_ERR_MALFORMED;
+    }
+    if (c->p < c->end && *c->p == '.') {
+        is_int = 0;
+        c->p++;
+        if (c->p >= c->end || *c->p < '0' || *c->p > '9') {
+            return IOTE_ERR_MALFORMED;
+        }
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+            c->p++;
+        }
+    }
+    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+        is_int = 0;
+        c->p++;
+        if (c->p < c->end && (*c->p == '+' || *c->p == '-')) {
+            c->p++;
+        }
+        if (c->p >= c->end || *c->p < '0' || *c->p > '9') {
+            return IOTE_ERR_MALFORMED;
+        }
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+            c->p++;
+        }
+    }
+    v->kind = is_int ? J_INT : J_NUMBER;
+    v->p = s;
+    v->n = (size_t)(c->p - s);
+    v->units = v->n;
+    return IOTE_OK;
+}
+
+static int j_value(jcursor *c, jvalue *v)
+{
+    static const char literals[3][6] FLASH = {"true", "false", "null"};
+    size_t i;
+    unsigned ch;
+    if (c->p >= c->end) {
+        return IOTE_ERR_MALFORMED;
+    }
+    ch = (unsigned char)*c->p;
+    if (ch == '"') {
+        c->p++;
+        return j_string(c, v);
+    }
+    if (ch == '-' || (ch >= '0' && ch <= '9')) {
+        return j_number(c, v);
+    }
+    for (i = 0; i < 3; i++) {
+        size_t n = flash_len(literals[i]);
+        size_t k = 0;
+        while (k < n && (size_t)(c->end - c->p) > k && c->p[k] == flash_byte(literals[i] + k)) {
+            k++;
+        }
+        if (k == n) {
+            v->kind = J_LITERAL;
+            v->p = c->p;
+            v->n = n;
+            c->p += n;
+            return IOTE_OK;
+        }
+    }
+    return IOTE_ERR_MALFORMED; /* nested containers, NaN/Infinity, anything else */
+}
+
+/* Compare a JSON string value with an ASCII word (in flash on AVR), decoding escapes. */
+static int j_equals(const jvalue *v, const char *word)
+{
+    const char *p = v->p;
+    const char *end = v->p + v->n + 1; /* include the closing quote */
+    size_t i = 0;
+    for (;;) {
+        int ch = j_char(&p, end);
+        char w = flash_byte(word + i);
+        if (ch == -1) {
+            return w == '\0';
+        }
+        if (ch < 0 || w == '\0' || ch != (unsigned char)w) {
+            return 0;
+        }
+        i++;
+    }
+}
+
+/* Parse the top-level object into members[]; syntax errors, duplicates and unknown members are malformed. */
+static int j_parse(const char *text, size_t len, jvalue members[M_COUNT])
+{
+    jcursor c;
+    size_t i;
+    int rc;
+    memset(members, 0, sizeof(jvalue) * M_COUNT);
+    c.p = text;
+    c.end = text + len;
+    j_skip_ws(&c);
+    if (c.p >= c.end || *c.p != '{') {
+        return IOTE_ERR_MALFORMED;
+    }
+    c.p++;
+    j_skip_ws(&c);
+    if (c.p < c.end && *c.p == '}') {
+        c.p++;
+    } else {
+        for (;;) {
+            jvalue name;
+            jvalue value;
+            int which = -1;
+            if (c.p >= c.end || *c.p != '"') {
+                return IOTE_ERR_MALFORMED;
+            }
+            c.p++;
+            rc = j_string(&c, &name);
+            if (rc != IOTE_OK) {
+                return rc;
+            }
+            for (i = 0; i < M_COUNT; i++) {
+                if (j_equals(&name, MEMBER_NAMES[i])) {
+                    which = (int)i;
+                }
+            }
+            j_skip_ws(&c);
+            if (c.p >= c.end || *c.p != ':') {
+                return IOTE_ERR_MALFORMED;
+            }
+            c.p++;
+            j_skip_ws(&c);
+            rc = j_value(&c, &value);
+            if (rc != IOTE_OK) {
+                return rc;
+            }
+            /* An unknown member is malformed, and so is a duplicated one; both are JSON that parses, and
+             * both are malformed in Python too, before the version is looked at. */
+            if (which < 0 || members[which].kind != J_ABSENT) {
+                return IOTE_ERR_MALFORMED;
+            }
+            members[which] = value;
+            j_skip_ws(&c);
+            if (c.p < c.end && *c.p == ',') {
+                c.p++;
+                j_skip_ws(&c);
+                continue;
+            }
+            if (c.p < c.end && *c.p == '}') {
+                c.p++;
+                break;
+            }
+            return IOTE_ERR_MALFORMED;
+        }
+    }
+    j_skip_ws(&c);
+    if (c.p != c.end) {
+        return IOTE_ERR_MALFORMED;
+    }
+    for (i = 0; i < M_COUNT; i++) {
+        if (members[i].kind == J_ABSENT) {
+            return IOTE_ERR_MALFORMED;
+        }
+    }
+    return IOTE_OK;
+}
+
+static int j_u32(const jvalue *v, uint32_t *out)
+{
+    const char *p = v->p;
+    size_t n = v->n;
+    uint32_t acc = 0;
+    if (v->kind != J_INT) {
+        return IOTE_ERR_MALFORMED;
+    }
+    if (n == 2 && p[0] == '-' && p[1] == '0') { /* -0 is the integer 0 */
+        *out = 0;
+        return IOTE_OK;
+    }
+    if (p[0] == '-') {
+        return IOTE_ERR_MALFORMED;
+    }
+    while (n--) {
+        uint32_t d = (uint32_t)(*p++ - '0');
+        if (acc > (0xFFFFFFFFu - d) / 10u) {
+            return IOTE_ERR_MALFORMED;
+        }
+        acc = acc * 10u + d;
+    }
+    *out = acc;
+    return IOTE_OK;
+}
+
+/* Decode a base64url JSON string value (escapes allowed) into out, which must receive exactly want bytes
+ * (want 0: any positive multiple of 16 up to cap). */
+static int j_b64(const jvalue *v, uint8_t *out, size_t cap, size_t want, size_t *got)
+{
+    const char *p = v->p;
+    const char *end = v->p + v->n + 1;
+    size_t need = b64_decoded_len(v->units);
+    b64_dec d;
+    int rc;
+    if (need == (size_t)-1) {
+        return IOTE_ERR_MALFORMED;
+    }
+    if (want != 0 ? need != want : (need == 0 || need % 16 != 0)) {
+        return IOTE_ERR_MALFORMED;
+    }
+    if (need > cap) {
+        return IOTE_ERR_BUFFER;
+    }
+    b64_dec_init(&d, out, cap);
+    for (;;) {
+        int ch = j_char(&p, end);
+        if (ch == -1) {
+            break;
+        }
+        if (ch < 0 || ch > 0x7F) {
+            return IOTE_ERR_MALFORMED;
+        }
+        rc = b64_dec_put(&d, (unsigned)ch);
+        if (rc != IOTE_OK) {
+            return rc;
+        }
+    }
+    rc = b64_dec_end(&d);
+    if (rc == IOTE_OK && got != NULL) {
+        *got = d.pos;
+    }
+    return rc;
+}
+
+static int open_json(const iote_keys *keys, uint8_t expect_dir, const char *text, size_t text_len, uint8_t *buf,
+                     size_t buf_cap, iote_header *hdr, size_t *msg_len)
+{
+    jvalue m[M_COUNT];
+    uint8_t iv[IOTE_IV_LEN];
+    uint8_t tag[IOTE_TAG_LEN];
+    size_t ct_len = 0;
+    size_t i;
+    int rc;
+
+    rc = j_parse(text, text_len, m);
+    if (rc != IOTE_OK) {
+        return rc;
+    }
+    if (m[M_V].kind != J_INT) {
+        return IOTE_ERR_MALFORMED;
+    }
+    if (!(m[M_V].n == 1 && m[M_V].p[0] == '1')) {
+        return IOTE_ERR_VERSION;
+    }
+    for (i = M_DIR; i <= M_TAG; i++) {
+        if (i != M_SEQ && i != M_TS && m[i].kind != J_STRING) {
+            return IOTE_ERR_MALFORMED;
+        }
+    }
+    if (j_equals(&m[M_DIR], DIR_NAMES[IOTE_UP])) {
+        hdr->direction = IOTE_UP;
+    } else if (j_equals(&m[M_DIR], DIR_NAMES[IOTE_DOWN])) {
+        hdr->direction = IOTE_DOWN;
+    } else {
+        return IOTE_ERR_MALFORMED;
+    }
+    for (i = 0; i < 3; i++) {
+        if (j_equals(&m[M_TYPE], TYPE_NAMES[i])) {
+            break;
+        }
+    }
+    if (i == 3) {
+        return IOTE_ERR_MALFORMED;
+    }
+    hdr->type = (uint8_t)i;
+    if (m[M_DEV].units < 1 || m[M_DEV].units > IOTE_MAX_DEV) {
+        return IOTE_ERR_MALFORMED;
+    }
+    {
+        const char *p = m[M_DEV].p;
+        const char *end = p + m[M_DEV].n + 1;
+        size_t n = 0;
+        for (;;) {
+            int ch = j_char(&p, end);
+            if (ch == -1) {
+                break;
+            }
+            if (ch < 0 || !dev_char_ok((unsigned)ch) || n >= IOTE_MAX_DEV) {
+                return IOTE_ERR_MALFORMED;
+            }
+            hdr->dev[n++] = (char)ch;
+        }
+        hdr->dev[n] = '\0';
+        hdr->dev_len = (uint8_t)n;
+    }
+    if (j_u32(&m[M_SEQ], &hdr->seq) != IOTE_OK || j_u32(&m[M_TS], &hdr->ts) != IOTE_OK) {
+        return IOTE_ERR_MALFORMED;
+    }
+    rc = j_b64(&m[M_IV], iv, sizeof iv, IOTE_IV_LEN, NULL);
+    if (rc == IOTE_OK) {
+        rc = j_b64(&m[M_TAG], tag, sizeof tag, IOTE_TAG_LEN, NULL);
+    }
+    if (rc != IOTE_OK) {
+        return rc == IOTE_ERR_BUFFER ? IOTE_ERR_MALFORMED : rc;
+    }
+    /* last, because with buf == text it overwrites the text */
+    rc = j_b64(&m[M_CT], buf, buf_cap, 0, &ct_len);
+    if (rc != IOTE_OK) {
+        return rc;
+    }
+    return verify_decrypt(keys, expect_dir, hdr, iv, tag, buf, 0, ct_len, msg_len);
+}
+#endif
+
+int iote_open(const iote_keys *keys, uint8_t expect_dir, const char *text, size_t text_len, int format,
+              uint8_t *buf, size_t buf_cap, iote_header *hdr, size_t *msg_len)
+{
+    size_t n = 0;
+    int rc;
+    if (!keys_ok(keys) || (text == NULL && text_len != 0) || (buf == NULL && buf_cap != 0) || hdr == NULL ||
+        (expect_dir != IOTE_UP && expect_dir != IOTE_DOWN)) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    if (format == IOTE_FMT_AUTO) {
+        size_t i = 0;
+        while (i < text_len && (text[i] == ' ' || (text[i] >= '\t' && text[i] <= '\r') ||
+                                (text[i] >= 0x1c && text[i] <= 0x1f))) {
+            i++;
+        }
+        format = (i < text_len && text[i] == '{') ? IOTE_FMT_JSON : IOTE_FMT_COMPACT;
+    }
+    if (format == IOTE_FMT_COMPACT) {
+        rc = open_compact(keys, expect_dir, text, text_len, buf, buf_cap, hdr, &n);
+    }
+#if IOTE_WITH_JSON
+    else if (format == IOTE_FMT_JSON) {
+        rc = open_json(keys, expect_dir, text, text_len, buf, buf_cap, hdr, &n);
+    }
+#endif
+    else {
+        return IOTE_ERR_ARGUMENT;
+    }
+    if (rc == IOTE_OK && msg_len != NULL) {
+        *msg_len = n;
+    }
+    return rc;
+}
+
+/* ---- resync, device side (SPEC.md section 8) ----------------------------------------------------------- */
+
+int iote_resync_request(const iote_keys *keys, const char *dev, uint8_t dev_len, uint32_t seq, uint32_t ts,
+                        const uint8_t iv[IOTE_IV_LEN], const uint8_t nonce[IOTE_NONCE_LEN], int format,
+                        char *out, size_t out_cap, size_t *out_len)
+{
+    iote_fields f;
+    if (nonce == NULL) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    f.direction = IOTE_UP;
+    f.type = IOTE_TYPE_RESYNC_REQUEST;
+    f.dev = dev;
+    f.dev_len = dev_len;
+    f.seq = seq;
+    f.ts = ts;
+    return iote_seal(keys, &f, iv, nonce, IOTE_NONCE_LEN, format, out, out_cap, out_len);
+}
+
+int iote_resync_accept(const iote_keys *keys, const char *text, size_t text_len, int format, uint8_t *buf,
+                       size_t buf_cap, const uint8_t nonce[IOTE_NONCE_LEN], uint32_t *counter,
+                       uint32_t *backend_time)
+{
+    iote_header hdr;
+    size_t n = 0;
+    int rc;
+    if (nonce == NULL || counter == NULL) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    rc = iote_open(keys, IOTE_DOWN, text, text_len, format, buf, buf_cap, &hdr, &n);
+    if (rc != IOTE_OK) {
+        return rc;
+    }
+    if (hdr.type != IOTE_TYPE_RESYNC_RESPONSE || n != 16 || !iote_ct_equal(buf, nonce, IOTE_NONCE_LEN)) {
+        wipe(buf, n);
+        return IOTE_ERR_RESYNC;
+    }
+    {
+        uint32_t next = get_u32be(buf + 8);
+        if (next > *counter) {
+            *counter = next;
+        }
+        if (backend_time != NULL) {
+            *backend_time = get_u32be(buf + 12);
+        }
+    }
+    return IOTE_OK;
+}
+
+/* ---- replay window (RFC 4303 section 3.4.3) ----------------------------------------------------------- */
+
+void iote_window_init(iote_window *w)
+{
+    memset(w, 0, sizeof *w);
+}
+
+static int window_bit(const iote_window *w, uint32_t offset)
+{
+    return (int)((w->bits[offset / 32u] >> (offset % 32u)) & 1u);
+}
+
+int iote_window_check(const iote_window *w, uint32_t seq)
+{
+    if (!w->any || seq > w->top) {
+        return IOTE_REPLAY_OK;
+    }
+    if (w->top - seq >= 64u) {
+        return IOTE_REPLAY_TOO_OLD;
+    }
+    return window_bit(w, w->top - seq) ? IOTE_REPLAY_DUPLICATE : IOTE_REPLAY_OK;
+}
+
+int iote_window_accept(iote_window *w, uint32_t seq)
+{
+    int rc = iote_window_check(w, seq);
+    if (rc != IOTE_REPLAY_OK) {
+        return rc;
+    }
+    if (!w->any || seq > w->top) {
+        uint32_t shift = w->any ? seq - w->top : 64u;
+        if (shift >= 64u) {
+            w->bits[0] = 0;
+            w->bits[1] = 0;
+        } else if (shift >= 32u) {
+            w->bits[1] = w->bits[0] << (shift - 32u);
+            w->bits[0] = 0;
+        } else if (shift > 0u) {
+            w->bits[1] = (w->bits[1] << shift) | (w->bits[0] >> (32u - shift));
+            w->bits[0] <<= shift;
+        }
+        w->top = seq;
+        w->any = 1;
+    }
+    w->bits[(w->top - seq) / 32u] |= (uint32_t)1u << ((w->top - seq) % 32u);
+    return IOTE_REPLAY_OK;
+}

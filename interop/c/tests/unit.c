@@ -1,0 +1,489 @@
+/*
+ * Unit tests of the C library, run per backend and under AddressSanitizer + UBSan (tests/test_c.py).
+ * Known answers (RFC 4231 HMAC, the vector file's derived keys), strict decoding, exact buffer sizes with
+ * canary bytes after them, malformed and random input that must never write past the stated size, in-place
+ * operation, resync and the replay window.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iote_backend.h"
+#include "iotenvelope.h"
+
+static int checks;
+static int failures;
+
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        checks++;                                                                                            \
+        if (!(cond)) {                                                                                       \
+            failures++;                                                                                      \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                       \
+        }                                                                                                    \
+    } while (0)
+
+static size_t unhex(const char *s, uint8_t *out)
+{
+    size_t n = strlen(s) / 2;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned v = 0;
+        sscanf(s + 2 * i, "%2x", &v);
+        out[i] = (uint8_t)v;
+    }
+    return n;
+}
+
+static int eq_hex(const uint8_t *got, size_t n, const char *want)
+{
+    uint8_t w[256];
+    return unhex(want, w) == n && memcmp(got, w, n) == 0;
+}
+
+#define CANARY 0xC5
+#define GUARD 32
+
+/* a heap block of exactly n bytes followed by GUARD canary bytes */
+static uint8_t *guarded(size_t n, uint8_t fill)
+{
+    uint8_t *p = (uint8_t *)malloc(n + GUARD);
+    memset(p, fill, n);
+    memset(p + n, CANARY, GUARD);
+    return p;
+}
+
+static int guard_ok(const uint8_t *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < GUARD; i++) {
+        if (p[n + i] != CANARY) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static uint32_t rng_state = 12345u;
+static uint32_t rnd(void)
+{
+    rng_state = rng_state * 1103515245u + 12345u;
+    return rng_state >> 8;
+}
+
+static void test_hmac(void)
+{
+    uint8_t key[131];
+    uint8_t out[32];
+    memset(key, 0x0b, 20);
+    iote_hmac_sha256(key, 20, (const uint8_t *)"Hi There", 8, out); /* RFC 4231 case 1 */
+    CHECK(eq_hex(out, 32, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"));
+    iote_hmac_sha256((const uint8_t *)"Jefe", 4, (const uint8_t *)"what do ya want for nothing?", 28, out);
+    CHECK(eq_hex(out, 32, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"));
+    memset(key, 0xaa, sizeof key); /* case 6: a key longer than the block */
+    iote_hmac_sha256(key, sizeof key, (const uint8_t *)"Test Using Larger Than Block-Size Key - Hash Key First", 54,
+                     out);
+    CHECK(eq_hex(out, 32, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"));
+}
+
+static void test_keys(void)
+{
+    iote_keys k;
+    uint8_t secret[32];
+    CHECK(iote_keys_init(&k, secret, 15) == IOTE_ERR_BAD_KEY);
+    CHECK(iote_keys_init(&k, secret, 24) == IOTE_ERR_BAD_KEY);
+    CHECK(iote_keys_init(&k, NULL, 16) == IOTE_ERR_ARGUMENT);
+    /* derived keys of the first group of vectors/envelope_v1.json */
+    unhex("2291d8cdc310411e7ec27378a661c935", secret);
+    CHECK(iote_keys_init(&k, secret, 16) == IOTE_OK);
+    CHECK(k.enc_len == 16 && eq_hex(k.enc, 16, "707528caf983b92a8f9bca5fa6744def"));
+#if !defined(IOTE_BE_MIDSTATE)
+    CHECK(eq_hex(k.mac, 32, "d23e569809146d50e3e3635a9f221548ed6ef22ffd803ea0a0c5a18b6f19f31a"));
+#endif
+    unhex("a911b644be9cb8f8c012402df918260feb34da6dda0b0da317e9d08378805e19", secret);
+    CHECK(iote_keys_init(&k, secret, 32) == IOTE_OK);
+    CHECK(k.enc_len == 32 && eq_hex(k.enc, 32, "36abe5eda6c49aeec7d599b237bfaf5d787d7bfd71f3686eed3b8a3a2ecb58f2"));
+    iote_keys_wipe(&k);
+    CHECK(k.enc_len == 0 && k.enc[0] == 0);
+}
+
+static void test_base64(void)
+{
+    uint8_t raw[64];
+    char text[96];
+    uint8_t back[64];
+    size_t n;
+    size_t len;
+    size_t i;
+    for (i = 0; i < sizeof raw; i++) {
+        raw[i] = (uint8_t)(i * 37 + 11);
+    }
+    for (len = 0; len <= 48; len++) {
+        uint8_t *out = guarded(iote_b64url_encoded_len(len), 0);
+        size_t tl = iote_b64url_encoded_len(len);
+        CHECK(iote_b64url_encode(raw, len, (char *)out, tl, &n) == IOTE_OK && n == tl);
+        CHECK(guard_ok(out, tl));
+        if (len > 0) { /* one byte short: refused, nothing written */
+            memset(out, 0x11, tl);
+            CHECK(iote_b64url_encode(raw, len, (char *)out, tl - 1, &n) == IOTE_ERR_BUFFER);
+            CHECK(out[0] == 0x11 && out[tl - 1] == 0x11);
+            CHECK(iote_b64url_encode(raw, len, (char *)out, tl, &n) == IOTE_OK);
+        }
+        memcpy(text, out, tl);
+        CHECK(iote_b64url_decode(text, tl, back, len, &n) == IOTE_OK && n == len && memcmp(back, raw, len) == 0);
+        if (len > 0) {
+            CHECK(iote_b64url_decode(text, tl, back, len - 1, &n) == IOTE_ERR_BUFFER);
+        }
+        /* in place, both directions */
+        memcpy(text, raw, len);
+        CHECK(iote_b64url_encode((const uint8_t *)text, len, text, sizeof text, &n) == IOTE_OK);
+        CHECK(n == tl && memcmp(text, out, tl) == 0);
+        CHECK(iote_b64url_decode(text, tl, (uint8_t *)text, sizeof text, &n) == IOTE_OK);
+        CHECK(n == len && memcmp(text, raw, len) == 0);
+        free(out);
+    }
+    CHECK(iote_b64url_decode("QQ", 2, back, 4, &n) == IOTE_OK && n == 1 && back[0] == 'A');
+    CHECK(iote_b64url_decode("QR", 2, back, 4, &n) == IOTE_ERR_MALFORMED); /* non-canonical trailing bits */
+    CHECK(iote_b64url_decode("QUI", 3, back, 4, &n) == IOTE_OK && n == 2);
+    CHECK(iote_b64url_decode("QUJ", 3, back, 4, &n) == IOTE_ERR_MALFORMED);
+    CHECK(iote_b64url_decode("QQ==", 4, back, 4, &n) == IOTE_ERR_MALFORMED);
+    CHECK(iote_b64url_decode("a+b/", 4, back, 4, &n) == IOTE_ERR_MALFORMED);
+    CHECK(iote_b64url_decode("abcde", 5, back, 8, &n) == IOTE_ERR_MALFORMED);
+    CHECK(iote_b64url_decode("ab cd", 5, back, 8, &n) == IOTE_ERR_MALFORMED);
+    CHECK(iote_b64url_decode("-_-_", 4, back, 4, &n) == IOTE_OK && n == 3);
+}
+
+static void test_pkcs7(void)
+{
+    uint8_t b[32];
+    size_t n = 0;
+    int p;
+    for (p = 1; p <= 16; p++) {
+        memset(b, 0x41, sizeof b);
+        memset(b + 32 - p, p, (size_t)p);
+        CHECK(iote_pkcs7_unpad(b, 32, &n) == IOTE_OK && n == (size_t)(32 - p));
+        if (p > 1) {
+            b[32 - p] ^= 1;
+            CHECK(iote_pkcs7_unpad(b, 32, &n) == IOTE_ERR_PADDING);
+        }
+    }
+    b[31] = 0;
+    CHECK(iote_pkcs7_unpad(b, 32, &n) == IOTE_ERR_PADDING);
+    b[31] = 17;
+    CHECK(iote_pkcs7_unpad(b, 32, &n) == IOTE_ERR_PADDING);
+    CHECK(iote_pkcs7_unpad(b, 15, &n) == IOTE_ERR_PADDING);
+    CHECK(iote_pkcs7_unpad(b, 0, &n) == IOTE_ERR_PADDING);
+    CHECK(iote_ct_equal((const uint8_t *)"abcd", (const uint8_t *)"abcd", 4) == 1);
+    CHECK(iote_ct_equal((const uint8_t *)"abcd", (const uint8_t *)"abce", 4) == 0);
+    CHECK(iote_ct_equal((const uint8_t *)"\x80", (const uint8_t *)"\x00", 1) == 0);
+}
+
+static iote_keys K;
+static const uint8_t IV[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+static iote_fields fields(const char *dev, uint8_t dir, uint8_t type, uint32_t seq, uint32_t ts)
+{
+    iote_fields f;
+    f.direction = dir;
+    f.type = type;
+    f.dev = dev;
+    f.dev_len = (uint8_t)strlen(dev);
+    f.seq = seq;
+    f.ts = ts;
+    return f;
+}
+
+/* seal into an exactly sized guarded buffer; returns the text (malloc'd, NUL-terminated) */
+static char *seal_text(const iote_fields *f, const uint8_t *msg, size_t len, int fmt)
+{
+    size_t need = iote_sealed_len(f, len, fmt);
+    uint8_t *out = guarded(need + 1, 0x77);
+    size_t n = 0;
+    CHECK(need > 0);
+    CHECK(iote_seal(&K, f, IV, msg, len, fmt, (char *)out, need + 1, &n) == IOTE_OK && n == need);
+    CHECK(out[need] == '\0' && guard_ok(out, need + 1));
+    /* one byte short: refused and the buffer is left alone */
+    memset(out, 0x77, need + 1);
+    CHECK(iote_seal(&K, f, IV, msg, len, fmt, (char *)out, need, &n) == IOTE_ERR_BUFFER);
+    CHECK(out[0] == 0x77 && out[need - 1] == 0x77 && guard_ok(out, need + 1));
+    CHECK(iote_seal(&K, f, IV, msg, len, fmt, (char *)out, need + 1, &n) == IOTE_OK);
+    return (char *)out;
+}
+
+static int open_guarded(const char *text, size_t len, int fmt, uint8_t dir, size_t cap, iote_header *h,
+                        uint8_t *plain, size_t *plain_len)
+{
+    uint8_t *in = guarded(len, 0);
+    uint8_t *buf = guarded(cap, 0x99);
+    int rc;
+    memcpy(in, text, len);
+    rc = iote_open(&K, dir, (const char *)in, len, fmt, buf, cap, h, plain_len);
+    CHECK(guard_ok(buf, cap));
+    CHECK(guard_ok(in, len));
+    if (rc == IOTE_OK && plain != NULL) {
+        memcpy(plain, buf, *plain_len);
+    }
+    free(in);
+    free(buf);
+    return rc;
+}
+
+static void test_seal_open(void)
+{
+    static const char *const devs[] = {"a", "sensor-01", "dev:#!$%&'()*+,-./0123456789;<=>?@[]^_`{|}~ABCDEFGHIJKLMNOPQRSTU"};
+    uint8_t msg[100];
+    uint8_t plain[100];
+    size_t i;
+    size_t d;
+    int fmt;
+    for (i = 0; i < sizeof msg; i++) {
+        msg[i] = (uint8_t)rnd();
+    }
+    for (fmt = 0; fmt < 2; fmt++) {
+        for (d = 0; d < 3; d++) {
+            size_t len;
+            for (len = 0; len <= 40; len += 1 + (len > 17) * 7) {
+                iote_fields f = fields(devs[d], IOTE_DOWN, (uint8_t)(len % 3), 4294967295u - len, (uint32_t)len);
+                char *text = seal_text(&f, msg, len, fmt);
+                size_t tl = strlen(text);
+                iote_header h;
+                size_t n = 0;
+                size_t exact = fmt == IOTE_FMT_COMPACT ? tl * 3 / 4 : (len / 16 + 1) * 16;
+                CHECK(open_guarded(text, tl, fmt, IOTE_DOWN, exact, &h, plain, &n) == IOTE_OK);
+                CHECK(n == len && memcmp(plain, msg, len) == 0);
+                CHECK(h.seq == f.seq && h.ts == f.ts && h.type == f.type && strcmp(h.dev, devs[d]) == 0);
+                CHECK(open_guarded(text, tl, IOTE_FMT_AUTO, IOTE_DOWN, exact, &h, plain, &n) == IOTE_OK);
+                CHECK(open_guarded(text, tl, fmt, IOTE_DOWN, exact - 1, &h, plain, &n) == IOTE_ERR_BUFFER);
+                CHECK(open_guarded(text, tl, fmt, IOTE_UP, exact, &h, plain, &n) == IOTE_ERR_DIRECTION);
+                { /* in place: the text is its own buffer */
+                    char *copy = (char *)guarded(tl, 0);
+                    memcpy(copy, text, tl);
+                    CHECK(iote_open(&K, IOTE_DOWN, copy, tl, fmt, (uint8_t *)copy, tl, &h, &n) == IOTE_OK);
+                    CHECK(n == len && memcmp(copy, msg, len) == 0 && guard_ok((uint8_t *)copy, tl));
+                    free(copy);
+                }
+                { /* sealing in place: the plaintext already lies at the start of the output buffer */
+                    size_t need = iote_sealed_len(&f, len, fmt);
+                    char *out = (char *)guarded(need + 1, 0);
+                    size_t n2 = 0;
+                    memcpy(out, msg, len);
+                    CHECK(iote_seal(&K, &f, IV, (const uint8_t *)out, len, fmt, out, need + 1, &n2) == IOTE_OK);
+                    CHECK(n2 == tl && strcmp(out, text) == 0 && guard_ok((uint8_t *)out, need + 1));
+                    free(out);
+                }
+                free(text);
+            }
+        }
+    }
+    { /* invalid fields are refused before anything is written */
+        char out[200];
+        size_t n;
+        iote_fields f = fields("ok", IOTE_UP, 0, 1, 1);
+        const char *bad_devs[] = {"", "with space", "quo\"te", "back\\slash", "tab\there", "\x7f"};
+        for (d = 0; d < sizeof bad_devs / sizeof bad_devs[0]; d++) {
+            f = fields(bad_devs[d], IOTE_UP, 0, 1, 1);
+            memset(out, 0x55, sizeof out);
+            CHECK(iote_seal(&K, &f, IV, msg, 3, IOTE_FMT_COMPACT, out, sizeof out, &n) == IOTE_ERR_MALFORMED);
+            CHECK((uint8_t)out[0] == 0x55);
+        }
+        f = fields("ok", 3, 0, 1, 1);
+        CHECK(iote_seal(&K, &f, IV, msg, 3, IOTE_FMT_COMPACT, out, sizeof out, &n) == IOTE_ERR_MALFORMED);
+        f = fields("ok", IOTE_UP, 3, 1, 1);
+        CHECK(iote_seal(&K, &f, IV, msg, 3, IOTE_FMT_COMPACT, out, sizeof out, &n) == IOTE_ERR_MALFORMED);
+        f.dev_len = 65;
+        CHECK(iote_sealed_len(&f, 3, IOTE_FMT_COMPACT) == 0);
+    }
+}
+
+/* Every truncation, every byte changed to several values, and random garbage: whatever the result, nothing
+ * is written past the stated size (guard bytes) and ASan sees no overrun. */
+static void test_malformed(void)
+{
+    uint8_t msg[40];
+    uint8_t plain[2048];
+    int fmt;
+    memset(msg, 'x', sizeof msg);
+    for (fmt = 0; fmt < 2; fmt++) {
+        iote_fields f = fields("sensor-01", IOTE_UP, 0, 7, 1763900000u);
+        char *text = seal_text(&f, msg, sizeof msg, fmt);
+        size_t tl = strlen(text);
+        size_t cut;
+        size_t pos;
+        int opened = 0;
+        iote_header h;
+        size_t n;
+        for (cut = 0; cut < tl; cut++) {
+            CHECK(open_guarded(text, cut, fmt, IOTE_UP, cut, &h, plain, &n) != IOTE_OK);
+        }
+        for (pos = 0; pos < tl; pos++) {
+            static const char subst[] = "A_-{}\":, \\0\x80\xff";
+            size_t s;
+            for (s = 0; s < sizeof subst - 1; s++) {
+                char *m = (char *)malloc(tl);
+                memcpy(m, text, tl);
+                if (m[pos] == subst[s]) {
+                    free(m);
+                    continue;
+                }
+                m[pos] = subst[s];
+                if (open_guarded(m, tl, fmt, IOTE_UP, tl, &h, plain, &n) == IOTE_OK) {
+                    opened++; /* only JSON white space or an equivalent escape may keep it valid */
+                }
+                free(m);
+            }
+        }
+        CHECK(fmt == IOTE_FMT_JSON || opened == 0);
+        free(text);
+    }
+    {
+        int round;
+        for (round = 0; round < 3000; round++) {
+            size_t len = rnd() % 300;
+            char *g = (char *)malloc(len + 1);
+            size_t i;
+            iote_header h;
+            size_t n;
+            static const char alphabet[] = "{}[]\":, \\u0123456789abcdefv-_AQEtsdevivcttagseqdirtypeupdown";
+            for (i = 0; i < len; i++) {
+                g[i] = (rnd() & 3) ? alphabet[rnd() % (sizeof alphabet - 1)] : (char)rnd();
+            }
+            if (len > 0 && (round & 1)) {
+                g[0] = '{';
+            }
+            CHECK(open_guarded(g, len, (round & 2) ? IOTE_FMT_JSON : IOTE_FMT_COMPACT, IOTE_UP, rnd() % 400, &h,
+                               plain, &n) != IOTE_OK);
+            free(g);
+        }
+    }
+}
+
+static int open_json_text(const char *text, iote_header *h, uint8_t *plain, size_t *n)
+{
+    return open_guarded(text, strlen(text), IOTE_FMT_JSON, IOTE_UP, 256, h, plain, n);
+}
+
+/* JSON rules shared with Python's json module: escapes, -0, error precedence */
+static void test_json_rules(void)
+{
+    iote_fields f = fields("sensor-01", IOTE_UP, 0, 0, 5);
+    char *text = seal_text(&f, (const uint8_t *)"hi", 2, IOTE_FMT_JSON);
+    char edited[512];
+    iote_header h;
+    uint8_t plain[64];
+    size_t n;
+    char *p;
+    /* "seq": 0 -> "seq": -0 is the same integer */
+    p = strstr(text, "\"seq\": 0");
+    CHECK(p != NULL);
+    snprintf(edited, sizeof edited, "%.*s\"seq\": -0%s", (int)(p - text), text, p + 8);
+    CHECK(open_json_text(edited, &h, plain, &n) == IOTE_OK && h.seq == 0);
+    /* escaped member name and device characters */
+    p = strstr(text, "\"dev\": \"sensor-01\"");
+    CHECK(p != NULL);
+    snprintf(edited, sizeof edited, "%.*s\"d\\u0065v\": \"sensor\\u002d01\"%s", (int)(p - text), text, p + 18);
+    CHECK(open_json_text(edited, &h, plain, &n) == IOTE_OK && strcmp(h.dev, "sensor-01") == 0);
+    /* v = 2 with other members of the wrong type: the version is reported first (as Python does) */
+    CHECK(open_json_text("{\"v\": 2, \"dir\": 1, \"type\": true, \"dev\": null, \"seq\": \"1\", \"ts\": 1.5, "
+                         "\"iv\": \"\", \"ct\": \"\", \"tag\": \"\"}",
+                         &h, plain, &n) == IOTE_ERR_VERSION);
+    CHECK(open_json_text("{\"v\": 1.0, \"dir\": 1, \"type\": true, \"dev\": null, \"seq\": \"1\", \"ts\": 1.5, "
+                         "\"iv\": \"\", \"ct\": \"\", \"tag\": \"\"}",
+                         &h, plain, &n) == IOTE_ERR_MALFORMED);
+    /* ...but not when the member set is wrong or a member is duplicated */
+    CHECK(open_json_text("{\"v\": 2}", &h, plain, &n) == IOTE_ERR_MALFORMED);
+    CHECK(open_json_text("{\"v\": 2, \"v\": 2, \"dir\": 1, \"type\": true, \"dev\": null, \"seq\": \"1\", "
+                         "\"ts\": 1.5, \"iv\": \"\", \"ct\": \"\", \"tag\": \"\"}",
+                         &h, plain, &n) == IOTE_ERR_MALFORMED);
+    CHECK(open_json_text("{\"v\": 01}", &h, plain, &n) == IOTE_ERR_MALFORMED);
+    CHECK(open_json_text("[]", &h, plain, &n) == IOTE_ERR_MALFORMED);
+    CHECK(open_json_text("{\"v\": 1} x", &h, plain, &n) == IOTE_ERR_MALFORMED);
+    free(text);
+}
+
+static void test_resync(void)
+{
+    const uint8_t nonce[8] = {9, 8, 7, 6, 5, 4, 3, 2};
+    uint8_t payload[16];
+    char req[256];
+    size_t n = 0;
+    uint32_t counter = 50;
+    uint32_t when = 0;
+    iote_header h;
+    uint8_t plain[64];
+    size_t pl = 0;
+    iote_fields f;
+    char *resp;
+    CHECK(iote_resync_request(&K, "dev1", 4, 0, 0, IV, nonce, IOTE_FMT_COMPACT, req, sizeof req, &n) == IOTE_OK);
+    CHECK(open_guarded(req, n, IOTE_FMT_COMPACT, IOTE_UP, n, &h, plain, &pl) == IOTE_OK);
+    CHECK(h.type == IOTE_TYPE_RESYNC_REQUEST && pl == 8 && memcmp(plain, nonce, 8) == 0);
+    /* the backend's answer: nonce || next_seq 1000 || time */
+    memcpy(payload, nonce, 8);
+    memcpy(payload + 8, "\x00\x00\x03\xe8\x69\x22\xfa\x60", 8);
+    f = fields("dev1", IOTE_DOWN, IOTE_TYPE_RESYNC_RESPONSE, 3, 1763900000u);
+    resp = seal_text(&f, payload, 16, IOTE_FMT_COMPACT);
+    {
+        uint8_t buf[256];
+        CHECK(iote_resync_accept(&K, resp, strlen(resp), IOTE_FMT_AUTO, buf, sizeof buf, nonce, &counter, &when) ==
+              IOTE_OK);
+        CHECK(counter == 1000 && when == 1763900000u);
+        counter = 5000; /* never lowered */
+        CHECK(iote_resync_accept(&K, resp, strlen(resp), IOTE_FMT_AUTO, buf, sizeof buf, nonce, &counter, &when) ==
+              IOTE_OK);
+        CHECK(counter == 5000);
+        CHECK(iote_resync_accept(&K, resp, strlen(resp), IOTE_FMT_AUTO, buf, sizeof buf, IV, &counter, &when) ==
+              IOTE_ERR_RESYNC);
+    }
+    free(resp);
+    f = fields("dev1", IOTE_DOWN, IOTE_TYPE_DATA, 3, 1763900000u); /* a data message is not an answer */
+    resp = seal_text(&f, payload, 16, IOTE_FMT_COMPACT);
+    {
+        uint8_t buf[256];
+        CHECK(iote_resync_accept(&K, resp, strlen(resp), IOTE_FMT_AUTO, buf, sizeof buf, nonce, &counter, &when) ==
+              IOTE_ERR_RESYNC);
+    }
+    free(resp);
+}
+
+static void test_window(void)
+{
+    iote_window w;
+    iote_window_init(&w);
+    CHECK(iote_window_accept(&w, 5) == IOTE_REPLAY_OK);
+    CHECK(iote_window_accept(&w, 5) == IOTE_REPLAY_DUPLICATE);
+    CHECK(iote_window_accept(&w, 4) == IOTE_REPLAY_OK);
+    CHECK(iote_window_accept(&w, 70) == IOTE_REPLAY_OK);
+    CHECK(iote_window_check(&w, 6) == IOTE_REPLAY_TOO_OLD);  /* 70 - 6 = 64: outside a window of 64 */
+    CHECK(iote_window_check(&w, 5) == IOTE_REPLAY_TOO_OLD);
+    CHECK(iote_window_accept(&w, 7) == IOTE_REPLAY_OK);      /* 70 - 7 = 63: inside */
+    CHECK(iote_window_accept(&w, 7) == IOTE_REPLAY_DUPLICATE);
+    CHECK(iote_window_accept(&w, 70) == IOTE_REPLAY_DUPLICATE);
+    CHECK(iote_window_accept(&w, 103) == IOTE_REPLAY_OK);    /* shift by 33 keeps 70 */
+    CHECK(iote_window_check(&w, 70) == IOTE_REPLAY_DUPLICATE);
+    CHECK(iote_window_check(&w, 71) == IOTE_REPLAY_OK);
+    CHECK(iote_window_accept(&w, 4294967295u) == IOTE_REPLAY_OK);
+    CHECK(iote_window_check(&w, 103) == IOTE_REPLAY_TOO_OLD);
+    iote_window_init(&w);
+    CHECK(iote_window_accept(&w, 0) == IOTE_REPLAY_OK);
+    CHECK(iote_window_accept(&w, 0) == IOTE_REPLAY_DUPLICATE);
+}
+
+int main(void)
+{
+    uint8_t secret[16];
+    unhex("000102030405060708090a0b0c0d0e0f", secret);
+    if (iote_keys_init(&K, secret, sizeof secret) != IOTE_OK) {
+        fputs("keys_init failed\n", stderr);
+        return 1;
+    }
+    test_hmac();
+    test_keys();
+    test_base64();
+    test_pkcs7();
+    test_seal_open();
+    test_malformed();
+    test_json_rules();
+    test_resync();
+    test_window();
+    printf("%s: %d checks, %d failed\n", iote_be_name(), checks, failures);
+    return failures == 0 ? 0 : 1;
+}

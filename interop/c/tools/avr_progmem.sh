@@ -1,0 +1,19 @@
+#!/bin/sh
+# For the AVR build only: writes a copy of tiny-AES-c's aes.c ($1) to $2 with its two 256-byte S-boxes in
+# flash (avr-libc PROGMEM + pgm_read_byte) instead of the 2 KB of RAM an ATmega328P has. Nothing else changes;
+# the build fails if the expected lines are not there exactly once each.
+set -eu
+src=$1
+out=$2
+sed -e 's|^#include <string.h>.*|&\n#include <avr/pgmspace.h>|' \
+    -e 's|^static const uint8_t sbox\[256\] = {|static const uint8_t sbox[256] PROGMEM = {|' \
+    -e 's|^static const uint8_t rsbox\[256\] = {|static const uint8_t rsbox[256] PROGMEM = {|' \
+    -e 's|^#define getSBoxValue(num) (sbox\[(num)\])|#define getSBoxValue(num) (pgm_read_byte(\&sbox[(num)]))|' \
+    -e 's|^#define getSBoxInvert(num) (rsbox\[(num)\])|#define getSBoxInvert(num) (pgm_read_byte(\&rsbox[(num)]))|' \
+    "$src" > "$out.tmp"
+for pat in ' sbox\[256\] PROGMEM' 'rsbox\[256\] PROGMEM' 'pgm_read_byte(&sbox\[' 'pgm_read_byte(&rsbox' 'avr/pgmspace.h'; do
+    n=$(grep -c "$pat" "$out.tmp" || true)
+    if [ "$n" != 1 ]; then echo "avr_progmem: expected one '$pat' in the patched aes.c, found $n" >&2; exit 1; fi
+done
+cp "$(dirname "$src")/aes.h" "$(dirname "$out")/aes.h"
+mv "$out.tmp" "$out"

@@ -1,0 +1,159 @@
+/*
+ * avrsim: runs an AVR firmware (ELF) in libsimavr (Debian libsimavr-dev) with UART0 wired to this process:
+ * everything on stdin is fed into the simulated UART (respecting its receive FIFO flow control), everything
+ * the firmware transmits goes to stdout. The firmware asks for each input byte by writing GPIOR1 (a real UART
+ * would overrun while the firmware computes; this is the simulated equivalent of flow control). Writes to GPIOR0 are cycle markers: "mark <value> <cycle>" lines
+ * on stderr, which bench/avr.py turns into cycles per operation. The run ends when the firmware sleeps with
+ * interrupts off (simavr's "done"), crashes, or exceeds --max-cycles.
+ *
+ * usage: avrsim [--mcu atmega328p] [--freq 16000000] [--max-cycles N] firmware.elf < input > output
+ */
+#include <simavr/avr_uart.h>
+#include <simavr/sim_avr.h>
+#include <simavr/sim_elf.h>
+#include <simavr/sim_io.h>
+#include <simavr/sim_irq.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int xon = 1;
+static unsigned requests;
+
+static void on_output(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    (void)irq;
+    (void)param;
+    putchar((int)(value & 0xFFu));
+}
+
+static void on_xon(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    (void)irq;
+    (void)value;
+    (void)param;
+    xon = 1;
+}
+
+static void on_xoff(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    (void)irq;
+    (void)value;
+    (void)param;
+    xon = 0;
+}
+
+static void on_marker(struct avr_t *avr, avr_io_addr_t addr, uint8_t v, void *param)
+{
+    (void)param;
+    avr->data[addr] = v;
+    fprintf(stderr, "mark %u %llu\n", (unsigned)v, (unsigned long long)avr->cycle);
+}
+
+static void on_request(struct avr_t *avr, avr_io_addr_t addr, uint8_t v, void *param)
+{
+    (void)param;
+    avr->data[addr] = v;
+    requests++;
+}
+
+static unsigned char *slurp(FILE *f, size_t *len)
+{
+    size_t cap = 1 << 16, n = 0, got;
+    unsigned char *p = malloc(cap);
+    while (p != NULL && (got = fread(p + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            unsigned char *q = realloc(p, cap * 2);
+            if (q == NULL) {
+                free(p);
+                return NULL;
+            }
+            p = q;
+            cap *= 2;
+        }
+    }
+    *len = n;
+    return p;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mcu = "atmega328p";
+    const char *path = NULL;
+    unsigned long freq = 16000000ul;
+    unsigned long long max_cycles = 20000000000ull;
+    elf_firmware_t fw;
+    avr_t *avr;
+    unsigned char *input;
+    size_t in_len = 0, in_pos = 0;
+    uint32_t flags = 0;
+    avr_irq_t *in_irq;
+    int state;
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--mcu") == 0 && i + 1 < argc) {
+            mcu = argv[++i];
+        } else if (strcmp(argv[i], "--freq") == 0 && i + 1 < argc) {
+            freq = strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--max-cycles") == 0 && i + 1 < argc) {
+            max_cycles = strtoull(argv[++i], NULL, 10);
+        } else {
+            path = argv[i];
+        }
+    }
+    if (path == NULL) {
+        fputs("usage: avrsim [--mcu M] [--freq F] [--max-cycles N] firmware.elf\n", stderr);
+        return 2;
+    }
+    memset(&fw, 0, sizeof fw);
+    if (elf_read_firmware(path, &fw) != 0) {
+        fprintf(stderr, "avrsim: cannot read %s\n", path);
+        return 2;
+    }
+    avr = avr_make_mcu_by_name(mcu);
+    if (avr == NULL) {
+        fprintf(stderr, "avrsim: unknown mcu %s\n", mcu);
+        return 2;
+    }
+    avr_init(avr);
+    avr->log = LOG_ERROR;
+    avr->frequency = (uint32_t)freq;
+    avr_load_firmware(avr, &fw);
+
+    avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &flags);
+    flags &= ~(uint32_t)AVR_UART_FLAG_STDIO;
+    avr_ioctl(avr, AVR_IOCTL_UART_SET_FLAGS('0'), &flags);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT), on_output, NULL);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON), on_xon, NULL);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF), on_xoff, NULL);
+    in_irq = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
+    avr_register_io_write(avr, 0x3E /* GPIOR0 */, on_marker, NULL);
+    avr_register_io_write(avr, 0x4A /* GPIOR1 */, on_request, NULL);
+
+    input = slurp(stdin, &in_len);
+    if (input == NULL) {
+        fputs("avrsim: cannot read stdin\n", stderr);
+        return 2;
+    }
+    for (;;) {
+        state = avr_run(avr);
+        if (state == cpu_Done || state == cpu_Crashed) {
+            break;
+        }
+        if (avr->cycle > max_cycles) {
+            fprintf(stderr, "avrsim: stopped after %llu cycles\n", (unsigned long long)avr->cycle);
+            state = cpu_Crashed;
+            break;
+        }
+        if (requests > 0 && xon && in_pos < in_len) {
+            requests--;
+            avr_raise_irq(in_irq, input[in_pos++]);
+        }
+    }
+    fflush(stdout);
+    fprintf(stderr, "cycles %llu\n", (unsigned long long)avr->cycle);
+    free(input);
+    return state == cpu_Done ? 0 : 1;
+}

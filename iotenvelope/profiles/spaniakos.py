@@ -1,0 +1,414 @@
+"""Spaniakos AES (the Arduino C++ library ``spaniakos/AES``): the ``spaniakos`` and ``spaniakos-legacy`` profiles.
+
+Measured facts (DESIGN.md section 4, vectors in ``vectors/spaniakos/``, produced by the real library):
+
+* Current library (master since the padding fix of May 2018): AES-CBC with real PKCS#7 for every length. The
+  IV travels separately (the library has no wire format). ``do_aes_encrypt`` **overwrites the caller's IV
+  buffer** with the last ciphertext block, so a device must serialise the IV *before* the call; ``decrypt``
+  never strips or checks the padding (it hands back the padded plaintext).
+* Releases before May 2018 computed the padding as if the length included a C string's NUL
+  (``size_p - 1``). Called with ``size = strlen(text)`` the **last plaintext byte is silently dropped**; with
+  ``size = strlen+1`` (``sizeof``) the result is PKCS#7 except that no padding block is added when the length
+  is a multiple of 16.
+* The 2016 ESP8266 blog pattern sends ``{"iv": b64(iv), "data": b64(AES-CBC(key, iv, b64(json)))}``.
+
+Both profiles are unauthenticated (no MAC): they exist to read and write existing fleets' bytes and to migrate
+them to envelope v1. The small functions below are reused by ``iotenvelope diagnose``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import binascii
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+
+from .. import b64, cipher, padding
+from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, PaddingError, UsageError
+from ..keys import parse_aes_key, parse_iv
+from . import OpenResult, Option, Profile, Warn
+
+BLOCK = padding.BLOCK
+ALGORITHM = "spaniakos-aes-cbc"
+IV_NOTE = ("the Spaniakos library overwrites the caller's IV buffer with the last ciphertext block: serialise the IV"
+           " before calling do_aes_encrypt")
+
+# ---- the current library ------------------------------------------------------------------------------
+
+
+def encrypt(key: bytes, iv: bytes, plaintext: bytes) -> bytes:
+    """What ``do_aes_encrypt(plain, len, cipher, key, bits, iv)`` of the current library produces."""
+    return cipher.encrypt(key, iv, plaintext)
+
+
+def decrypt(key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
+    """Decrypt and strip PKCS#7 strictly (the library itself does not strip: see :func:`decrypt_raw`)."""
+    return cipher.decrypt(key, iv, ciphertext)
+
+
+def decrypt_raw(key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
+    """What ``do_aes_decrypt`` hands back: the plaintext with its padding still attached."""
+    return cipher.decrypt_raw(key, iv, ciphertext)
+
+
+def iv_after(iv: bytes, ciphertext: bytes) -> bytes:
+    """The caller's IV buffer after an encrypt or decrypt call: the last ciphertext block (unchanged when the
+    library processed nothing). Sending this value instead of the original IV garbles the first block."""
+    return ciphertext[-BLOCK:] if len(ciphertext) >= BLOCK else iv
+
+
+def blog_wire(iv: bytes, ciphertext: bytes) -> str:
+    """The ESP8266 blog's JSON: ``{"iv": b64(iv), "data": b64(ct)}`` (standard base64, ``json.dumps`` layout)."""
+    return json.dumps({"iv": b64.encode_std(iv), "data": b64.encode_std(ciphertext)})
+
+
+def parse_blog_wire(text: str) -> tuple[bytes, bytes]:
+    """``(iv, ciphertext)`` from the blog's JSON object."""
+    try:
+        obj = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        raise MalformedError("not a JSON object with iv and data members (the ESP8266 blog wire format)") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("iv"), str) or not isinstance(obj.get("data"), str):
+        raise MalformedError("expected a JSON object with string members iv and data")
+    return b64.decode_std(obj["iv"], "iv"), b64.decode_std(obj["data"], "data")
+
+
+# ---- the pre-May-2018 library ----------------------------------------------------------------------------
+
+
+def legacy_layout(size_p: int) -> tuple[int, int]:
+    """``(bytes encrypted incl. padding, padding bytes)`` of the old ``calc_size_n_pad(size_p)``: it treated
+    ``size_p - 1`` as the data length and added no padding block when that was a multiple of 16."""
+    data = max(size_p - 1, 0)
+    if data % BLOCK == 0:
+        return data, 0
+    total = (data // BLOCK + 1) * BLOCK
+    return total, total - data
+
+
+def legacy_encrypt(key: bytes, iv: bytes, buffer: bytes, size_p: int) -> bytes:
+    """What the old library produced for ``do_aes_encrypt(buffer, size_p, ...)``; ``buffer`` is the caller's C
+    string (its NUL is implied past the end). Only ``size_p - 1`` bytes of it are used."""
+    total, pad = legacy_layout(size_p)
+    data = (buffer + b"\x00")[: total - pad]
+    return cipher.encrypt_raw(key, iv, data + bytes([pad]) * pad)
+
+
+@dataclass
+class LegacyOpened:
+    """The result of opening an old-library message."""
+
+    plaintext: bytes = field(repr=False)   # the bytes that survived
+    convention: str                        # "strlen" or "sizeof"
+    padding_block: bool                    # False: the old library added no padding (data length % 16 == 0)
+    dropped_last_byte: bool                # True for size = strlen: the original had one byte more
+    restorations: list[tuple[bytes, str]] = field(default_factory=list, repr=False)
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.dropped_last_byte:
+            out.append(f"pre-2018 Spaniakos library called with size=strlen: the last plaintext byte was dropped"
+                       f" before encryption; these are the {len(self.plaintext)} bytes that survived (the original"
+                       f" had {len(self.plaintext) + 1})")
+            if self.restorations:
+                out += [f"restorable: {why}" for _, why in self.restorations]
+            else:
+                out.append("the dropped byte cannot be restored from the ciphertext")
+        if not self.padding_block:
+            out.append("no padding block: the old library adds none when the data length is a multiple of 16")
+        return out
+
+
+def restore_candidates(survived: bytes) -> list[tuple[bytes, str]]:
+    """Guesses for the byte the old library dropped, when the surviving text shows it: base64 that lacks its
+    final ``=``, or JSON that lacks its closing brace. Each guess is (restored bytes, explanation)."""
+    out: list[tuple[bytes, str]] = []
+    try:
+        text = survived.decode("ascii")
+    except UnicodeDecodeError:
+        return out
+    if len(text) % 4 == 3:
+        try:
+            decoded = b64.decode_std(text + "=")
+        except IotEnvelopeError:
+            decoded = None
+        if decoded is not None:
+            why = "the dropped byte was probably base64 padding '=' (with it the text is canonical base64)"
+            if text.endswith("="):
+                why = "the dropped byte was the second base64 padding '='"
+            out.append((survived + b"=", why))
+    stripped = text.strip()
+    if stripped.startswith("{") and not stripped.endswith("}"):
+        try:
+            json.loads(text + "}")
+        except ValueError:
+            pass
+        else:
+            out.append((survived + b"}", "the dropped byte was probably the closing '}' of the JSON object"))
+    return out
+
+
+def legacy_open(key: bytes, iv: bytes, ciphertext: bytes, convention: str = "strlen") -> LegacyOpened:
+    """Open a message from the pre-May-2018 library. ``convention`` is how the sender passed the size:
+    ``strlen`` (most callers; the last byte is lost) or ``sizeof`` (strlen + 1; nothing is lost)."""
+    if convention not in ("strlen", "sizeof"):
+        raise UsageError(f"size convention {convention!r} is not 'strlen' or 'sizeof'")
+    if len(ciphertext) % BLOCK:
+        raise MalformedError(f"ciphertext length {len(ciphertext)} is not a multiple of 16")
+    if not ciphertext:  # strlen of a 1-byte text: the old library encrypted nothing
+        return LegacyOpened(b"", convention, False, convention == "strlen")
+    raw = cipher.decrypt_raw(key, iv, ciphertext)
+    try:
+        survived, block = padding.pkcs7_unpad(raw), True
+    except PaddingError:
+        survived, block = raw, False  # the data length was a multiple of 16: no padding was added
+    dropped = convention == "strlen"
+    return LegacyOpened(survived, convention, block, dropped, restore_candidates(survived) if dropped else [])
+
+
+# ---- profiles -------------------------------------------------------------------------------------------
+
+WIRE_HELP = "spaniakos profiles: ciphertext text form: b64 (default), hex, or blog ({\"iv\": ..., \"data\": ...})"
+
+
+def _key(opts: argparse.Namespace, name: str) -> bytes:
+    if getattr(opts, "passphrase", None) is not None:
+        raise UsageError(f"{name} takes a raw AES key with --key (hex or b64:); the library has no passphrase mode")
+    if getattr(opts, "key", None) is None:
+        raise UsageError(f"{name} needs --key (the AES key, hex or b64:...)")
+    return parse_aes_key(opts.key)
+
+
+def _iv(opts: argparse.Namespace, required: bool) -> bytes | None:
+    if getattr(opts, "iv", None) is None:
+        if required:
+            raise UsageError("the IV travels separately in this convention: give it with --iv (hex or b64:)")
+        return None
+    iv = parse_iv(opts.iv)
+    if len(iv) != BLOCK:
+        raise KeyFormatError(f"IV is {len(iv)} bytes; AES-CBC needs 16")
+    return iv
+
+
+def _encode(iv: bytes, ciphertext: bytes, wire: str) -> str:
+    if wire == "blog":
+        return blog_wire(iv, ciphertext)
+    return ciphertext.hex() if wire == "hex" else b64.encode_std(ciphertext)
+
+
+def _decode(text: str, wire: str, opts: argparse.Namespace) -> tuple[bytes, bytes]:
+    if wire == "blog":
+        iv, ct = parse_blog_wire(text)
+        given = _iv(opts, required=False)
+        if given is not None and given != iv:
+            raise UsageError("--iv differs from the iv member of the message")
+        return iv, ct
+    iv = _iv(opts, required=True)
+    if wire == "hex":
+        try:
+            return iv, binascii.unhexlify(text.strip())
+        except (binascii.Error, ValueError):
+            raise MalformedError("ciphertext is not hex") from None
+    return iv, b64.decode_std(text.strip(), "ciphertext")
+
+
+class Spaniakos(Profile):
+    name = "spaniakos"
+    summary = "Spaniakos AES (Arduino C++, 2018+): AES-CBC + PKCS#7, IV sent separately (--iv); no MAC"
+    authenticated = False
+    options = (
+        Option(("--spaniakos-wire",), dict(choices=("b64", "hex", "blog"), default="b64", help=WIRE_HELP)),
+        Option(("--spaniakos-size",), dict(choices=("strlen", "sizeof"), default="strlen",
+                                           help="spaniakos-legacy: the size the sender passed (default strlen)")),
+    )
+
+    def seal(self, plaintext: bytes, opts: argparse.Namespace, warn: Warn, index: int = 0) -> str:
+        key = _key(opts, self.name)
+        iv = _iv(opts, required=False)
+        wire = opts.spaniakos_wire
+        if iv is None:
+            iv = os.urandom(BLOCK)
+            if wire != "blog":
+                warn(f"IV (send it with the message): {iv.hex()}")
+        if index == 0:
+            warn(IV_NOTE)
+        return _encode(iv, self.encrypt(key, iv, plaintext, opts, warn), wire)
+
+    def encrypt(self, key: bytes, iv: bytes, plaintext: bytes, opts: argparse.Namespace, warn: Warn) -> bytes:
+        return encrypt(key, iv, plaintext)
+
+    def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
+        key = _key(opts, self.name)
+        iv, ct = _decode(text, opts.spaniakos_wire, opts)
+        warn("unauthenticated legacy profile: anyone with the key (or nobody, for a replay) could have sent this")
+        return OpenResult(decrypt(key, iv, ct), {"profile": self.name, "iv_after": iv_after(iv, ct).hex()})
+
+
+class SpaniakosLegacy(Spaniakos):
+    name = "spaniakos-legacy"
+    summary = ("Spaniakos AES before May 2018: size=strlen drops the last byte (opened with a warning), "
+               "no padding block at multiples of 16; no MAC")
+    options = ()
+
+    def encrypt(self, key: bytes, iv: bytes, plaintext: bytes, opts: argparse.Namespace, warn: Warn) -> bytes:
+        size_p = len(plaintext) + (1 if opts.spaniakos_size == "sizeof" else 0)
+        if opts.spaniakos_size == "strlen" and plaintext:
+            warn("reproducing the pre-2018 library with size=strlen: the last plaintext byte is dropped")
+        return legacy_encrypt(key, iv, plaintext, size_p)
+
+    def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
+        key = _key(opts, self.name)
+        iv, ct = _decode(text, opts.spaniakos_wire, opts)
+        opened = legacy_open(key, iv, ct, opts.spaniakos_size)
+        for message in opened.warnings():
+            warn(message)
+        meta = {"profile": self.name, "dropped_last_byte": opened.dropped_last_byte,
+                "padding_block": opened.padding_block,
+                "restored": [r.decode("latin-1") for r, _ in opened.restorations]}
+        return OpenResult(opened.plaintext, meta)
+
+
+ORDER = 40
+PROFILES = [Spaniakos(), SpaniakosLegacy()]
+
+
+# ---- the vector file ---------------------------------------------------------------------------------------
+
+
+def _canonical_sha256(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+ADDED_TEST_MEMBERS = ("tcId", "comment", "flags", "result")
+
+
+def convert_shared_file(original: dict) -> dict:
+    """The shared Spaniakos vector file in this repository's layout (vectors/README.md): every original member
+    kept, the two case lists become two test groups, each case gains tcId/comment/flags/result only."""
+    header = {k: v for k, v in original.items() if k not in ("cases", "legacy_cases")}
+    groups = []
+    tc_id = 0
+    for members, kind, profile in (("cases", "SpaniakosCurrent", "spaniakos"),
+                                   ("legacy_cases", "SpaniakosLegacy", "spaniakos-legacy")):
+        tests = []
+        for case in original[members]:
+            tc_id += 1
+            flags = ["Legacy" if members == "legacy_cases" else "Current"]
+            if "blog" in case["id"]:
+                flags.append("Blog")
+            label = case.get("kind") or case.get("size_p_convention", "")
+            tests.append({"tcId": tc_id, "comment": f"{case['id']} ({label})", "flags": flags, "result": "valid",
+                          **case})
+        groups.append({"type": kind, "profile": profile, "caseList": members, "tests": tests})
+    return {
+        "algorithm": ALGORITHM,
+        "schema": "iotenvelope_spaniakos_test_schema_v1",
+        "source": {
+            "implementation": "spaniakos/AES (Arduino C++ library)",
+            "version": original["library"]["commit"],
+            "legacyVersion": original["library"]["legacy_commit"],
+            "copiedFrom": "shared/vectors/spaniakos/spaniakos_vectors.json (generated by running the real library)",
+            "originalCanonicalSha256": _canonical_sha256(original),
+            "conversion": "iotenvelope.profiles.spaniakos.convert_shared_file: cases -> testGroups[0], "
+                          "legacy_cases -> testGroups[1]; each case gains tcId, comment, flags, result",
+        },
+        **header,
+        "numberOfTests": tc_id,
+        "notes": {"Current": {"description": "The current library (2018+): PKCS#7; profile spaniakos."},
+                  "Legacy": {"description": "The pre-May-2018 library; profile spaniakos-legacy."},
+                  "Blog": {"description": "The 2016 ESP8266 blog pattern: base64(json) encrypted, sent as "
+                                          "{\"iv\": b64, \"data\": b64}."}},
+        "testGroups": groups,
+    }
+
+
+def original_of(converted: dict) -> dict:
+    """Undo :func:`convert_shared_file` (to prove the copy is lossless)."""
+    skip = {"algorithm", "schema", "source", "numberOfTests", "notes", "testGroups"}
+    out = {k: v for k, v in converted.items() if k not in skip}
+    for group in converted["testGroups"]:
+        out[group["caseList"]] = [{k: v for k, v in t.items() if k not in ADDED_TEST_MEMBERS} for t in group["tests"]]
+    return out
+
+
+class _Opts(argparse.Namespace):
+    pass
+
+
+def _check_current(case: dict) -> list[str]:
+    key, iv, msg, ct = (bytes.fromhex(case[k]) for k in ("key_hex", "iv_hex", "plaintext_hex", "ciphertext_hex"))
+    problems = []
+    opts = _Opts(key=case["key_hex"], iv=case["iv_hex"], passphrase=None, spaniakos_wire="b64",
+                 spaniakos_size="strlen")
+    profile = PROFILES[0]
+    if profile.seal(msg, opts, lambda _m: None) != case["ciphertext_b64"]:
+        problems.append("seal (b64) differs")
+    if profile.open(case["ciphertext_b64"], opts, lambda _m: None).plaintext != msg:
+        problems.append("open differs")
+    if encrypt(key, iv, msg) != ct:
+        problems.append("encrypt differs")
+    if iv_after(iv, ct).hex() != case["iv_after_hex"] or case["decrypt_iv_after_hex"] != case["iv_after_hex"]:
+        problems.append("iv_after differs")
+    if decrypt_raw(key, iv, ct).hex() != case["decrypt_raw_hex"]:
+        problems.append("raw decrypt (padding kept) differs")
+    if "wire" in case:  # the blog's JSON object, stored parsed
+        wire = blog_wire(iv, ct)
+        if json.loads(wire) != case["wire"] or parse_blog_wire(json.dumps(case["wire"])) != (iv, ct):
+            problems.append("blog wire JSON differs")
+        blog = _Opts(key=case["key_hex"], iv=None, passphrase=None, spaniakos_wire="blog", spaniakos_size="strlen")
+        if b64.decode_std(profile.open(wire, blog, lambda _m: None).plaintext).decode() != case["message_text"]:
+            problems.append("blog message text differs")
+    return problems
+
+
+def _check_legacy(case: dict) -> list[str]:
+    key, iv, msg, ct = (bytes.fromhex(case[k]) for k in ("key_hex", "iv_hex", "plaintext_hex", "ciphertext_hex"))
+    problems = []
+    size_p = case["size_p"]
+    convention = "sizeof" if size_p == len(msg) + 1 else "strlen"
+    if legacy_layout(size_p) != (case["lib_size"], case["lib_pad"]):
+        problems.append("padding layout differs")
+    if legacy_encrypt(key, iv, msg, size_p) != ct:
+        problems.append("legacy encrypt differs")
+    if iv_after(iv, ct).hex() != case["iv_after_hex"]:
+        problems.append("iv_after differs")
+    if ct and cipher.decrypt_raw(key, iv, ct).hex() != case["aes_cbc_decrypt_raw_hex"]:
+        problems.append("raw decrypt differs")
+    try:
+        strict = decrypt(key, iv, ct).hex()
+    except IotEnvelopeError:
+        strict = None
+    if strict != case["strict_pkcs7_unpadded_hex"]:
+        problems.append("strict PKCS#7 result differs")
+    warnings: list[str] = []
+    opts = _Opts(key=case["key_hex"], iv=case["iv_hex"], passphrase=None, spaniakos_wire="hex",
+                 spaniakos_size=convention)
+    if PROFILES[1].seal(msg, opts, warnings.append) != ct.hex():
+        problems.append("spaniakos-legacy seal differs")
+    opened = PROFILES[1].open(ct.hex(), opts, warnings.append)
+    want = msg[:-1] if convention == "strlen" else msg
+    if opened.plaintext != want:
+        problems.append(f"opened to {len(opened.plaintext)} bytes, expected the {len(want)} that survived")
+    if convention == "strlen" and not any("dropped" in w for w in warnings):
+        problems.append("no warning about the dropped last byte")
+    if "message_b64" in case and msg.endswith(b"=") and (msg not in [r.encode("latin-1") for r in
+                                                                       opened.meta["restored"]]):
+        problems.append("a dropped base64 '=' was not reported as restorable")
+    return problems
+
+
+def check_vector_file(data: dict):
+    """The verify checker for ``vectors/spaniakos/spaniakos_vectors.json`` (both profiles, every case)."""
+    from ..peers import Result  # here, not at import time: peers imports nothing from profiles
+    from .. import vectors
+    result = Result()
+    for group, test in vectors.iter_tests(data):
+        label = f"tcId {test['tcId']} ({test['comment']})"
+        try:
+            problems = _check_legacy(test) if group["type"] == "SpaniakosLegacy" else _check_current(test)
+        except IotEnvelopeError as exc:
+            problems = [f"raised {exc.code}: {exc}"]
+        result.record(not problems, label, "; ".join(problems))
+    return result

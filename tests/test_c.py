@@ -1,0 +1,177 @@
+"""The C library (interop/c): builds, unit tests and vectors per backend, under AddressSanitizer + UBSan, on
+the AVR in simavr, for the ESP8266 CPU, and byte-for-byte interop with the Python implementation.
+
+These tests need the toolchains and libraries `.ci/install` installs (.ci/install.d/40-c.sh); when one is
+missing they FAIL with the reason, they do not skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import iotenvelope
+from iotenvelope import vectors
+from iotenvelope.peers import c
+from iotenvelope.verify import default_vector_dir
+
+SECRET = bytes(range(16))
+
+
+def need(kind: str, sanitize: bool = False) -> None:
+    reason = c.build(kind, sanitize)
+    if reason is not None:
+        pytest.fail(f"C build {kind}{' (sanitizers)' if sanitize else ''} not available: {reason}")
+
+
+def envelope_file() -> dict:
+    return vectors.load(default_vector_dir() / "envelope_v1.json")
+
+
+@pytest.mark.parametrize("sanitize", [False, True], ids=["plain", "asan-ubsan"])
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_unit_tests(backend, sanitize):
+    need(backend, sanitize)
+    binary = c.BUILD / ("san" if sanitize else "host") / f"iote-unit-{backend}"
+    proc = subprocess.run([str(binary)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("checks, 0 failed"), proc.stdout
+    checks = int(proc.stdout.split(":")[-1].split()[0])
+    assert checks > 20000  # the malformed-input sweeps ran
+
+
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_vectors_under_sanitizers(backend):
+    need(backend, sanitize=True)
+    data = envelope_file()
+    script, cases = c.envelope_script(data)
+    result = c.run_script(c.runner_command(backend, sanitize=True), script, cases)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == data["numberOfTests"] == 267
+
+
+def test_avr_vectors_in_simavr():
+    need("avr")
+    data = envelope_file()
+    result = c.CPeer("avr").run(default_vector_dir() / "envelope_v1.json", data)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == 267
+    # most cases run on the Uno itself; only envelopes longer than its buffer go to the Mega
+    cap = c.avr_buffer_size("uno")
+    on_uno = sum(1 for _, t in vectors.iter_tests(data) if len(t["envelope"]) <= cap)
+    assert cap >= 1000 and on_uno >= 260
+
+
+def test_runner_rejects_a_wrong_expectation():
+    """The runner really compares: a vector with a changed plaintext or error must fail."""
+    need("openssl")
+    data = envelope_file()
+    import copy
+    bad = copy.deepcopy(data)
+    tests = bad["testGroups"][0]["tests"]
+    tests[2]["msg"] = "42"  # was "41"
+    invalid = next(t for t in tests if t["result"] == "invalid" and t["error"] == "auth")
+    invalid["error"] = "malformed"
+    script, cases = c.envelope_script(bad)
+    result = c.run_script(c.runner_command("openssl"), script, cases)
+    assert result.failed == 2
+    assert any("plaintext-mismatch" in f for f in result.failures)
+    assert any("got error auth" in f for f in result.failures)
+
+
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_runner_error_names_match_the_python_table(backend):
+    need(backend)
+    out = subprocess.run([str(c.BUILD / "host" / f"iote-runner-{backend}"), "info"], capture_output=True, text=True,
+                         check=True).stdout
+    names = next(line for line in out.splitlines() if line.startswith("errors ")).split()[1:]
+    assert names == [c.ERROR_NAMES[i] for i in range(len(names))]
+    assert len(names) == len(c.ERROR_CODES)
+
+
+def run_cli(backend: str, args: list[str], data: bytes) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c.BUILD / "host" / f"iote-runner-{backend}"), *args], input=data, capture_output=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("fmt", ["compact", "json"])
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_c_and_python_interoperate(backend, fmt):
+    need(backend)
+    for i, msg in enumerate([b"", b'{"co2": 1223}', os.urandom(200)]):
+        # C seals with a random IV, Python opens
+        proc = run_cli(backend, ["seal", "--key", SECRET.hex(), "--device", "sensor-01", "--seq", str(i), "--ts",
+                                 "1763900000", "--format", fmt], msg)
+        assert proc.returncode == 0, proc.stderr
+        opened = iotenvelope.open(SECRET, proc.stdout.decode().strip(), freshness=None)
+        assert (opened.plaintext, opened.device, opened.seq) == (msg, "sensor-01", i)
+        # Python seals a down message, C opens it
+        token = iotenvelope.seal(SECRET, msg, device="gw", seq=i, ts=0, direction="down", format=fmt)
+        proc = run_cli(backend, ["open", "--key", SECRET.hex(), "--dir", "down"], token.encode())
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == msg
+        assert b"device=gw" in proc.stderr
+        # the same bytes from the same IV
+        iv = os.urandom(16)
+        proc = run_cli(backend, ["seal", "--key", SECRET.hex(), "--device", "d", "--seq", "9", "--ts", "1",
+                                 "--iv", iv.hex(), "--format", fmt, "--dir", "down"], msg)
+        assert proc.stdout.decode().strip() == iotenvelope.seal(SECRET, msg, device="d", seq=9, ts=1, iv=iv,
+                                                                direction="down", format=fmt)
+
+
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_c_reports_errors_with_exit_codes(backend):
+    need(backend)
+    token = iotenvelope.seal(SECRET, b"x", device="gw", seq=1, ts=0, direction="down")
+    assert run_cli(backend, ["open", "--key", SECRET.hex(), "--dir", "up"], token.encode()).returncode == 5
+    assert run_cli(backend, ["open", "--key", "00" * 16, "--dir", "down"], token.encode()).returncode == 5
+    assert run_cli(backend, ["open", "--key", SECRET.hex(), "--dir", "down"], token[:-1].encode()).returncode == 3
+    assert run_cli(backend, ["open", "--key", "00" * 20], token.encode()).returncode == 4
+
+
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_resync_device_side(backend):
+    """SPEC.md section 8 with the device in C and the backend in Python."""
+    need(backend)
+    nonce = os.urandom(8)
+    proc = run_cli(backend, ["resync-request", "--key", SECRET.hex(), "--device", "uno-7", "--seq", "0", "--ts", "0",
+                             "--nonce", nonce.hex()], b"")
+    assert proc.returncode == 0, proc.stderr
+    request = iotenvelope.open(SECRET, proc.stdout.decode().strip(), freshness=None)
+    assert (request.type, request.direction, request.plaintext) == ("resync-request", "up", nonce)
+    answer = nonce + (1000).to_bytes(4, "big") + (1763900000).to_bytes(4, "big")
+    response = iotenvelope.seal(SECRET, answer, device="uno-7", seq=5, ts=1763900000, direction="down",
+                                type="resync-response")
+    args = ["resync-accept", "--key", SECRET.hex(), "--nonce", nonce.hex()]
+    proc = run_cli(backend, args + ["--counter", "17"], response.encode())
+    assert proc.stdout.decode().strip() == "counter=1000 time=1763900000", proc.stderr
+    proc = run_cli(backend, args + ["--counter", "5000"], response.encode())
+    assert proc.stdout.decode().strip() == "counter=5000 time=1763900000"
+    other = run_cli(backend, ["resync-accept", "--key", SECRET.hex(), "--nonce", os.urandom(8).hex(),
+                              "--counter", "1"], response.encode())
+    assert other.returncode != 0 and b"resync-mismatch" in other.stderr
+
+
+def test_esp8266_build():
+    """The library compiles warning-free for the ESP8266 CPU (xtensa-lx106) with both device backends."""
+    reason = c.build("openssl")
+    if reason is not None:
+        pytest.fail(reason)
+    proc = subprocess.run(["make", "-s", "-C", str(c.C_DIR), "xtensa"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stderr or proc.stdout)[-2000:] + " (run .ci/install)"
+    for name in ("bearssl", "tinyaes"):
+        totals = (c.BUILD / "xtensa" / f"{name}.size").read_text().splitlines()[-1].split()
+        assert totals[-1] == "(TOTALS)" and int(totals[0]) > 1000
+
+
+def test_verify_lists_every_c_peer():
+    proc = subprocess.run([sys.executable, "-m", "iotenvelope", "verify", "--json", "--impl", "c-avr",
+                           "--impl", "c-bearssl"], capture_output=True, text=True, timeout=900,
+                          cwd=str(c.C_DIR.parents[1]))
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    import json
+    matrix = json.loads(proc.stdout)["matrix"]
+    assert {(m["impl"], m["passed"], m["failed"]) for m in matrix} == {("c-avr", 267, 0), ("c-bearssl", 267, 0)}

@@ -1,0 +1,119 @@
+"""The spaniakos and spaniakos-legacy profiles against the real library's vectors, and through the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from iotenvelope import errors, vectors
+from iotenvelope.profiles import spaniakos as sp
+
+ROOT = Path(__file__).resolve().parents[1]
+FILE = ROOT / "vectors" / "spaniakos" / "spaniakos_vectors.json"
+
+
+@pytest.fixture(scope="module")
+def data():
+    return vectors.load(FILE)
+
+
+def cases(data, group):
+    return [t for g, t in vectors.iter_tests(data) if g["type"] == group]
+
+
+def test_every_case_reproduced_by_both_profiles(data):
+    result = sp.check_vector_file(data)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == data["numberOfTests"] == 90
+    assert len(cases(data, "SpaniakosCurrent")) == 67 and len(cases(data, "SpaniakosLegacy")) == 23
+
+
+def test_copy_is_lossless_and_keeps_provenance(data):
+    original = sp.original_of(data)
+    digest = hashlib.sha256(json.dumps(original, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert digest == data["source"]["originalCanonicalSha256"]
+    assert data["source"]["implementation"].startswith("spaniakos/AES")
+    assert data["library"]["commit"].startswith("829a084") and data["algorithm"] == sp.ALGORITHM
+    assert sp.convert_shared_file(original) == data
+
+
+def test_the_library_overwrites_the_iv(data):
+    case = cases(data, "SpaniakosCurrent")[20]
+    iv, ct = bytes.fromhex(case["iv_hex"]), bytes.fromhex(case["ciphertext_hex"])
+    assert sp.iv_after(iv, ct) == ct[-16:] == bytes.fromhex(case["iv_after_hex"]) != iv
+    # sending the overwritten IV instead of the original garbles exactly the first block
+    key = bytes.fromhex(case["key_hex"])
+    wrong = sp.decrypt_raw(key, sp.iv_after(iv, ct), ct)
+    right = sp.decrypt_raw(key, iv, ct)
+    assert wrong[16:] == right[16:] and wrong[:16] != right[:16]
+
+
+def test_legacy_strlen_drops_the_last_byte_and_says_so(data):
+    by_id = {t["id"]: t for t in cases(data, "SpaniakosLegacy")}
+    for name, restorable in (("legacy_blog4", b"SGk="), ("legacy_blog5", None), ("legacy_strlen_len17", None)):
+        case = by_id[name]
+        opened = sp.legacy_open(bytes.fromhex(case["key_hex"]), bytes.fromhex(case["iv_hex"]),
+                                bytes.fromhex(case["ciphertext_hex"]))
+        msg = bytes.fromhex(case["plaintext_hex"])
+        assert opened.plaintext == msg[:-1] and opened.dropped_last_byte
+        text = " ".join(opened.warnings())
+        assert f"the {len(msg) - 1} bytes that survived" in text
+        if restorable:
+            assert [r for r, _ in opened.restorations] == [restorable] and "base64 padding '='" in text
+        else:
+            assert opened.restorations == [] and "cannot be restored" in text
+    assert not sp.legacy_open(bytes(16), bytes(16), b"").plaintext  # strlen of 1 byte: nothing was encrypted
+    assert sp.legacy_layout(17) == (16, 0) and sp.legacy_layout(16) == (16, 1) and sp.legacy_layout(1) == (0, 0)
+
+
+def test_restore_candidates():
+    assert sp.restore_candidates(b'{"co2": 1223') == [(b'{"co2": 1223}', "the dropped byte was probably the "
+                                                                          "closing '}' of the JSON object")]
+    assert [r for r, _ in sp.restore_candidates(b"QQ=")] == [b"QQ=="]
+    assert sp.restore_candidates(b"\xff\xfe") == []
+
+
+def cli(*args, data=b""):
+    return subprocess.run([sys.executable, "-m", "iotenvelope", *args], input=data, capture_output=True, cwd=ROOT,
+                          timeout=60)
+
+
+def test_cli_roundtrip_and_errors(data):
+    case = cases(data, "SpaniakosCurrent")[40]
+    key, iv, msg = case["key_hex"], case["iv_hex"], bytes.fromhex(case["plaintext_hex"])
+    sealed = cli("seal", "--profile", "spaniakos", "--key", key, "--iv", iv, data=msg)
+    assert sealed.returncode == 0 and sealed.stdout.decode().strip() == case["ciphertext_b64"]
+    assert b"overwrites the caller's IV buffer" in sealed.stderr
+    opened = cli("open", "--profile", "spaniakos", "--key", key, "--iv", iv, data=sealed.stdout)
+    assert opened.returncode == 0 and opened.stdout == msg
+    blog = cli("seal", "--profile", "spaniakos", "--key", key, "--spaniakos-wire", "blog", data=b"eyJhIjoxfQ==")
+    back = cli("open", "--profile", "spaniakos", "--key", key, "--spaniakos-wire", "blog", data=blog.stdout)
+    assert back.stdout == b"eyJhIjoxfQ=="
+    no_iv = cli("open", "--profile", "spaniakos", "--key", key, data=sealed.stdout)
+    assert no_iv.returncode == errors.UsageError.exit_code and b"--iv" in no_iv.stderr
+    wrong_key = cli("open", "--profile", "spaniakos", "--key", "00" * 16, "--iv", iv, data=sealed.stdout)
+    assert wrong_key.returncode == 3 and b"Traceback" not in wrong_key.stderr
+    garbage = cli("open", "--profile", "spaniakos", "--key", key, "--iv", iv, data=b"not base64!")
+    assert garbage.returncode == 3 and b"Traceback" not in garbage.stderr
+    bad_blog = cli("open", "--profile", "spaniakos", "--key", key, "--spaniakos-wire", "blog", data=b"[1]")
+    assert bad_blog.returncode == 3 and b"Traceback" not in bad_blog.stderr
+
+
+def test_cli_legacy(data):
+    case = next(t for t in cases(data, "SpaniakosLegacy") if t["id"] == "legacy_blog4")
+    out = cli("open", "--profile", "spaniakos-legacy", "--key", case["key_hex"], "--iv", case["iv_hex"], "--json",
+              data=case["ciphertext_b64"].encode())
+    assert out.returncode == 0
+    result = json.loads(out.stdout)
+    assert result["plaintext"] == "SGk" and result["dropped_last_byte"] and result["restored"] == ["SGk="]
+    assert b"last plaintext byte was dropped" in out.stderr
+    resealed = cli("seal", "--profile", "spaniakos-legacy", "--key", case["key_hex"], "--iv", case["iv_hex"],
+                   data=bytes.fromhex(case["plaintext_hex"]))
+    assert resealed.stdout.decode().strip() == case["ciphertext_b64"]
+    profiles = cli("profiles").stdout.decode()
+    assert "spaniakos-legacy" in profiles and "UNAUTHENTICATED" in profiles
