@@ -16,18 +16,22 @@ unlikely the observed structure is for random bytes.
 * A message authentication code that verifies (envelope v1, Fernet) is 128 bits; dweeter's
   ``remote_time`` matching the encrypted key adds 64.
 
-A candidate becomes a finding only with padding (or a MAC) *and* content evidence, and only when its bits
-exceed ``log2(number of tries) + MARGIN_BITS`` - the chance that any of the tries produced it by accident
-is then below 2^-MARGIN_BITS. Confidence is that evidence turned into a probability, times 0.9 for every
-mistake the finding has to assume (fewer assumptions rank first), times 0.5 for a partial recovery.
+A candidate becomes a finding only with content evidence (text, JSON, base64 text, a MAC, dweeter's
+structure) on top of valid padding - or, for the one convention that has none (the pre-2018 Spaniakos
+library's missing pad block), on its own - and only when its bits exceed ``log2(number of tries) +
+MARGIN_BITS``. Every padding reading of every decryption counts as a try, so the chance that any of them
+produced a finding by accident is below 2^-MARGIN_BITS. Confidence is that evidence turned into a
+probability, times 0.9 for every mistake the finding has to assume (fewer assumptions rank first), times 0.5
+for a partial recovery.
 
-Profile-specific conventions
-----------------------------
-The ciphertext-level checks use the primitives (``kdf``, ``openssl``, ``cipher.decrypt_raw``, ``padding``,
-``b64``); whole-message probes use the profile modules (``envelope``, ``fernet``, ``profiles.dweeter``). The
-profile names and options in findings for conventions whose Python profiles live in other modules
-(``cryptojs-passphrase``, ``cryptojs-key``, ``esp8266-b64``, ``spaniakos-legacy``) follow their issue
-specifications; :attr:`Finding.cli_ready` says whether the installed CLI has that profile and options.
+Profiles
+--------
+Profile conventions come from the profile modules (``profiles.cryptojs``: KDFs, key sizes, ``-nosalt``, IV
+normalisation; ``profiles.spaniakos``: the pre-2018 dropped byte and its restoration; ``profiles.esp8266``: the
+blog object; ``profiles.dweeter``: its key halves and messages; ``envelope``, ``fernet``). Every complete
+finding names a profile and options of this build's ``iotenvelope open``, and diagnose checks them: it opens
+the input (or :attr:`Finding.stdin`) with exactly those options and sets :attr:`Finding.cli_ready` only when
+that prints the recovered bytes (:attr:`Finding.output`).
 """
 
 from __future__ import annotations
@@ -41,19 +45,19 @@ import shlex
 import string
 import time
 from dataclasses import dataclass, field
+from typing import Union
 
-from . import b64, cipher, envelope, fernet, kdf, keys, openssl, padding
+from . import b64, cipher, envelope, fernet, keys, openssl, padding
 from .errors import IotEnvelopeError, KeyFormatError, MalformedError, UsageError
-from .profiles import dweeter as dweeter_profile
+from .profiles import cryptojs, dweeter as dweeter_profile, esp8266, no_warn, spaniakos
 
 MARGIN_BITS = 20
 MISTAKE_PRIOR = 0.9
 PARTIAL_FACTOR = 0.5
-BLOCK = 16
+BLOCK = padding.BLOCK
 ZERO_IV = bytes(BLOCK)
 _PRINTABLE = set(string.printable.encode()) - {0x0b, 0x0c}
 _B64_STD = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-_B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 
 #: Mistake tags (stable: scripts and tests match on them) and what each means.
@@ -66,7 +70,7 @@ MISTAKES = {
     "kdf-sha256": "EVP_BytesToKey with SHA-256 (OpenSSL >= 1.1 default without -md md5; crypto-js 4.2 hasher)",
     "kdf-sha1": "EVP_BytesToKey with SHA-1",
     "kdf-pbkdf2": "PBKDF2 instead of EVP_BytesToKey (openssl enc -pbkdf2)",
-    "no-salt": "no Salted__ header: openssl enc -nosalt",
+    "no-salt": "no Salted__ header: openssl enc -nosalt (crypto-js cannot read this: it makes up a random salt)",
     "iv-short": "the IV is shorter than 16 bytes and was zero-padded (crypto-js does this silently)",
     "iv-long": "the IV is longer than 16 bytes and was truncated (crypto-js does this silently)",
     "iv-hex-text": "the IV's hex text was used as characters (Utf8.parse instead of Hex.parse)",
@@ -84,7 +88,7 @@ MISTAKES = {
     "no-pad-block": "no padding at all: the length was a multiple of 16 and no pad block was added (pre-2018 "
                     "Spaniakos called with size = strlen+1, or a library that does not pad)",
     "dropped-last-byte": "the last plaintext byte is missing (pre-2018 Spaniakos called with size = strlen)",
-    "c-string-nul": "the C string's terminating NUL was encrypted too",
+    "c-string-nul": "the C string's terminating NUL was encrypted too (size = sizeof, i.e. strlen+1)",
     "base64-plaintext": "the plaintext is base64 of the message (the ESP8266 'base64, then encrypt' pattern)",
     "dweeter-halves": "dweeter's key derivation: SHA-256(passphrase) split into key and IV",
     "dweeter-mode": "dweeter's other encoding mode (--base64 swaps the key and IV halves)",
@@ -109,6 +113,8 @@ class Finding:
     detail: str = ""                   # extra explanation specific to this finding
     partial: bool = False
     bits: float = 0.0
+    prints: str = "plaintext"          # what `open` prints: "plaintext", or "message" (esp8266-b64 decodes it)
+    cli_ready: bool = False            # set by the search: `open` with these options printed :attr:`output`
 
     @property
     def explanation(self) -> str:
@@ -118,17 +124,11 @@ class Finding:
         return "; ".join(parts) if parts else "nothing wrong: this is the profile's normal convention"
 
     @property
-    def cli_ready(self) -> bool:
-        """True when this installation's ``open`` knows the profile and every option named."""
-        from .profiles import registry
-        if self.partial or self.profile not in registry():
-            return False
-        known = {"--key", "--passphrase", "--iv", "--format", "--json", "--profile"}
-        for profile in registry().values():
-            for option in profile.options:
-                if "open" in option.commands:
-                    known.update(option.flags)
-        return all(arg in known for arg in self.options if arg.startswith("--"))
+    def output(self) -> bytes | None:
+        """The bytes ``iotenvelope open`` with :meth:`command` prints (None for a partial finding)."""
+        if self.partial:
+            return None
+        return self.message if self.prints == "message" else self.plaintext
 
     def command(self) -> list[str]:
         return ["iotenvelope", "open", "--profile", self.profile, *self.options] if not self.partial else []
@@ -138,6 +138,8 @@ class Finding:
                "mistakes": list(self.mistakes), **_text_or_b64("plaintext", self.plaintext),
                "options": ["--profile", self.profile, *self.options] if not self.partial else [],
                "cli_ready": self.cli_ready, "evidence": self.evidence, "partial": self.partial}
+        if not self.partial:
+            out["prints"] = self.prints
         if self.stdin is not None:
             out["stdin"] = self.stdin
         if self.message is not None:
@@ -183,8 +185,15 @@ def text_bits(data: bytes) -> float | None:
 def _is_json_container(data: bytes) -> bool:
     try:
         return isinstance(json.loads(data.decode("utf-8")), (dict, list))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return False
+
+
+def _try_b64(text: str | bytes) -> bytes | None:
+    try:
+        return b64.decode_std(text)
+    except MalformedError:
+        return None
 
 
 def evidence(data: bytes) -> Evidence:
@@ -194,10 +203,7 @@ def evidence(data: bytes) -> Evidence:
         return Evidence(0.0, "")
     text = data.decode("utf-8")
     if len(text) >= 4 and _B64_STD.fullmatch(text):
-        try:
-            inner = b64.decode_std(text)
-        except MalformedError:
-            inner = None
+        inner = _try_b64(text)
         if inner is not None:
             inner_ev = evidence(inner)
             if inner_ev.kind:
@@ -247,10 +253,9 @@ def _decodings(text: str) -> list[Blob]:
         except UnicodeDecodeError:
             continue
         if _B64_STD.fullmatch(inner_text) and len(inner_text) % 4 == 0:
-            try:
-                nested.append(Blob(b64.decode_std(inner_text), blob.mistakes + ("double-base64",), False))
-            except MalformedError:
-                pass
+            inner = _try_b64(inner_text)
+            if inner is not None:
+                nested.append(Blob(inner, blob.mistakes + ("double-base64",), False))
         if _HEX.fullmatch(inner_text):
             nested.append(Blob(binascii.unhexlify(inner_text), blob.mistakes + ("hex-in-base64",), False))
     return [b for b in out + nested if b.data]
@@ -296,78 +301,131 @@ def _raw_keys(key_text: str | None, passphrase: str | None) -> list[RawKey]:
     for phrase, extra in ((passphrase, ()), (key_text, ("key-as-passphrase",))):
         if phrase is None:
             continue
-        digest = hashlib.sha256(phrase.encode("utf-8")).digest()
-        add(digest[:16], extra + ("dweeter-halves",), digest[16:])
-        add(digest[16:], extra + ("dweeter-halves", "dweeter-mode"), digest[:16])
-        add(digest, extra + ("hashed-passphrase",))
+        for base64_mode in (False, True):
+            key, iv = dweeter_profile.derive(phrase, base64_mode)
+            add(key, extra + ("dweeter-halves",) + (("dweeter-mode",) if base64_mode else ()), iv)
+        add(hashlib.sha256(phrase.encode("utf-8")).digest(), extra + ("hashed-passphrase",))
         add(hashlib.md5(phrase.encode("utf-8")).digest(), extra + ("hashed-passphrase",))
     return out
 
 
-_EVP = (("evp-md5", "md5", ()), ("evp-sha256", "sha256", ("kdf-sha256",)), ("evp-sha1", "sha1", ("kdf-sha1",)))
-_PBKDF2 = (("pbkdf2-sha256:10000", "sha256", 10000), ("pbkdf2-sha256:250000", "sha256", 250000),
-           ("pbkdf2-sha1:1", "sha1", 1), ("pbkdf2-sha256:1000", "sha256", 1000))
+def _kdf_mistakes(spec: str) -> tuple[str, ...]:
+    kdf = cryptojs.parse_kdf(spec)
+    if kdf.kind == "pbkdf2":
+        return ("kdf-pbkdf2",)
+    return {"md5": (), "sha256": ("kdf-sha256",), "sha1": ("kdf-sha1",)}[kdf.digest]
 
 
-def _passphrase_keys(phrase: str, salt: bytes | None):
-    """Yield (key, iv, kdf option, key size, mistakes) for OpenSSL/crypto-js passphrase conventions."""
-    for name, digest, mistakes in _EVP:
-        material = b"".join(kdf.evp_bytes_to_key(phrase, salt, 48, 0, digest))
-        for size, extra in ((256, ()), (128, ("aes-128-vs-256",)), (192, ("aes-128-vs-256",))):
-            n = size // 8
-            yield material[:n], material[n:n + 16], name, size, mistakes + extra
-    if salt is None:
-        return
-    for name, digest, iterations in _PBKDF2:
-        material = kdf.pbkdf2(phrase, salt, iterations, 48, digest)
-        for size, extra in ((256, ()), (128, ("aes-128-vs-256",))):
-            n = size // 8
-            yield material[:n], material[n:n + 16], name, size, ("kdf-pbkdf2",) + extra
-
-
-def _iv_candidates(iv_text: str | None, key: bytes) -> list[tuple[bytes, tuple[str, ...], str | None]]:
-    """(IV, mistakes, --iv value or None) for a ciphertext whose IV travels separately."""
-    out: list[tuple[bytes, tuple[str, ...], str | None]] = []
+def _iv_candidates(iv_text: str | None, key: bytes) -> list[tuple[bytes, tuple[str, ...]]]:
+    """(16-byte IV, mistakes) for a ciphertext whose IV travels separately; crypto-js's IV normalisation."""
+    out: list[tuple[bytes, tuple[str, ...]]] = []
 
     def add(iv: bytes, mistakes: tuple[str, ...]) -> None:
         if len(iv) == BLOCK and all(iv != o[0] for o in out):
-            out.append((iv, mistakes, iv.hex()))
+            out.append((iv, mistakes))
+
+    def size_mistakes(iv: bytes) -> tuple[str, ...]:
+        return ("iv-short",) if len(iv) < BLOCK else ("iv-long",) if len(iv) > BLOCK else ()
 
     if iv_text is not None:
         try:
             given = keys.parse_iv(iv_text)
         except KeyFormatError:
             given = None
-        if given is not None:
-            if len(given) == BLOCK:
-                add(given, ())
-            elif len(given) < BLOCK:
-                add(given + bytes(BLOCK - len(given)), ("iv-short",))
-            else:
-                add(given[:BLOCK], ("iv-long",))
+        if given:
+            add(cryptojs.normalize_iv(given), size_mistakes(given))
         text = iv_text.encode("utf-8")
-        if len(text) >= BLOCK:
-            add(text[:BLOCK], ("iv-hex-text",))
-        elif text:
-            add(text + bytes(BLOCK - len(text)), ("iv-hex-text", "iv-short"))
+        if text:
+            add(cryptojs.normalize_iv(text), ("iv-hex-text",) + (("iv-short",) if len(text) < BLOCK else ()))
     add(ZERO_IV, ("iv-zero",))
     add(key[:BLOCK], ("iv-is-key",))
     return out
 
 
+# -- what `open` needs to read each kind of ciphertext --------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Salted:
+    """A passphrase-mode ciphertext (crypto-js string key, ``openssl enc``)."""
+
+    phrase: str
+    key_size: int
+    kdf: str
+    salted: bool
+    stdin: str | None
+
+
+@dataclass(frozen=True)
+class _SeparateIv:
+    """A raw-key ciphertext whose IV travels separately (crypto-js WordArray key, Spaniakos, C libraries)."""
+
+    key: bytes
+    iv: bytes
+    stdin: str | None
+
+
+@dataclass(frozen=True)
+class _Blog:
+    """The ESP8266 blog's ``{"iv", "data"}`` object (either direction)."""
+
+    key: bytes
+    stdin: str | None
+
+
+_Target = Union[_Salted, _SeparateIv, _Blog]
+#: The padding readings tried per kind of ciphertext (passphrase mode: PKCS#7 only, as its many KDF
+#: choices already make many tries; the blog object: PKCS#7 or the old Spaniakos library's missing block).
+_READINGS = {_Salted: ("pkcs7",), _SeparateIv: ("pkcs7", "zero", "none"), _Blog: ("pkcs7", "none")}
+
+
+def _command(target: _Target, pad: str, nul: bool, cut: spaniakos.Truncation | None, text: bytes,
+             inner: bytes | None) -> tuple[str, list[str], bytes, str]:
+    """(profile, options, plaintext as ``open`` prints it, what it prints) for one reading of a decryption.
+
+    ``text`` is the plaintext without its padding and without a C string's NUL (``nul``); ``cut`` is the
+    pre-2018 Spaniakos truncation seen in it; ``inner`` the message when ``text`` is base64 of one.
+    """
+    with_nul = text + b"\x00" if nul else text
+    if isinstance(target, _Salted):
+        options = ["--passphrase", target.phrase, "--key-size", str(target.key_size), "--kdf", target.kdf]
+        return "cryptojs-passphrase", options + ([] if target.salted else ["--nosalt"]), with_nul, "plaintext"
+    if isinstance(target, _SeparateIv):
+        base = ["--key", target.key.hex(), "--iv", target.iv.hex()]
+    else:
+        base = ["--key", target.key.hex(), "--spaniakos-wire", "blog"]
+    if cut is not None:
+        if cut.restored is not None:
+            return "spaniakos-legacy", base + ["--spaniakos-restore"], cut.restored, "plaintext"
+        return "spaniakos-legacy", base, text, "plaintext"
+    if pad == "none":
+        return "spaniakos-legacy", base + ["--spaniakos-size", "sizeof"], with_nul, "plaintext"
+    if pad == "zero":
+        return "cryptojs-key", base + ["--padding", "zero"], text, "plaintext"
+    if nul:
+        return "spaniakos", base + ["--spaniakos-size", "sizeof"], text, "plaintext"
+    if isinstance(target, _SeparateIv):
+        return "cryptojs-key", base, text, "plaintext"
+    if len(target.key) == 16 and inner is not None:
+        return "esp8266-b64", ["--key", target.key.hex()], text, "message"
+    return "spaniakos", base, text, "plaintext"
+
+
 # -- the search -----------------------------------------------------------------------------------------------
 
 class _Search:
-    def __init__(self, key_text: str | None, passphrase: str | None, iv_text: str | None, now: int):
-        self.key_text, self.passphrase, self.iv_text, self.now = key_text, passphrase, iv_text, now
+    def __init__(self, key_text: str | None, passphrase: str | None, iv_text: str | None, now: int | None):
+        self.key_text, self.passphrase, self.iv_text = key_text, passphrase, iv_text
+        self.explicit_now = now is not None
+        self.now = int(time.time()) if now is None else now
+        self.phrases = [(p, m) for p, m in ((passphrase, ()), (key_text, ("key-as-passphrase",))) if p]
         self.tries = 0
         self.candidates: list[Finding] = []
         self.notes: list[str] = []
         self._raw0: dict[tuple[bytes, bytes], bytes | None] = {}
+        self._parser = None
 
     # CBC with the IV applied to a cached zero-IV decryption: a wrong IV only changes the first block.
     def cbc(self, key: bytes, iv: bytes, ct: bytes) -> bytes | None:
-        self.tries += 1
         cache_key = (key, ct)
         if cache_key not in self._raw0:
             try:
@@ -379,100 +437,69 @@ class _Search:
             return None
         return bytes(a ^ b for a, b in zip(raw0[:BLOCK], iv)) + raw0[BLOCK:]
 
-    def consider(self, raw: bytes, profile: str, mistakes: tuple[str, ...], options: list[str],
-                 stdin: str | None, allow_unpadded: bool = True, partial_ok: bool = False, detail: str = "") -> None:
-        """Judge one raw CBC decryption under each padding reading.
+    def consider(self, raw: bytes, target: _Target, mistakes: tuple[str, ...], partial_ok: bool = False,
+                 detail: str = "") -> None:
+        """Judge one raw CBC decryption under each padding reading its kind of ciphertext allows.
 
         An "IV prepended" reading decrypts blocks 2..n with block 1 as the IV - which is exactly what any CBC
         ciphertext gives for its blocks 2..n whatever its real IV. Such a reading only counts as a finding
         when the result is a complete structure (a JSON object/array, directly or inside base64); otherwise
         it is the "key right, IV unknown" situation that the partial finding reports.
         """
-        if "iv-prepended" in mistakes:
-            allow_unpadded = False
+        kinds = ("pkcs7",) if "iv-prepended" in mistakes else _READINGS[type(target)]
+        self.tries += len(kinds) + (1 if partial_ok else 0)
         readings = []
         try:
-            readings.append((padding.pkcs7_unpad(raw), 8.0 * raw[-1], ()))
+            readings.append(("pkcs7", padding.unpad(raw, "pkcs7"), 8.0 * raw[-1], ()))
         except IotEnvelopeError:
-            if allow_unpadded:
-                nuls = len(raw) - len(raw.rstrip(b"\0"))
-                if 0 < nuls < BLOCK:
-                    readings.append((raw[:-nuls], 8.0 * nuls, ("zero-padding",)))
-                readings.append((raw, 0.0, ("no-pad-block",)))
-        for plain, pad_bits, pad_mistakes in readings:
-            self._judge(plain, pad_bits, profile, mistakes + pad_mistakes, options, stdin, detail=detail)
-            if partial_ok and len(raw) >= 2 * BLOCK and not pad_mistakes:
-                kept = tuple(m for m in mistakes if not m.startswith("iv-"))
-                self._judge(plain[BLOCK:], pad_bits, profile, kept + ("iv-wrong",), [], None, partial=True,
-                            skipped=raw[:BLOCK])
+            nuls = len(raw) - len(raw.rstrip(b"\0"))
+            if "zero" in kinds and 0 < nuls < BLOCK:
+                readings.append(("zero", padding.unpad(raw, "zero"), 8.0 * nuls, ("zero-padding",)))
+            if "none" in kinds:
+                readings.append(("none", raw, 0.0, ("no-pad-block",)))
+        for pad, plain, pad_bits, pad_mistakes in readings:
+            self._judge(plain, pad_bits, target, pad, mistakes + pad_mistakes, detail)
+            if partial_ok and len(raw) >= 2 * BLOCK and pad == "pkcs7":
+                self._partial(raw, plain, pad_bits, mistakes)
 
-    def _judge(self, plain: bytes, pad_bits: float, profile: str, mistakes: tuple[str, ...], options: list[str],
-               stdin: str | None, partial: bool = False, skipped: bytes = b"", detail: str = "") -> None:
-        if partial and text_bits(skipped) is not None:
+    def _partial(self, raw: bytes, plain: bytes, pad_bits: float, mistakes: tuple[str, ...]) -> None:
+        """Key right, IV unknown: blocks 2..n (only when block 1 does not already read as text)."""
+        if text_bits(raw[:BLOCK]) is not None:
             return  # the first block reads fine, so the IV is not the problem
-        nul_mistake: tuple[str, ...] = ()
-        if plain.endswith(b"\0") and not plain.endswith(b"\0\0"):
-            plain, nul_mistake = plain[:-1], ("c-string-nul",)
-        ev = evidence(plain)
+        text = plain[BLOCK:]
+        ev = evidence(text)
+        if ev.kind:
+            kept = tuple(m for m in mistakes if not m.startswith("iv-"))
+            self.candidates.append(Finding("cryptojs-key", 0.0, kept + ("iv-wrong",), text, [], None, ev.message,
+                                           evidence=ev.kind, bits=pad_bits + ev.bits, partial=True))
+
+    def _judge(self, plain: bytes, pad_bits: float, target: _Target, pad: str, mistakes: tuple[str, ...],
+               detail: str) -> None:
+        nul = plain.endswith(b"\0") and not plain.endswith(b"\0\0")
+        text = plain[:-1] if nul else plain
+        ev = evidence(text)
         if not ev.kind:
             return
         if "iv-prepended" in mistakes and not (
                 ev.kind == "json" or (ev.kind == "base64" and _is_json_container(ev.message or b""))):
             return
-        if ev.kind == "base64":
-            mistakes = mistakes + ("base64-plaintext",) if profile != "esp8266-b64" else mistakes
-        finding = Finding(profile, 0.0, mistakes + nul_mistake, plain, options, stdin, ev.message,
-                          evidence=ev.kind, bits=pad_bits + ev.bits, partial=partial, detail=detail)
-        if ("no-pad-block" in mistakes or "zero-padding" in mistakes) and profile == "cryptojs-key":
-            finding.profile = "spaniakos-legacy" if "no-pad-block" in mistakes else "cryptojs-key"
-            if "zero-padding" in mistakes:
-                finding.options = options + ["--padding", "zero"]
-        self._dropped_byte(finding)
-        self.candidates.append(finding)
-
-    def _dropped_byte(self, finding: Finding) -> None:
-        """Pre-2018 Spaniakos with size = strlen: the padding is valid, but the text lost its last byte.
-
-        Signatures: base64 text whose length is 3 mod 4 (a base64 message is a multiple of 4 long) and whose
-        completions decode to text; JSON that is complete once its closing character is put back.
-        """
-        try:
-            text = finding.plaintext.decode("utf-8")
-        except UnicodeDecodeError:
-            return
-        restored, detail = None, ""
-        if len(text) % 4 == 3 and re.fullmatch(r"[A-Za-z0-9+/]+=?", text):
-            with_pad = _try_b64(text + "=")
-            if with_pad and evidence(with_pad).kind:
-                restored, detail = text + "=", "the lost byte was the base64 '=' padding: restored"
-            else:
-                readable = [c for c in _B64_CHARS if not text.endswith("=") and evidence(_try_b64(text + c)).kind]
-                as_json = [c for c in readable if _is_json_container(_try_b64(text + c))]
-                if len(as_json) == 1:
-                    restored = text + as_json[0]
-                    detail = "the lost base64 character is the only one that makes the message JSON: restored"
-                elif readable:
-                    detail = (f"the lost base64 character cannot be restored ({len(readable)} candidates read as "
-                              "text); the plaintext shown is what survived")
-                else:
-                    return
-        elif text.startswith(("{", "[")) and not _is_json_container(finding.plaintext):
-            for tail in ("}", "]", '"}'):
-                if _is_json_container((text + tail).encode("utf-8")):
-                    restored, detail = text + tail, f"the JSON is complete with {tail[-1]!r} put back: restored"
-                    break
-            else:
-                return
-        else:
-            return
-        finding.mistakes = tuple(m for m in finding.mistakes if m != "base64-plaintext") + ("dropped-last-byte",)
-        if finding.profile == "cryptojs-key":
-            finding.profile = "spaniakos-legacy"
-        finding.detail = detail
-        if restored is not None:
-            finding.plaintext = restored.encode("utf-8")
-            finding.message = evidence(finding.plaintext).message
-            finding.bits += 12.0  # the truncation signature is itself evidence
+        bits = pad_bits + ev.bits
+        cut = None
+        if not isinstance(target, _Salted) and pad != "zero" and not nul:
+            cut = spaniakos.truncation(text)  # only the old Spaniakos library drops bytes, and it has no passphrase
+        if cut is not None:
+            mistakes += ("dropped-last-byte",)
+            detail = cut.why + (": restored" if cut.restored is not None else "; the plaintext shown is what survived")
+            if cut.restored is not None:
+                ev = evidence(cut.restored)
+                bits += 12.0  # the truncation signature is itself evidence
+        elif ev.kind == "base64" and not isinstance(target, _Blog):
+            mistakes += ("base64-plaintext",)  # for the blog object it is the convention, not a mistake
+        if nul:
+            mistakes += ("c-string-nul",)
+        profile, options, printed, prints = _command(target, pad, nul, cut, text, ev.message)
+        self.candidates.append(Finding(profile, 0.0, mistakes, printed, options, target.stdin, ev.message,
+                                       evidence=ev.kind, bits=bits, detail=detail, prints=prints))
 
     # -- probes ------------------------------------------------------------------------------------------
     def raw_ciphertext(self, text: str) -> None:
@@ -480,71 +507,69 @@ class _Search:
             self._salted(blob)
             self._separate_iv(blob)
 
-    def _stdin_for(self, blob: Blob, data: bytes) -> str | None:
+    @staticmethod
+    def _stdin_for(blob: Blob, data: bytes) -> str | None:
         return None if (blob.canonical and data == blob.data) else b64.encode_std(data)
 
     def _salted(self, blob: Blob) -> None:
-        phrases = [(p, m) for p, m in ((self.passphrase, ()), (self.key_text, ("key-as-passphrase",))) if p]
         try:
             salt, ct = openssl.unpack(blob.data)
         except MalformedError:
             salt, ct = None, blob.data
-        salt_mistakes: tuple[str, ...] = () if salt is not None else ("no-salt",)
-        for phrase, phrase_mistakes in phrases:
-            for key, iv, kdf_name, size, kdf_mistakes in _passphrase_keys(phrase, salt):
-                raw = self.cbc(key, iv, ct) if ct and len(ct) % BLOCK == 0 else None
-                if raw is None:
-                    continue
-                options = ["--passphrase", phrase, "--key-size", str(size), "--kdf", kdf_name]
-                if salt is None:
-                    options.append("--nosalt")
-                self.consider(raw, "cryptojs-passphrase", blob.mistakes + phrase_mistakes + salt_mistakes + kdf_mistakes,
-                              options, self._stdin_for(blob, blob.data), allow_unpadded=False,
-                              detail=f"AES-{size}-CBC, key and IV from {kdf_name}")
+        if not ct or len(ct) % BLOCK:
+            return
+        salted = salt is not None
+        for phrase, phrase_mistakes in self.phrases:
+            for spec in cryptojs.COMMON_KDFS:
+                if not salted and cryptojs.parse_kdf(spec).kind == "pbkdf2":
+                    continue  # -nosalt with PBKDF2 exists (an empty salt) but is rare and slow to try
+                for size, (key, iv) in cryptojs.derive_passphrase_keys(phrase, salt, spec).items():
+                    raw = self.cbc(key, iv, ct)
+                    if raw is None:
+                        continue
+                    mistakes = (blob.mistakes + phrase_mistakes + (() if salted else ("no-salt",))
+                                + _kdf_mistakes(spec) + (() if size == 256 else ("aes-128-vs-256",)))
+                    target = _Salted(phrase, size, spec, salted, self._stdin_for(blob, blob.data))
+                    self.consider(raw, target, mistakes, detail=f"AES-{size}-CBC, key and IV from {spec}")
 
     def _separate_iv(self, blob: Blob) -> None:
         data = blob.data
         for rk in _raw_keys(self.key_text, self.passphrase):
             attempts = []
             if rk.iv is not None:
-                attempts.append((rk.iv, (), data, None))
+                attempts.append((rk.iv, (), data))
             else:
-                for iv, iv_mistakes, _ in _iv_candidates(self.iv_text, rk.key):
-                    attempts.append((iv, iv_mistakes, data, None))
+                for iv, iv_mistakes in _iv_candidates(self.iv_text, rk.key):
+                    attempts.append((iv, iv_mistakes, data))
                 if len(data) >= 2 * BLOCK:
-                    attempts.append((data[:BLOCK], ("iv-prepended",), data[BLOCK:], None))
-            for iv, iv_mistakes, ct, _ in attempts:
-                if len(ct) % BLOCK:
-                    continue
-                raw = self.cbc(rk.key, iv, ct)
-                if raw is None:
-                    continue
-                options = ["--key", rk.key.hex(), "--iv", iv.hex()]
-                self.consider(raw, "cryptojs-key", blob.mistakes + rk.mistakes + iv_mistakes, options,
-                              self._stdin_for(blob, ct), partial_ok=True)
+                    attempts.append((data[:BLOCK], ("iv-prepended",), data[BLOCK:]))
+            for iv, iv_mistakes, ct in attempts:
+                raw = self.cbc(rk.key, iv, ct) if len(ct) % BLOCK == 0 else None
+                if raw is not None:
+                    self.consider(raw, _SeparateIv(rk.key, iv, self._stdin_for(blob, ct)),
+                                  blob.mistakes + rk.mistakes + iv_mistakes, partial_ok=True)
 
-    def esp8266(self, obj: dict) -> None:
-        iv_field, data_field = obj.get("iv"), obj.get("data")
-        if not isinstance(iv_field, str) or not isinstance(data_field, str):
-            return
+    def esp8266(self, text: str) -> None:
         try:
-            iv = b64.decode_any(iv_field, "iv")
-        except MalformedError:
-            return
-        if len(iv) == 2 * BLOCK and _HEX.fullmatch(iv.decode("ascii", "replace")):
-            iv = binascii.unhexlify(iv)  # node -> device: the IV travels as base64 of its hex text
-        if len(iv) != BLOCK:
+            iv_field, data_field = esp8266.load_message(text)
+            iv_bytes = b64.decode_any(iv_field, "iv")  # either alphabet; the profile reads standard base64
+            iv, _form = esp8266.read_iv(b64.encode_std(iv_bytes))
+        except IotEnvelopeError:
             return
         for blob in _decodings(data_field):
-            for rk in _raw_keys(self.key_text, self.passphrase):
-                raw = self.cbc(rk.key, iv, blob.data) if len(blob.data) % BLOCK == 0 else None
+            stdin = None
+            if not (blob.canonical and iv_field == b64.encode_std(iv_bytes)):
+                stdin = json.dumps({"iv": b64.encode_std(iv_bytes), "data": b64.encode_std(blob.data)},
+                                   separators=(",", ":"))
+            tried: set[bytes] = set()
+            for rk in _raw_keys(self.key_text, self.passphrase):  # the object carries its IV: one try per key
+                raw = self.cbc(rk.key, iv, blob.data) if rk.key not in tried and len(blob.data) % BLOCK == 0 else None
+                tried.add(rk.key)
                 if raw is not None:
-                    self.consider(raw, "esp8266-b64", blob.mistakes + rk.mistakes, ["--key", rk.key.hex()], None,
-                                  allow_unpadded=False)
+                    self.consider(raw, _Blog(rk.key, stdin), blob.mistakes + rk.mistakes)
 
     def dweeter(self, obj: dict) -> None:
-        phrases = [(p, m) for p, m in ((self.passphrase, ()), (self.key_text, ("key-as-passphrase",))) if p]
-        for phrase, mistakes in phrases:
+        for phrase, mistakes in self.phrases:
             for mode in (False, True):
                 self.tries += 2
                 try:
@@ -629,7 +654,7 @@ class _Search:
                                            evidence="MAC", bits=128.0))
 
     # -- ranking -----------------------------------------------------------------------------------------
-    def findings(self) -> list[Finding]:
+    def findings(self, input_text: str | None) -> list[Finding]:
         floor = math.log2(max(self.tries, 1)) + MARGIN_BITS
         best: dict[tuple, Finding] = {}
         for f in self.candidates:
@@ -643,15 +668,34 @@ class _Search:
                 best[key] = f
         full = [f for f in best.values() if not f.partial]
         # a partial (IV-wrong) finding only helps when nothing opens the message completely
-        out = full if full else list(best.values())
-        return sorted(out, key=lambda f: (-f.confidence, len(f.mistakes), f.profile))
+        out = sorted(full if full else best.values(), key=lambda f: (-f.confidence, len(f.mistakes), f.profile))
+        for f in out:
+            self._check_command(f, input_text)
+        return out
 
-
-def _try_b64(text: str) -> bytes:
-    try:
-        return b64.decode_std(text)
-    except MalformedError:
-        return b""
+    def _check_command(self, finding: Finding, input_text: str | None) -> None:
+        """Open the input with the finding's exact command, in this process; set ``cli_ready`` when it prints
+        :attr:`Finding.output`. Timestamps are judged by this clock, as the printed command will be; when
+        diagnose was given ``--now`` and only that time opens the message, ``--now`` joins the options."""
+        stdin = finding.stdin if finding.stdin is not None else input_text
+        if finding.partial or stdin is None:
+            return
+        if self._parser is None:
+            from .cli import build_parser  # here: the CLI imports this module
+            self._parser = build_parser()
+        attempts = [finding.options]
+        if self.explicit_now and finding.profile == "envelope-v1":
+            attempts.append(finding.options + ["--now", str(self.now)])
+        from .profiles import get
+        for options in attempts:
+            try:
+                opts = self._parser.parse_args(["open", "--profile", finding.profile, *options])
+                opened = get(finding.profile).open(stdin.strip(), opts, no_warn)
+            except IotEnvelopeError:
+                continue
+            if opened.plaintext == finding.output:
+                finding.options, finding.cli_ready = options, True
+                return
 
 
 @dataclass
@@ -679,9 +723,23 @@ class Report:
                 cmd = shlex.join(f.command())
                 if f.stdin is not None:
                     cmd = f"echo {shlex.quote(f.stdin)} | {cmd}"
-                lines.append(f"   open it with: {cmd}" + ("" if f.cli_ready else "  (profile/options not in this build)"))
+                note = ("" if f.prints == "plaintext" else "  (prints the message)") if f.cli_ready else \
+                    "  (NOT checked: this command did not reproduce the plaintext here)"
+                lines.append(f"   open it with: {cmd}{note}")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _input_notes(key: str | None, iv: str | None) -> list[str]:
+    notes = []
+    for value, flag in ((key, "--key"), (iv, "--iv")):
+        if value is None:
+            continue
+        try:
+            keys.parse_bytes(value, flag)
+        except KeyFormatError:
+            notes.append(f"{flag} is neither hex nor b64:<base64>; it was tried only as text")
+    return notes
 
 
 def diagnose(data: bytes | str, *, key: str | None = None, passphrase: str | None = None, iv: str | None = None,
@@ -696,9 +754,10 @@ def diagnose(data: bytes | str, *, key: str | None = None, passphrase: str | Non
             text = None
     else:
         text = data
-    if not (data.strip() if isinstance(data, (bytes, str)) else data):
+    if not data.strip():
         raise MalformedError("nothing to diagnose: stdin is empty")
-    search = _Search(key, passphrase, iv, int(time.time()) if now is None else now)
+    search = _Search(key, passphrase, iv, now)
+    search.notes += _input_notes(key, iv)
     if text is None:
         search._separate_iv(Blob(bytes(data), canonical=False))
         search._salted(Blob(bytes(data), canonical=False))
@@ -707,17 +766,17 @@ def diagnose(data: bytes | str, *, key: str | None = None, passphrase: str | Non
         if text.strip().startswith("{"):
             try:
                 obj = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 obj = None
         if isinstance(obj, dict):
             if "tag" in obj and "ct" in obj:
                 search.envelope(text)
             elif "iv" in obj and "data" in obj:
-                search.esp8266(obj)
+                search.esp8266(text)
             else:
                 search.dweeter(obj)
         else:
             search.envelope(text)
             search.fernet(text)
             search.raw_ciphertext(text)
-    return Report(search.findings(), search.notes, search.tries)
+    return Report(search.findings(text), search.notes, search.tries)

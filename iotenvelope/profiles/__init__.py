@@ -37,6 +37,10 @@ class OpenResult:
 Warn = Callable[[str], None]
 
 
+def no_warn(message: str) -> None:
+    """The default ``warn``: drop the message (library calls that are not interested in warnings)."""
+
+
 class Profile:
     name = ""
     summary = ""

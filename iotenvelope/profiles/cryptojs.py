@@ -8,6 +8,9 @@
 * ``cryptojs-key``: ``CryptoJS.AES.encrypt(message, keyWordArray, {iv})`` with a raw 16/24/32-byte key and an
   IV sent separately; ciphertext as base64. crypto-js zero-pads an IV shorter than 16 bytes and ignores bytes
   past 16; so does this profile (with a warning).
+* OpenSSL-only variants of passphrase mode, readable here but NOT by crypto-js: ``--nosalt`` (``openssl enc
+  -nosalt``: no ``Salted__`` header, key and IV from the passphrase alone; crypto-js substitutes a random salt
+  and returns ""), ``--key-size 192`` (``-aes-192-cbc``) and ``--kdf evp-sha1`` (``-md sha1``).
 
 The module-level functions are the reusable part (``diagnose`` builds on them); the Profile classes wire
 them to the CLI. No message here carries a MAC: anyone can alter them. Use envelope-v1 for new designs.
@@ -21,15 +24,17 @@ from dataclasses import dataclass
 
 from .. import b64, cipher, kdf as kdf_mod, keys, openssl, padding as padding_mod
 from ..errors import KeyFormatError, MalformedError, PaddingError, UsageError
-from . import OpenResult, Option, Profile, Warn
+from . import OpenResult, Option, Profile, Warn, no_warn
 
-KEY_SIZES = (128, 256)
-KDF_HELP = "evp-md5 (default; crypto-js default, openssl -md md5), evp-sha256 (openssl's default -md), pbkdf2-sha256:ITER"
+KEY_SIZES = (128, 192, 256)
+KDF_HELP = ("evp-md5 (default; crypto-js default, openssl -md md5), evp-sha256 (openssl's default -md), evp-sha1"
+            " (openssl -md sha1), pbkdf2-sha256:ITER (openssl -pbkdf2 -iter ITER)")
+#: The KDF settings met in practice, most common first: crypto-js's default, OpenSSL >= 1.1's default -md,
+#: -md sha1, then ``openssl enc -pbkdf2`` with its default 10000 iterations, crypto-js 4.2's PBKDF2 default of
+#: 250000 and the 1000 of many tutorials. ``iotenvelope diagnose`` tries exactly these.
+COMMON_KDFS = ("evp-md5", "evp-sha256", "evp-sha1", "pbkdf2-sha256:10000", "pbkdf2-sha256:250000",
+               "pbkdf2-sha256:1000")
 _HEX_KEY = re.compile(r"(0x)?([0-9a-fA-F]{32}|[0-9a-fA-F]{48}|[0-9a-fA-F]{64})")
-
-
-def _no_warn(message: str) -> None:
-    """Default for the ``warn`` parameters: drop the message."""
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,10 @@ class Kdf:
 
 
 def parse_kdf(spec: str | Kdf = "evp-md5") -> Kdf:
-    """``evp-md5`` | ``evp-sha256`` | ``pbkdf2-sha256:ITER`` → :class:`Kdf`."""
+    """``evp-md5`` | ``evp-sha256`` | ``evp-sha1`` | ``pbkdf2-sha256:ITER`` → :class:`Kdf`."""
     if isinstance(spec, Kdf):
         return spec
-    if spec in ("evp-md5", "evp-sha256"):
+    if spec in ("evp-md5", "evp-sha256", "evp-sha1"):
         return Kdf("evp", spec[4:])
     m = re.fullmatch(r"pbkdf2-sha256:([1-9][0-9]{0,8})", spec or "")
     if m:
@@ -59,7 +64,8 @@ def parse_kdf(spec: str | Kdf = "evp-md5") -> Kdf:
 
 def check_key_size(bits: int) -> int:
     if bits not in KEY_SIZES:
-        raise UsageError(f"key size {bits} is not 128 or 256 (crypto-js passphrase mode knows only these)")
+        raise UsageError(f"key size {bits} is not 128, 192 or 256 (crypto-js passphrase mode knows only 128 and 256;"
+                         " 192 is openssl enc -aes-192-cbc)")
     return bits
 
 
@@ -77,18 +83,31 @@ def hex_passphrase_warning(passphrase: str) -> str | None:
             " --profile cryptojs-key --key <hex> --iv <hex> instead")
 
 
-def derive_passphrase_key(passphrase: str | bytes, salt: bytes, key_size: int = 256,
-                          kdf: str | Kdf = "evp-md5") -> tuple[bytes, bytes]:
-    """(key, iv) as crypto-js and ``openssl enc`` derive them from passphrase and 8-byte salt."""
+def derive_passphrase_keys(passphrase: str | bytes, salt: bytes | None, kdf: str | Kdf = "evp-md5",
+                           key_sizes: tuple[int, ...] = KEY_SIZES) -> dict[int, tuple[bytes, bytes]]:
+    """{key size: (key, iv)} for several AES key sizes from ONE derivation.
+
+    Both KDFs produce a byte stream whose start does not depend on how much is asked for, and OpenSSL takes
+    the key from its start and the IV from the 16 bytes after it. ``salt`` None is ``openssl enc -nosalt``
+    (EVP_BytesToKey without salt; PBKDF2 with an empty salt, as OpenSSL 3 does).
+    """
     k = parse_kdf(kdf)
-    n = check_key_size(key_size) // 8
+    sizes = [check_key_size(bits) // 8 for bits in key_sizes]
+    length = max(sizes) + 16
     if k.kind == "evp":
-        return kdf_mod.evp_bytes_to_key(passphrase, salt, n, 16, k.digest)
-    material = kdf_mod.pbkdf2(passphrase, salt, k.iterations, n + 16, k.digest)
-    return material[:n], material[n:]
+        material = kdf_mod.evp_bytes_to_key(passphrase, salt, length, 0, k.digest)[0]
+    else:
+        material = kdf_mod.pbkdf2(passphrase, salt or b"", k.iterations, length, k.digest)
+    return {bits: (material[:n], material[n:n + 16]) for bits, n in zip(key_sizes, sizes)}
 
 
-def read_base64(text: str | bytes, what: str = "ciphertext", warn: Warn = _no_warn) -> bytes:
+def derive_passphrase_key(passphrase: str | bytes, salt: bytes | None, key_size: int = 256,
+                          kdf: str | Kdf = "evp-md5") -> tuple[bytes, bytes]:
+    """(key, iv) as crypto-js and ``openssl enc`` derive them from passphrase and 8-byte salt (None: -nosalt)."""
+    return derive_passphrase_keys(passphrase, salt, kdf, (key_size,))[key_size]
+
+
+def read_base64(text: str | bytes, what: str = "ciphertext", warn: Warn = no_warn) -> bytes:
     """Standard base64, tolerating (with a warning naming the cause) line breaks and missing '=' padding.
 
     crypto-js itself silently mis-decodes line-wrapped text (``openssl enc -a`` without ``-A``) into an empty
@@ -135,37 +154,56 @@ def explain_padding_failure(decrypted: bytes, padding: str, cause: str) -> str:
 
 
 def encrypt_passphrase(plaintext: bytes, passphrase: str | bytes, key_size: int = 256, kdf: str | Kdf = "evp-md5",
-                       salt: bytes | None = None, padding: str = "pkcs7") -> str:
-    """base64 ``Salted__`` text, readable by crypto-js and ``openssl enc -d ... -a -A`` (:func:`openssl_args`)."""
+                       salt: bytes | None = None, padding: str = "pkcs7", salted: bool = True) -> str:
+    """base64 ``Salted__`` text, readable by crypto-js and ``openssl enc -d ... -a -A`` (:func:`openssl_args`).
+
+    ``salted=False`` writes what ``openssl enc -nosalt`` writes: base64 of the bare ciphertext (crypto-js
+    cannot read that).
+    """
+    if not salted:
+        if salt is not None:
+            raise UsageError("a salt and -nosalt exclude each other")
+        key, iv = derive_passphrase_key(passphrase, None, key_size, kdf)
+        return b64.encode_std(cipher.encrypt_raw(key, iv, padding_mod.pad(plaintext, padding)))
     salt = openssl.new_salt() if salt is None else salt
     key, iv = derive_passphrase_key(passphrase, salt, key_size, kdf)
     return b64.encode_std(openssl.pack(salt, cipher.encrypt_raw(key, iv, padding_mod.pad(plaintext, padding))))
 
 
 def decrypt_passphrase(blob: str | bytes, passphrase: str | bytes, key_size: int = 256, kdf: str | Kdf = "evp-md5",
-                       padding: str = "pkcs7", warn: Warn = _no_warn) -> bytes:
+                       padding: str = "pkcs7", warn: Warn = no_warn, salted: bool = True) -> bytes:
     """Decrypt crypto-js/OpenSSL passphrase output (base64 text, or the raw ``Salted__`` bytes) strictly.
 
+    ``salted=False`` reads ``openssl enc -nosalt`` output (base64 text, or the bare ciphertext as bytes).
     A wrong passphrase, key size or KDF raises :class:`PaddingError` (crypto-js would return "" or garbage).
     """
-    raw = blob if isinstance(blob, bytes) and blob.startswith(openssl.MAGIC) else read_base64(blob, "ciphertext", warn)
-    salt, ct = openssl.unpack(raw)
+    if salted:
+        raw = blob if isinstance(blob, bytes) and blob.startswith(openssl.MAGIC) else read_base64(blob, "ciphertext", warn)
+        salt, ct = openssl.unpack(raw)
+    else:
+        ct = read_base64(blob, "ciphertext", warn) if isinstance(blob, str) else blob
+        if ct.startswith(openssl.MAGIC):
+            raise MalformedError("ciphertext starts with 'Salted__': it carries a salt, so drop --nosalt")
+        salt = None
     key, iv = derive_passphrase_key(passphrase, salt, key_size, kdf)
     data = cipher.decrypt_raw(key, iv, ct)
     try:
         return padding_mod.unpad(data, padding)
     except PaddingError as exc:
-        message = explain_padding_failure(data, padding, "wrong passphrase, --key-size or --kdf")
+        cause = "wrong passphrase, --key-size or --kdf" + ("" if salted else " (or a salted sender)")
+        message = explain_padding_failure(data, padding, cause)
         hint = hex_passphrase_warning(passphrase) if isinstance(passphrase, str) else None
         raise PaddingError(f"{exc}: {message}" + (f"; also, {hint}" if hint else "")) from None
 
 
-def openssl_args(key_size: int = 256, kdf: str | Kdf = "evp-md5", decrypt: bool = True) -> list[str]:
+def openssl_args(key_size: int = 256, kdf: str | Kdf = "evp-md5", decrypt: bool = True, salted: bool = True) -> list[str]:
     """The ``openssl enc`` arguments that read (or write) the same text (append ``-pass pass:...``)."""
     k = parse_kdf(kdf)
     args = ["openssl", "enc", "-d" if decrypt else "-e", f"-aes-{check_key_size(key_size)}-cbc", "-md", k.digest]
     if k.kind == "pbkdf2":
         args += ["-pbkdf2", "-iter", str(k.iterations)]
+    if not salted:
+        args.append("-nosalt")
     return args + ["-a", "-A"]
 
 
@@ -179,7 +217,7 @@ def check_cryptojs_key(key: bytes, what: str = "key") -> bytes:
     return key
 
 
-def normalize_iv(iv: bytes, warn: Warn = _no_warn) -> bytes:
+def normalize_iv(iv: bytes, warn: Warn = no_warn) -> bytes:
     """The 16 bytes crypto-js actually uses: shorter IVs zero-padded, longer ones cut (with a warning)."""
     if len(iv) < 16:
         warn(f"IV is {len(iv)} bytes; crypto-js zero-pads it to 16 (an 8-byte Hex.parse('0000000000000000') IV is"
@@ -191,13 +229,13 @@ def normalize_iv(iv: bytes, warn: Warn = _no_warn) -> bytes:
     return iv
 
 
-def encrypt_key(plaintext: bytes, key: bytes, iv: bytes, padding: str = "pkcs7", warn: Warn = _no_warn) -> str:
+def encrypt_key(plaintext: bytes, key: bytes, iv: bytes, padding: str = "pkcs7", warn: Warn = no_warn) -> str:
     """base64 of ``CryptoJS.AES.encrypt(message, keyWordArray, {iv, padding}).ciphertext``."""
     key = check_cryptojs_key(key)
     return b64.encode_std(cipher.encrypt_raw(key, normalize_iv(iv, warn), padding_mod.pad(plaintext, padding)))
 
 
-def decrypt_key(text: str | bytes, key: bytes, iv: bytes, padding: str = "pkcs7", warn: Warn = _no_warn) -> bytes:
+def decrypt_key(text: str | bytes, key: bytes, iv: bytes, padding: str = "pkcs7", warn: Warn = no_warn) -> bytes:
     """Strict inverse of :func:`encrypt_key` (PaddingError where crypto-js would return "" or garbage)."""
     key = check_cryptojs_key(key)
     raw = read_base64(text, "ciphertext", warn)
@@ -225,10 +263,14 @@ class CryptoJsPassphrase(Profile):
     authenticated = False
     options = (
         Option(("--key-size",), dict(type=int, choices=KEY_SIZES, default=256,
-                                     help="cryptojs-passphrase: AES key bits (256 = crypto-js default)")),
+                                     help="cryptojs-passphrase: AES key bits (256 = crypto-js default; 192 is"
+                                          " openssl-only)")),
         Option(("--kdf",), dict(default="evp-md5", help=f"cryptojs-passphrase: {KDF_HELP}")),
         Option(("--salt",), dict(help="cryptojs-passphrase: fixed 8-byte salt (hex) - for reproducing vectors only"),
                ("seal",)),
+        Option(("--nosalt",), dict(action="store_true",
+                                   help="cryptojs-passphrase: no salt and no Salted__ header (openssl enc -nosalt;"
+                                        " crypto-js cannot read or write this)")),
         _padding_option(),
     )
 
@@ -250,11 +292,15 @@ class CryptoJsPassphrase(Profile):
             warn("--iv is ignored in passphrase mode: the IV is derived from passphrase and salt (crypto-js ignores"
                  " an iv option with a string key too)")
         salt = keys.parse_bytes(opts.salt, "salt") if getattr(opts, "salt", None) else None
-        return encrypt_passphrase(plaintext, passphrase, opts.key_size, parse_kdf(opts.kdf), salt, opts.padding)
+        salted = not getattr(opts, "nosalt", False)
+        if salt is not None and not salted:
+            raise UsageError("--salt and --nosalt exclude each other")
+        return encrypt_passphrase(plaintext, passphrase, opts.key_size, parse_kdf(opts.kdf), salt, opts.padding, salted)
 
     def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
         passphrase = self._passphrase(opts, warn)
-        plain = decrypt_passphrase(text, passphrase, opts.key_size, parse_kdf(opts.kdf), opts.padding, warn)
+        plain = decrypt_passphrase(text, passphrase, opts.key_size, parse_kdf(opts.kdf), opts.padding, warn,
+                                   salted=not getattr(opts, "nosalt", False))
         return OpenResult(plain, {"profile": self.name, "authenticated": False})
 
 

@@ -18,8 +18,8 @@ import re
 
 from .. import b64, cipher, keys
 from ..errors import KeyFormatError, MalformedError, PaddingError, UsageError
-from . import OpenResult, Option, Profile, Warn
-from .cryptojs import _no_warn, explain_padding_failure, read_base64
+from . import OpenResult, Option, Profile, Warn, no_warn
+from .cryptojs import explain_padding_failure, read_base64
 
 IV_FORMS = ("raw", "hex")
 
@@ -44,32 +44,55 @@ def seal_esp8266(message: bytes, key: bytes, iv: bytes | None = None, iv_form: s
     return json.dumps({"iv": iv_text, "data": data}, separators=(",", ":"))
 
 
-def open_esp8266(text: str | bytes, key: bytes, warn: Warn = _no_warn) -> tuple[bytes, str]:
-    """→ (message, iv_form). Strict PKCS#7; the decrypted bytes must be base64 text."""
-    check_key(key)
+def load_message(text: str | bytes) -> tuple[str, str]:
+    """The ``iv`` and ``data`` strings of the JSON object, or MalformedError."""
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError):
         raise MalformedError("ESP8266 message is not JSON (expected {\"iv\": ..., \"data\": ...})") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("iv"), str) or not isinstance(obj.get("data"), str):
         raise MalformedError('ESP8266 message must be a JSON object with string members "iv" and "data"')
-    iv = read_base64(obj["iv"], "iv", warn)
-    form = "raw"
+    return obj["iv"], obj["data"]
+
+
+def read_iv(field: str, warn: Warn = no_warn) -> tuple[bytes, str]:
+    """→ (16-byte IV, form): ``raw`` when the member is base64 of the IV, ``hex`` when it is base64 of the IV's
+    32-character hex text (what the node sends to the device)."""
+    iv = read_base64(field, "iv", warn)
     if len(iv) == 32 and re.fullmatch(rb"[0-9a-fA-F]{32}", iv):
-        iv, form = binascii.unhexlify(iv), "hex"
-    elif len(iv) != 16:
+        return binascii.unhexlify(iv), "hex"
+    if len(iv) != 16:
         raise MalformedError(f"iv decodes to {len(iv)} bytes; expected 16 (or the 32-character hex form)")
-    raw = cipher.decrypt_raw(key, iv, read_base64(obj["data"], "data", warn))
-    try:
-        inner = cipher.pkcs7_unpad(raw)
-    except PaddingError as exc:
-        raise PaddingError(f"{exc}: {explain_padding_failure(raw, 'pkcs7', 'wrong key (or a sender that drops the last byte: Spaniakos AES before 2018)')}") from None
+    return iv, "raw"
+
+
+def parse_message(text: str | bytes, warn: Warn = no_warn) -> tuple[bytes, str, bytes]:
+    """→ (IV, IV form, ciphertext) of a blog message in either direction."""
+    iv_field, data_field = load_message(text)
+    iv, form = read_iv(iv_field, warn)
+    return iv, form, read_base64(data_field, "data", warn)
+
+
+def decode_inner(inner: bytes) -> bytes:
+    """The message inside the decrypted bytes, which the sender base64-encoded before encrypting."""
     try:
         inner_text = inner.decode("ascii")
     except UnicodeDecodeError:
         raise MalformedError("decrypted data is not base64 text: the ESP8266 pattern base64-encodes the message before"
                              " encrypting (use --profile cryptojs-key for plain AES-CBC)") from None
-    return b64.decode_std(inner_text, "decrypted inner base64"), form
+    return b64.decode_std(inner_text, "decrypted inner base64")
+
+
+def open_esp8266(text: str | bytes, key: bytes, warn: Warn = no_warn) -> tuple[bytes, str]:
+    """→ (message, iv_form). Strict PKCS#7; the decrypted bytes must be base64 text."""
+    check_key(key)
+    iv, form, ct = parse_message(text, warn)
+    raw = cipher.decrypt_raw(key, iv, ct)
+    try:
+        inner = cipher.pkcs7_unpad(raw)
+    except PaddingError as exc:
+        raise PaddingError(f"{exc}: {explain_padding_failure(raw, 'pkcs7', 'wrong key (or a sender that drops the last byte: Spaniakos AES before 2018)')}") from None
+    return decode_inner(inner), form
 
 
 class Esp8266B64(Profile):

@@ -23,12 +23,13 @@ import binascii
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 from .. import b64, cipher, padding
 from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, PaddingError, UsageError
 from ..keys import parse_aes_key, parse_iv
-from . import OpenResult, Option, Profile, Warn
+from . import OpenResult, Option, Profile, Warn, esp8266
 
 BLOCK = padding.BLOCK
 ALGORITHM = "spaniakos-aes-cbc"
@@ -65,14 +66,19 @@ def blog_wire(iv: bytes, ciphertext: bytes) -> str:
 
 
 def parse_blog_wire(text: str) -> tuple[bytes, bytes]:
-    """``(iv, ciphertext)`` from the blog's JSON object."""
-    try:
-        obj = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
-        raise MalformedError("not a JSON object with iv and data members (the ESP8266 blog wire format)") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("iv"), str) or not isinstance(obj.get("data"), str):
-        raise MalformedError("expected a JSON object with string members iv and data")
-    return b64.decode_std(obj["iv"], "iv"), b64.decode_std(obj["data"], "data")
+    """``(iv, ciphertext)`` from the blog's JSON object, in either direction (the node sends the IV as base64 of
+    its hex text): the parser of the ``esp8266-b64`` profile."""
+    iv, _form, ciphertext = esp8266.parse_message(text)
+    return iv, ciphertext
+
+
+def strip_c_nul(plaintext: bytes) -> bytes:
+    """The text of a C string sent with ``size = sizeof(text)`` (strlen + 1): the current library encrypts the
+    terminating NUL as the last plaintext byte."""
+    if not plaintext.endswith(b"\x00"):
+        raise MalformedError("--spaniakos-size sizeof: the plaintext does not end in a C string's terminating NUL"
+                             " (the sender passed strlen, not sizeof?)")
+    return plaintext[:-1]
 
 
 # ---- the pre-May-2018 library ----------------------------------------------------------------------------
@@ -121,33 +127,84 @@ class LegacyOpened:
         return out
 
 
-def restore_candidates(survived: bytes) -> list[tuple[bytes, str]]:
-    """Guesses for the byte the old library dropped, when the surviving text shows it: base64 that lacks its
-    final ``=``, or JSON that lacks its closing brace. Each guess is (restored bytes, explanation)."""
-    out: list[tuple[bytes, str]] = []
+_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_BODY = re.compile(r"[A-Za-z0-9+/]+=?")
+
+
+def _b64_or_none(text: str) -> bytes | None:
     try:
-        text = survived.decode("ascii")
+        return b64.decode_std(text)
+    except IotEnvelopeError:
+        return None
+
+
+def _readable(data: bytes | None) -> bool:
+    """UTF-8 text without control characters other than tab, CR and LF."""
+    if not data:
+        return False
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return out
-    if len(text) % 4 == 3:
-        try:
-            decoded = b64.decode_std(text + "=")
-        except IotEnvelopeError:
-            decoded = None
-        if decoded is not None:
-            why = "the dropped byte was probably base64 padding '=' (with it the text is canonical base64)"
-            if text.endswith("="):
-                why = "the dropped byte was the second base64 padding '='"
-            out.append((survived + b"=", why))
-    stripped = text.strip()
-    if stripped.startswith("{") and not stripped.endswith("}"):
-        try:
-            json.loads(text + "}")
-        except ValueError:
-            pass
-        else:
-            out.append((survived + b"}", "the dropped byte was probably the closing '}' of the JSON object"))
-    return out
+        return False
+    return all(c.isprintable() or c in "\t\r\n" for c in text)
+
+
+def _json_container(data: bytes | None) -> bool:
+    try:
+        return isinstance(json.loads(data), (dict, list))
+    except (TypeError, ValueError, RecursionError):
+        return False
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """What the surviving bytes of a ``size = strlen`` message show about the byte that was dropped."""
+
+    restored: bytes | None = field(repr=False)  # the whole message, when exactly one byte fits
+    why: str
+
+
+def truncation(survived: bytes) -> Truncation | None:
+    """The signs of a lost last byte, or None when the surviving bytes show none.
+
+    * base64 text whose length is 3 mod 4 (base64 is written in groups of 4): restored with ``=`` when that
+      makes it decode to text; otherwise with the one alphabet character that makes it decode to a JSON
+      object or array, if exactly one does; otherwise not restorable (several characters give text).
+    * a JSON object or array that its closing ``}`` or ``]`` completes.
+    """
+    try:
+        text = survived.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(text) % 4 == 3 and _B64_BODY.fullmatch(text):
+        if _readable(_b64_or_none(text + "=")):
+            why = ("the dropped byte was the second base64 padding '='" if text.endswith("=") else
+                   "the dropped byte was probably base64 padding '=' (with it the text is canonical base64)")
+            return Truncation(survived + b"=", why)
+        if text.endswith("="):
+            return None
+        readable = [c for c in _B64_ALPHABET if _readable(_b64_or_none(text + c))]
+        as_json = [c for c in readable if _json_container(_b64_or_none(text + c))]
+        if len(as_json) == 1:
+            return Truncation(survived + as_json[0].encode(), "the dropped byte was the base64 character "
+                              f"{as_json[0]!r}: the only one that makes the message JSON")
+        if readable:
+            return Truncation(None, f"the dropped base64 character cannot be restored ({len(readable)} characters"
+                                    " complete the text)")
+        return None
+    if text.lstrip().startswith(("{", "[")) and not _json_container(survived):
+        for closer, what in (("}", "object"), ("]", "array")):
+            if _json_container(survived + closer.encode()):
+                return Truncation(survived + closer.encode(),
+                                  f"the dropped byte was probably the closing {closer!r} of the JSON {what}")
+    return None
+
+
+def restore_candidates(survived: bytes) -> list[tuple[bytes, str]]:
+    """The byte the old library dropped, when the surviving text shows it (see :func:`truncation`):
+    ``[(restored bytes, explanation)]``, or ``[]``."""
+    found = truncation(survived)
+    return [(found.restored, found.why)] if found is not None and found.restored is not None else []
 
 
 def legacy_open(key: bytes, iv: bytes, ciphertext: bytes, convention: str = "strlen") -> LegacyOpened:
@@ -221,7 +278,13 @@ class Spaniakos(Profile):
     options = (
         Option(("--spaniakos-wire",), dict(choices=("b64", "hex", "blog"), default="b64", help=WIRE_HELP)),
         Option(("--spaniakos-size",), dict(choices=("strlen", "sizeof"), default="strlen",
-                                           help="spaniakos-legacy: the size the sender passed (default strlen)")),
+                                           help="spaniakos profiles: the size the sender passed to do_aes_encrypt:"
+                                                " strlen (default) or sizeof = strlen+1 (current library: the C"
+                                                " string's NUL is encrypted too; open removes it)")),
+        Option(("--spaniakos-restore",), dict(action="store_true",
+                                              help="spaniakos-legacy, size strlen: print the message with its dropped"
+                                                   " last byte put back (fails unless the bytes show which it was)"),
+               ("open",)),
     )
 
     def seal(self, plaintext: bytes, opts: argparse.Namespace, warn: Warn, index: int = 0) -> str:
@@ -237,13 +300,17 @@ class Spaniakos(Profile):
         return _encode(iv, self.encrypt(key, iv, plaintext, opts, warn), wire)
 
     def encrypt(self, key: bytes, iv: bytes, plaintext: bytes, opts: argparse.Namespace, warn: Warn) -> bytes:
-        return encrypt(key, iv, plaintext)
+        sizeof = getattr(opts, "spaniakos_size", "strlen") == "sizeof"
+        return encrypt(key, iv, plaintext + b"\x00" if sizeof else plaintext)
 
     def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
         key = _key(opts, self.name)
         iv, ct = _decode(text, opts.spaniakos_wire, opts)
         warn("unauthenticated legacy profile: anyone with the key (or nobody, for a replay) could have sent this")
-        return OpenResult(decrypt(key, iv, ct), {"profile": self.name, "iv_after": iv_after(iv, ct).hex()})
+        plain = decrypt(key, iv, ct)
+        if getattr(opts, "spaniakos_size", "strlen") == "sizeof":
+            plain = strip_c_nul(plain)
+        return OpenResult(plain, {"profile": self.name, "iv_after": iv_after(iv, ct).hex()})
 
 
 class SpaniakosLegacy(Spaniakos):
@@ -267,7 +334,16 @@ class SpaniakosLegacy(Spaniakos):
         meta = {"profile": self.name, "dropped_last_byte": opened.dropped_last_byte,
                 "padding_block": opened.padding_block,
                 "restored": [r.decode("latin-1") for r, _ in opened.restorations]}
-        return OpenResult(opened.plaintext, meta)
+        if not getattr(opts, "spaniakos_restore", False):
+            return OpenResult(opened.plaintext, meta)
+        if not opened.dropped_last_byte:
+            raise UsageError("--spaniakos-restore goes with --spaniakos-size strlen (with sizeof nothing is lost)")
+        if len(opened.restorations) != 1:
+            raise MalformedError("--spaniakos-restore: the bytes that survived do not show which byte was dropped;"
+                                 " open without --spaniakos-restore to get them")
+        restored, why = opened.restorations[0]
+        warn(f"printing the message with its dropped byte put back: {why}")
+        return OpenResult(restored, meta)
 
 
 ORDER = 40
