@@ -723,8 +723,9 @@ class Report:
                 cmd = shlex.join(f.command())
                 if f.stdin is not None:
                     cmd = f"echo {shlex.quote(f.stdin)} | {cmd}"
-                note = ("" if f.prints == "plaintext" else "  (prints the message)") if f.cli_ready else \
-                    "  (NOT checked: this command did not reproduce the plaintext here)"
+                # notes as shell comments, so the line stays a command to copy
+                note = ("" if f.prints == "plaintext" else "  # prints the message") if f.cli_ready else \
+                    "  # NOT checked: this command did not reproduce the plaintext here"
                 lines.append(f"   open it with: {cmd}{note}")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)

@@ -5,6 +5,8 @@ import hashlib
 import json
 import os
 import random
+import shlex
+import string
 import subprocess
 import sys
 import time
@@ -431,3 +433,176 @@ def test_options_open_the_message_where_the_profile_exists():
             assert res.stdout == finding.plaintext
             checked += 1
     assert checked == 3
+
+
+# -- every mistake class: the printed command opens the message ---------------------------------------------------
+
+def _ct(key, iv, plain):
+    return b64.encode_std(cipher.encrypt(key, iv, plain))
+
+
+def _blog(key, iv, ct, hex_iv=False):
+    return json.dumps({"iv": b64.encode_std(iv.hex().encode() if hex_iv else iv), "data": b64.encode_std(ct)})
+
+
+def every_mistake_cases():
+    """(name, input, diagnose kwargs, expected mistakes of the best finding, expected profile, expected output)."""
+    rng = random.Random(7)
+    key, iv, key32 = rng_bytes(rng, 16), rng_bytes(rng, 16), rng_bytes(rng, 32)
+    k, v = key.hex(), iv.hex()
+    inner = b64.encode_std(READING).encode()
+    now = int(time.time())
+    secret = rng_bytes(rng, 16)
+    doc = b'{"sensor": 3, "value": 51234}'
+    short = b'{"co2": 1223}'  # 13 bytes: a 16-byte ciphertext, whose base64 ends in '='
+    for _ in range(50):  # a key whose ciphertext's base64 has a '+' or '/' (so its url-safe form differs)
+        url_key = rng_bytes(rng, 16)
+        if set(_ct(url_key, iv, READING)) & set("+/"):
+            break
+    wrapped = _ct(key, iv, READING * 3)
+    pp = "".join(rng.choice(string.ascii_letters) for _ in range(16))
+    cases = [
+        ("cryptojs-key", _ct(key, iv, READING), dict(key=k, iv=v), (), "cryptojs-key", READING),
+        ("cryptojs-passphrase", openssl_enc(READING, "hunter2", "-aes-256-cbc", "-md", "md5"),
+         dict(passphrase="hunter2"), (), "cryptojs-passphrase", READING),
+        ("key-as-passphrase", openssl_enc(READING, k, "-aes-256-cbc", "-md", "md5"), dict(key=k),
+         ("key-as-passphrase",), "cryptojs-passphrase", READING),
+        ("passphrase-as-key", _ct(pp.encode(), iv, READING), dict(passphrase=pp, iv=v), ("passphrase-as-key",),
+         "cryptojs-key", READING),
+        ("key-text-as-bytes", _ct(k.encode(), iv, READING), dict(key=k, iv=v), ("key-text-as-bytes",),
+         "cryptojs-key", READING),
+        ("hashed-passphrase", _ct(hashlib.sha256(pp.encode()).digest(), iv, READING), dict(passphrase=pp, iv=v),
+         ("hashed-passphrase",), "cryptojs-key", READING),
+        ("aes-128-vs-256", _ct(key32[:16], iv, READING), dict(key=key32.hex(), iv=v), ("aes-128-vs-256",),
+         "cryptojs-key", READING),
+        ("aes-192-passphrase", openssl_enc(READING, "hunter2", "-aes-192-cbc", "-md", "md5"),
+         dict(passphrase="hunter2"), ("aes-128-vs-256",), "cryptojs-passphrase", READING),
+        ("kdf-sha256", openssl_enc(READING, "hunter2", "-aes-256-cbc", "-md", "sha256"), dict(passphrase="hunter2"),
+         ("kdf-sha256",), "cryptojs-passphrase", READING),
+        ("kdf-sha1", openssl_enc(READING, "hunter2", "-aes-256-cbc", "-md", "sha1"), dict(passphrase="hunter2"),
+         ("kdf-sha1",), "cryptojs-passphrase", READING),
+        ("kdf-pbkdf2", openssl_enc(READING, "hunter2", "-aes-256-cbc", "-pbkdf2"), dict(passphrase="hunter2"),
+         ("kdf-pbkdf2",), "cryptojs-passphrase", READING),
+        ("no-salt", openssl_enc(READING, "hunter2", "-aes-256-cbc", "-md", "md5", "-nosalt"),
+         dict(passphrase="hunter2"), ("no-salt",), "cryptojs-passphrase", READING),
+        ("iv-short", _ct(key, iv[:8] + bytes(8), READING), dict(key=k, iv=iv[:8].hex()), ("iv-short",),
+         "cryptojs-key", READING),
+        ("iv-long", _ct(key, iv, READING), dict(key=k, iv=v + "a1b2c3d4"), ("iv-long",), "cryptojs-key", READING),
+        ("iv-hex-text", _ct(key, v[:16].encode(), READING), dict(key=k, iv=v), ("iv-hex-text",), "cryptojs-key",
+         READING),
+        ("iv-prepended", b64.encode_std(iv + cipher.encrypt(key, iv, READING)), dict(key=k), ("iv-prepended",),
+         "cryptojs-key", READING),
+        ("iv-zero", _ct(key, bytes(16), READING), dict(key=k), ("iv-zero",), "cryptojs-key", READING),
+        ("iv-is-key", _ct(key, key, READING), dict(key=k), ("iv-is-key",), "cryptojs-key", READING),
+        ("double-base64", b64.encode_std(_ct(key, iv, READING).encode()), dict(key=k, iv=v), ("double-base64",),
+         "cryptojs-key", READING),
+        ("hex-in-base64", b64.encode_std(cipher.encrypt(key, iv, READING).hex().encode()), dict(key=k, iv=v),
+         ("hex-in-base64",), "cryptojs-key", READING),
+        ("urlsafe-base64", _ct(url_key, iv, READING).replace("+", "-").replace("/", "_"),
+         dict(key=url_key.hex(), iv=v), ("urlsafe-base64",), "cryptojs-key", READING),
+        ("wrapped-base64", "\n".join(wrapped[i:i + 64] for i in range(0, len(wrapped), 64)), dict(key=k, iv=v),
+         ("wrapped-base64",), "cryptojs-key", READING * 3),
+        ("base64-padding-missing", _ct(key, iv, short).rstrip("="), dict(key=k, iv=v), ("base64-padding-missing",),
+         "cryptojs-key", short),
+        ("zero-padding", b64.encode_std(cipher.encrypt_raw(key, iv, READING + bytes(-len(READING) % 16))),
+         dict(key=k, iv=v), ("zero-padding",), "cryptojs-key", READING),
+        ("no-pad-block", b64.encode_std(cipher.encrypt_raw(key, iv, READING[:32])), dict(key=k, iv=v),
+         ("no-pad-block",), "spaniakos-legacy", READING[:32]),
+        ("dropped-last-byte-base64", _ct(key, iv, inner[:-1]), dict(key=k, iv=v), ("dropped-last-byte",),
+         "spaniakos-legacy", inner),
+        ("dropped-last-byte-json", _ct(key, iv, doc[:-1]), dict(key=k, iv=v), ("dropped-last-byte",),
+         "spaniakos-legacy", doc),
+        ("dropped-last-byte-unrestorable", _ct(key, iv, b"QUJDREVGR0hJSktM"[:-1]), dict(key=k, iv=v),
+         ("dropped-last-byte",), "spaniakos-legacy", b"QUJDREVGR0hJSkt"),
+        ("c-string-nul", _ct(key, iv, READING + b"\0"), dict(key=k, iv=v), ("c-string-nul",), "spaniakos", READING),
+        ("c-string-nul-passphrase", openssl_enc(READING + b"\0", "hunter2", "-aes-256-cbc", "-md", "md5"),
+         dict(passphrase="hunter2"), ("c-string-nul",), "cryptojs-passphrase", READING + b"\0"),
+        ("base64-plaintext", _ct(key, iv, inner), dict(key=k, iv=v), ("base64-plaintext",), "cryptojs-key", inner),
+        ("esp8266-b64", _blog(key, iv, cipher.encrypt(key, iv, inner)), dict(key=k), (), "esp8266-b64", READING),
+        ("esp8266-b64-hex-iv", _blog(key, iv, cipher.encrypt(key, iv, inner), hex_iv=True), dict(key=k), (),
+         "esp8266-b64", READING),
+        ("blog-aes-256", _blog(key32, iv, cipher.encrypt(key32, iv, inner)), dict(key=key32.hex()), (), "spaniakos",
+         inner),
+        ("blog-dropped-last-byte", _blog(key, iv, cipher.encrypt(key, iv, inner[:-1])), dict(key=k),
+         ("dropped-last-byte",), "spaniakos-legacy", inner),
+        ("blog-no-pad-block", _blog(key, iv, cipher.encrypt_raw(key, iv, inner[:48])), dict(key=k),
+         ("no-pad-block",), "spaniakos-legacy", inner[:48]),
+        ("dweeter-halves", _ct(*dweeter.derive(pp), READING), dict(passphrase=pp), ("dweeter-halves",),
+         "cryptojs-key", READING),
+        ("dweeter-mode", _ct(*dweeter.derive(pp, True), READING), dict(passphrase=pp),
+         ("dweeter-halves", "dweeter-mode"), "cryptojs-key", READING),
+        ("dweeter", json.dumps(dweeter.seal_data({"co2": 1}, pp, "box", now)), dict(passphrase=pp), (), "dweeter",
+         json.dumps({"co2": 1, "remote_time": dweeter.time_string(now)}).encode()),
+        ("dweeter-base64", json.dumps(dweeter.seal_data({"co2": 1}, pp, "box", now, True)), dict(passphrase=pp), (),
+         "dweeter", json.dumps({"co2": 1, "remote_time": dweeter.time_string(now)}).encode()),
+        ("fernet", fernet.encrypt(key32, READING, now=now), dict(key="b64:" + base64.urlsafe_b64encode(key32).decode()),
+         (), "fernet", READING),
+        ("envelope-v1", envelope.seal(secret, READING, device="d1", seq=1, ts=now), dict(key=secret.hex()), (),
+         "envelope-v1", READING),
+        ("wrong-epoch", envelope.seal(secret, READING, device="d1", seq=2, ts=now - envelope.EPOCH_2000),
+         dict(key=secret.hex()), ("wrong-epoch",), "envelope-v1", READING),
+        ("clock-ahead", envelope.seal(secret, READING, device="d1", seq=3, ts=now + 3600), dict(key=secret.hex()),
+         ("clock-ahead",), "envelope-v1", READING),
+        ("stale", envelope.seal(secret, READING, device="d1", seq=4, ts=now - 3 * 86400), dict(key=secret.hex()),
+         ("stale",), "envelope-v1", READING),
+        ("wrong-direction", envelope.seal(secret, READING, device="d1", seq=5, ts=now, direction="down"),
+         dict(key=secret.hex()), ("wrong-direction",), "envelope-v1", READING),
+        ("envelope-reencoded", b64.encode_std(b64.decode_url(envelope.seal(secret, READING, device="dv", seq=6,
+                                                                            ts=now))),
+         dict(key=secret.hex()), ("envelope-reencoded",), "envelope-v1", READING),
+        ("envelope-explicit-now", envelope.seal(secret, READING, device="d1", seq=7, ts=NOW),
+         dict(key=secret.hex(), now=NOW), (), "envelope-v1", READING),
+    ]
+    return cases
+
+
+CASES = every_mistake_cases()
+
+
+def printed_commands(report):
+    """The `open it with:` lines of the text report, as shell commands running this checkout's CLI."""
+    lines = [line.split("open it with: ", 1)[1] for line in report.render().splitlines() if "open it with: " in line]
+    return [line.replace("iotenvelope open", f"{shlex.quote(sys.executable)} -m iotenvelope open", 1) for line in lines]
+
+
+def test_every_mistake_class_has_a_case():
+    covered = {m for case in CASES for m in case[3]} | {"iv-wrong"}  # iv-wrong: partial, below
+    assert covered == set(MISTAKES)
+
+
+@pytest.mark.parametrize("name,text,kwargs,mistakes,profile,output", CASES, ids=[c[0] for c in CASES])
+def test_printed_command_opens_every_mistake_class(name, text, kwargs, mistakes, profile, output):
+    report = diagnose(text, **kwargs)
+    top = assert_found(report, mistakes, top_plaintext(profile, output), profile)
+    assert top.output == output and top.cli_ready
+    commands = printed_commands(report)
+    assert len(commands) == len(report.findings)
+    for finding, command, as_json in zip(report.findings, commands, report.as_json()["findings"]):
+        assert not finding.partial and finding.cli_ready and as_json["cli_ready"] is True, finding.explanation
+        assert as_json["options"] == ["--profile", finding.profile, *finding.options]
+        # the command exactly as printed, run by a shell (with its `echo ... |` when stdin must be re-encoded)
+        res = _run_printed(command, finding, text)
+        assert res.returncode == 0, (name, command, res.stderr)
+        assert res.stdout == finding.output, (name, command)
+    if "--now" in top.options:
+        assert name == "envelope-explicit-now" and top.options[-2:] == ["--now", str(NOW)]
+
+
+def top_plaintext(profile, output):
+    """esp8266-b64 prints the message; the finding's plaintext is the decrypted base64 text."""
+    return b64.encode_std(output).encode() if profile == "esp8266-b64" else output
+
+
+def _run_printed(command, finding, text):
+    stdin = None if finding.stdin is not None else (text if isinstance(text, bytes) else text.encode())
+    return subprocess.run(["bash", "-c", command], input=stdin, capture_output=True, cwd=ROOT, timeout=60)
+
+
+def test_partial_finding_has_no_command():
+    key, iv = os.urandom(16), os.urandom(16)
+    report = diagnose(_ct(key, iv, READING), key=key.hex(), iv=os.urandom(16).hex())
+    top = best(report)
+    assert top.partial and top.mistakes == ("iv-wrong",) and not top.cli_ready and top.output is None
+    out = report.as_json()["findings"][0]
+    assert out["cli_ready"] is False and out["options"] == [] and "prints" not in out
+    assert printed_commands(report) == []
