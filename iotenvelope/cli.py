@@ -100,7 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--impl", action="append", help="only this implementation (repeatable)")
 
     diag = sub.add_parser("diagnose", help="ciphertext or message on stdin + the key material you think is right ->"
-                                           " which convention or mistake explains it")
+                                           " which convention or mistake explains it",
+                          description="Read a ciphertext (base64, hex or raw bytes) or a whole message (envelope,"
+                                      " Fernet token, dweet, ESP8266 {\"iv\", \"data\"} object) on stdin, try every"
+                                      " profile and known mistake with the key material given, and print the findings"
+                                      " best first: profile, what was wrong, the recovered plaintext and the"
+                                      " `iotenvelope open` command that opens it (each command is checked before it is"
+                                      " printed). Exit 0 with findings, 1 with none, 2 usage error, 3 empty input. The"
+                                      " output repeats the key material and the plaintext.")
     diag_key = diag.add_mutually_exclusive_group(required=True)
     diag_key.add_argument("--key", help="the key or device secret you believe in (hex, or b64:<base64>)")
     diag_key.add_argument("--passphrase", help="the passphrase you believe in")

@@ -78,7 +78,8 @@ MISTAKES = {
     "iv-zero": "the IV is all zero bytes",
     "iv-is-key": "the key doubles as the IV",
     "iv-wrong": "the key is right but the IV is not (or not given): only blocks 2..n decrypt, shown below; find the "
-                "real IV (sent separately? prepended? derived?) to recover the first 16 bytes",
+                "real IV (sent separately? derived?) to recover the first 16 bytes - or, if the sender put the IV "
+                "in front of the ciphertext, what is shown is the whole message",
     "double-base64": "the ciphertext was base64-encoded twice",
     "hex-in-base64": "base64 of the ciphertext's hex text",
     "urlsafe-base64": "url-safe base64 alphabet (-_) instead of the standard one (+/)",

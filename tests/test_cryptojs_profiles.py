@@ -296,3 +296,69 @@ def test_paddings_round_trip_and_unpad_strictly(pad):
     if pad == "iso97971":
         with pytest.raises(PaddingError):
             padding.unpad(b"A" * 16, pad)
+
+
+# -- OpenSSL-only passphrase variants: -nosalt, -aes-192-cbc, -md sha1 ---------------------------------------------
+
+@pytest.mark.parametrize("key_size,kdf,salted", [
+    (256, "evp-md5", False), (128, "evp-sha256", False), (256, "pbkdf2-sha256:1000", False),
+    (192, "evp-md5", True), (256, "evp-sha1", True), (192, "evp-sha1", False),
+])
+def test_openssl_only_variants_with_real_openssl(key_size, kdf, salted):
+    flags = ["--key-size", str(key_size), "--kdf", kdf] + ([] if salted else ["--nosalt"])
+    text = cryptojs.encrypt_passphrase(MSG, "pw", key_size, kdf, salted=salted)
+    assert b64.decode_std(text).startswith(b"Salted__") == salted
+    args = cryptojs.openssl_args(key_size, kdf, salted=salted)
+    args[0] = openssl()
+    proc = subprocess.run(args + ["-pass", "pass:pw"], input=text.encode(), capture_output=True, timeout=30)
+    assert proc.returncode == 0 and proc.stdout == MSG, proc.stderr
+    args = cryptojs.openssl_args(key_size, kdf, decrypt=False, salted=salted)
+    args[0] = openssl()
+    proc = subprocess.run(args + ["-pass", "pass:pw"], input=MSG, capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert cryptojs.decrypt_passphrase(proc.stdout.decode(), "pw", key_size, kdf, salted=salted) == MSG
+    opened = cli("open", "--profile", "cryptojs-passphrase", "--passphrase", "pw", *flags, stdin=proc.stdout)
+    assert opened.returncode == 0 and opened.stdout == MSG, opened.stderr
+    sealed = cli("seal", "--profile", "cryptojs-passphrase", "--passphrase", "pw", *flags, stdin=MSG)
+    assert sealed.returncode == 0 and cryptojs.decrypt_passphrase(sealed.stdout.decode(), "pw", key_size, kdf,
+                                                                  salted=salted) == MSG
+
+
+def test_nosalt_mismatches_are_named():
+    with pytest.raises(MalformedError, match="drop --nosalt"):
+        cryptojs.decrypt_passphrase(cryptojs.encrypt_passphrase(MSG, "pw"), "pw", salted=False)
+    with pytest.raises(MalformedError, match="Salted__"):
+        cryptojs.decrypt_passphrase(cryptojs.encrypt_passphrase(MSG, "pw", salted=False), "pw")
+    res = cli("seal", "--profile", "cryptojs-passphrase", "--passphrase", "pw", "--nosalt", "--salt", "00" * 8,
+              stdin=MSG)
+    assert res.returncode == 2 and b"--nosalt" in res.stderr
+
+
+@pytest.mark.parametrize("version", js.EXPECTED_VERSIONS)
+def test_crypto_js_cannot_read_nosalt_and_matches_aes_192_derivation(version):
+    bridge = require_node()
+    text = cryptojs.encrypt_passphrase(MSG, "pw", salted=False)
+    native = bridge.call("native", lib=version, what="passphrase-decrypt", ct=text, passphrase="pw")
+    assert bytes.fromhex(native["hex"]) != MSG  # crypto-js makes up a random salt when the header is missing
+    salt = bytes(range(1, 9))
+    params = bridge.call("native", lib=version, what="kdf-openssl-execute", passphrase="pw", keyWords=6, ivWords=4,
+                         salt=salt.hex())
+    assert (bytes.fromhex(params["key"]), bytes.fromhex(params["iv"])) == cryptojs.derive_passphrase_key("pw", salt, 192)
+
+
+def test_one_derivation_serves_every_key_size():
+    """derive_passphrase_keys slices one KDF output; each size must equal a derivation of exactly that size."""
+    from iotenvelope import kdf as kdf_mod
+    for salt in (bytes(range(8)), None):
+        for spec in cryptojs.COMMON_KDFS:
+            k = cryptojs.parse_kdf(spec)
+            every = cryptojs.derive_passphrase_keys("pw", salt, spec)
+            assert set(every) == set(cryptojs.KEY_SIZES)
+            for size in cryptojs.KEY_SIZES:
+                n = size // 8
+                if k.kind == "evp":
+                    want = kdf_mod.evp_bytes_to_key("pw", salt, n, 16, k.digest)
+                else:
+                    material = kdf_mod.pbkdf2("pw", salt or b"", k.iterations, n + 16, k.digest)
+                    want = (material[:n], material[n:])
+                assert every[size] == want, (spec, size)

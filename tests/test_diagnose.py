@@ -606,3 +606,23 @@ def test_partial_finding_has_no_command():
     out = report.as_json()["findings"][0]
     assert out["cli_ready"] is False and out["options"] == [] and "prints" not in out
     assert printed_commands(report) == []
+
+
+def test_real_pre_2018_library_blog_messages():
+    """Every blog message the real pre-May-2018 library encrypted with size = strlen (vectors/spaniakos/):
+    diagnose names the dropped byte, restores it where the text shows it, and its command prints that."""
+    from iotenvelope import vectors
+    data = vectors.load(ROOT / "vectors" / "spaniakos" / "spaniakos_vectors.json")
+    blog = [t for g, t in vectors.iter_tests(data) if g["type"] == "SpaniakosLegacy" and "Blog" in t["flags"]]
+    restored = 0
+    for case in blog:
+        msg = bytes.fromhex(case["plaintext_hex"])
+        top = assert_found(diagnose(case["ciphertext_b64"], key=case["key_hex"], iv=case["iv_hex"]),
+                           ("dropped-last-byte",), top_plaintext_of(case, msg), "spaniakos-legacy")
+        assert top.cli_ready and ("--spaniakos-restore" in top.options) == (top.plaintext == msg)
+        restored += top.plaintext == msg
+    assert len(blog) == 7 and restored == 5  # "YWJj" and "QUJDREVGR0hJSktM" lost a character nothing reveals
+
+
+def top_plaintext_of(case, msg):
+    return msg[:-1] if case["id"] in ("legacy_blog5", "legacy_blog6") else msg

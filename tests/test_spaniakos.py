@@ -117,3 +117,59 @@ def test_cli_legacy(data):
     assert resealed.stdout.decode().strip() == case["ciphertext_b64"]
     profiles = cli("profiles").stdout.decode()
     assert "spaniakos-legacy" in profiles and "UNAUTHENTICATED" in profiles
+
+
+def test_truncation_signs():
+    # the one base64 character that makes the message JSON
+    doc = b'{"sensor": 3, "value": 512345}'
+    msg = sp.b64.encode_std(doc).encode()
+    assert len(msg) % 4 == 0 and not msg.endswith(b"=")
+    found = sp.truncation(msg[:-1])
+    assert found.restored == msg and "only one that makes the message JSON" in found.why
+    # several characters complete it to text: a sign, but no restoration
+    found = sp.truncation(b"QUJDREVGR0hJSkt")
+    assert found.restored is None and "cannot be restored" in found.why
+    assert sp.restore_candidates(b"QUJDREVGR0hJSkt") == []
+    # a JSON array loses its ']'; complete JSON and binary show nothing
+    assert sp.truncation(b'[1, 2, {"a": 3}').restored == b'[1, 2, {"a": 3}]'
+    assert sp.truncation(b'{"a": 1}') is None and sp.truncation(b"\xff\xfe") is None
+    assert sp.truncation(b"plain text") is None
+
+
+def test_restore_option_prints_the_restored_message(data):
+    by_id = {t["id"]: t for t in cases(data, "SpaniakosLegacy")}
+    case = by_id["legacy_blog4"]  # "SGk=" sent with size = strlen: the '=' was dropped
+    args = ["open", "--profile", "spaniakos-legacy", "--key", case["key_hex"], "--iv", case["iv_hex"]]
+    out = cli(*args, "--spaniakos-restore", data=case["ciphertext_b64"].encode())
+    assert out.returncode == 0 and out.stdout == b"SGk=" and b"put back" in out.stderr
+    case = by_id["legacy_blog5"]  # "YWJj" lost its 'j': nothing shows which character it was
+    args = ["open", "--profile", "spaniakos-legacy", "--key", case["key_hex"], "--iv", case["iv_hex"]]
+    out = cli(*args, "--spaniakos-restore", data=case["ciphertext_b64"].encode())
+    assert out.returncode == 3 and b"do not show which byte" in out.stderr and b"Traceback" not in out.stderr
+    out = cli(*args, "--spaniakos-restore", "--spaniakos-size", "sizeof", data=case["ciphertext_b64"].encode())
+    assert out.returncode == 2 and b"strlen" in out.stderr
+
+
+def test_sizeof_on_the_current_library_carries_the_nul(data):
+    # bin17 of the real library: 17 bytes whose last is a NUL, as a C caller passing sizeof(text) would send
+    case = next(t for t in cases(data, "SpaniakosCurrent") if t["id"] == "bin17")
+    msg = bytes.fromhex(case["plaintext_hex"])
+    assert msg.endswith(b"\x00") and not msg.endswith(b"\x00\x00")
+    args = ["--profile", "spaniakos", "--key", case["key_hex"], "--iv", case["iv_hex"], "--spaniakos-size", "sizeof"]
+    opened = cli("open", *args, data=case["ciphertext_b64"].encode())
+    assert opened.returncode == 0 and opened.stdout == msg[:-1]
+    sealed = cli("seal", *args, data=msg[:-1])
+    assert sealed.returncode == 0 and sealed.stdout.decode().strip() == case["ciphertext_b64"]
+    other = next(t for t in cases(data, "SpaniakosCurrent") if not t["plaintext_hex"].endswith("00"))
+    refused = cli("open", "--profile", "spaniakos", "--key", other["key_hex"], "--iv", other["iv_hex"],
+                  "--spaniakos-size", "sizeof", data=other["ciphertext_b64"].encode())
+    assert refused.returncode == 3 and b"terminating NUL" in refused.stderr
+
+
+def test_blog_wire_reads_the_node_to_device_iv_form(data):
+    case = next(t for t in cases(data, "SpaniakosCurrent") if "wire" in t)
+    iv = bytes.fromhex(case["iv_hex"])
+    wire = json.dumps({"iv": sp.b64.encode_std(iv.hex().encode()), "data": case["wire"]["data"]})
+    assert sp.parse_blog_wire(wire) == (iv, bytes.fromhex(case["ciphertext_hex"]))
+    out = cli("open", "--profile", "spaniakos", "--key", case["key_hex"], "--spaniakos-wire", "blog", data=wire.encode())
+    assert out.returncode == 0 and out.stdout == bytes.fromhex(case["plaintext_hex"])
