@@ -42,12 +42,11 @@ import json
 import math
 import re
 import shlex
-import string
 import time
 from dataclasses import dataclass, field
 from typing import Union
 
-from . import b64, cipher, envelope, fernet, keys, openssl, padding
+from . import b64, cipher, envelope, fernet, keys, openssl, padding, textshape
 from .errors import IotEnvelopeError, KeyFormatError, MalformedError, UsageError
 from .profiles import cryptojs, dweeter as dweeter_profile, esp8266, no_warn, spaniakos
 
@@ -56,7 +55,8 @@ MISTAKE_PRIOR = 0.9
 PARTIAL_FACTOR = 0.5
 BLOCK = padding.BLOCK
 ZERO_IV = bytes(BLOCK)
-_PRINTABLE = set(string.printable.encode()) - {0x0b, 0x0c}
+#: a printable ASCII character or tab/LF/CR: 98 of the 256 byte values
+_ASCII_TEXT_BITS = math.log2(256 / (0x7f - 0x20 + len(textshape.TEXT_CONTROLS)))
 _B64_STD = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 
@@ -166,35 +166,10 @@ class Evidence:
 
 def text_bits(data: bytes) -> float | None:
     """Bits of evidence that ``data`` is text: None when it is not printable UTF-8."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+    text = textshape.text_of(data)
+    if text is None:
         return None
-    bits = 0.0
-    for ch in text:
-        if ord(ch) < 128:
-            if ord(ch) not in _PRINTABLE:
-                return None
-            bits += math.log2(256 / len(_PRINTABLE))
-        elif ch.isprintable():
-            bits += 6.0
-        else:
-            return None
-    return bits
-
-
-def _is_json_container(data: bytes) -> bool:
-    try:
-        return isinstance(json.loads(data.decode("utf-8")), (dict, list))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return False
-
-
-def _try_b64(text: str | bytes) -> bytes | None:
-    try:
-        return b64.decode_std(text)
-    except MalformedError:
-        return None
+    return sum(_ASCII_TEXT_BITS if ord(ch) < 128 else 6.0 for ch in text)
 
 
 def evidence(data: bytes) -> Evidence:
@@ -204,12 +179,12 @@ def evidence(data: bytes) -> Evidence:
         return Evidence(0.0, "")
     text = data.decode("utf-8")
     if len(text) >= 4 and _B64_STD.fullmatch(text):
-        inner = _try_b64(text)
+        inner = textshape.std_base64(text)
         if inner is not None:
             inner_ev = evidence(inner)
             if inner_ev.kind:
                 return Evidence(2.0 * len(text) + inner_ev.bits, "base64", inner)
-    if _is_json_container(data):
+    if textshape.is_json_container(data):
         return Evidence(bits + 12.0, "json")
     return Evidence(bits, "text")
 
@@ -254,7 +229,7 @@ def _decodings(text: str) -> list[Blob]:
         except UnicodeDecodeError:
             continue
         if _B64_STD.fullmatch(inner_text) and len(inner_text) % 4 == 0:
-            inner = _try_b64(inner_text)
+            inner = textshape.std_base64(inner_text)
             if inner is not None:
                 nested.append(Blob(inner, blob.mistakes + ("double-base64",), False))
         if _HEX.fullmatch(inner_text):
@@ -482,7 +457,7 @@ class _Search:
         if not ev.kind:
             return
         if "iv-prepended" in mistakes and not (
-                ev.kind == "json" or (ev.kind == "base64" and _is_json_container(ev.message or b""))):
+                ev.kind == "json" or (ev.kind == "base64" and textshape.is_json_container(ev.message or b""))):
             return
         bits = pad_bits + ev.bits
         cut = None

@@ -37,6 +37,11 @@ def iter_tests(data: dict):
             yield group, test
 
 
+def label(test: dict) -> str:
+    """How reports name a case: ``tcId N (comment)``."""
+    return f"tcId {test['tcId']} ({test['comment']})"
+
+
 def _provenance(seed: int) -> dict:
     from Crypto import __version__ as pycryptodome_version
     return {"implementation": "iotenvelope-python", "version": __version__,

@@ -12,6 +12,9 @@ import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import IotEnvelopeError
 
 
 
@@ -27,6 +30,20 @@ class Result:
         else:
             self.failed += 1
             self.failures.append(f"{label}: {detail}" if detail else label)
+
+    def attempt(self, test: dict, label: str, what: str, action: Callable[[], Any]) -> tuple[bool, Any]:
+        """Run ``action`` (the open/decrypt of one vector case). An error settles the case - it passes exactly
+        when the case is invalid - and so does an invalid case that ``action`` accepted (it fails); then
+        ``(False, None)``. Otherwise ``(True, value)`` for the caller to compare."""
+        try:
+            value = action()
+        except IotEnvelopeError as exc:
+            self.record(test["result"] == "invalid", label, f"{what} raised {exc.code}: {exc}")
+            return False, None
+        if test["result"] == "invalid":
+            self.record(False, label, f"{what} accepted an invalid case")
+            return False, None
+        return True, value
 
 
 class Peer:

@@ -124,7 +124,7 @@ def envelope_script(data: dict, keep=None) -> tuple[bytes, list[tuple[int, str]]
                 out += f"R {len(text)}\n".encode() + text + b"\n"
         else:
             out += f"X {ERROR_CODES.get(test.get('error', ''), 99)}\n".encode()
-        cases.append((test["tcId"], f"tcId {test['tcId']} ({test['comment']})"))
+        cases.append((test["tcId"], vectors.label(test)))
     out += b"Q\n"
     return bytes(out), cases
 

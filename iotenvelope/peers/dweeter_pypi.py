@@ -23,7 +23,7 @@ import time
 import types
 from pathlib import Path
 
-from .. import b64
+from .. import b64, vectors
 from . import Peer, Result
 
 ORDER = 60
@@ -183,7 +183,7 @@ def check_file(data: dict) -> Result:
     result = Result()
     for group in data["testGroups"]:
         for test in group["tests"]:
-            label = f"tcId {test['tcId']} ({test['comment']})"
+            label = vectors.label(test)
             if test["result"] == "invalid":
                 got = receive(test["mailbox"], test["key"], test["useBase64"], test["dweet"])
                 result.record(got == [None], label, f"the real receiver returned {got!r}, expected refusal")

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 
 from .. import b64, cipher, padding
+from ..textshape import is_json_container, std_base64, text_of
 from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, PaddingError, UsageError
 from ..keys import parse_aes_key, parse_iv
 from . import OpenResult, Option, Profile, Warn, esp8266
@@ -131,31 +132,6 @@ _B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+
 _B64_BODY = re.compile(r"[A-Za-z0-9+/]+=?")
 
 
-def _b64_or_none(text: str) -> bytes | None:
-    try:
-        return b64.decode_std(text)
-    except IotEnvelopeError:
-        return None
-
-
-def _readable(data: bytes | None) -> bool:
-    """UTF-8 text without control characters other than tab, CR and LF."""
-    if not data:
-        return False
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return all(c.isprintable() or c in "\t\r\n" for c in text)
-
-
-def _json_container(data: bytes | None) -> bool:
-    try:
-        return isinstance(json.loads(data), (dict, list))
-    except (TypeError, ValueError, RecursionError):
-        return False
-
-
 @dataclass(frozen=True)
 class Truncation:
     """What the surviving bytes of a ``size = strlen`` message show about the byte that was dropped."""
@@ -177,14 +153,14 @@ def truncation(survived: bytes) -> Truncation | None:
     except UnicodeDecodeError:
         return None
     if len(text) % 4 == 3 and _B64_BODY.fullmatch(text):
-        if _readable(_b64_or_none(text + "=")):
+        if _reads_as_text(text + "="):
             why = ("the dropped byte was the second base64 padding '='" if text.endswith("=") else
                    "the dropped byte was probably base64 padding '=' (with it the text is canonical base64)")
             return Truncation(survived + b"=", why)
         if text.endswith("="):
             return None
-        readable = [c for c in _B64_ALPHABET if _readable(_b64_or_none(text + c))]
-        as_json = [c for c in readable if _json_container(_b64_or_none(text + c))]
+        readable = [c for c in _B64_ALPHABET if _reads_as_text(text + c)]
+        as_json = [c for c in readable if is_json_container(std_base64(text + c))]
         if len(as_json) == 1:
             return Truncation(survived + as_json[0].encode(), "the dropped byte was the base64 character "
                               f"{as_json[0]!r}: the only one that makes the message JSON")
@@ -192,12 +168,17 @@ def truncation(survived: bytes) -> Truncation | None:
             return Truncation(None, f"the dropped base64 character cannot be restored ({len(readable)} characters"
                                     " complete the text)")
         return None
-    if text.lstrip().startswith(("{", "[")) and not _json_container(survived):
+    if text.lstrip().startswith(("{", "[")) and not is_json_container(survived):
         for closer, what in (("}", "object"), ("]", "array")):
-            if _json_container(survived + closer.encode()):
+            if is_json_container(survived + closer.encode()):
                 return Truncation(survived + closer.encode(),
                                   f"the dropped byte was probably the closing {closer!r} of the JSON {what}")
     return None
+
+
+def _reads_as_text(base64_text: str) -> bool:
+    decoded = std_base64(base64_text)
+    return bool(decoded) and text_of(decoded) is not None
 
 
 def restore_candidates(survived: bytes) -> list[tuple[bytes, str]]:
@@ -481,7 +462,7 @@ def check_vector_file(data: dict):
     from .. import vectors
     result = Result()
     for group, test in vectors.iter_tests(data):
-        label = f"tcId {test['tcId']} ({test['comment']})"
+        label = vectors.label(test)
         try:
             problems = _check_legacy(test) if group["type"] == "SpaniakosLegacy" else _check_current(test)
         except IotEnvelopeError as exc:
