@@ -474,6 +474,8 @@ class _Search:
         if nul:
             mistakes += ("c-string-nul",)
         profile, options, printed, prints = _command(target, pad, nul, cut, text, ev.message)
+        if nul and printed.endswith(b"\0"):
+            detail = "; ".join(filter(None, (detail, f"{profile} has no option to drop the NUL: open prints it too")))
         self.candidates.append(Finding(profile, 0.0, mistakes, printed, options, target.stdin, ev.message,
                                        evidence=ev.kind, bits=bits, detail=detail, prints=prints))
 
@@ -692,7 +694,8 @@ class Report:
             lines.append(f"{i}. {f.profile}  confidence {f.confidence:.3f}{'  (partial)' if f.partial else ''}")
             lines.append(f"   what was wrong: {f.explanation}")
             shown = _text_or_b64("plaintext", f.plaintext)
-            lines.append("   plaintext: " + next(iter(shown.values())) + ("  (base64)" if "plaintext_b64" in shown else ""))
+            value = next(iter(shown.values())).replace("\0", "\\0")  # a C string's NUL, visibly
+            lines.append("   plaintext: " + value + ("  (base64)" if "plaintext_b64" in shown else ""))
             if f.message is not None:
                 lines.append("   message: " + next(iter(_text_or_b64("m", f.message).values())))
             if not f.partial:
