@@ -626,3 +626,21 @@ def test_real_pre_2018_library_blog_messages():
 
 def top_plaintext_of(case, msg):
     return msg[:-1] if case["id"] in ("legacy_blog5", "legacy_blog6") else msg
+
+
+def test_cli_help_and_json_shape():
+    res = run("--help")
+    assert res.returncode == 0 and b"Exit 0 with findings, 1 with none" in res.stdout and b"--passphrase" in res.stdout
+    key, iv = os.urandom(16), os.urandom(16)
+    ct = b64.encode_std(cipher.encrypt(key, iv, READING + b"\0")).encode()
+    res = run("--key", key.hex(), "--iv", iv.hex(), "--json", stdin=ct)
+    out = json.loads(res.stdout)
+    assert res.returncode == 0 and set(out) == {"findings", "notes", "tries"} and out["tries"] > 0
+    first = out["findings"][0]
+    assert {"profile", "confidence", "explanation", "plaintext", "mistakes", "options", "cli_ready", "prints",
+            "evidence", "partial"} <= set(first)
+    assert first["profile"] == "spaniakos" and first["cli_ready"] and first["prints"] == "plaintext"
+    assert first["options"] == ["--profile", "spaniakos", "--key", key.hex(), "--iv", iv.hex(), "--spaniakos-size",
+                                "sizeof"]
+    res = run("--key", "not hex", "--iv", "zz", "--json", stdin=ct)
+    assert res.returncode == 1 and len(json.loads(res.stdout)["notes"]) == 2
