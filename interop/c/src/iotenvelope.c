@@ -427,6 +427,59 @@ int iote_pkcs7_unpad(const uint8_t *data, size_t len, size_t *msg_len)
     return IOTE_OK;
 }
 
+/* ---- AES-CBC + PKCS#7 (what seal and open run) ---------------------------------------------------------- */
+
+static int enc_key_len_ok(size_t key_len)
+{
+    return key_len == 16 || (IOTE_WITH_AES256 && key_len == 32);
+}
+
+int iote_cbc_pkcs7_encrypt(const uint8_t *key, size_t key_len, const uint8_t iv[IOTE_IV_LEN], uint8_t *buf,
+                           size_t msg_len, size_t buf_cap, size_t *ct_len)
+{
+    size_t n;
+    if (key == NULL || iv == NULL || buf == NULL) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    if (!enc_key_len_ok(key_len)) {
+        return IOTE_ERR_BAD_KEY;
+    }
+    if (msg_len > (size_t)-1 - 16 || buf_cap < (msg_len / 16 + 1) * 16) {
+        return IOTE_ERR_BUFFER;
+    }
+    n = (msg_len / 16 + 1) * 16;
+    memset(buf + msg_len, (int)(n - msg_len), n - msg_len);
+    if (iote_be_aes_cbc(0, key, key_len, iv, buf, n) != 0) {
+        wipe(buf, n);
+        return IOTE_ERR_BACKEND;
+    }
+    if (ct_len != NULL) {
+        *ct_len = n;
+    }
+    return IOTE_OK;
+}
+
+int iote_cbc_pkcs7_decrypt(const uint8_t *key, size_t key_len, const uint8_t iv[IOTE_IV_LEN], uint8_t *buf,
+                           size_t ct_len, size_t *msg_len)
+{
+    int rc;
+    if (key == NULL || iv == NULL || (buf == NULL && ct_len != 0)) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    if (!enc_key_len_ok(key_len)) {
+        return IOTE_ERR_BAD_KEY;
+    }
+    if (ct_len % 16 != 0) {
+        return IOTE_ERR_PADDING; /* no whole blocks, so no valid padding either */
+    }
+    rc = iote_be_aes_cbc(1, key, key_len, iv, buf, ct_len) == 0 ? iote_pkcs7_unpad(buf, ct_len, msg_len)
+                                                                : IOTE_ERR_BACKEND;
+    if (rc != IOTE_OK && ct_len != 0) {
+        wipe(buf, ct_len);
+    }
+    return rc;
+}
+
 /* ---- header fields ------------------------------------------------------------------------------------- */
 
 static int dev_char_ok(unsigned c)
@@ -672,10 +725,10 @@ int iote_seal(const iote_keys *keys, const iote_fields *f, const uint8_t iv[IOTE
     if (msg_len != 0) {
         memmove(ct, msg, msg_len);
     }
-    memset(ct + msg_len, (int)(ct_len - msg_len), ct_len - msg_len);
-    if (iote_be_aes_cbc(0, keys->enc, keys->enc_len, iv, ct, ct_len) != 0) {
+    rc = iote_cbc_pkcs7_encrypt(keys->enc, keys->enc_len, iv, ct, msg_len, ct_len, NULL);
+    if (rc != IOTE_OK) {
         wipe(out, out_cap);
-        return IOTE_ERR_BACKEND;
+        return rc;
     }
     rc = compute_tag(keys, f->direction, f->type, f->dev, f->dev_len, f->seq, f->ts, iv, ct, ct_len, tag);
     if (rc != IOTE_OK) {
@@ -756,13 +809,8 @@ static int verify_decrypt(const iote_keys *keys, uint8_t expect_dir, iote_header
         return rc;
     }
     memcpy(ivcopy, iv, IOTE_IV_LEN); /* iv may lie in buf, which is about to change */
-    if (iote_be_aes_cbc(1, keys->enc, keys->enc_len, ivcopy, buf + ct_off, ct_len) != 0) {
-        wipe(buf + ct_off, ct_len);
-        return IOTE_ERR_BACKEND;
-    }
-    rc = iote_pkcs7_unpad(buf + ct_off, ct_len, &n);
+    rc = iote_cbc_pkcs7_decrypt(keys->enc, keys->enc_len, ivcopy, buf + ct_off, ct_len, &n); /* wipes on failure */
     if (rc != IOTE_OK) {
-        wipe(buf + ct_off, ct_len);
         return rc;
     }
     if (ct_off != 0 && n != 0) {
