@@ -429,55 +429,52 @@ int iote_pkcs7_unpad(const uint8_t *data, size_t len, size_t *msg_len)
 
 /* ---- AES-CBC + PKCS#7 (what seal and open run) ---------------------------------------------------------- */
 
-static int enc_key_len_ok(size_t key_len)
+/* Both directions in one function, so the backend's AES-CBC has a single call site (small builds with -flto
+ * would otherwise inline it twice). Encrypt pads buf[0..len) first; decrypt checks the padding after. */
+static int cbc_pkcs7(int decrypt, const uint8_t *key, size_t key_len, const uint8_t *iv, uint8_t *buf,
+                     size_t len, size_t cap, size_t *out_len)
 {
-    return key_len == 16 || (IOTE_WITH_AES256 && key_len == 32);
+    size_t n = decrypt ? len : (len / 16 + 1) * 16;
+    int rc = IOTE_OK;
+    if (key == NULL || iv == NULL || (buf == NULL && cap != 0)) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    if (key_len != 16 && !(IOTE_WITH_AES256 && key_len == 32)) {
+        return IOTE_ERR_BAD_KEY;
+    }
+    if (decrypt) {
+        if (len % 16 != 0) {
+            return IOTE_ERR_PADDING; /* no whole blocks, so no valid padding either */
+        }
+    } else {
+        if (len > (size_t)-1 - 16 || cap < n) {
+            return IOTE_ERR_BUFFER;
+        }
+        memset(buf + len, (int)(n - len), n - len);
+    }
+    if (iote_be_aes_cbc(decrypt, key, key_len, iv, buf, n) != 0) {
+        rc = IOTE_ERR_BACKEND;
+    } else if (decrypt) {
+        rc = iote_pkcs7_unpad(buf, n, &n);
+    }
+    if (rc != IOTE_OK) {
+        wipe(buf, n); /* n is still the length that went through AES */
+    } else if (out_len != NULL) {
+        *out_len = n;
+    }
+    return rc;
 }
 
 int iote_cbc_pkcs7_encrypt(const uint8_t *key, size_t key_len, const uint8_t iv[IOTE_IV_LEN], uint8_t *buf,
                            size_t msg_len, size_t buf_cap, size_t *ct_len)
 {
-    size_t n;
-    if (key == NULL || iv == NULL || buf == NULL) {
-        return IOTE_ERR_ARGUMENT;
-    }
-    if (!enc_key_len_ok(key_len)) {
-        return IOTE_ERR_BAD_KEY;
-    }
-    if (msg_len > (size_t)-1 - 16 || buf_cap < (msg_len / 16 + 1) * 16) {
-        return IOTE_ERR_BUFFER;
-    }
-    n = (msg_len / 16 + 1) * 16;
-    memset(buf + msg_len, (int)(n - msg_len), n - msg_len);
-    if (iote_be_aes_cbc(0, key, key_len, iv, buf, n) != 0) {
-        wipe(buf, n);
-        return IOTE_ERR_BACKEND;
-    }
-    if (ct_len != NULL) {
-        *ct_len = n;
-    }
-    return IOTE_OK;
+    return cbc_pkcs7(0, key, key_len, iv, buf, msg_len, buf_cap, ct_len);
 }
 
 int iote_cbc_pkcs7_decrypt(const uint8_t *key, size_t key_len, const uint8_t iv[IOTE_IV_LEN], uint8_t *buf,
                            size_t ct_len, size_t *msg_len)
 {
-    int rc;
-    if (key == NULL || iv == NULL || (buf == NULL && ct_len != 0)) {
-        return IOTE_ERR_ARGUMENT;
-    }
-    if (!enc_key_len_ok(key_len)) {
-        return IOTE_ERR_BAD_KEY;
-    }
-    if (ct_len % 16 != 0) {
-        return IOTE_ERR_PADDING; /* no whole blocks, so no valid padding either */
-    }
-    rc = iote_be_aes_cbc(1, key, key_len, iv, buf, ct_len) == 0 ? iote_pkcs7_unpad(buf, ct_len, msg_len)
-                                                                : IOTE_ERR_BACKEND;
-    if (rc != IOTE_OK && ct_len != 0) {
-        wipe(buf, ct_len);
-    }
-    return rc;
+    return cbc_pkcs7(1, key, key_len, iv, buf, ct_len, ct_len, msg_len);
 }
 
 /* ---- header fields ------------------------------------------------------------------------------------- */
