@@ -137,7 +137,10 @@ def _run_killed(url, window, mode, path, lines_before_kill, delay):
         got.append(line)
     time.sleep(random.random() * 0.02)  # land anywhere: inside a transaction or between two
     proc.kill()
-    out, _ = proc.communicate(timeout=30)
+    out = proc.stdout.read()  # not communicate(): it would skip what readline() already buffered
+    proc.wait(30)
+    proc.stderr.close()
+    proc.stdout.close()
     return accepted_rows("py", "".join(got) + out)
 
 
@@ -176,7 +179,9 @@ def test_redis_server_kill9_mid_stream_nothing_accepted_twice(tmp_path):
             proc = worker(f"{srv.url}?prefix=crash:", 1024, "single", path, 0.002)
             got = [proc.stdout.readline() for _ in range(40 + 30 * round_)]
             srv.kill9()
-            out, err = proc.communicate(timeout=60)
+            out = proc.stdout.read()  # not communicate(): it would skip what readline() already buffered
+            err = proc.stderr.read()
+            proc.wait(60)
             assert proc.returncode == 8 and "store error" in err, (proc.returncode, err[-500:])
             accepted += accepted_rows("py", "".join(got) + out)
             srv.start()  # same --dir: the append-only file brings the state back
