@@ -115,6 +115,13 @@ def verdict(err: object) -> int:
     raise AssertionError(f"unexpected {err!r}")
 
 
+def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """Run ``python -m iotenvelope ARGS`` from the checkout, text in and out."""
+    import sys
+    return subprocess.run([sys.executable, "-m", "iotenvelope", *args], input=stdin, capture_output=True, text=True,
+                          cwd=ROOT, env=cli_env(), timeout=60)
+
+
 def cli_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

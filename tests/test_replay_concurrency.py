@@ -16,7 +16,7 @@ import time
 import pytest
 
 import iotenvelope
-from replay_support import ROOT, RedisServer, cli_env
+from replay_support import ROOT, RedisServer, cli_env, redis_server  # noqa: F401 (fixture)
 
 KEY = bytes(range(16))
 WORKER = str(ROOT / "tests" / "replay_worker.py")
@@ -96,12 +96,6 @@ def assert_exactly_once(accepted, distinct):
     assert set(counts) == distinct, f"never accepted: {sorted(distinct - set(counts))[:10]}"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = RedisServer(tmp_path_factory.mktemp("redis-conc"))
-    yield srv
-    srv.stop()
-
 
 # A window larger than any device's stream: every distinct message must be accepted by exactly one process.
 def test_sqlite_several_processes_exactly_once(tmp_path):
@@ -110,15 +104,15 @@ def test_sqlite_several_processes_exactly_once(tmp_path):
     assert_exactly_once(accepted, distinct)
 
 
-def test_redis_several_processes_exactly_once(server, tmp_path):
-    accepted, distinct, _ = run_concurrently(f"{server.url}?prefix=conc:", 1024, tmp_path, 250, seed=2)
+def test_redis_several_processes_exactly_once(redis_server, tmp_path):
+    accepted, distinct, _ = run_concurrently(f"{redis_server.url}?prefix=conc:", 1024, tmp_path, 250, seed=2)
     assert_exactly_once(accepted, distinct)
 
 
 # The default window with a fully shuffled stream: some messages fall behind the window; none twice.
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
-def test_default_window_never_twice(kind, server, tmp_path):
-    url = f"sqlite://{tmp_path}/w64.db" if kind == "sqlite" else f"{server.url}?prefix=w64:"
+def test_default_window_never_twice(kind, redis_server, tmp_path):
+    url = f"sqlite://{tmp_path}/w64.db" if kind == "sqlite" else f"{redis_server.url}?prefix=w64:"
     accepted, distinct, _ = run_concurrently(url, 64, tmp_path, 150, seed=3)
     counts = collections.Counter(accepted)
     assert max(counts.values()) == 1
@@ -196,10 +190,10 @@ def test_redis_server_kill9_mid_stream_nothing_accepted_twice(tmp_path):
         srv.stop()
 
 
-def test_redis_client_kill9_mid_stream(server, tmp_path):
+def test_redis_client_kill9_mid_stream(redis_server, tmp_path):
     texts, distinct = make_stream(100, seed=7)
     path = shuffled(texts, 7, tmp_path, "stream.txt")
-    url = f"{server.url}?prefix=clientcrash:"
+    url = f"{redis_server.url}?prefix=clientcrash:"
     accepted = _run_killed(url, 1024, "batch:10", path, 60, delay=0.001)
     proc = worker(url, 1024, "single", path)
     out, err = proc.communicate(timeout=120)

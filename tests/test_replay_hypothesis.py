@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from iotenvelope.errors import ReplayError
 from iotenvelope.replay import open_store
-from replay_support import Model, RedisServer, verdict
+from replay_support import Model, redis_server, verdict  # noqa: F401 (fixture)
 
 MAX = 0xFFFFFFFF
 STREAMS = [("a", "up"), ("a", "down"), ("b", "up")]
@@ -87,15 +86,9 @@ def test_sqlite_store_against_model(tmp_path):
     m.TestCase().runTest()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = RedisServer(tmp_path_factory.mktemp("redis-hyp"))
-    yield srv
-    srv.stop()
 
-
-def test_redis_store_against_model(server):
-    m = machine(lambda i: f"{server.url}?prefix=hyp{i}:", [1, 64, 65, 1000], reopenable=True)
+def test_redis_store_against_model(redis_server):
+    m = machine(lambda i: f"{redis_server.url}?prefix=hyp{i}:", [1, 64, 65, 1000], reopenable=True)
     m.TestCase.settings = settings(max_examples=40, stateful_step_count=40, deadline=None,
                                    suppress_health_check=[HealthCheck.too_slow])
     m.TestCase().runTest()

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 import iotenvelope
 from iotenvelope import Freshness, open_many, open_store
-from iotenvelope.errors import (AuthenticationError, DuplicateError, FutureError, MalformedError, StaleError,
-                                StoreError, TimeUnknownError, TooOldError, UsageError)
-from replay_support import ROOT, cli_env
+from iotenvelope.errors import (AuthenticationError, DuplicateError, FutureError, StaleError, StoreError,
+                                TimeUnknownError, UsageError)
+from replay_support import cli
 
 KEY = bytes(range(16))
 OTHER = bytes(range(1, 17))
@@ -153,10 +151,6 @@ def test_open_many_with_a_guard_without_accept_many():
 
 
 # -- CLI ---------------------------------------------------------------------------------------------
-def cli(*args, stdin=""):
-    return subprocess.run([sys.executable, "-m", "iotenvelope", *args], input=stdin, capture_output=True, text=True,
-                          cwd=ROOT, env=cli_env(), timeout=60)
-
 
 def test_cli_open_with_store_single_and_batch_survives_restarts(tmp_path):
     url = f"sqlite://{tmp_path}/cli.db"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import struct
-import subprocess
-import sys
 
 import pytest
 
@@ -13,7 +11,7 @@ import iotenvelope
 from iotenvelope import open_store, resync
 from iotenvelope.envelope import Envelope
 from iotenvelope.errors import AuthenticationError, DirectionError, MalformedError, ReplayError, DuplicateError
-from replay_support import ROOT, cli_env, redis_server  # noqa: F401 (fixture)
+from replay_support import cli, redis_server  # noqa: F401 (fixture)
 
 KEY = bytes(range(16))
 OTHER = bytes(range(1, 17))
@@ -130,10 +128,6 @@ def test_device_down_window_only_after_nonce_match():
     with pytest.raises(DuplicateError):
         resync.read_response(KEY, answer.text, NONCE, replay=device_window)
 
-
-def cli(*args, stdin=""):
-    return subprocess.run([sys.executable, "-m", "iotenvelope", *args], input=stdin, capture_output=True, text=True,
-                          cwd=ROOT, env=cli_env(), timeout=60)
 
 
 def test_cli_resync(tmp_path):
