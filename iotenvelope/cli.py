@@ -130,6 +130,8 @@ def _plain_json(plaintext: bytes) -> dict:
 
 def cmd_open(opts: argparse.Namespace) -> int:
     profile = profiles.get(opts.profile)
+    if getattr(opts, "replay_store", None) and not profile.authenticated:
+        raise UsageError(f"--replay-store needs an authenticated profile; {profile.name} has no authenticated seq")
     data = _stdin_bytes()
     if not opts.batch:
         res = profile.open(_text(data, "envelope"), opts, _warn)

@@ -191,3 +191,18 @@ def test_cli_bad_store_options(args, code):
 def test_cli_require_time(tmp_path):
     res = cli("open", "--key", KEY.hex(), "--require-time", "--now", str(NOW), stdin=seal(1, ts=0))
     assert res.returncode == 7 and "TimeUnknownError" in res.stderr
+
+
+def test_cli_refuses_replay_store_with_an_unauthenticated_profile(monkeypatch, capsys):
+    """A legacy profile has no authenticated seq: --replay-store must not silently do nothing."""
+    from iotenvelope import cli as cli_mod, profiles
+
+    class Legacy(profiles.Profile):
+        name, authenticated = "legacy-test", False
+
+        def open(self, text, opts, warn):
+            raise AssertionError("must not be reached")
+    monkeypatch.setitem(profiles.registry(), "legacy-test", Legacy())
+    monkeypatch.setattr(cli_mod, "_stdin_bytes", lambda: b"x")
+    assert cli_mod.main(["open", "--profile", "legacy-test", "--key", "00", "--replay-store", "memory://"]) == 2
+    assert "authenticated profile" in capsys.readouterr().err
