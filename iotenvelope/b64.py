@@ -15,6 +15,9 @@ from .errors import MalformedError
 
 _STD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _URL = re.compile(r"[A-Za-z0-9_-]*")
+_URL_VALUE = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+# a final group of 2 (or 3) characters carries 12 (18) bits of which the last 4 (2) are unused
+_UNUSED_BITS = {2: 0x0F, 3: 0x03}
 
 
 def encode_std(data: bytes) -> str:
@@ -54,8 +57,10 @@ def decode_url(text: str | bytes, what: str = "base64url") -> bytes:
         raise MalformedError(f"{what}: invalid character {bad!r}{hint}")
     if len(text) % 4 == 1:
         raise MalformedError(f"{what}: impossible length {len(text)} (a character is missing or extra)")
-    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    return _check_canonical(raw, text, encode_url, what)
+    rest = len(text) % 4
+    if rest and _URL_VALUE[text[-1]] & _UNUSED_BITS[rest]:
+        raise MalformedError(f"{what}: non-canonical base64 (unused trailing bits are not zero)")
+    return base64.urlsafe_b64decode(text + "=" * (-rest % 4))
 
 
 def decode_std(text: str | bytes, what: str = "base64", *, allow_newlines: bool = False) -> bytes:

@@ -1,8 +1,8 @@
 """The ``iotenvelope`` command line (a stable contract: scripts depend on options, output and exit codes).
 
-Exit codes: 0 success; 1 ``verify`` found a mismatch; 2 usage; otherwise the failing error class's
-``exit_code`` (3 malformed/padding, 4 bad key/unknown device, 5 authentication, 6 replay, 7 timestamp,
-8 replay store, 10 other library error). No traceback is printed for bad input.
+Exit codes: 0 success; 1 ``verify`` found a mismatch (or ``diagnose`` found no explanation); 2 usage;
+otherwise the failing error class's ``exit_code`` (3 malformed/padding, 4 bad key/unknown device,
+5 authentication, 6 replay, 7 timestamp, 8 replay store, 10 other library error). No traceback is printed for bad input.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from typing import Sequence
 
 from . import __version__, b64, httpauth, profiles, resync as resync_mod, verify as verify_mod, vectors as vectors_mod
-from .errors import IotEnvelopeError, UsageError
+from .errors import IotEnvelopeError, MalformedError, UsageError
 
 EXIT_VERIFY_FAILED = 1
 EXIT_USAGE = 2
@@ -41,7 +41,7 @@ def _text(data: bytes, what: str) -> str:
     try:
         return data.decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise UsageError(f"{what} on stdin is not UTF-8 text") from None
+        raise MalformedError(f"{what} on stdin is not UTF-8 text") from None
 
 
 def _add_profile_options(parser: argparse.ArgumentParser, command: str) -> None:
@@ -86,14 +86,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     auth = sub.add_parser("auth", help="HTTP body authentication headers (co2logserver salted hashes, HMAC)")
     auth.add_argument("action", choices=("sign", "verify"))
-    auth.add_argument("--scheme", required=True, help="salted-<alg> (co2logserver) or hmac-<alg> (recommended)")
-    auth.add_argument("--secret", required=True, help="the shared secret / salt (text)")
-    auth.add_argument("--header", help="sign: header name to print; verify: the header line or its value")
+    auth.add_argument("--scheme", help="salted-<alg> (co2logserver) or hmac-<alg> (recommended); sign: required;"
+                                       " verify: needed only for a header value given without its name")
+    auth.add_argument("--secret", required=True, action="append",
+                      help="the shared secret / salt (text); verify: repeat for several salts (any may match)")
+    auth.add_argument("--header", action="append",
+                      help="sign: header name to print; verify: 'Name: value' or the value (repeatable: co2logserver"
+                           " needs every Content-<ALG>-Salted header to match)")
 
     ver = sub.add_parser("verify", help="run every available implementation over every vector file")
     ver.add_argument("--json", action="store_true", help="machine-readable result")
     ver.add_argument("--vectors", help="vector directory (default: the checkout's vectors/)")
     ver.add_argument("--impl", action="append", help="only this implementation (repeatable)")
+
+    diag = sub.add_parser("diagnose", help="ciphertext or message on stdin + the key material you think is right ->"
+                                           " which convention or mistake explains it")
+    diag_key = diag.add_mutually_exclusive_group(required=True)
+    diag_key.add_argument("--key", help="the key or device secret you believe in (hex, or b64:<base64>)")
+    diag_key.add_argument("--passphrase", help="the passphrase you believe in")
+    diag.add_argument("--iv", help="the IV you believe in (hex, or b64:<base64>), if it travels separately")
+    diag.add_argument("--json", action="store_true", help='print {"findings": [...]} (best first)')
+    diag.add_argument("--now", type=int, help="the time to judge timestamps against (default: this clock)")
 
     sub.add_parser("profiles", help="list the profiles")
 
@@ -158,13 +171,16 @@ def cmd_open(opts: argparse.Namespace) -> int:
 def cmd_auth(opts: argparse.Namespace) -> int:
     body = _stdin_bytes()
     if opts.action == "sign":
-        name, value = httpauth.sign(body, opts.secret, opts.scheme, opts.header)
+        if not opts.scheme:
+            raise UsageError("auth sign needs --scheme")
+        if len(opts.secret) != 1 or (opts.header and len(opts.header) != 1):
+            raise UsageError("auth sign takes one --secret and at most one --header")
+        name, value = httpauth.sign(body, opts.secret[0], opts.scheme, opts.header[0] if opts.header else None)
         print(f"{name}: {value}")
         return 0
     if not opts.header:
         raise UsageError("auth verify needs --header (the 'Name: value' line or the value)")
-    value = opts.header.split(":", 1)[1] if ":" in opts.header else opts.header
-    httpauth.verify(body, opts.secret, value.strip(), opts.scheme)
+    httpauth.verify_lines(body, opts.secret, opts.header, opts.scheme)
     print("ok")
     return 0
 
@@ -177,6 +193,13 @@ def cmd_verify(opts: argparse.Namespace) -> int:
     cells = verify_mod.run(vector_dir, only=set(opts.impl) if opts.impl else None)
     print(verify_mod.as_json(cells) if opts.json else verify_mod.render(cells))
     return 0 if verify_mod.ok(cells) else EXIT_VERIFY_FAILED
+
+
+def cmd_diagnose(opts: argparse.Namespace) -> int:
+    from . import diagnose
+    report = diagnose.diagnose(_stdin_bytes(), key=opts.key, passphrase=opts.passphrase, iv=opts.iv, now=opts.now)
+    print(json.dumps(report.as_json(), ensure_ascii=False) if opts.json else report.render())
+    return 0 if report.findings else EXIT_VERIFY_FAILED
 
 
 def cmd_profiles(opts: argparse.Namespace) -> int:
@@ -204,7 +227,7 @@ def cmd_vectors(opts: argparse.Namespace) -> int:
 
 
 COMMANDS = {"seal": cmd_seal, "open": cmd_open, "auth": cmd_auth, "verify": cmd_verify, "profiles": cmd_profiles,
-            "keygen": cmd_keygen, "vectors": cmd_vectors}
+            "keygen": cmd_keygen, "diagnose": cmd_diagnose, "vectors": cmd_vectors}
 COMMANDS["resync"] = resync_mod.cmd_resync
 
 

@@ -14,6 +14,7 @@ import functools
 import hmac
 import json
 import os
+import re
 import struct
 import time
 from dataclasses import dataclass, field
@@ -41,10 +42,15 @@ Secret = bytes
 KeySource = Union[bytes, Mapping[str, bytes], Callable[[str], "bytes | None"]]
 
 
+_DEVICE_RE = re.compile(r'[\x21\x23-\x5b\x5d-\x7e]{1,64}')
+
+
 def check_device(device: object) -> str:
     """Validate a device id (SPEC.md §3) and return it."""
     if not isinstance(device, str):
         raise MalformedError(f"device id must be text, got {type(device).__name__}")
+    if _DEVICE_RE.fullmatch(device):
+        return device
     if not 1 <= len(device) <= MAX_DEVICE_LEN:
         raise MalformedError(f"device id must be 1..{MAX_DEVICE_LEN} characters, got {len(device)}")
     for ch in device:
@@ -100,7 +106,17 @@ class Envelope:
 
     def mac_input(self) -> bytes:
         """The canonical bytes the tag covers (SPEC.md §4)."""
-        return self.header() + self.iv + self.ct
+        raw = self.__dict__.get("_mac_input")
+        return raw if raw is not None else self.header() + self.iv + self.ct
+
+    @classmethod
+    def _trusted(cls, mac_input: bytes, direction: str, kind: str, device: str, seq: int, ts: int, iv: bytes,
+                 ct: bytes, tag: bytes) -> "Envelope":
+        """Build from fields already validated by a decoder, remembering the exact MAC input bytes."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(direction=direction, type=kind, device=device, seq=seq, ts=ts, iv=iv, ct=ct, tag=tag,
+                            version=VERSION, _mac_input=mac_input)
+        return obj
 
     def to_bytes(self) -> bytes:
         """Raw compact form: mac_input ‖ tag."""
@@ -147,10 +163,10 @@ class Envelope:
             raise MalformedError(f"envelope is too short for a {n}-byte device id and one ciphertext block")
         if body % 16:
             raise MalformedError(f"ciphertext length {body} is not a multiple of 16 (truncated or extended?)")
-        device = raw[4:4 + n].decode("latin-1")
+        device = check_device(raw[4:4 + n].decode("latin-1"))
         seq, ts = struct.unpack(">II", raw[4 + n:12 + n])
-        iv = raw[12 + n:28 + n]
-        return cls(direction, kind, device, seq, ts, iv, raw[28 + n:-TAG_LEN], raw[-TAG_LEN:])
+        return cls._trusted(raw[:-TAG_LEN], direction, kind, device, seq, ts, raw[12 + n:28 + n],
+                            raw[28 + n:-TAG_LEN], raw[-TAG_LEN:])
 
     @classmethod
     def from_compact(cls, text: str | bytes) -> "Envelope":
@@ -332,7 +348,7 @@ def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: in
     dev = device.encode("ascii")
     mac_input = (bytes((VERSION, DIRECTIONS[direction], TYPES[type], len(dev))) + dev
                  + struct.pack(">II", seq, ts) + iv + ct)
-    return Envelope(direction, type, device, seq, ts, bytes(iv), ct, _tag(k_mac, mac_input))
+    return Envelope._trusted(mac_input, direction, type, device, seq, ts, bytes(iv), ct, _tag(k_mac, mac_input))
 
 
 def seal(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: int | None = None,

@@ -101,6 +101,13 @@ class StoreError(IotEnvelopeError):
     exit_code = 8
 
 
+class TransportError(IotEnvelopeError):
+    """A network peer could not be reached or answered with an unexpected HTTP status."""
+
+    code = "transport"
+    exit_code = 10
+
+
 class UsageError(IotEnvelopeError):
     """An option or argument combination that cannot work (CLI exit code 2)."""
 

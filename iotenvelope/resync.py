@@ -150,7 +150,9 @@ def read_response(keys: KeySource, text: str | bytes, nonce: bytes, *, freshness
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from .replay import DEFAULT_WINDOW
     p = sub.add_parser("resync", help="backend: resync-request on stdin -> resync-response on stdout (SPEC.md §8)")
-    p.add_argument("--key", required=True, help="the device secret (hex or b64:...)")
+    keys = p.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--key", help="the device secret (hex or b64:...)")
+    keys.add_argument("--keyring", help="JSON file {device id: secret} (as `open --keyring`)")
     p.add_argument("--replay-store", required=True, metavar="URL",
                    help="replay store holding the device's window: memory://, sqlite:///path, redis://host:port/db")
     p.add_argument("--replay-window", type=int, default=DEFAULT_WINDOW, metavar="N",
@@ -163,8 +165,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_resync(opts: argparse.Namespace) -> int:
     from .keys import parse_secret
+    from .profiles.envelope_v1 import load_keyring
     from .replay import open_store
-    secret = parse_secret(opts.key)
+    secret = parse_secret(opts.key) if opts.key is not None else load_keyring(opts.keyring)
     try:
         text = sys.stdin.buffer.read().decode("utf-8").strip()
     except UnicodeDecodeError:

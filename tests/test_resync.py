@@ -153,3 +153,10 @@ def test_cli_resync(tmp_path):
     assert bad.returncode == 5 and "Traceback" not in bad.stderr
     usage = cli("resync", "--key", k, stdin=req.text)
     assert usage.returncode == 2
+    ring = tmp_path / "ring.json"
+    ring.write_text(json.dumps({"other": OTHER.hex(), "s1": k}))
+    via_ring = cli("resync", "--keyring", str(ring), "--replay-store", url, "--now", str(NOW), stdin=req.text)
+    assert resync.read_response(KEY, via_ring.stdout.strip(), NONCE).next_seq == 6
+    unknown = cli("resync", "--keyring", str(ring), "--replay-store", url,
+                  stdin=resync.make_request(KEY, device="nobody").text)
+    assert unknown.returncode == 4 and "UnknownDeviceError" in unknown.stderr

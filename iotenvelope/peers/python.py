@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from .. import cipher, envelope, vectors
+from .. import cipher, cryptojs_vectors, envelope, fernet, vectors
 from ..errors import IotEnvelopeError
 from . import Peer, Result
 
@@ -62,9 +63,52 @@ def check_wycheproof_cbc(data: dict) -> Result:
     return result
 
 
+def check_dweeter_file(data: dict) -> Result:
+    """dweeter 0.3.0 vectors: seal reproduces the posted content and thing; open returns the receiver's data."""
+    from ..profiles import dweeter
+    result = Result()
+    for group, test in vectors.iter_tests(data):
+        label = f"tcId {test['tcId']} ({test['comment']})"
+        try:
+            opened = dweeter.open_message(test["dweet"], test["key"], test["useBase64"], test["mailbox"])
+        except IotEnvelopeError as exc:
+            result.record(test["result"] == "invalid", label, f"open raised {exc.code}: {exc}")
+            continue
+        if test["result"] == "invalid":
+            result.record(False, label, "open accepted an invalid message")
+            continue
+        sealed = dweeter.seal_data(test["data"], test["key"], test["mailbox"], test["ts"], test["useBase64"])
+        body = json.dumps(sealed["content"])
+        ok = (opened.data == test["received"] and sealed["thing"] == test["dweet"]["thing"]
+              and body == test["wire"]["body"] and test["wire"]["url"].endswith("/" + sealed["thing"]))
+        result.record(ok, label, "different bytes or data")
+    return result
+
+
+def check_fernet(data: dict) -> Result:
+    result = Result()
+    for group, test in vectors.iter_tests(data):
+        label = f"tcId {test['tcId']} ({test['comment']})"
+        key = fernet.parse_key(test["secret"])
+        if group["type"] == "FernetGenerate":
+            token = fernet.encrypt(key, _hex(test, "msg"), now=test["now"], iv=_hex(test, "iv"))
+            result.record(token == test["token"], label, "token differs")
+            continue
+        try:
+            plain = fernet.decrypt(key, test["token"], ttl=test["ttl"], now=test["now"])
+        except IotEnvelopeError as exc:
+            result.record(test["result"] == "invalid", label, f"raised {exc.code}: {exc}")
+            continue
+        result.record(test["result"] == "valid" and plain == _hex(test, "msg"), label, "accepted or wrong bytes")
+    return result
+
+
 CHECKERS = {
+    "fernet": check_fernet,
     vectors.ENVELOPE_ALGORITHM: check_envelope_file,
     "AES-CBC-PKCS5": check_wycheproof_cbc,
+    "dweeter-0.3.0": check_dweeter_file,
+    cryptojs_vectors.ALGORITHM: cryptojs_vectors.check_file,
 }
 
 

@@ -3,20 +3,43 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from .. import envelope, replay
-from ..errors import IotEnvelopeError, UsageError
-from ..keys import parse_secret
+from ..envelope import check_device
+from ..errors import IotEnvelopeError, KeyFormatError, UsageError
+from ..keys import parse_iv, parse_secret
 from . import OpenResult, Option, Profile, Warn
 
-
 BATCH_CHUNK = 1000  # envelopes per replay-store transaction in `open --batch`
+
+
+def load_keyring(path: str) -> dict[str, bytes]:
+    """Read ``{"device id": "secret", ...}`` (secrets as hex or b64:) and validate every entry up front."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise UsageError(f"--keyring {path}: {exc.strerror}") from None
+    except ValueError:
+        raise KeyFormatError(f"--keyring {path}: not valid JSON") from None
+    if not isinstance(data, dict) or not data:
+        raise KeyFormatError(f"--keyring {path}: expected a non-empty JSON object of device id -> secret")
+    ring = {}
+    for device, secret in data.items():
+        check_device(device)
+        ring[device] = parse_secret(secret, f"secret of device {device!r} in {path}")
+    return ring
 
 
 class EnvelopeV1(Profile):
     name = "envelope-v1"
     summary = "AES-CBC + HMAC-SHA-256 envelope with device id, seq, timestamp and direction (SPEC.md)"
     authenticated = True
+
+    def __init__(self) -> None:
+        self._keyrings: dict[str, dict[str, bytes]] = {}  # path -> ring, read once per process
+
     options = (
         Option(("--direction",), dict(choices=("up", "down"), default="up",
                                       help="up = device to backend (default), down = backend to device")),
@@ -30,6 +53,8 @@ class EnvelopeV1(Profile):
                                     help="reject envelopes older than this many seconds; 0 disables (default 86400)"),
                ("open",)),
         Option(("--require-time",), dict(action="store_true", help="refuse ts=0 (device time unknown)"), ("open",)),
+        Option(("--keyring",), dict(help="JSON file {device id: secret (hex or b64:)} for a backend with many devices"
+                                         " (instead of --key)"), ("open",)),
         Option(("--replay-store",), dict(metavar="URL", help="reject replays using this state store: memory://,"
                                          " sqlite:///path (embedded default), redis://host:port/db"), ("open",)),
         Option(("--replay-window",), dict(type=int, default=replay.DEFAULT_WINDOW, metavar="N",
@@ -47,12 +72,28 @@ class EnvelopeV1(Profile):
     def seal(self, plaintext: bytes, opts: argparse.Namespace, warn: Warn, index: int = 0) -> str:
         if opts.device is None:
             raise UsageError("envelope-v1 needs --device")
+        iv = None
+        if opts.iv is not None:
+            if opts.batch:
+                raise UsageError("--iv with --batch would reuse one IV for every envelope")
+            if index == 0:
+                warn("--iv fixes the IV: use it only to reproduce test vectors, never for real messages")
+            iv = parse_iv(opts.iv)
         return envelope.seal(self._secret(opts), plaintext, device=opts.device, seq=opts.seq + index, ts=opts.ts,
-                             direction=opts.direction, type=opts.msg_type, format=opts.format or "compact")
+                             direction=opts.direction, type=opts.msg_type, format=opts.format or "compact", iv=iv)
 
     def freshness(self, opts: argparse.Namespace) -> envelope.Freshness:
         return envelope.Freshness(skew=opts.skew, max_age=opts.max_age or None,
                                   allow_unknown_time=not opts.require_time)
+
+    def _keys(self, opts: argparse.Namespace):
+        if getattr(opts, "keyring", None) is None:
+            return self._secret(opts)
+        if opts.key is not None or opts.passphrase is not None:
+            raise UsageError("give either --key or --keyring, not both")
+        if opts.keyring not in self._keyrings:
+            self._keyrings[opts.keyring] = load_keyring(opts.keyring)
+        return self._keyrings[opts.keyring]
 
     def replay_guard(self, opts: argparse.Namespace):
         """The replay store named by --replay-store (opened once per command), or None."""
@@ -67,14 +108,14 @@ class EnvelopeV1(Profile):
                                              "direction": opened.direction, "type": opened.type})
 
     def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
-        return self._result(envelope.open(self._secret(opts), text, direction=opts.direction, format=opts.format,
+        return self._result(envelope.open(self._keys(opts), text, direction=opts.direction, format=opts.format,
                                           freshness=self.freshness(opts), now=opts.now, replay=self.replay_guard(opts)))
 
     def open_batch(self, texts, opts, warn):
         """Chunks of BATCH_CHUNK envelopes; each chunk's replay state is checked in one store transaction."""
-        secret, freshness, guard = self._secret(opts), self.freshness(opts), self.replay_guard(opts)
+        keys, freshness, guard = self._keys(opts), self.freshness(opts), self.replay_guard(opts)
         for start in range(0, len(texts), BATCH_CHUNK):
-            for res in envelope.open_many(secret, texts[start:start + BATCH_CHUNK], direction=opts.direction,
+            for res in envelope.open_many(keys, texts[start:start + BATCH_CHUNK], direction=opts.direction,
                                           format=opts.format, freshness=freshness, now=opts.now, replay=guard):
                 yield res if isinstance(res, IotEnvelopeError) else self._result(res)
 

@@ -1,0 +1,152 @@
+#!/usr/bin/env node
+'use strict';
+// The long-lived node process `iotenvelope verify` and the Python tests talk to (iotenvelope/peers/js.py).
+//
+// Protocol: JSON lines. Each request line is an object {"id", "op", ...}; each answer is one line
+// {"id", "ok": true, "result": ...} or {"id", "ok": false, "error": {"name", "code", "message"}}.
+// Byte strings travel as {"hex": "..."}. Every request names the crypto-js version it wants ("lib"); all
+// installed versions (npm aliases crypto-js-<version>) are loaded side by side in this one process.
+//
+// ops:
+//   hello                         -> {node, versions, package}
+//   check {lib, path}             -> {passed, failed, failures}: the vector file checked with that crypto-js
+//   call {lib, fn, args}          -> the return value of iotenvelope.<fn>(...args) ("legacy.decryptKey" etc.)
+//   native {lib, what, ...}       -> crypto-js's own high-level calls (what crypto-js users write)
+//
+// `handle(request)` is exported so the PyExecJS adapter runs exactly the same code, one node per call.
+
+const fs = require('fs');
+const path = require('path');
+const iotenvelope = require('.');
+const { checkFile } = require('./lib/vectors');
+
+const instances = new Map();
+
+function installedVersions() {
+  const dir = path.join(__dirname, 'node_modules');
+  let names = [];
+  try { names = fs.readdirSync(dir); } catch (e) { return []; }
+  return names.map((n) => /^crypto-js-(\d+\.\d+\.\d+)$/.exec(n)).filter(Boolean).map((m) => m[1]).sort();
+}
+
+function lib(version) {
+  if (!version) return iotenvelope;
+  if (!instances.has(version)) {
+    if (!/^\d+\.\d+\.\d+$/.test(version)) throw new Error(`bad crypto-js version ${version}`);
+    // eslint-disable-next-line global-require, import/no-dynamic-require
+    const CryptoJS = require(`crypto-js-${version}`);
+    // eslint-disable-next-line global-require, import/no-dynamic-require
+    const actual = require(`crypto-js-${version}/package.json`).version;
+    if (actual !== version) throw new Error(`crypto-js-${version} is really ${actual}`);
+    instances.set(version, iotenvelope.create(CryptoJS, version));
+  }
+  return instances.get(version);
+}
+
+function decodeArg(v) {
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    if (Object.keys(v).length === 1 && typeof v.hex === 'string') return iotenvelope.bytes.hexDecode(v.hex);
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decodeArg(x)]));
+  }
+  if (Array.isArray(v)) return v.map(decodeArg);
+  return v;
+}
+
+function encodeResult(v) {
+  if (v instanceof Uint8Array) return { hex: iotenvelope.bytes.hexEncode(v) };
+  if (Array.isArray(v)) return v.map(encodeResult);
+  if (v && typeof v === 'object') {
+    const out = {};
+    // getters (an opened envelope's `text`) are left out: they may throw for binary plaintext
+    for (const k of Object.keys(v)) if (!Object.getOwnPropertyDescriptor(v, k).get) out[k] = encodeResult(v[k]);
+    return out;
+  }
+  return v;
+}
+
+function native(ie, req) {
+  const C = ie.CryptoJS;
+  const B = ie.bytes;
+  const report = (wa) => {
+    const res = { hex: C.enc.Hex.stringify(wa) };
+    try { res.utf8 = wa.toString(C.enc.Utf8); } catch (e) { res.utf8Error = e.message; }
+    return res;
+  };
+  switch (req.what) {
+    case 'passphrase-encrypt': // CryptoJS.AES.encrypt(text, passphrase[, {hasher}])
+      return C.AES.encrypt(req.text, req.passphrase, req.hasher === 'sha256' ? { hasher: C.algo.SHA256 } : undefined).toString();
+    case 'passphrase-decrypt':
+      return report(C.AES.decrypt(req.ct, req.passphrase, req.hasher === 'sha256' ? { hasher: C.algo.SHA256 } : undefined));
+    case 'key-encrypt':
+      return C.AES.encrypt(B.toWords(B.hexDecode(req.msg)), B.toWords(B.hexDecode(req.key)),
+        { iv: B.toWords(B.hexDecode(req.iv)), padding: ie.cipher.padObject(req.padding || 'pkcs7') }).toString();
+    case 'key-decrypt':
+      return report(C.AES.decrypt(req.ct, B.toWords(B.hexDecode(req.key)),
+        { iv: B.toWords(B.hexDecode(req.iv)), padding: ie.cipher.padObject(req.padding || 'pkcs7') }));
+    case 'kdf-openssl-execute': { // CryptoJS.kdf.OpenSSL.execute(passphrase, keyWords, ivWords, salt)
+      const p = C.kdf.OpenSSL.execute(req.passphrase, req.keyWords, req.ivWords, B.toWords(B.hexDecode(req.salt)));
+      return { key: C.enc.Hex.stringify(p.key), iv: C.enc.Hex.stringify(p.iv) };
+    }
+    default:
+      throw new Error(`unknown native operation ${req.what}`);
+  }
+}
+
+function run(req) {
+  switch (req.op) {
+    case 'hello':
+      return { node: process.version, versions: installedVersions(), package: require('./package.json').version };
+    case 'check': {
+      const data = req.data || JSON.parse(fs.readFileSync(req.path, 'utf8'));
+      return checkFile(lib(req.lib), data);
+    }
+    case 'call': {
+      let target = lib(req.lib);
+      const parts = String(req.fn).split('.');
+      for (const p of parts.slice(0, -1)) target = target[p];
+      const fn = target && target[parts[parts.length - 1]];
+      if (typeof fn !== 'function' || parts.some((p) => p.startsWith('_') || p === 'constructor' || p === 'CryptoJS')) {
+        throw new Error(`no function ${req.fn}`);
+      }
+      return encodeResult(fn(...decodeArg(req.args || [])));
+    }
+    case 'native':
+      return native(lib(req.lib), req);
+    default:
+      throw new Error(`unknown op ${req.op}`);
+  }
+}
+
+function handle(req) {
+  try {
+    return { id: req.id, ok: true, result: run(req) };
+  } catch (e) {
+    return { id: req.id, ok: false, error: { name: e.name, code: e.code || null, message: e.message } };
+  }
+}
+
+function serve() {
+  let buffer = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk) => {
+    buffer += chunk;
+    let nl;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      if (!line.trim()) continue;
+      let answer;
+      try {
+        answer = handle(JSON.parse(line));
+      } catch (e) {
+        answer = { id: null, ok: false, error: { name: 'ProtocolError', code: null, message: `bad request line: ${e.message}` } };
+      }
+      process.stdout.write(`${JSON.stringify(answer)}\n`);
+    }
+  });
+  process.stdin.on('end', () => process.exit(0));
+}
+
+if (require.main === module) serve();
+
+module.exports = { handle, installedVersions };

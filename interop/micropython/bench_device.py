@@ -1,0 +1,89 @@
+# Footprint and speed of the iotenv module, measured inside a MicroPython interpreter (a board, the unix
+# port, or the WebAssembly build): copy it next to iotenv.py and run it.
+#
+#   micropython bench_device.py [ROUNDS]        prints one JSON object
+#
+# Heap figures are bytes allocated with the garbage collector switched off (nothing is freed meanwhile), so
+# they bound the peak heap of the call. "aes" is the share of the cryptolib calls (object + encrypt), which
+# depends on the firmware's cryptolib, not on this module.
+import gc
+import sys
+import time
+
+try:
+    import ujson as json
+except ImportError:
+    import json
+
+import iotenv
+
+SECRET = bytes(range(16))
+READING = b'{"co2": 1223, "temp": 21.4, "hum": 48, "bat": 3.71, "rssi": -67, "uptime": 8639}'  # 80 bytes
+TS = 1763900000
+
+
+def alloc(f):
+    f()  # warm up: first calls allocate once-only things
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.mem_alloc()
+        f()
+        return gc.mem_alloc() - before
+    finally:
+        gc.enable()
+
+
+def heap(secret=SECRET, msg=READING):
+    keys = iotenv.Keys(secret)
+    text = iotenv.seal(keys, msg, "sensor-01", 3, TS)
+    block = iotenv.pad(msg)
+    iv = bytes(16)
+    return {
+        "seal": alloc(lambda: iotenv.seal(keys, msg, "sensor-01", 2, TS)),
+        "seal_with_secret": alloc(lambda: iotenv.seal(secret, msg, "sensor-01", 2, TS)),
+        "open": alloc(lambda: iotenv.open(keys, text, "up")),
+        "aes": alloc(lambda: iotenv._cipher(keys.enc, iv).encrypt(block)),
+    }
+
+
+def _ticks():
+    return time.ticks_us() if hasattr(time, "ticks_us") else int(time.time() * 1000000)
+
+
+def median_us(f, rounds, batches=7):
+    # Median over batches of the mean time per call: some ports tick in milliseconds only.
+    n = max(1, rounds // batches)
+    per_call = []
+    for _ in range(batches):
+        t0 = _ticks()
+        for _ in range(n):
+            f()
+        t1 = _ticks()
+        dt = time.ticks_diff(t1, t0) if hasattr(time, "ticks_diff") else t1 - t0
+        per_call.append(dt / n)
+    per_call.sort()
+    return round(per_call[batches // 2], 1)
+
+
+def main(rounds):
+    keys = iotenv.Keys(SECRET)
+    text = iotenv.seal(keys, READING, "sensor-01", 1, TS)
+    result = {
+        "micropython": "%d.%d.%d" % sys.implementation.version[:3],
+        "platform": sys.platform,
+        "module": iotenv.__file__,
+        "reading_bytes": len(READING),
+        "rounds": rounds,
+        "heap_bytes": heap(),
+        "median_us": {
+            "keys": median_us(lambda: iotenv.Keys(SECRET), rounds),
+            "seal": median_us(lambda: iotenv.seal(keys, READING, "sensor-01", 1, TS), rounds),
+            "open": median_us(lambda: iotenv.open(keys, text, "up"), rounds),
+        },
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)

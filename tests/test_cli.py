@@ -1,0 +1,130 @@
+"""The command line contract: options, output, exit codes, no tracebacks."""
+
+import json
+
+import pytest
+
+import iotenvelope
+from iotenvelope import httpauth
+
+KEY = "000102030405060708090a0b0c0d0e0f"
+SECRET = bytes.fromhex(KEY)
+
+
+def test_seal_then_open(cli):
+    sealed = cli("seal", "--key", KEY, "--device", "sensor-01", "--seq", "5", stdin=b'{"co2": 1223}')
+    assert sealed.returncode == 0, sealed.stderr
+    token = sealed.stdout.decode().strip()
+    opened = iotenvelope.open(SECRET, token)
+    assert (opened.plaintext, opened.device, opened.seq) == (b'{"co2": 1223}', "sensor-01", 5)
+    out = cli("open", "--key", KEY, stdin=sealed.stdout)
+    assert out.returncode == 0 and out.stdout == b'{"co2": 1223}'
+    js = cli("open", "--key", KEY, "--json", stdin=sealed.stdout)
+    assert json.loads(js.stdout) == {"ok": True, "device": "sensor-01", "seq": 5, "ts": opened.ts,
+                                     "direction": "up", "type": "data", "plaintext": '{"co2": 1223}'}
+
+
+def test_seal_fixed_fields_json_format(cli):
+    out = cli("seal", "--key", KEY, "--device", "d", "--seq", "1", "--ts", "0", "--format", "json", stdin=b"x")
+    env = json.loads(out.stdout)
+    assert (env["dev"], env["seq"], env["ts"], env["dir"], env["type"]) == ("d", 1, 0, "up", "data")
+    assert iotenvelope.open(SECRET, out.stdout).plaintext == b"x"
+
+
+def test_batch_seal_and_open(cli):
+    sealed = cli("seal", "--key", KEY, "--device", "d", "--seq", "10", "--batch", stdin=b"a\nb\nc\n")
+    lines = sealed.stdout.decode().splitlines()
+    assert [iotenvelope.open(SECRET, t).seq for t in lines] == [10, 11, 12]
+    tampered = lines[1][:-2] + ("AA" if lines[1][-2:] != "AA" else "BB")
+    opened = cli("open", "--key", KEY, "--batch", stdin="\n".join([lines[0], tampered, lines[2], "garbage"]).encode())
+    rows = [json.loads(line) for line in opened.stdout.decode().splitlines()]
+    assert [r["ok"] for r in rows] == [True, False, True, False]
+    assert rows[0]["plaintext"] == "a" and rows[0]["device"] == "d" and rows[0]["seq"] == 10
+    assert rows[1]["error"] == "AuthenticationError" and rows[1]["seq"] is None
+    assert rows[3]["error"] == "MalformedError"
+    assert opened.returncode == 5
+
+
+@pytest.mark.parametrize("args,stdin,code,needle", [
+    (["open", "--key", KEY], b"not an envelope!", 3, b"MalformedError"),
+    (["open", "--key", "ff" * 16], None, 5, b"AuthenticationError"),
+    (["open", "--key", "00" * 20], None, 4, b"20 bytes"),
+    (["open", "--key", KEY, "--direction", "down"], None, 5, b"DirectionError"),
+    (["open", "--key", KEY, "--now", "4000000000"], None, 7, b"StaleError"),
+    (["open", "--key", KEY, "--now", "1000000000"], None, 7, b"FutureError"),
+    (["open", "--passphrase", "pw"], None, 2, b"--key"),
+    (["seal", "--key", KEY], b"x", 2, b"--device"),
+    (["seal", "--key", KEY, "--device", "a b"], b"x", 3, b"device id"),
+    (["open", "--key", KEY, "--profile", "nope"], None, 2, b"unknown profile"),
+    (["frobnicate"], b"", 2, b"usage"),
+    (["open", "--key", KEY, "--key", KEY, "--passphrase", "x"], None, 2, b"usage"),
+])
+def test_exit_codes(cli, args, stdin, code, needle):
+    if stdin is None:
+        stdin = iotenvelope.seal(SECRET, b"x", device="d", seq=1, ts=1763900000).encode()
+    proc = cli(*args, stdin=stdin)
+    assert proc.returncode == code, proc.stderr
+    assert needle in proc.stderr
+    assert b"x" * 3 not in proc.stderr
+
+
+def test_binary_garbage_never_tracebacks(cli):
+    for blob in (b"\xff\xfe\x00", b"{", b"{}", b"[]", b'{"v": 1e999}', b"AAAA" * 30):
+        proc = cli("open", "--key", KEY, stdin=blob)
+        assert proc.returncode == 3, (blob, proc.stderr)
+
+
+def test_auth_sign_and_verify(cli):
+    body = b'{"co2": 800}'
+    signed = cli("auth", "sign", "--scheme", "salted-sha256", "--secret", "pepper", stdin=body)
+    line = signed.stdout.decode().strip()
+    name, value = line.split(": ")
+    assert name == "Content-SHA256-Salted" and value == httpauth.Scheme("salted", "sha256").digest(body, b"pepper")
+    assert cli("auth", "verify", "--scheme", "salted-sha256", "--secret", "pepper", "--header", line,
+               stdin=body).returncode == 0
+    bad = cli("auth", "verify", "--scheme", "salted-sha256", "--secret", "salt", "--header", line, stdin=body)
+    assert bad.returncode == 5
+    hm = cli("auth", "sign", "--scheme", "hmac-sha256", "--secret", "k", stdin=body).stdout.decode().strip()
+    assert hm.startswith("X-Iotenvelope-Hmac-SHA256: ")
+    assert cli("auth", "sign", "--scheme", "hmac-md5", "--secret", "k", stdin=body).returncode == 2
+    assert cli("auth", "sign", "--scheme", "salted-sha3_256", "--secret", "k", stdin=body).returncode == 2
+
+
+def test_keygen_profiles_version(cli):
+    k = cli("keygen").stdout.decode().strip()
+    assert len(bytes.fromhex(k)) == 16
+    k32 = cli("keygen", "--bytes", "32", "--b64").stdout.decode().strip()
+    assert len(iotenvelope.parse_secret(k32)) == 32
+    listing = cli("profiles").stdout.decode()
+    assert "envelope-v1" in listing and "authenticated" in listing
+    assert cli("--version").stdout.decode().strip() == f"iotenvelope {iotenvelope.__version__}"
+
+
+def test_fernet_profile_interoperates_with_cryptography(cli):
+    from cryptography.fernet import Fernet
+    key = Fernet.generate_key()
+    # "--key=" because a url-safe base64 key may start with "-"
+    token = cli("seal", "--profile", "fernet", f"--key={key.decode()}", stdin=b"reading").stdout.strip()
+    assert Fernet(key).decrypt(token) == b"reading"
+    theirs = Fernet(key).encrypt(b"theirs")
+    assert cli("open", "--profile", "fernet", f"--key={key.decode()}", stdin=theirs).stdout == b"theirs"
+    assert cli("open", "--profile", "fernet", f"--key={Fernet.generate_key().decode()}", stdin=theirs).returncode == 5
+
+
+def test_keyring_and_fixed_iv(cli, tmp_path):
+    ring = tmp_path / "keys.json"
+    ring.write_text(json.dumps({"a": KEY, "b": "b64:" + iotenvelope.b64.encode_std(bytes(32))}))
+    ta = iotenvelope.seal(SECRET, b"from a", device="a", seq=1)
+    tb = iotenvelope.seal(bytes(32), b"from b", device="b", seq=1)
+    tc = iotenvelope.seal(SECRET, b"from c", device="c", seq=1)
+    out = cli("open", "--keyring", str(ring), "--batch", stdin=f"{ta}\n{tb}\n{tc}\n".encode())
+    rows = [json.loads(line) for line in out.stdout.decode().splitlines()]
+    assert [r.get("plaintext") for r in rows] == ["from a", "from b", None]
+    assert rows[2]["error"] == "UnknownDeviceError" and out.returncode == 4
+    ring.write_text(json.dumps({"a": "00" * 20}))
+    bad = cli("open", "--keyring", str(ring), stdin=ta.encode())
+    assert bad.returncode == 4 and b"secret of device 'a'" in bad.stderr and b"00" * 20 not in bad.stderr
+    fixed = cli("seal", "--key", KEY, "--device", "d", "--seq", "3", "--ts", "5", "--iv", "11" * 16, stdin=b"v")
+    assert fixed.stdout.decode().strip() == iotenvelope.seal(SECRET, b"v", device="d", seq=3, ts=5, iv=b"\x11" * 16)
+    assert b"never for real messages" in fixed.stderr
+    assert cli("seal", "--key", KEY, "--device", "d", "--iv", "11" * 16, "--batch", stdin=b"a\nb\n").returncode == 2
