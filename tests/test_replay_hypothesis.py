@@ -75,7 +75,8 @@ def machine(url_for, window_choices, reopenable):
 
 def test_memory_store_against_model():
     m = machine(lambda i: "memory://", [1, 2, 3, 64, 65, 200, 4096], reopenable=False)
-    m.TestCase.settings = settings(max_examples=100, stateful_step_count=50, deadline=None)
+    m.TestCase.settings = settings(max_examples=100, stateful_step_count=50, deadline=None,
+                                   suppress_health_check=[HealthCheck.too_slow])
     m.TestCase().runTest()
 
 
