@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from . import envelope
 from .envelope import MAX_U32, Envelope, Freshness, KeySource, ReplayCheck
-from .errors import MalformedError, ReplayError, UsageError
+from .errors import AuthenticationError, MalformedError, ReplayError, UsageError
 
 NONCE_LEN = 8
 RESPONSE_LEN = NONCE_LEN + 8
@@ -139,7 +139,7 @@ def read_response(keys: KeySource, text: str | bytes, nonce: bytes, *, freshness
     if not isinstance(nonce, (bytes, bytearray)) or len(nonce) != NONCE_LEN:
         raise MalformedError(f"resync nonce must be {NONCE_LEN} bytes")
     if not hmac.compare_digest(opened.plaintext[:NONCE_LEN], bytes(nonce)):
-        raise ReplayError("resync-response answers a different request (nonce mismatch): ignore it")
+        raise AuthenticationError("resync-response answers a different request (nonce mismatch): ignore it")
     if replay is not None:
         replay.accept(opened.device, "down", opened.seq)
     next_seq, backend_time = struct.unpack(">II", opened.plaintext[NONCE_LEN:])
@@ -171,7 +171,7 @@ def cmd_resync(opts: argparse.Namespace) -> int:
     try:
         text = sys.stdin.buffer.read().decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise UsageError("resync-request on stdin is not UTF-8 text") from None
+        raise MalformedError("resync-request on stdin is not UTF-8 text") from None
     with open_store(opts.replay_store, window=opts.replay_window) as store:
         answer = answer_request(secret, text, store, now=opts.now, down_seq=opts.down_seq, format=opts.format)
     if opts.json:

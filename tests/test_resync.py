@@ -68,7 +68,7 @@ def test_replayed_request_yields_an_answer_the_device_ignores(store):
     old = resync.make_request(KEY, device="s1", nonce=NONCE)
     replayed_answer = resync.answer_request(KEY, old.text, store, now=NOW)
     current_nonce = bytes(8)
-    with pytest.raises(ReplayError, match="nonce mismatch"):
+    with pytest.raises(AuthenticationError, match="nonce mismatch"):
         resync.read_response(KEY, replayed_answer.text, current_nonce)
 
 
@@ -121,7 +121,7 @@ def test_device_down_window_only_after_nonce_match():
     backend = open_store("memory://")
     req = resync.make_request(KEY, device="s1", nonce=NONCE)
     answer = resync.answer_request(KEY, req.text, backend, now=NOW)
-    with pytest.raises(ReplayError):
+    with pytest.raises(AuthenticationError, match="nonce mismatch"):
         resync.read_response(KEY, answer.text, bytes(8), replay=device_window)
     assert device_window.top("s1", "down") is None
     resync.read_response(KEY, answer.text, NONCE, replay=device_window)

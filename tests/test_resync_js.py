@@ -41,5 +41,5 @@ def test_python_device_against_js_backend(version):
                          args=[SECRET.hex(), req.text, {"nextSeq": 4321, "seq": 5, "now": NOW}])
     result = resync.read_response(SECRET, answer["text"], req.nonce)
     assert (result.next_seq, result.backend_time, result.seq, result.ts) == (4321, NOW, 5, NOW)
-    with pytest.raises(iotenvelope.ReplayError):
+    with pytest.raises(iotenvelope.AuthenticationError, match="nonce mismatch"):
         resync.read_response(SECRET, answer["text"], bytes(8) if req.nonce != bytes(8) else b"\x01" * 8)
