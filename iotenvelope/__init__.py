@@ -9,9 +9,10 @@ Public API (see README.md and SPEC.md)::
 
 __version__ = "0.1.0"
 
-from .envelope import Envelope, Freshness, Opened, open, open_envelope, seal, seal_envelope  # noqa: E402
+from .envelope import Envelope, Freshness, Opened, open, open_envelope, open_many, seal, seal_envelope  # noqa: E402
 from .errors import *  # noqa: E402,F401,F403
 from .keys import parse_secret  # noqa: E402
+from .replay import open_store  # noqa: E402
 
-__all__ = ["Envelope", "Freshness", "Opened", "open", "open_envelope", "seal", "seal_envelope", "parse_secret",
-           "__version__"]
+__all__ = ["Envelope", "Freshness", "Opened", "open", "open_envelope", "open_many", "seal", "seal_envelope",
+           "parse_secret", "open_store", "__version__"]

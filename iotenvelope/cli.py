@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Sequence
 
-from . import __version__, b64, httpauth, profiles, verify as verify_mod, vectors as vectors_mod
+from . import __version__, b64, httpauth, profiles, resync as resync_mod, verify as verify_mod, vectors as vectors_mod
 from .errors import IotEnvelopeError, MalformedError, UsageError
 
 EXIT_VERIFY_FAILED = 1
@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     vec.add_argument("action", choices=("generate",))
     vec.add_argument("--seed", type=int, default=1)
     vec.add_argument("--out", default=None, help="directory (default: the checkout's vectors/)")
+
+    resync_mod.add_parser(sub)
     return parser
 
 
@@ -148,6 +150,8 @@ def _plain_json(plaintext: bytes) -> dict:
 
 def cmd_open(opts: argparse.Namespace) -> int:
     profile = profiles.get(opts.profile)
+    if getattr(opts, "replay_store", None) and not profile.authenticated:
+        raise UsageError(f"--replay-store needs an authenticated profile; {profile.name} has no authenticated seq")
     data = _stdin_bytes()
     if not opts.batch:
         res = profile.open(_text(data, "envelope"), opts, _warn)
@@ -158,20 +162,15 @@ def cmd_open(opts: argparse.Namespace) -> int:
             sys.stdout.flush()
         return 0
     worst = 0
-    for line in _lines(data):
-        text = line.decode("utf-8", "replace").strip()
-        if not text:
-            continue
-        try:
-            res = profile.open(text, opts, _warn)
+    texts = [t for t in (line.decode("utf-8", "replace").strip() for line in _lines(data)) if t]
+    for res in profile.open_batch(texts, opts, _warn):  # a profile may check a chunk's replay state at once
+        if isinstance(res, IotEnvelopeError):
+            worst = worst or res.exit_code
+            row = {"ok": False, "device": None, "seq": None, "error": type(res).__name__, "code": res.code,
+                   "message": str(res)}
+        else:
             row = {"ok": True, "device": res.meta.get("device"), "seq": res.meta.get("seq"), **res.meta,
                    **_plain_json(res.plaintext)}
-        except IotEnvelopeError as exc:
-            if isinstance(exc, UsageError):
-                raise
-            worst = worst or exc.exit_code
-            row = {"ok": False, "device": None, "seq": None, "error": type(exc).__name__, "code": exc.code,
-                   "message": str(exc)}
         print(json.dumps(row, ensure_ascii=False))
     return worst
 
@@ -236,6 +235,7 @@ def cmd_vectors(opts: argparse.Namespace) -> int:
 
 COMMANDS = {"seal": cmd_seal, "open": cmd_open, "auth": cmd_auth, "verify": cmd_verify, "profiles": cmd_profiles,
             "keygen": cmd_keygen, "diagnose": cmd_diagnose, "vectors": cmd_vectors}
+COMMANDS["resync"] = resync_mod.cmd_resync
 
 
 def main(argv: Sequence[str] | None = None) -> int:

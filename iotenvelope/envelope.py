@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol, Union
 
 from . import b64, cipher, kdf
-from .errors import (AuthenticationError, DirectionError, FutureError, KeyFormatError, MalformedError,
-                     StaleError, TimeUnknownError, UnknownDeviceError, UnsupportedVersionError)
+from .errors import (AuthenticationError, DirectionError, FutureError, IotEnvelopeError, KeyFormatError,
+                     MalformedError, StaleError, TimeUnknownError, UnknownDeviceError, UnsupportedVersionError,
+                     UsageError)
 
 VERSION = 1
 DIRECTIONS = {"up": 1, "down": 2}
@@ -254,7 +255,8 @@ class Opened:
 
 
 class ReplayCheck(Protocol):
-    """What :func:`open` needs from a replay guard (see :mod:`iotenvelope.replay`)."""
+    """What :func:`open` needs from a replay guard (see :mod:`iotenvelope.replay`; :func:`open_many` also uses
+    ``accept_many(items)`` when the guard has it, to check a batch in one transaction / round trip)."""
 
     def accept(self, device: str, direction: str, seq: int) -> None: ...
 
@@ -266,6 +268,14 @@ class Freshness:
     skew: int = 300
     max_age: int | None = 86400
     allow_unknown_time: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("skew", "max_age"):
+            value = getattr(self, name)
+            if value is None and name == "max_age":
+                continue
+            if type(value) is not int or value < 0:
+                raise UsageError(f"freshness {name} must be a non-negative integer number of seconds, got {value!r}")
 
     def check(self, ts: int, now: int) -> None:
         if ts == 0:
@@ -376,7 +386,7 @@ def open_envelope(keys: KeySource, envelope: Envelope, *, direction: str = "up",
     if not hmac.compare_digest(_tag(k_mac, envelope.mac_input()), envelope.tag):
         raise AuthenticationError("authentication tag mismatch: wrong secret, or the envelope was altered")
     plaintext = cipher.decrypt(k_enc, envelope.iv, envelope.ct)
-    if envelope.type != "resync-request":
+    if envelope.type != "resync-request":  # SPEC.md §8 step 2: no freshness or replay state for these
         if freshness is not None:
             freshness.check(envelope.ts, int(time.time()) if now is None else now)
         if replay is not None:
@@ -395,3 +405,37 @@ def open(keys: KeySource, text: str | bytes, *, direction: str = "up", format: s
     """
     return open_envelope(keys, Envelope.decode(text, format), direction=direction, freshness=freshness, now=now,
                          replay=replay)
+
+
+def open_many(keys: KeySource, texts: "list[str | bytes]", *, direction: str = "up", format: str | None = None,
+              freshness: Freshness | None = Freshness(), now: int | None = None,
+              replay: ReplayCheck | None = None) -> "list[Opened | IotEnvelopeError]":
+    """Open a batch of envelopes; one result per text: an :class:`Opened` or the error that one raised.
+
+    Each envelope goes through SPEC.md §6 steps 1-6 on its own; then the replay window is checked and
+    advanced for all of those that passed in ONE atomic step (``replay.accept_many``: one SQLite transaction
+    or one Redis round trip), in input order, exactly as if they had been opened one by one. If the store
+    itself fails the :class:`~iotenvelope.errors.StoreError` is raised and nothing of the batch was accepted.
+    """
+    results: list[Opened | IotEnvelopeError] = []
+    pending: list[int] = []
+    if now is None:
+        now = int(time.time())
+    for text in texts:
+        try:
+            opened = open(keys, text, direction=direction, format=format, freshness=freshness, now=now)
+        except UsageError:
+            raise
+        except IotEnvelopeError as exc:
+            results.append(exc)
+            continue
+        if replay is not None and opened.type != "resync-request":
+            pending.append(len(results))
+        results.append(opened)
+    if pending:
+        from .replay import accept_many
+        items = [(results[i].device, results[i].direction, results[i].seq) for i in pending]  # type: ignore[union-attr]
+        for i, err in zip(pending, accept_many(replay, items)):
+            if err is not None:
+                results[i] = err
+    return results

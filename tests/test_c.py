@@ -65,6 +65,84 @@ def test_avr_vectors_in_simavr():
     assert cap >= 1000 and on_uno >= 260
 
 
+# -- Project Wycheproof AES-CBC-PKCS5 through iote_cbc_pkcs7_* (the AES-CBC + PKCS#7 of seal and open) ----------
+def wycheproof_file() -> dict:
+    return vectors.load(default_vector_dir() / "wycheproof" / "aes_cbc_pkcs5_test.json")
+
+
+def test_wycheproof_subset_is_the_128_and_256_bit_groups():
+    data = wycheproof_file()
+    part = c.CPeer("openssl").subset(data)
+    assert part is not None and part.label == "[128,256]" and part.left_out == 72 and "AES-192" in part.why
+    assert [g["keySize"] for g in part.data["testGroups"]] == [128, 256]
+    kept = [t for _, t in vectors.iter_tests(part.data)]
+    assert len(kept) == 144 and sum(t["result"] == "valid" for t in kept) == 48
+    assert data["numberOfTests"] == 216 and len(kept) + part.left_out == 216
+    assert c.CPeer("openssl").subset(envelope_file()) is None
+
+
+@pytest.mark.parametrize("sanitize", [False, True], ids=["plain", "asan-ubsan"])
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_wycheproof_cbc(backend, sanitize):
+    need(backend, sanitize)
+    part = c.CPeer(backend).subset(wycheproof_file())
+    script, cases = c.cbc_script(part.data)
+    result = c.run_script(c.runner_command(backend, sanitize), script, cases)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == len(cases) == 144
+
+
+def test_avr_wycheproof_cbc_in_simavr():
+    need("avr")
+    part = c.CPeer("avr").subset(wycheproof_file())
+    result = c.CPeer("avr").run(default_vector_dir() / "wycheproof" / "aes_cbc_pkcs5_test.json", part.data)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == 144
+    # every case fits the Uno's buffer: the whole file runs on the ATmega328P
+    assert max(c.cbc_buffer_need(t) for _, t in vectors.iter_tests(part.data)) <= c.avr_buffer_size("uno")
+
+
+def test_cbc_runner_rejects_wrong_expectations():
+    """The C command really compares: changed bytes or a swapped verdict fail, with the reason."""
+    need("openssl")
+    import copy
+    part = c.CPeer("openssl").subset(wycheproof_file())
+    bad = copy.deepcopy(part.data)
+    tests = bad["testGroups"][0]["tests"]
+    valid = [t for t in tests if t["result"] == "valid"]
+    invalid = [t for t in tests if t["result"] == "invalid"]
+    valid[1]["msg"] = "00" + valid[1]["msg"][2:] if valid[1]["msg"] else "00"  # plaintext changed
+    valid[2]["result"] = "invalid"                                            # a good ciphertext called bad
+    invalid[0]["result"] = "valid"                                            # a bad padding called good
+    script, cases = c.cbc_script(bad)
+    result = c.run_script(c.runner_command("openssl"), script, cases)
+    assert result.failed == 3 and result.passed == 141
+    details = "\n".join(result.failures)
+    assert f"tcId {valid[1]['tcId']} " in details and "ciphertext-mismatch" in details
+    assert f"tcId {valid[2]['tcId']} " in details and "decrypted; expected error padding" in details
+    assert f"tcId {invalid[0]['tcId']} " in details
+
+
+@pytest.mark.parametrize("backend", (*c.BACKENDS, "avr"))
+def test_aes192_is_refused_by_the_library_not_skipped_silently(backend):
+    """The 72 tests verify reports as unsupported: the library itself refuses their 24-byte keys (bad-key)."""
+    need(backend)
+    data = wycheproof_file()
+    out = bytearray()
+    cases = []
+    for group, test in vectors.iter_tests(data):
+        if group["keySize"] != 192:
+            continue
+        msg, ct = bytes.fromhex(test["msg"]), bytes.fromhex(test["ct"])
+        out += (f"C {test['tcId']} {test['key']} {test['iv']} {c.ERROR_CODES['bad-key']} {len(msg)} {len(ct)}\n"
+                .encode() + msg + ct + b"\n")
+        cases.append((test["tcId"], f"tcId {test['tcId']}"))
+    command = c.avr_command("uno") if backend == "avr" else c.runner_command(backend)
+    result = c.run_script(command, bytes(out) + b"Q\n", cases)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == len(cases) == 72
+
+
 def test_runner_rejects_a_wrong_expectation():
     """The runner really compares: a vector with a changed plaintext or error must fail."""
     need("openssl")
@@ -174,4 +252,7 @@ def test_verify_lists_every_c_peer():
     assert proc.returncode == 0, proc.stdout[-2000:]
     import json
     matrix = json.loads(proc.stdout)["matrix"]
-    assert {(m["impl"], m["passed"], m["failed"]) for m in matrix} == {("c-avr", 267, 0), ("c-bearssl", 267, 0)}
+    assert {(m["impl"], m["file"], m["passed"], m["failed"], m.get("unsupported", 0)) for m in matrix} == {
+        (impl, file, passed, 0, unsupported) for impl in ("c-avr", "c-bearssl")
+        for file, passed, unsupported in (("envelope_v1.json", 267, 0),
+                                          ("wycheproof/aes_cbc_pkcs5_test.json [128,256]", 144, 72))}

@@ -155,6 +155,64 @@ def test_run_vectors_reports_failures(wasm, tmp_path):
         str(t["tcId"]) for t in (tests[0], tests[3], invalid))
 
 
+# -- Project Wycheproof AES-CBC-PKCS5 through the module's cryptolib AES-CBC, pad and unpad ---------------------
+WYCHEPROOF = ROOT / "vectors" / "wycheproof" / "aes_cbc_pkcs5_test.json"
+
+
+def wycheproof_subset(tmp_path):
+    """The part of the file the MicroPython peers check (the 128- and 256-bit groups), as a file."""
+    part = mp.MicroPythonPeer("x", None, False, False).subset(vectors.load(WYCHEPROOF))
+    assert part is not None and part.label == "[128,256]" and part.left_out == 72 and "AES-192" in part.why
+    path = tmp_path / "wycheproof_128_256.json"
+    path.write_text(json.dumps(part.data))
+    return path, part
+
+
+def test_run_vectors_passes_wycheproof_cbc(interp, tmp_path):
+    path, part = wycheproof_subset(tmp_path)
+    proc = interp.run("run_vectors.py", path)
+    assert proc.stdout.splitlines()[-1] == "144 passed, 0 failed", proc.stdout[-3000:] + proc.stderr
+    assert proc.returncode == 0
+
+
+def test_run_vectors_does_not_pass_aes192(wasm):
+    """Given the whole file, the 72 AES-192 tests are failures ("not checked"), never passes."""
+    proc = wasm.run("run_vectors.py", WYCHEPROOF)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[-1] == "144 passed, 72 failed"
+    failed = [line for line in proc.stdout.splitlines() if line.startswith("FAIL ")]
+    assert len(failed) == 72 and all("24-byte key: cryptolib has no AES-192, not checked" in f for f in failed)
+    aes192 = {t["tcId"] for g, t in vectors.iter_tests(vectors.load(WYCHEPROOF)) if g["keySize"] == 192}
+    assert {int(re.search(r"tcId (\d+)", f).group(1)) for f in failed} == aes192
+
+
+def test_run_vectors_wycheproof_reports_failures(wasm, tmp_path):
+    path, part = wycheproof_subset(tmp_path)
+    tests = [t for _, t in vectors.iter_tests(part.data)]
+    valid = [t for t in tests if t["result"] == "valid"]
+    invalid = [t for t in tests if t["result"] == "invalid"]
+    valid[3]["ct"] = valid[3]["ct"][:-2] + ("00" if valid[3]["ct"][-2:] != "00" else "01")  # ciphertext changed
+    valid[4]["result"] = "invalid"                                                        # good one called bad
+    invalid[5]["result"] = "valid"                                                        # bad padding called good
+    path.write_text(json.dumps(part.data))
+    proc = wasm.run("run_vectors.py", path)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[-1] == "141 passed, 3 failed"
+    failed = [line for line in proc.stdout.splitlines() if line.startswith("FAIL ")]
+    assert sorted(int(re.search(r"tcId (\d+)", f).group(1)) for f in failed) == sorted(
+        t["tcId"] for t in (valid[3], valid[4], invalid[5]))
+
+
+def test_run_vectors_wycheproof_uses_the_module_code_path():
+    """run_vectors.py checks the file with the module's own cipher and padding, not with code of its own."""
+    source = mp.RUN_VECTORS.read_text(encoding="utf-8")
+    body = source.split("def check_cbc", 1)[1].split("\nCHECKERS", 1)[0]
+    for call in ("iotenv.unpad(iotenv._cipher(key, iv).decrypt(ct))", "iotenv._cipher(key, iv).encrypt(iotenv.pad(msg))"):
+        assert call in body
+    device = (mp.MP_DIR / "iotenv.py").read_text(encoding="utf-8")
+    assert "unpad(_cipher(k.enc, iv).decrypt(ct))" in device and "_cipher(k.enc, iv).encrypt(pad(plaintext))" in device
+
+
 def test_run_vectors_usage_error(wasm):
     proc = wasm.run("run_vectors.py")
     assert proc.returncode == 1 and "usage" in proc.stdout

@@ -189,3 +189,14 @@ def test_key_parsing():
             keys.parse_aes_key(bad)
     with pytest.raises(KeyFormatError, match="must be 16, 32"):
         keys.parse_secret("00" * 24)
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(key=st.sampled_from([16, 24, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+       iv=st.binary(min_size=16, max_size=16), blocks=st.integers(1, 20), data=st.data())
+def test_cbc_decrypt_equals_pycryptodome_cbc_object(key, iv, blocks, data):
+    from Crypto.Cipher import AES
+    ct = data.draw(st.binary(min_size=16 * blocks, max_size=16 * blocks))
+    assert cipher.decrypt_raw(key, iv, ct) == AES.new(key, AES.MODE_CBC, iv).decrypt(ct)

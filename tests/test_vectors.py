@@ -3,7 +3,7 @@
 import json
 
 from iotenvelope import vectors, verify
-from iotenvelope.peers import Peer, Result
+from iotenvelope.peers import Peer, Result, key_size_subset
 
 from conftest import ROOT
 
@@ -69,3 +69,53 @@ def test_verify_cli_json(cli):
     assert files["wycheproof/aes_cbc_pkcs5_test.json"] == {"impl": "python", "file": "wycheproof/aes_cbc_pkcs5_test.json",
                                                            "passed": 216, "failed": 0, "available": True}
     assert files["fernet/fernet_spec.json"]["passed"] == 10
+
+
+class _Subset(Peer):
+    """Checks only the 128-bit groups of the Wycheproof file, and records what it was given."""
+
+    algorithms = frozenset({"AES-CBC-PKCS5"})
+
+    def __init__(self, name, reason=None):
+        self.name, self._reason, self.seen = name, reason, []
+
+    def unavailable_reason(self):
+        return self._reason
+
+    def subset(self, data):
+        return key_size_subset(data, (128,), "no AES-192/256 in the frobnicator")
+
+    def run(self, path, data):
+        self.seen.append(data)
+        result = Result()
+        for _, test in vectors.iter_tests(data):
+            result.record(True, str(test["tcId"]))
+        return result
+
+
+def test_matrix_reports_a_subset_as_its_own_column_and_never_counts_left_out_tests():
+    peer = _Subset("subset-peer")
+    cells = verify.run(ROOT / "vectors", peers=[peer, _Subset("subset-missing", "frobnicator not installed")])
+    file = "wycheproof/aes_cbc_pkcs5_test.json [128]"
+    assert [(c.impl, c.file, c.available, c.passed, c.unsupported) for c in cells] == [
+        ("subset-peer", file, True, 72, 144), ("subset-missing", file, False, 0, 144)]
+    # the peer was given only the groups it checks
+    assert [g["keySize"] for g in peer.seen[0]["testGroups"]] == [128]
+    out = json.loads(verify.as_json(cells))
+    assert out["ok"] is True
+    assert out["matrix"][0] == {"impl": "subset-peer", "file": file, "passed": 72, "failed": 0, "available": True,
+                                "unsupported": 144, "unsupportedReason": "no AES-192/256 in the frobnicator"}
+    text = verify.render(cells)
+    assert f"[1] {file}  (part of the file" in text
+    assert ("[1] 144 tests unsupported by subset-peer, subset-missing: no AES-192/256 in the frobnicator"
+            in text.splitlines())
+    assert "216 passed" not in text and "passed every test it checked" in text.splitlines()[-1]
+
+
+def test_key_size_subset():
+    data = vectors.load(ROOT / "vectors" / "wycheproof" / "aes_cbc_pkcs5_test.json")
+    assert key_size_subset(data, (128, 192, 256), "x") is None  # nothing left out: the whole file
+    part = key_size_subset(data, (256, 128), "why")
+    assert (part.label, part.left_out, part.why) == ("[128,256]", 72, "why")
+    assert sum(1 for _ in vectors.iter_tests(part.data)) == 144 and part.data["algorithm"] == "AES-CBC-PKCS5"
+    assert len(data["testGroups"]) == 3  # the loaded file is not changed

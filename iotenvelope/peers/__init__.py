@@ -46,8 +46,34 @@ class Result:
         return True, value
 
 
+@dataclass
+class Subset:
+    """The part of a vector file a peer checks when it cannot check all of it.
+
+    verify names the cell after the file plus ``label`` (its own matrix column) and reports ``left_out`` tests
+    as unsupported, with ``why``: they are never counted as passed.
+    """
+
+    label: str
+    data: dict
+    left_out: int
+    why: str
+
+
+def key_size_subset(data: dict, sizes: tuple[int, ...], why: str) -> Subset | None:
+    """The test groups of a Wycheproof-style file whose ``keySize`` (bits) is in ``sizes``; None when that is
+    every group. ``label`` lists the sizes kept, e.g. ``[128,256]``."""
+    kept = [g for g in data["testGroups"] if g.get("keySize") in sizes]
+    left_out = sum(len(g.get("tests", [])) for g in data["testGroups"] if g.get("keySize") not in sizes)
+    if not left_out:
+        return None
+    label = "[" + ",".join(str(s) for s in sorted({g["keySize"] for g in kept})) + "]"
+    return Subset(label, {**data, "testGroups": kept}, left_out, why)
+
+
 class Peer:
-    """One implementation column of the verify matrix. Subclasses override the four members."""
+    """One implementation column of the verify matrix. Subclasses override the four members (and ``subset``
+    when they check only part of some file)."""
 
     name = "peer"
     #: vector-file ``algorithm`` values this peer can check
@@ -57,7 +83,13 @@ class Peer:
         """None when the peer can run here, otherwise a short reason ("node not found", ...)."""
         return None
 
+    def subset(self, data: dict) -> Subset | None:
+        """None when the peer checks every test of this file, else the part it checks (decided from the file
+        alone, so a peer that is not available lands in the same column)."""
+        return None
+
     def run(self, path: Path, data: dict) -> Result:
+        """Check ``data`` (the file at ``path``, or the ``subset`` of it): one verdict per test."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -7,6 +7,11 @@ avr-gcc for the ATmega328P (Arduino Uno) and run in simavr (libsimavr) with the 
 The Uno has 2 KB of RAM: envelopes longer than its runner's buffer (the 1000-byte messages) run on the
 ATmega2560 (Arduino Mega, 8 KB RAM) with the same build flags, so every case runs on a simulated AVR.
 
+Files: ``envelope_v1.json`` (open + reseal every case), and Project Wycheproof's AES-CBC-PKCS5 file through
+``iote_cbc_pkcs7_encrypt``/``_decrypt``, the AES-CBC + strict PKCS#7 that seal/open run (the backend's AES,
+the library's padding). The library takes 16- and 32-byte keys only (SPEC.md: no AES-192), so its Wycheproof
+cell is the file's 128- and 256-bit groups; verify reports the AES-192 tests as unsupported, not passed.
+
 The vector runner (``interop/c/tools/runner.c``) does the checking. This module only turns a vector file into
 the runner's line protocol (documented at the top of runner.c) and counts the ``pass``/``fail`` verdicts: every
 case must get exactly one verdict. The binaries are built on demand with ``make`` (or beforehand by
@@ -22,13 +27,17 @@ from functools import lru_cache
 from pathlib import Path
 
 from .. import vectors
-from . import Peer, Result
+from . import Peer, Result, Subset, key_size_subset
 
 ORDER = 30
 
 C_DIR = Path(__file__).resolve().parents[2] / "interop" / "c"
 BUILD = C_DIR / "build"
 BACKENDS = ("openssl", "mbedtls", "bearssl", "tinyaes")
+WYCHEPROOF_CBC = "AES-CBC-PKCS5"
+#: AES key sizes (bits) of iote_cbc_pkcs7_*: the envelope's 16- and 32-byte keys
+KEY_SIZES = (128, 256)
+UNSUPPORTED_KEYS = "key size 192 bits: the C library takes 16- and 32-byte keys only (SPEC.md: no AES-192)"
 
 #: iote_err numbers of interop/c/src/iotenvelope.h, by SPEC.md error name
 ERROR_CODES = {"ok": 0, "malformed": 1, "unsupported-version": 2, "bad-key": 3, "auth": 4, "wrong-direction": 5,
@@ -129,6 +138,33 @@ def envelope_script(data: dict, keep=None) -> tuple[bytes, list[tuple[int, str]]
     return bytes(out), cases
 
 
+def cbc_script(data: dict, keep=None) -> tuple[bytes, list[tuple[int, str]]]:
+    """The runner's input for a Wycheproof AES-CBC-PKCS5 file (the tests ``keep(test)`` selects): one ``C`` line
+    per test. A valid test must decrypt to ``msg`` and encrypt back to ``ct``; an invalid one must fail to
+    decrypt with the library's padding error (every invalid test of the file is a padding defect)."""
+    out = bytearray()
+    cases: list[tuple[int, str]] = []
+    for _, test in vectors.iter_tests(data):
+        if keep is not None and not keep(test):
+            continue
+        msg, ct = bytes.fromhex(test["msg"]), bytes.fromhex(test["ct"])
+        code = {"valid": ERROR_CODES["ok"], "invalid": ERROR_CODES["padding"]}.get(test["result"], 99)
+        out += f"C {test['tcId']} {test['key']} {test['iv']} {code} {len(msg)} {len(ct)}\n".encode() + msg + ct + b"\n"
+        cases.append((test["tcId"], vectors.label(test)))
+    out += b"Q\n"
+    return bytes(out), cases
+
+
+def cbc_buffer_need(test: dict) -> int:
+    """Bytes of the AVR runner's buffer one ``C`` test needs: plaintext, ciphertext and a work area."""
+    m, n = len(test["msg"]) // 2, len(test["ct"]) // 2
+    return m + n + max(n, (m // 16 + 1) * 16)
+
+
+SCRIPTS = {vectors.ENVELOPE_ALGORITHM: (envelope_script, lambda t: len(t["envelope"].encode())),
+           WYCHEPROOF_CBC: (cbc_script, cbc_buffer_need)}
+
+
 def run_script(command: list[str], script: bytes, cases: list[tuple[int, str]], timeout: float = 900,
                result: Result | None = None, where: str = "") -> Result:
     """Feed a script to a runner and turn its verdict lines into a Result (one verdict per case, in order)."""
@@ -165,7 +201,7 @@ def run_script(command: list[str], script: bytes, cases: list[tuple[int, str]], 
 
 
 class CPeer(Peer):
-    algorithms = frozenset({vectors.ENVELOPE_ALGORITHM})
+    algorithms = frozenset(SCRIPTS)
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -174,15 +210,20 @@ class CPeer(Peer):
     def unavailable_reason(self) -> str | None:
         return build(self.kind)
 
+    def subset(self, data: dict) -> Subset | None:
+        if vectors.algorithm_of(data) == WYCHEPROOF_CBC:
+            return key_size_subset(data, KEY_SIZES, UNSUPPORTED_KEYS)
+        return None
+
     def run(self, path: Path, data: dict) -> Result:
+        make_script, need = SCRIPTS[vectors.algorithm_of(data)]
         if self.kind != "avr":
-            script, cases = envelope_script(data)
+            script, cases = make_script(data)
             return run_script(runner_command(self.kind), script, cases)
         cap = avr_buffer_size("uno")
         result = Result()
-        for board, keep in (("uno", lambda t: len(t["envelope"].encode()) <= cap),
-                            ("mega", lambda t: len(t["envelope"].encode()) > cap)):
-            script, cases = envelope_script(data, keep)
+        for board, keep in (("uno", lambda t: need(t) <= cap), ("mega", lambda t: need(t) > cap)):
+            script, cases = make_script(data, keep)
             if cases:
                 run_script(avr_command(board), script, cases, result=result, where=f"[{AVR_BOARDS[board]}] ")
         return result

@@ -13,9 +13,9 @@ import argparse
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from ..errors import UsageError
+from ..errors import IotEnvelopeError, UsageError
 
 
 
@@ -53,6 +53,17 @@ class Profile:
 
     def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
         raise UsageError(f"profile {self.name} cannot open")
+
+    def open_batch(self, texts: list[str], opts: argparse.Namespace, warn: Warn) -> Iterator[OpenResult | IotEnvelopeError]:
+        """``open --batch``: one result or error per text, in order. The default opens them one by one; a
+        profile may override it to check a whole chunk at once (envelope-v1: one replay-store transaction)."""
+        for text in texts:
+            try:
+                yield self.open(text, opts, warn)
+            except UsageError:
+                raise
+            except IotEnvelopeError as exc:
+                yield exc
 
 
 _REGISTRY: dict[str, Profile] | None = None

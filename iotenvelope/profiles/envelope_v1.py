@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import envelope
+from .. import envelope, replay
 from ..envelope import check_device
-from ..errors import KeyFormatError, UsageError
+from ..errors import IotEnvelopeError, KeyFormatError, UsageError
 from ..keys import parse_iv, parse_secret
 from . import OpenResult, Option, Profile, Warn
+
+BATCH_CHUNK = 1000  # envelopes per replay-store transaction in `open --batch`
 
 
 def load_keyring(path: str) -> dict[str, bytes]:
@@ -53,6 +55,10 @@ class EnvelopeV1(Profile):
         Option(("--require-time",), dict(action="store_true", help="refuse ts=0 (device time unknown)"), ("open",)),
         Option(("--keyring",), dict(help="JSON file {device id: secret (hex or b64:)} for a backend with many devices"
                                          " (instead of --key)"), ("open",)),
+        Option(("--replay-store",), dict(metavar="URL", help="reject replays using this state store: memory://,"
+                                         " sqlite:///path (embedded default), redis://host:port/db"), ("open",)),
+        Option(("--replay-window",), dict(type=int, default=replay.DEFAULT_WINDOW, metavar="N",
+                                          help=f"replay window size (default {replay.DEFAULT_WINDOW})"), ("open",)),
     )
 
     def _secret(self, opts: argparse.Namespace) -> bytes:
@@ -89,11 +95,29 @@ class EnvelopeV1(Profile):
             self._keyrings[opts.keyring] = load_keyring(opts.keyring)
         return self._keyrings[opts.keyring]
 
-    def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
-        opened = envelope.open(self._keys(opts), text, direction=opts.direction, format=opts.format,
-                               freshness=self.freshness(opts), now=opts.now, replay=getattr(opts, "replay", None))
+    def replay_guard(self, opts: argparse.Namespace):
+        """The replay store named by --replay-store (opened once per command), or None."""
+        guard = getattr(opts, "replay", None)
+        if guard is None and getattr(opts, "replay_store", None):
+            guard = opts.replay = replay.open_store(opts.replay_store, window=opts.replay_window)
+        return guard
+
+    @staticmethod
+    def _result(opened: envelope.Opened) -> OpenResult:
         return OpenResult(opened.plaintext, {"device": opened.device, "seq": opened.seq, "ts": opened.ts,
                                              "direction": opened.direction, "type": opened.type})
+
+    def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
+        return self._result(envelope.open(self._keys(opts), text, direction=opts.direction, format=opts.format,
+                                          freshness=self.freshness(opts), now=opts.now, replay=self.replay_guard(opts)))
+
+    def open_batch(self, texts, opts, warn):
+        """Chunks of BATCH_CHUNK envelopes; each chunk's replay state is checked in one store transaction."""
+        keys, freshness, guard = self._keys(opts), self.freshness(opts), self.replay_guard(opts)
+        for start in range(0, len(texts), BATCH_CHUNK):
+            for res in envelope.open_many(keys, texts[start:start + BATCH_CHUNK], direction=opts.direction,
+                                          format=opts.format, freshness=freshness, now=opts.now, replay=guard):
+                yield res if isinstance(res, IotEnvelopeError) else self._result(res)
 
 
 ORDER = 0

@@ -427,6 +427,56 @@ int iote_pkcs7_unpad(const uint8_t *data, size_t len, size_t *msg_len)
     return IOTE_OK;
 }
 
+/* ---- AES-CBC + PKCS#7 (what seal and open run) ---------------------------------------------------------- */
+
+/* Both directions in one function, so the backend's AES-CBC has a single call site (small builds with -flto
+ * would otherwise inline it twice). Encrypt pads buf[0..len) first; decrypt checks the padding after. */
+static int cbc_pkcs7(int decrypt, const uint8_t *key, size_t key_len, const uint8_t *iv, uint8_t *buf,
+                     size_t len, size_t cap, size_t *out_len)
+{
+    size_t n = decrypt ? len : (len / 16 + 1) * 16;
+    int rc = IOTE_OK;
+    if (key == NULL || iv == NULL || (buf == NULL && cap != 0)) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    if (key_len != 16 && !(IOTE_WITH_AES256 && key_len == 32)) {
+        return IOTE_ERR_BAD_KEY;
+    }
+    if (decrypt) {
+        if (len % 16 != 0) {
+            return IOTE_ERR_PADDING; /* no whole blocks, so no valid padding either */
+        }
+    } else {
+        if (len > (size_t)-1 - 16 || cap < n) {
+            return IOTE_ERR_BUFFER;
+        }
+        memset(buf + len, (int)(n - len), n - len);
+    }
+    if (iote_be_aes_cbc(decrypt, key, key_len, iv, buf, n) != 0) {
+        rc = IOTE_ERR_BACKEND;
+    } else if (decrypt) {
+        rc = iote_pkcs7_unpad(buf, n, &n);
+    }
+    if (rc != IOTE_OK) {
+        wipe(buf, n); /* n is still the length that went through AES */
+    } else if (out_len != NULL) {
+        *out_len = n;
+    }
+    return rc;
+}
+
+int iote_cbc_pkcs7_encrypt(const uint8_t *key, size_t key_len, const uint8_t iv[IOTE_IV_LEN], uint8_t *buf,
+                           size_t msg_len, size_t buf_cap, size_t *ct_len)
+{
+    return cbc_pkcs7(0, key, key_len, iv, buf, msg_len, buf_cap, ct_len);
+}
+
+int iote_cbc_pkcs7_decrypt(const uint8_t *key, size_t key_len, const uint8_t iv[IOTE_IV_LEN], uint8_t *buf,
+                           size_t ct_len, size_t *msg_len)
+{
+    return cbc_pkcs7(1, key, key_len, iv, buf, ct_len, ct_len, msg_len);
+}
+
 /* ---- header fields ------------------------------------------------------------------------------------- */
 
 static int dev_char_ok(unsigned c)
@@ -672,10 +722,10 @@ int iote_seal(const iote_keys *keys, const iote_fields *f, const uint8_t iv[IOTE
     if (msg_len != 0) {
         memmove(ct, msg, msg_len);
     }
-    memset(ct + msg_len, (int)(ct_len - msg_len), ct_len - msg_len);
-    if (iote_be_aes_cbc(0, keys->enc, keys->enc_len, iv, ct, ct_len) != 0) {
+    rc = iote_cbc_pkcs7_encrypt(keys->enc, keys->enc_len, iv, ct, msg_len, ct_len, NULL);
+    if (rc != IOTE_OK) {
         wipe(out, out_cap);
-        return IOTE_ERR_BACKEND;
+        return rc;
     }
     rc = compute_tag(keys, f->direction, f->type, f->dev, f->dev_len, f->seq, f->ts, iv, ct, ct_len, tag);
     if (rc != IOTE_OK) {
@@ -756,13 +806,8 @@ static int verify_decrypt(const iote_keys *keys, uint8_t expect_dir, iote_header
         return rc;
     }
     memcpy(ivcopy, iv, IOTE_IV_LEN); /* iv may lie in buf, which is about to change */
-    if (iote_be_aes_cbc(1, keys->enc, keys->enc_len, ivcopy, buf + ct_off, ct_len) != 0) {
-        wipe(buf + ct_off, ct_len);
-        return IOTE_ERR_BACKEND;
-    }
-    rc = iote_pkcs7_unpad(buf + ct_off, ct_len, &n);
+    rc = iote_cbc_pkcs7_decrypt(keys->enc, keys->enc_len, ivcopy, buf + ct_off, ct_len, &n); /* wipes on failure */
     if (rc != IOTE_OK) {
-        wipe(buf + ct_off, ct_len);
         return rc;
     }
     if (ct_off != 0 && n != 0) {

@@ -150,6 +150,16 @@ int iote_b64url_encode(const uint8_t *in, size_t len, char *out, size_t out_cap,
 int iote_b64url_decode(const char *in, size_t len, uint8_t *out, size_t out_cap, size_t *out_len);
 /* strict PKCS#7 check of a decrypted buffer; *msg_len = len - padding. */
 int iote_pkcs7_unpad(const uint8_t *data, size_t len, size_t *msg_len);
+/* AES-CBC with PKCS#7, in place, exactly as iote_seal / iote_open do it (the backend's AES, this library's
+ * padding). key_len 16, or 32 with IOTE_WITH_AES256 (no AES-192: SPEC.md), else IOTE_ERR_BAD_KEY.
+ * encrypt: pads the msg_len bytes at buf and encrypts them; buf_cap must hold (msg_len / 16 + 1) * 16 bytes,
+ *   else IOTE_ERR_BUFFER before anything is written; *ct_len gets that length.
+ * decrypt: decrypts ct_len bytes (a multiple of 16) and checks the padding strictly (IOTE_ERR_PADDING, and an
+ *   empty ciphertext is one); *msg_len = the plaintext length. On any failure buf is wiped. */
+int iote_cbc_pkcs7_encrypt(const uint8_t *key, size_t key_len, const uint8_t iv[IOTE_IV_LEN], uint8_t *buf,
+                           size_t msg_len, size_t buf_cap, size_t *ct_len);
+int iote_cbc_pkcs7_decrypt(const uint8_t *key, size_t key_len, const uint8_t iv[IOTE_IV_LEN], uint8_t *buf,
+                           size_t ct_len, size_t *msg_len);
 
 #ifdef __cplusplus
 }

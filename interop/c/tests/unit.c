@@ -467,6 +467,47 @@ static void test_window(void)
     CHECK(iote_window_accept(&w, 0) == IOTE_REPLAY_DUPLICATE);
 }
 
+/* iote_cbc_pkcs7_*: exact sizes, round trips, key lengths, padding failures that wipe the buffer */
+static void test_cbc_pkcs7(void)
+{
+    static const uint8_t key[32] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 9, 8, 7, 6, 5, 4,
+                                    3, 2, 1, 0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 9, 8};
+    uint8_t iv[16];
+    uint8_t small[48];
+    size_t m, k, n = 0, got = 0;
+    for (k = 16; k <= 32; k += 16) {
+        for (m = 0; m <= 33; m++) {
+            size_t want = (m / 16 + 1) * 16;
+            uint8_t *b = guarded(want, 0x5A);
+            size_t i;
+            CHECK(iote_cbc_pkcs7_encrypt(key, k, IV, b, m, want, &n) == IOTE_OK && n == want && guard_ok(b, want));
+            CHECK(iote_cbc_pkcs7_decrypt(key, k, IV, b, n, &got) == IOTE_OK && got == m && guard_ok(b, want));
+            for (i = 0; i < m; i++) {
+                CHECK(b[i] == 0x5A);
+            }
+            if (m < 16) { /* a flipped last IV byte flips the padding byte of a one-block message */
+                CHECK(iote_cbc_pkcs7_encrypt(key, k, IV, b, m, want, &n) == IOTE_OK);
+                memcpy(iv, IV, sizeof iv);
+                iv[15] ^= 1;
+                CHECK(iote_cbc_pkcs7_decrypt(key, k, iv, b, n, &got) == IOTE_ERR_PADDING);
+                for (i = 0; i < want; i++) {
+                    CHECK(b[i] == 0); /* wiped */
+                }
+            }
+            free(b);
+        }
+    }
+    memset(small, 0x33, sizeof small);
+    CHECK(iote_cbc_pkcs7_encrypt(key, 16, IV, small, 16, 31, &n) == IOTE_ERR_BUFFER && small[16] == 0x33);
+    CHECK(iote_cbc_pkcs7_encrypt(key, 24, IV, small, 5, sizeof small, &n) == IOTE_ERR_BAD_KEY); /* no AES-192 */
+    CHECK(iote_cbc_pkcs7_decrypt(key, 24, IV, small, 16, &n) == IOTE_ERR_BAD_KEY);
+    CHECK(iote_cbc_pkcs7_decrypt(key, 0, IV, small, 16, &n) == IOTE_ERR_BAD_KEY);
+    CHECK(iote_cbc_pkcs7_decrypt(key, 16, IV, small, 0, &n) == IOTE_ERR_PADDING);  /* empty: no padding */
+    CHECK(iote_cbc_pkcs7_decrypt(key, 16, IV, small, 15, &n) == IOTE_ERR_PADDING); /* no whole block */
+    CHECK(iote_cbc_pkcs7_decrypt(NULL, 16, IV, small, 16, &n) == IOTE_ERR_ARGUMENT);
+    CHECK(iote_cbc_pkcs7_encrypt(key, 16, NULL, small, 1, sizeof small, &n) == IOTE_ERR_ARGUMENT);
+}
+
 int main(void)
 {
     uint8_t secret[16];
@@ -479,6 +520,7 @@ int main(void)
     test_keys();
     test_base64();
     test_pkcs7();
+    test_cbc_pkcs7();
     test_seal_open();
     test_malformed();
     test_json_rules();

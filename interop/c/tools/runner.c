@@ -9,6 +9,10 @@
  *   V <dir> <type> <dev> <seq> <ts> <iv hex> <reseal 0|1> <m>   + m bytes of expected plaintext;
  *       then, if reseal: R <n> + n bytes: seal the plaintext again with the same fields and iv and compare.
  *                                                                      -> "pass <tcId>" | "fail <tcId> ..."
+ *   C <tcId> <key hex> <iv hex> <code> <m> <n>   + m bytes of plaintext + n bytes of ciphertext: AES-CBC +
+ *       PKCS#7 alone (iote_cbc_pkcs7_*, what seal/open run; for Wycheproof's AES-CBC-PKCS5 file). code 0:
+ *       decrypting the ciphertext gives the plaintext and encrypting the plaintext gives the ciphertext;
+ *       otherwise decrypting must fail with error <code>.           -> "pass <tcId>" | "fail <tcId> ..."
  *   Q                                       quit                           -> "bye"
  * Error codes are the iote_err numbers (iotenvelope.h).
  *
@@ -457,35 +461,163 @@ static void cmd_expect_valid(void)
     verdict(ok, why, -1);
 }
 
-static void cmd_key(void)
+/* Read a hex token straight into bytes (keys are longer than tok); returns the byte count, or -1 for a bad
+ * digit, an odd count or more than cap bytes (the whole token is consumed either way). */
+static int rd_hex(uint8_t *out, size_t cap)
 {
-    uint8_t secret[32];
     size_t n = 0;
-    int rc = IOTE_OK;
+    int bad = 0;
     int c;
     do {
         c = io_getc();
     } while (c == ' ');
-    while (c != ' ' && c != '\n' && c != -1) { /* hex digits straight into bytes */
+    while (c != ' ' && c != '\n' && c != -1) {
         int v = hex_nibble(c);
-        if (v < 0 || n >= 2 * sizeof secret) {
-            rc = IOTE_ERR_BAD_KEY;
+        if (v < 0 || n >= 2 * cap) {
+            bad = 1;
         } else {
-            secret[n / 2] = (uint8_t)((n % 2) ? (secret[n / 2] | v) : (v << 4));
+            out[n / 2] = (uint8_t)((n % 2) ? (out[n / 2] | v) : (v << 4));
             n++;
         }
         c = io_getc();
     }
     last_delim = c;
+    return (bad || n % 2 != 0) ? -1 : (int)(n / 2);
+}
+
+static void cmd_key(void)
+{
+    uint8_t secret[32];
+    int n = rd_hex(secret, sizeof secret);
+    int rc;
     skip_line();
-    if (rc == IOTE_OK) {
-        rc = (n == 32 || n == 64) ? iote_keys_init(&keys, secret, n / 2) : IOTE_ERR_BAD_KEY;
-    }
+    rc = (n == 16 || n == 32) ? iote_keys_init(&keys, secret, (size_t)n) : IOTE_ERR_BAD_KEY;
     memset(secret, 0, sizeof secret);
     io_puts(MSG_STR("key "));
     io_putu((uint32_t)rc);
     io_putc('\n');
     io_flush();
+}
+
+/* C <tcId> <key hex> <iv hex> <code> <m> <n> + m bytes of plaintext + n bytes of ciphertext */
+static void cmd_cipher(void)
+{
+    uint8_t key[32];
+    uint8_t iv[IOTE_IV_LEN];
+    int ok = 1;
+    int len_ok = 1;
+    int key_len;
+    uint32_t want, m, n, i;
+    size_t padded, got = 0;
+    uint8_t *msg, *ct, *enc, *dec;
+    int rc;
+    const char *why = MSG_STR("");
+    int code = -1;
+
+    rd_token(tok, sizeof tok);
+    tc_id = to_u32(tok, &ok);
+    key_len = rd_hex(key, sizeof key);
+    rd_token(tok, sizeof tok);
+    if (!from_hex(tok, iv, sizeof iv)) {
+        ok = 0;
+    }
+    rd_token(tok, sizeof tok);
+    want = to_u32(tok, &ok);
+    rd_token(tok, sizeof tok);
+    m = to_u32(tok, &len_ok);
+    rd_token(tok, sizeof tok);
+    n = to_u32(tok, &len_ok);
+    skip_line();
+    if (!len_ok) { /* the byte blocks cannot be skipped: nothing sensible follows */
+        verdict(0, MSG_STR("bad-protocol-line"), -1);
+        return;
+    }
+    padded = ((size_t)m / 16u + 1u) * 16u;
+#if defined(__AVR__)
+    /* plaintext, ciphertext and one work area (encrypt first, then decrypt) side by side in buf */
+    if ((uint32_t)IO_BUF < m || (uint32_t)IO_BUF - m < n || (uint32_t)IO_BUF - m - n < (padded > n ? padded : n)) {
+        for (i = 0; i < m + n; i++) {
+            (void)io_getc();
+        }
+        verdict(0, MSG_STR("too-long"), -1);
+        return;
+    }
+    msg = buf;
+    ct = buf + m;
+    enc = buf + m + n;
+    dec = enc;
+#else
+    /* every buffer exactly sized, with a canary behind it */
+    msg = guarded(m);
+    ct = guarded(n);
+    enc = guarded(padded);
+    dec = guarded(n);
+#endif
+    for (i = 0; i < m; i++) {
+        msg[i] = (uint8_t)io_getc();
+    }
+    for (i = 0; i < n; i++) {
+        ct[i] = (uint8_t)io_getc();
+    }
+    if (!ok || key_len < 0) {
+        ok = 0;
+        why = MSG_STR("bad-protocol-line");
+    } else {
+        if (want == IOTE_OK) { /* encrypt first: on AVR the work area is shared */
+            if (m != 0) {
+                memcpy(enc, msg, m);
+            }
+            rc = iote_cbc_pkcs7_encrypt(key, (size_t)key_len, iv, enc, m, padded, &got);
+            if (rc != IOTE_OK) {
+                ok = 0;
+                why = MSG_STR("encrypt-failed");
+                code = rc;
+            } else if (got != n || memcmp(enc, ct, n) != 0) {
+                ok = 0;
+                why = MSG_STR("ciphertext-mismatch");
+            }
+        }
+        if (n != 0) {
+            memcpy(dec, ct, n);
+        }
+        rc = iote_cbc_pkcs7_decrypt(key, (size_t)key_len, iv, dec, n, &got);
+        if (!ok) {
+            /* keep the first reason */
+        } else if (want == IOTE_OK && rc != IOTE_OK) {
+            ok = 0;
+            why = MSG_STR("decrypt-failed");
+            code = rc;
+        } else if (want == IOTE_OK && (got != m || memcmp(dec, msg, m) != 0)) {
+            ok = 0;
+            why = MSG_STR("plaintext-mismatch");
+        } else if (want != IOTE_OK && rc == IOTE_OK) {
+            ok = 0;
+            why = MSG_STR("decrypted; expected error");
+            code = (int)want;
+        } else if (want != IOTE_OK && (uint32_t)rc != want) {
+            ok = 0;
+            why = MSG_STR("got error");
+            code = rc;
+        }
+    }
+#if !defined(__AVR__)
+    check_guard(msg, m);
+    check_guard(ct, n);
+    check_guard(enc, padded);
+    check_guard(dec, n);
+    free(msg);
+    free(ct);
+    free(enc);
+    free(dec);
+    if (canary_broken) {
+        ok = 0;
+        why = MSG_STR("canary-overwritten");
+        code = -1;
+        canary_broken = 0;
+    }
+#endif
+    memset(key, 0, sizeof key);
+    verdict(ok, why, code);
 }
 
 static int vector_loop(void)
@@ -504,6 +636,7 @@ static int vector_loop(void)
         case 'O': cmd_open(); break;
         case 'X': cmd_expect_error(); break;
         case 'V': cmd_expect_valid(); break;
+        case 'C': cmd_cipher(); break;
         case 'Q':
             io_puts(MSG_STR("bye\n"));
             io_flush();

@@ -1,0 +1,162 @@
+"""Resync (SPEC.md §8): the backend answer, the device helpers, the CLI."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+import iotenvelope
+from iotenvelope import open_store, resync
+from iotenvelope.envelope import Envelope
+from iotenvelope.errors import AuthenticationError, DirectionError, MalformedError, ReplayError, DuplicateError
+from replay_support import cli, redis_server  # noqa: F401 (fixture)
+
+KEY = bytes(range(16))
+OTHER = bytes(range(1, 17))
+NONCE = bytes.fromhex("0102030405060708")
+NOW = 1763900000
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request, tmp_path):
+    if request.param == "memory":
+        s = open_store("memory://")
+    elif request.param == "sqlite":
+        s = open_store(f"sqlite://{tmp_path}/r.db")
+    else:
+        s = open_store(request.getfixturevalue("redis_server").url + f"?prefix=resync-{tmp_path.name}:")
+    yield s
+    s.close()
+
+
+def test_request_bytes():
+    req = resync.make_request(KEY, device="s1", seq=0, ts=0, nonce=NONCE)
+    env = Envelope.from_compact(req.text)
+    assert (env.direction, env.type, env.device, env.seq, env.ts) == ("up", "resync-request", "s1", 0, 0)
+    assert iotenvelope.open(KEY, req.text, freshness=None).plaintext == NONCE
+    assert req.nonce == NONCE and "0102" not in repr(req)
+    assert len(resync.make_request(KEY, device="s1").nonce) == 8
+
+
+def test_full_exchange(store):
+    for seq in (1, 2, 3, 10):
+        iotenvelope.open(KEY, iotenvelope.seal(KEY, b"x", device="s1", seq=seq, ts=0), replay=store)
+    req = resync.make_request(KEY, device="s1", seq=0, ts=0, nonce=NONCE)
+    answer = resync.answer_request(KEY, req.text, store, now=NOW)
+    assert (answer.device, answer.next_seq, answer.backend_time, answer.seq) == ("s1", 11, NOW, 0)
+    opened = iotenvelope.open(KEY, answer.text, direction="down", freshness=None)
+    assert (opened.type, opened.direction, opened.seq, opened.ts) == ("resync-response", "down", 0, NOW)
+    assert opened.plaintext == NONCE + struct.pack(">II", 11, NOW) == NONCE + bytes.fromhex("0000000b") + NOW.to_bytes(4, "big")
+    result = resync.read_response(KEY, answer.text, NONCE)
+    assert (result.next_seq, result.backend_time, result.device, result.seq) == (11, NOW, "s1", 0)
+    assert result.resume(0) == 11 and result.resume(50) == 50
+    # the request left the window alone; the device continues at next_seq and is accepted
+    assert store.top("s1", "up") == 10
+    iotenvelope.open(KEY, iotenvelope.seal(KEY, b"x", device="s1", seq=result.next_seq, ts=0), replay=store)
+    # the backend's down counter advances with every response
+    assert resync.answer_request(KEY, req.text, store, now=NOW).seq == 1
+
+
+def test_unknown_device_gets_zero(store):
+    answer = resync.answer_request(KEY, resync.make_request(KEY, device="new", nonce=NONCE).text, store, now=NOW)
+    assert answer.next_seq == 0
+
+
+def test_replayed_request_yields_an_answer_the_device_ignores(store):
+    old = resync.make_request(KEY, device="s1", nonce=NONCE)
+    replayed_answer = resync.answer_request(KEY, old.text, store, now=NOW)
+    current_nonce = bytes(8)
+    with pytest.raises(AuthenticationError, match="nonce mismatch"):
+        resync.read_response(KEY, replayed_answer.text, current_nonce)
+
+
+def test_exhausted_counter_is_refused(store):
+    store.accept("s1", "up", 0xFFFFFFFF)
+    with pytest.raises(ReplayError, match="replace its secret"):
+        resync.answer_request(KEY, resync.make_request(KEY, device="s1", nonce=NONCE).text, store, now=NOW)
+
+
+def test_json_request_gets_json_answer():
+    req = resync.make_request(KEY, device="s1", format="json", nonce=NONCE)
+    answer = resync.answer_request(KEY, req.text, open_store("memory://"), now=NOW)
+    assert json.loads(answer.text)["type"] == "resync-response"
+    assert resync.read_response(KEY, answer.text, NONCE).next_seq == 0
+
+
+def test_bad_requests():
+    store = open_store("memory://")
+    with pytest.raises(AuthenticationError):
+        resync.answer_request(KEY, resync.make_request(OTHER, device="s1").text, store)
+    with pytest.raises(MalformedError, match="expected a resync-request"):
+        resync.answer_request(KEY, iotenvelope.seal(KEY, NONCE, device="s1", seq=1), store)
+    with pytest.raises(MalformedError, match="8-byte nonce"):
+        resync.answer_request(KEY, iotenvelope.seal(KEY, b"short", device="s1", seq=1, type="resync-request"), store)
+    with pytest.raises(DirectionError):
+        resync.answer_request(KEY, iotenvelope.seal(KEY, NONCE, device="s1", seq=1, type="resync-request",
+                                                    direction="down"), store)
+    assert store.top("s1", "up") is None
+    with pytest.raises(MalformedError):
+        resync.make_request(KEY, device="s1", nonce=b"123")
+
+
+def test_bad_responses():
+    data = iotenvelope.seal(KEY, NONCE + bytes(8), device="s1", seq=1, direction="down")
+    with pytest.raises(MalformedError, match="expected a resync-response"):
+        resync.read_response(KEY, data, NONCE)
+    short = iotenvelope.seal(KEY, NONCE, device="s1", seq=1, direction="down", type="resync-response")
+    with pytest.raises(MalformedError, match="must be 16"):
+        resync.read_response(KEY, short, NONCE)
+    up = iotenvelope.seal(KEY, NONCE + bytes(8), device="s1", seq=1, type="resync-response")
+    with pytest.raises(DirectionError):
+        resync.read_response(KEY, up, NONCE)
+    good = iotenvelope.seal(KEY, NONCE + bytes(8), device="s1", seq=1, direction="down", type="resync-response")
+    with pytest.raises(AuthenticationError):
+        resync.read_response(OTHER, good, NONCE)
+
+
+def test_device_down_window_only_after_nonce_match():
+    device_window = open_store("memory://")
+    backend = open_store("memory://")
+    req = resync.make_request(KEY, device="s1", nonce=NONCE)
+    answer = resync.answer_request(KEY, req.text, backend, now=NOW)
+    with pytest.raises(AuthenticationError, match="nonce mismatch"):
+        resync.read_response(KEY, answer.text, bytes(8), replay=device_window)
+    assert device_window.top("s1", "down") is None
+    resync.read_response(KEY, answer.text, NONCE, replay=device_window)
+    with pytest.raises(DuplicateError):
+        resync.read_response(KEY, answer.text, NONCE, replay=device_window)
+
+
+
+def test_cli_resync(tmp_path):
+    url = f"sqlite://{tmp_path}/b.db"
+    k = KEY.hex()
+    ups = "\n".join(iotenvelope.seal(KEY, b"x", device="s1", seq=s, ts=0) for s in (4, 5)) + "\n"
+    assert cli("open", "--batch", "--key", k, "--replay-store", url, stdin=ups).returncode == 0
+    req = resync.make_request(KEY, device="s1", nonce=NONCE)
+    res = cli("resync", "--key", k, "--replay-store", url, "--now", str(NOW), stdin=req.text + "\n")
+    assert res.returncode == 0, res.stderr
+    result = resync.read_response(KEY, res.stdout.strip(), NONCE)
+    assert (result.next_seq, result.backend_time, result.seq) == (6, NOW, 0)
+    meta = cli("resync", "--key", k, "--replay-store", url, "--now", str(NOW), "--json", "--down-seq", "77",
+               "--format", "json", stdin=req.text)
+    row = json.loads(meta.stdout)
+    assert (row["next_seq"], row["seq"], row["device"]) == (6, 77, "s1")
+    assert json.loads(row["response"])["seq"] == 77
+    # the device half through the CLI: open the response going down, plaintext = nonce ‖ next_seq ‖ time
+    opened = cli("open", "--key", k, "--direction", "down", "--max-age", "0", "--now", str(NOW), "--json",
+                 stdin=res.stdout)
+    assert json.loads(opened.stdout)["type"] == "resync-response"
+    bad = cli("resync", "--key", OTHER.hex(), "--replay-store", url, stdin=req.text)
+    assert bad.returncode == 5 and "Traceback" not in bad.stderr
+    usage = cli("resync", "--key", k, stdin=req.text)
+    assert usage.returncode == 2
+    ring = tmp_path / "ring.json"
+    ring.write_text(json.dumps({"other": OTHER.hex(), "s1": k}))
+    via_ring = cli("resync", "--keyring", str(ring), "--replay-store", url, "--now", str(NOW), stdin=req.text)
+    assert resync.read_response(KEY, via_ring.stdout.strip(), NONCE).next_seq == 6
+    unknown = cli("resync", "--keyring", str(ring), "--replay-store", url,
+                  stdin=resync.make_request(KEY, device="nobody").text)
+    assert unknown.returncode == 4 and "UnknownDeviceError" in unknown.stderr
