@@ -14,7 +14,8 @@ import sys
 from typing import Sequence
 
 from . import __version__, b64, httpauth, profiles, resync as resync_mod, verify as verify_mod, vectors as vectors_mod
-from .errors import IotEnvelopeError, MalformedError, UsageError
+from .envelope import Envelope
+from .errors import IotEnvelopeError, MalformedError, PaddingError, ReplayError, TimestampError, UsageError
 
 EXIT_VERIFY_FAILED = 1
 EXIT_USAGE = 2
@@ -163,16 +164,29 @@ def cmd_open(opts: argparse.Namespace) -> int:
         return 0
     worst = 0
     texts = [t for t in (line.decode("utf-8", "replace").strip() for line in _lines(data)) if t]
-    for res in profile.open_batch(texts, opts, _warn):  # a profile may check a chunk's replay state at once
+    # a profile may check a chunk's replay state at once; results come back in input order
+    for text, res in zip(texts, profile.open_batch(texts, opts, _warn)):
         if isinstance(res, IotEnvelopeError):
             worst = worst or res.exit_code
-            row = {"ok": False, "device": None, "seq": None, "error": type(res).__name__, "code": res.code,
-                   "message": str(res)}
+            row = {"ok": False, **_authenticated_header(profile, text, res), "error": type(res).__name__,
+                   "code": res.code, "message": str(res)}
         else:
             row = {"ok": True, "device": res.meta.get("device"), "seq": res.meta.get("seq"), **res.meta,
                    **_plain_json(res.plaintext)}
         print(json.dumps(row, ensure_ascii=False))
     return worst
+
+
+def _authenticated_header(profile, text: str, error: IotEnvelopeError) -> dict:
+    """device and seq of a failed envelope when they are trustworthy: the MAC verified and a later check (replay,
+    timestamp, padding) refused it. Before the MAC they are only claims, so they stay null."""
+    if profile.authenticated and isinstance(error, (ReplayError, TimestampError, PaddingError)):
+        try:
+            env = Envelope.decode(text, None)
+            return {"device": env.device, "seq": env.seq}
+        except IotEnvelopeError:
+            pass
+    return {"device": None, "seq": None}
 
 
 def cmd_auth(opts: argparse.Namespace) -> int:

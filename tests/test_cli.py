@@ -128,3 +128,14 @@ def test_keyring_and_fixed_iv(cli, tmp_path):
     assert fixed.stdout.decode().strip() == iotenvelope.seal(SECRET, b"v", device="d", seq=3, ts=5, iv=b"\x11" * 16)
     assert b"never for real messages" in fixed.stderr
     assert cli("seal", "--key", KEY, "--device", "d", "--iv", "11" * 16, "--batch", stdin=b"a\nb\n").returncode == 2
+
+
+def test_batch_error_rows_name_device_and_seq_only_after_the_mac(cli, tmp_path):
+    good = iotenvelope.seal(SECRET, b"a", device="d", seq=7)
+    forged = iotenvelope.seal(bytes(16), b"b", device="d", seq=8)
+    store = f"sqlite:{tmp_path / 'r.db'}"
+    out = cli("open", "--key", KEY, "--batch", "--replay-store", store, stdin=f"{good}\n{good}\n{forged}\n".encode())
+    rows = [json.loads(line) for line in out.stdout.decode().splitlines()]
+    assert rows[0]["ok"] and (rows[0]["device"], rows[0]["seq"]) == ("d", 7)
+    assert rows[1]["error"] == "DuplicateError" and (rows[1]["device"], rows[1]["seq"]) == ("d", 7)
+    assert rows[2]["error"] == "AuthenticationError" and (rows[2]["device"], rows[2]["seq"]) == (None, None)
