@@ -457,11 +457,16 @@ class RedisStore(ReplayStore):
 
 def _redact(url: str) -> str:
     """The URL without a password (never shown in errors or reprs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    try:
+        parts = urlsplit(url)
+        password, port = parts.password, parts.port  # .port raises ValueError for a bad port
+    except ValueError:  # unparseable (bad IPv6 brackets, port): drop everything before the last '@'
+        scheme, sep, rest = url.partition("://")
+        return scheme + sep + ("***@" + rest.rsplit("@", 1)[1] if "@" in rest else rest)
+    if password is None:
         return url
     host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{port}" if port else "")
     return parts._replace(netloc=netloc).geturl()
 
 
@@ -482,7 +487,7 @@ def open_store(url: str, window: int = DEFAULT_WINDOW) -> ReplayStore:
     scheme = scheme.lower()
     if scheme == "memory":
         if rest not in ("", "//"):
-            raise UsageError(f"replay store URL {url!r}: memory:// takes no path")
+            raise UsageError(f"replay store URL {_redact(url)!r}: memory:// takes no path")
         return MemoryStore(window)
     if scheme == "sqlite":
         path, _, query = rest.partition("?")
@@ -491,6 +496,8 @@ def open_store(url: str, window: int = DEFAULT_WINDOW) -> ReplayStore:
                 raise UsageError(f"replay store URL {url!r}: use sqlite:///absolute/path or sqlite:relative/path")
             path = path[2:]
         path = unquote(path)
+        if "\x00" in path:
+            raise UsageError(f"replay store URL {url!r}: the file name contains a NUL byte")
         if not path or path == "/":
             raise UsageError(f"replay store URL {url!r} names no file")
         opts = dict(parse_qsl(query, keep_blank_values=True))
@@ -506,7 +513,11 @@ def open_store(url: str, window: int = DEFAULT_WINDOW) -> ReplayStore:
             raise StoreError(f"SQLite store {path!r}: directory {directory!r} does not exist")
         return SQLiteStore(path, window, timeout=timeout, synchronous=opts.get("synchronous", "full"))
     if scheme in ("redis", "rediss", "unix"):
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - validates the port (ValueError), before the redis client sees it
+        except ValueError as exc:
+            raise UsageError(f"replay store URL {_redact(url)!r}: {exc}") from None
         opts = parse_qsl(parts.query, keep_blank_values=True)
         prefix = "iotenvelope:"
         rest_opts = []

@@ -1,0 +1,53 @@
+"""Audit tests: bad input at every public entry point ends in an IotEnvelopeError (in process) or in a
+documented exit code without a traceback (CLI); no secret is echoed in a message."""
+
+import os
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from iotenvelope.errors import IotEnvelopeError, UsageError
+from iotenvelope.replay import open_store
+
+KEY = "00112233445566778899aabbccddeeff"
+DOCUMENTED_EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10}
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# -- replay store URLs -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("url", ["redis://:hunter2@[::1", "redis://:hunter2@127.0.0.1:99999/0",
+                                 "rediss://u:hunter2@h:abc/0", "unix://:hunter2@[/x", "bogus://:hunter2@[::1",
+                                 "memory://:hunter2@h", "sqlite:///tmp/x.db%00"])
+def test_bad_store_url_is_a_usage_error_without_the_password(url):
+    with pytest.raises(UsageError) as info:
+        open_store(url)
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory):
+    """A scratch directory that is also the cwd, so relative sqlite: URLs create their files there."""
+    path, cwd = tmp_path_factory.mktemp("stores"), os.getcwd()
+    os.chdir(path)
+    yield path
+    os.chdir(cwd)
+
+
+@FUZZ
+@given(scheme=st.sampled_from(["redis://", "rediss://", "unix://", "sqlite:", "sqlite:///{dir}/", "memory:",
+                               "x://"]),
+       rest=st.text(alphabet=string.printable + "[]@:%\x00é", max_size=30))
+def test_store_url_fuzz_raises_only_library_errors(store_dir, scheme, rest):
+    try:
+        store = open_store(scheme.format(dir=store_dir) + rest)
+    except IotEnvelopeError:
+        return
+    store.close()
+
+
+@pytest.mark.parametrize("command", ["open", "resync"])
+def test_cli_bad_store_url_exits_2_without_traceback_or_password(cli, command):
+    proc = cli(command, "--key", KEY, "--replay-store", "redis://:hunter2@[::1", stdin=b"x")
+    assert proc.returncode == 2
+    assert b"hunter2" not in proc.stderr and b"replay store URL" in proc.stderr
