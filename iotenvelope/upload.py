@@ -142,5 +142,5 @@ def upload(server: str, readings: Mapping | Sequence[Mapping], salt: str | bytes
         raise TransportError(f"cannot reach {url}: {type(reason).__name__}") from None
     try:
         return json.loads(reply)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise TransportError("co2logserver's reply is not JSON") from None

@@ -51,3 +51,50 @@ def test_cli_bad_store_url_exits_2_without_traceback_or_password(cli, command):
     proc = cli(command, "--key", KEY, "--replay-store", "redis://:hunter2@[::1", stdin=b"x")
     assert proc.returncode == 2
     assert b"hunter2" not in proc.stderr and b"replay store URL" in proc.stderr
+
+
+# -- deeply nested or non-UTF-8-representable JSON -----------------------------------------------------------
+DEEP = b"[" * 100_000
+
+
+@pytest.mark.parametrize("args", [["open", "--profile", "dweeter", "--passphrase", "pw"],
+                                  ["seal", "--profile", "dweeter", "--passphrase", "pw", "--mailbox", "m"],
+                                  ["open", "--profile", "esp8266-b64", "--key", KEY],
+                                  ["open", "--format", "json", "--key", KEY],
+                                  ["diagnose", "--passphrase", "pw"]])
+def test_cli_deeply_nested_json_is_malformed_or_unexplained(cli, args):
+    proc = cli(*args, stdin=DEEP)
+    assert proc.returncode in ({1} if args[0] == "diagnose" else {3})
+
+
+def test_keyring_deeply_nested_is_a_key_format_error(tmp_path):
+    from iotenvelope.errors import KeyFormatError
+    from iotenvelope.profiles.envelope_v1 import load_keyring
+    path = tmp_path / "ring.json"
+    path.write_bytes(DEEP)
+    with pytest.raises(KeyFormatError):
+        load_keyring(str(path))
+
+
+def _dweet(data, **outer):
+    from iotenvelope.profiles import dweeter
+    msg = dweeter.seal_data(data, "pw", "box", 1_700_000_000)
+    return {**msg, **outer}
+
+
+@pytest.mark.parametrize("msg", [_dweet({"a": "\ud800"}), _dweet({"a": 1}, created="\udc80"),
+                                 _dweet({"a": 1}, thing="\udfff")])
+@pytest.mark.parametrize("extra", [[], ["--json"], ["--batch"]])
+def test_dweeter_lone_surrogates_are_malformed(cli, msg, extra):
+    import json
+    proc = cli("open", "--profile", "dweeter", "--passphrase", "pw", *extra, stdin=json.dumps(msg).encode() + b"\n")
+    assert proc.returncode == 3, proc.stderr
+    assert b"lone surrogate" in (proc.stdout if extra == ["--batch"] else proc.stderr)
+
+
+def test_dweeter_lone_surrogate_in_process_is_malformed():
+    from iotenvelope.errors import MalformedError
+    from iotenvelope.profiles import dweeter
+    with pytest.raises(MalformedError):
+        dweeter.open_message(_dweet({"a": "\ud800"}), "pw")
+    assert dweeter.open_message(_dweet({"a": "\u00e9"}), "pw").data["a"] == "\u00e9"

@@ -113,6 +113,17 @@ def _decrypt_text(key: bytes, iv: bytes, raw: bytes, what: str) -> str:
         raise MalformedError(f"dweeter: decrypted {what} is not UTF-8 text (wrong passphrase?)") from None
 
 
+def _utf8_safe(text: str | None) -> bool:
+    """False for text with a lone surrogate (a JSON \\udXXX escape): it cannot be written out as UTF-8."""
+    if text is None:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def split_message(obj: object) -> tuple[dict, str | None, str | None]:
     """Accept a content object ``{k: v}`` or a dweet object ``{"thing", "created", "content": {k: v}}``;
     return (content, thing, created)."""
@@ -122,6 +133,8 @@ def split_message(obj: object) -> tuple[dict, str | None, str | None]:
         thing, created = obj.get("thing"), obj.get("created")
         if (thing is not None and not isinstance(thing, str)) or (created is not None and not isinstance(created, str)):
             raise MalformedError("dweeter: 'thing' and 'created' must be strings")
+        if not _utf8_safe(thing) or not _utf8_safe(created):
+            raise MalformedError("dweeter: 'thing' or 'created' holds a lone surrogate escape (not UTF-8 text)")
         return obj["content"], thing, created
     return obj, None, None
 
@@ -139,10 +152,12 @@ def open_message(obj: object, passphrase: str, base64_mode: bool = False, mailbo
     text = _decrypt_text(key, iv, decode_field(enc_value, base64_mode, "content value"), "content value")
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MalformedError("dweeter: decrypted content value is not JSON") from None
     if not isinstance(data, dict):
         raise MalformedError("dweeter: decrypted content value is not a JSON object")
+    if not _utf8_safe(json.dumps(data, ensure_ascii=False)):
+        raise MalformedError("dweeter: decrypted content value holds a lone surrogate escape (not UTF-8 text)")
     if data.get("remote_time") != stamp:
         raise AuthenticationError("dweeter: remote_time inside the data differs from the encrypted content key"
                                   " (a spliced or altered message)")
@@ -164,7 +179,7 @@ def _passphrase(opts: argparse.Namespace) -> str:
 def _json(text: str | bytes, what: str) -> object:
     try:
         return json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise MalformedError(f"dweeter: {what} is not JSON") from None
 
 

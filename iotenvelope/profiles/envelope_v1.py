@@ -21,7 +21,7 @@ def load_keyring(path: str) -> dict[str, bytes]:
             data = json.load(fh)
     except OSError as exc:
         raise UsageError(f"--keyring {path}: {exc.strerror}") from None
-    except ValueError:
+    except (ValueError, RecursionError):  # bad JSON, not UTF-8, too deeply nested
         raise KeyFormatError(f"--keyring {path}: not valid JSON") from None
     if not isinstance(data, dict) or not data:
         raise KeyFormatError(f"--keyring {path}: expected a non-empty JSON object of device id -> secret")
