@@ -252,9 +252,22 @@ COMMANDS = {"seal": cmd_seal, "open": cmd_open, "auth": cmd_auth, "verify": cmd_
 COMMANDS["resync"] = resync_mod.cmd_resync
 
 
+def _check_utf8(opts: argparse.Namespace) -> None:
+    """Arguments that were not UTF-8 on the command line arrive as lone surrogates (PEP 383); refuse them here,
+    without echoing them (they may be a passphrase), instead of failing deep inside with UnicodeEncodeError."""
+    for name, value in vars(opts).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise UsageError(f"--{name.replace('_', '-')} is not valid UTF-8 text") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         opts = build_parser().parse_args(argv)
+        _check_utf8(opts)
         return COMMANDS[opts.command](opts)
     except UsageError as exc:
         print(f"iotenvelope: usage error: {exc}", file=sys.stderr)

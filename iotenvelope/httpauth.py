@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from .errors import AuthenticationError, MalformedError, UsageError
+from .errors import AuthenticationError, KeyFormatError, MalformedError, UsageError
 
 SALTED_ALGORITHMS = tuple(sorted(a for a in hashlib.algorithms_guaranteed if "_" not in a))
 HMAC_ALGORITHMS = tuple(a for a in SALTED_ALGORITHMS if a != "md5")
@@ -81,14 +81,24 @@ class Scheme:
 
 
 def _secret(secret: str | bytes) -> bytes:
-    raw = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+    if not isinstance(secret, (str, bytes, bytearray, memoryview)):  # bytes(5) would be five NUL bytes
+        raise KeyFormatError(f"the secret / salt must be text or bytes, got {type(secret).__name__}")
+    try:
+        raw = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+    except UnicodeEncodeError:
+        raise KeyFormatError("the secret / salt is not valid UTF-8 text (lone surrogate)") from None
     if not raw:
         raise UsageError("the secret / salt is empty (co2logserver never accepts an empty salt)")
     return raw
 
 
 def _secrets(secret: str | bytes | Iterable[str | bytes]) -> list[bytes]:
-    items = [secret] if isinstance(secret, (str, bytes, bytearray)) else list(secret)
+    if isinstance(secret, (str, bytes, bytearray, memoryview)):
+        items = [secret]
+    elif isinstance(secret, Iterable):
+        items = list(secret)
+    else:
+        raise KeyFormatError(f"the secret / salt must be text, bytes or a list of them, got {type(secret).__name__}")
     if not items:
         raise UsageError("no secret / salt given")
     return [_secret(s) for s in items]
@@ -97,6 +107,8 @@ def _secrets(secret: str | bytes | Iterable[str | bytes]) -> list[bytes]:
 def _body(body: bytes) -> bytes:
     if isinstance(body, str):
         raise UsageError("the body must be bytes (encode it exactly as it is sent)")
+    if not isinstance(body, (bytes, bytearray, memoryview)):  # bytes(5) would be five NUL bytes
+        raise UsageError(f"the body must be bytes, got {type(body).__name__}")
     return bytes(body)
 
 

@@ -13,7 +13,10 @@ PBKDF2_DIGESTS = ("sha1", "sha256", "sha512")
 
 def _password(password: str | bytes) -> bytes:
     if isinstance(password, str):
-        return password.encode("utf-8")
+        try:
+            return password.encode("utf-8")
+        except UnicodeEncodeError:
+            raise KeyFormatError("passphrase: not valid UTF-8 text (lone surrogate)") from None
     if isinstance(password, (bytes, bytearray)):
         return bytes(password)
     raise KeyFormatError(f"passphrase: expected text or bytes, got {type(password).__name__}")

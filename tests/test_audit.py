@@ -98,3 +98,52 @@ def test_dweeter_lone_surrogate_in_process_is_malformed():
     with pytest.raises(MalformedError):
         dweeter.open_message(_dweet({"a": "\ud800"}), "pw")
     assert dweeter.open_message(_dweet({"a": "\u00e9"}), "pw").data["a"] == "\u00e9"
+
+
+# -- arguments that are not UTF-8, wrong types at the library API ------------------------------------------
+NOT_UTF8 = "pass\udcffword"  # what Python makes of the argv bytes b"pass\xffword" (PEP 383)
+
+
+@pytest.mark.parametrize("args", [["open", "--profile", "cryptojs-passphrase", "--passphrase", NOT_UTF8],
+                                  ["seal", "--profile", "cryptojs-passphrase", "--passphrase", NOT_UTF8],
+                                  ["open", "--profile", "dweeter", "--passphrase", NOT_UTF8],
+                                  ["seal", "--profile", "dweeter", "--passphrase", "pw", "--mailbox", NOT_UTF8],
+                                  ["auth", "sign", "--scheme", "hmac-sha256", "--secret", NOT_UTF8],
+                                  ["auth", "verify", "--scheme", "hmac-sha256", "--secret", "s", "--header", NOT_UTF8],
+                                  ["diagnose", "--passphrase", NOT_UTF8]])
+def test_cli_non_utf8_argument_is_a_usage_error_that_does_not_echo_it(args, capsys):
+    import io
+    import sys
+    from iotenvelope import cli
+    stdin, sys.stdin = sys.stdin, io.TextIOWrapper(io.BytesIO(b"{}"))
+    try:
+        assert cli.main(args) == 2
+    finally:
+        sys.stdin = stdin
+    err = capsys.readouterr().err
+    assert "not valid UTF-8" in err and "word" not in err
+
+
+def test_cli_non_utf8_passphrase_from_real_argv(tmp_path):
+    import subprocess
+    import sys
+    from conftest import ROOT
+    proc = subprocess.run([sys.executable.encode(), b"-m", b"iotenvelope", b"seal", b"--profile", b"cryptojs-passphrase",
+                           b"--passphrase", b"pass\xffword"], input=b"hi", capture_output=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2 and b"Traceback" not in proc.stderr and b"word" not in proc.stderr
+
+
+@pytest.mark.parametrize("call", [
+    lambda: __import__("iotenvelope.kdf", fromlist=["x"]).evp_bytes_to_key(NOT_UTF8, b"12345678", 32, 16),
+    lambda: __import__("iotenvelope.profiles.dweeter", fromlist=["x"]).derive(NOT_UTF8),
+    lambda: __import__("iotenvelope.httpauth", fromlist=["x"]).sign(b"body", NOT_UTF8),
+    lambda: __import__("iotenvelope.httpauth", fromlist=["x"]).sign(b"body", None),
+    lambda: __import__("iotenvelope.httpauth", fromlist=["x"]).sign(b"body", 5),
+    lambda: __import__("iotenvelope.httpauth", fromlist=["x"]).sign(5, "s"),
+    lambda: __import__("iotenvelope.httpauth", fromlist=["x"]).verify(b"body", None, "00" * 32),
+    lambda: __import__("iotenvelope.httpauth", fromlist=["x"]).verify(None, "s", "00" * 32),
+])
+def test_library_bad_secret_or_body_raises_library_error(call):
+    with pytest.raises(IotEnvelopeError) as info:
+        call()
+    assert "word" not in str(info.value)

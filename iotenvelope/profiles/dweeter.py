@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 
 from .. import b64, cipher
-from ..errors import AuthenticationError, MalformedError, PaddingError, UsageError
+from ..errors import AuthenticationError, KeyFormatError, MalformedError, PaddingError, UsageError
 from . import OpenResult, Option, Profile, Warn
 
 NAME = "dweeter"
@@ -39,7 +39,10 @@ def derive(passphrase: str, base64_mode: bool = False) -> tuple[bytes, bytes]:
     """(AES-128 key, fixed IV) for a dweeter mailbox key string."""
     if not isinstance(passphrase, str):
         raise UsageError("dweeter: the mailbox key must be text")
-    digest = hashlib.sha256(passphrase.encode("utf-8")).digest()
+    try:
+        digest = hashlib.sha256(passphrase.encode("utf-8")).digest()
+    except UnicodeEncodeError:
+        raise KeyFormatError("dweeter: the mailbox key is not valid UTF-8 text (lone surrogate)") from None
     first, second = digest[:16], digest[16:]
     return (second, first) if base64_mode else (first, second)
 
