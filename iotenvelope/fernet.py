@@ -16,7 +16,7 @@ import struct
 import time
 
 from . import cipher
-from .errors import AuthenticationError, FutureError, KeyFormatError, MalformedError, StaleError
+from .errors import AuthenticationError, FutureError, KeyFormatError, MalformedError, StaleError, UsageError
 
 VERSION = 0x80
 MAX_CLOCK_SKEW = 60
@@ -26,7 +26,7 @@ def parse_key(text: str | bytes) -> bytes:
     """A Fernet key: url-safe base64 of 32 bytes (as ``Fernet.generate_key()`` prints)."""
     try:
         raw = base64.urlsafe_b64decode(text if isinstance(text, bytes) else text.encode("ascii"))
-    except (binascii.Error, UnicodeEncodeError, ValueError):
+    except (binascii.Error, UnicodeEncodeError, ValueError, AttributeError, TypeError):  # not base64 / not text
         raise KeyFormatError("Fernet key is not url-safe base64") from None
     if len(raw) != 32:
         raise KeyFormatError(f"Fernet key is {len(raw)} bytes; must be 32")
@@ -34,6 +34,8 @@ def parse_key(text: str | bytes) -> bytes:
 
 
 def _decode_token(token: str | bytes) -> bytes:
+    if not isinstance(token, (str, bytes, bytearray)):
+        raise MalformedError(f"Fernet token must be text or bytes, got {type(token).__name__}")
     if isinstance(token, str):
         if not token.isascii():
             raise MalformedError("Fernet token contains non-ASCII characters")
@@ -49,19 +51,39 @@ def _decode_token(token: str | bytes) -> bytes:
     return raw
 
 
-def encrypt(key: bytes, plaintext: bytes, *, now: int | None = None, iv: bytes | None = None) -> str:
+def _check_key(key: object) -> bytes:
+    if not isinstance(key, (bytes, bytearray)):
+        raise KeyFormatError(f"Fernet key must be bytes (see parse_key), got {type(key).__name__}")
     if len(key) != 32:
         raise KeyFormatError(f"Fernet key is {len(key)} bytes; must be 32")
-    ts = int(time.time()) if now is None else now
+    return bytes(key)
+
+
+def _check_time(value: object, what: str) -> int:
+    """A Fernet timestamp / ttl: an int that fits the token's unsigned 64-bit field."""
+    if type(value) is not int or not 0 <= value < 1 << 64:
+        raise UsageError(f"Fernet {what} {value!r} is not an integer in 0..2**64-1")
+    return value
+
+
+def encrypt(key: bytes, plaintext: bytes, *, now: int | None = None, iv: bytes | None = None) -> str:
+    key = _check_key(key)
+    ts = int(time.time()) if now is None else _check_time(now, "timestamp")
     iv = os.urandom(16) if iv is None else iv
+    if not isinstance(iv, (bytes, bytearray)) or len(iv) != 16:
+        raise KeyFormatError("Fernet IV must be 16 bytes")
+    if not isinstance(plaintext, (bytes, bytearray)):
+        raise UsageError(f"Fernet plaintext must be bytes, got {type(plaintext).__name__}")
     body = bytes([VERSION]) + struct.pack(">Q", ts) + iv + cipher.encrypt(key[16:], iv, plaintext)
     return base64.urlsafe_b64encode(body + hmac.digest(key[:16], body, "sha256")).decode("ascii")
 
 
 def decrypt(key: bytes, token: str | bytes, *, ttl: int | None = None, now: int | None = None) -> bytes:
     """MAC first (constant time), then decrypt, then the timestamp checks of the spec."""
-    if len(key) != 32:
-        raise KeyFormatError(f"Fernet key is {len(key)} bytes; must be 32")
+    key = _check_key(key)
+    for what, value in (("ttl", ttl), ("time", now)):
+        if value is not None and type(value) is not int:
+            raise UsageError(f"Fernet {what} must be an integer number of seconds, got {type(value).__name__}")
     raw = _decode_token(token)
     if not hmac.compare_digest(hmac.digest(key[:16], raw[:-32], "sha256"), raw[-32:]):
         raise AuthenticationError("Fernet HMAC mismatch: wrong key, or the token was altered")

@@ -147,3 +147,32 @@ def test_library_bad_secret_or_body_raises_library_error(call):
     with pytest.raises(IotEnvelopeError) as info:
         call()
     assert "word" not in str(info.value)
+
+
+# -- Fernet: values the 64-bit timestamp field cannot hold, wrong types ------------------------------------
+@pytest.mark.parametrize("ts", ["-1", str(1 << 64)])
+def test_cli_fernet_seal_out_of_range_ts_is_a_usage_error(cli, ts):
+    import base64
+    proc = cli("seal", "--profile", "fernet", "--key", base64.urlsafe_b64encode(bytes(32)).decode(), "--ts", ts,
+               stdin=b"hi")
+    assert proc.returncode == 2 and b"0..2**64-1" in proc.stderr
+
+
+@pytest.mark.parametrize("call", [
+    lambda f: f.encrypt(bytes(32), b"x", now=-1), lambda f: f.encrypt(bytes(32), b"x", now=1.5),
+    lambda f: f.encrypt(bytes(32), b"x", iv=b"short"), lambda f: f.encrypt(bytes(32), None),
+    lambda f: f.encrypt(None, b"x"), lambda f: f.decrypt(None, "gAAAAA"), lambda f: f.decrypt(bytes(32), None),
+    lambda f: f.decrypt(bytes(32), f.encrypt(bytes(32), b"x"), ttl="5"),
+    lambda f: f.decrypt(bytes(32), f.encrypt(bytes(32), b"x"), now=[]), lambda f: f.parse_key(None),
+])
+def test_fernet_bad_arguments_raise_library_errors(call):
+    from iotenvelope import fernet
+    with pytest.raises(IotEnvelopeError):
+        call(fernet)
+
+
+def test_fernet_negative_ttl_still_means_stale():  # unchanged behaviour: only types and the field range are new
+    from iotenvelope import fernet
+    from iotenvelope.errors import StaleError
+    with pytest.raises(StaleError):
+        fernet.decrypt(bytes(32), fernet.encrypt(bytes(32), b"x", now=100), ttl=-5, now=100)
