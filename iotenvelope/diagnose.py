@@ -106,10 +106,10 @@ class Finding:
     profile: str
     confidence: float
     mistakes: tuple[str, ...]
-    plaintext: bytes
-    options: list[str]
-    stdin: str | None = None           # what to pipe into `iotenvelope open` when it differs from the input
-    message: bytes | None = None       # the inner message when a layer (base64) was removed
+    plaintext: bytes = field(repr=False)   # reprs leave out plaintext and key material (options hold --key ...)
+    options: list[str] = field(repr=False)
+    stdin: str | None = field(default=None, repr=False)  # what to pipe into `iotenvelope open` when it differs
+    message: bytes | None = field(default=None, repr=False)  # the inner message when a layer (base64) was removed
     evidence: str = ""
     detail: str = ""                   # extra explanation specific to this finding
     partial: bool = False
@@ -241,9 +241,9 @@ def _decodings(text: str) -> list[Blob]:
 
 @dataclass(frozen=True)
 class RawKey:
-    key: bytes
+    key: bytes = field(repr=False)
     mistakes: tuple[str, ...] = ()
-    iv: bytes | None = None   # an IV that comes with this key derivation (dweeter halves)
+    iv: bytes | None = field(default=None, repr=False)  # an IV that comes with this key derivation (dweeter halves)
 
 
 def _raw_keys(key_text: str | None, passphrase: str | None) -> list[RawKey]:
@@ -324,7 +324,7 @@ def _iv_candidates(iv_text: str | None, key: bytes) -> list[tuple[bytes, tuple[s
 class _Salted:
     """A passphrase-mode ciphertext (crypto-js string key, ``openssl enc``)."""
 
-    phrase: str
+    phrase: str = field(repr=False)
     key_size: int
     kdf: str
     salted: bool
@@ -335,8 +335,8 @@ class _Salted:
 class _SeparateIv:
     """A raw-key ciphertext whose IV travels separately (crypto-js WordArray key, Spaniakos, C libraries)."""
 
-    key: bytes
-    iv: bytes
+    key: bytes = field(repr=False)
+    iv: bytes = field(repr=False)
     stdin: str | None
 
 
@@ -344,7 +344,7 @@ class _SeparateIv:
 class _Blog:
     """The ESP8266 blog's ``{"iv", "data"}`` object (either direction)."""
 
-    key: bytes
+    key: bytes = field(repr=False)
     stdin: str | None
 
 

@@ -176,3 +176,18 @@ def test_fernet_negative_ttl_still_means_stale():  # unchanged behaviour: only t
     from iotenvelope.errors import StaleError
     with pytest.raises(StaleError):
         fernet.decrypt(bytes(32), fernet.encrypt(bytes(32), b"x", now=100), ttl=-5, now=100)
+
+
+# -- reprs leave out plaintext and key material ------------------------------------------------------------
+def test_reprs_do_not_show_plaintext_or_keys():
+    from iotenvelope import diagnose
+    from iotenvelope.profiles import OpenResult
+    from iotenvelope.profiles.dweeter import Received
+    secret_bytes, plain = bytes(range(16)), b"top-secret-reading"
+    reprs = [repr(OpenResult(plain, {"device": "d"})),
+             repr(diagnose.Finding("cryptojs-key", 1.0, (), plain, ["--key", secret_bytes.hex()], stdin="x" * 5,
+                                   message=plain)),
+             repr(diagnose.RawKey(secret_bytes, (), secret_bytes)),
+             repr(Received({"note": plain.decode()}, "2024-01-01T00:00:00.000Z"))]
+    for text in reprs:
+        assert "top-secret" not in text and secret_bytes.hex() not in text and repr(secret_bytes) not in text, text

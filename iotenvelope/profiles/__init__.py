@@ -30,7 +30,7 @@ class Option:
 
 @dataclass
 class OpenResult:
-    plaintext: bytes
+    plaintext: bytes = field(repr=False)  # never in a repr or a log line
     meta: dict = field(default_factory=dict)  # device, seq, ts, ... (JSON-serialisable)
 
 

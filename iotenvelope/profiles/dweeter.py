@@ -23,7 +23,7 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import b64, cipher
 from ..errors import AuthenticationError, KeyFormatError, MalformedError, PaddingError, UsageError
@@ -96,7 +96,7 @@ def seal_data(data: dict, passphrase: str, mailbox: str, ts: int, base64_mode: b
 
 @dataclass
 class Received:
-    data: dict          # the sender's data incl. remote_time (and created_time when a dweet object was given)
+    data: dict = field(repr=False)  # the sender's data incl. remote_time (and created_time when a dweet object was given)
     remote_time: str
     thing: str | None = None
     created: str | None = None
