@@ -191,3 +191,32 @@ def test_reprs_do_not_show_plaintext_or_keys():
              repr(Received({"note": plain.decode()}, "2024-01-01T00:00:00.000Z"))]
     for text in reprs:
         assert "top-secret" not in text and secret_bytes.hex() not in text and repr(secret_bytes) not in text, text
+
+
+# -- CLI contract: --help of every subcommand, the documented exit-code table ------------------------------
+def test_every_subcommand_has_working_help(cli):
+    from iotenvelope.cli import COMMANDS
+    for command in COMMANDS:
+        proc = cli(command, "--help")
+        assert proc.returncode == 0, (command, proc.stderr)
+        assert proc.stdout.startswith(b"usage: iotenvelope " + command.encode()), command
+
+
+def test_error_classes_match_the_documented_exit_codes():
+    import re
+    from conftest import ROOT
+    from iotenvelope import cli, errors
+    documented = {"MalformedError": 3, "PaddingError": 3, "UnsupportedVersionError": 3, "KeyFormatError": 4,
+                  "UnknownDeviceError": 4, "AuthenticationError": 5, "DirectionError": 5, "ReplayError": 6,
+                  "DuplicateError": 6, "TooOldError": 6, "TimestampError": 7, "StaleError": 7, "FutureError": 7,
+                  "TimeUnknownError": 7, "StoreError": 8, "UsageError": 2, "TransportError": 10,
+                  "IotEnvelopeError": 10}
+    classes = {name: getattr(errors, name) for name in errors.__all__}
+    assert {name: cls.exit_code for name, cls in classes.items()} == documented
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    for code, words in [(3, "3 malformed or bad padding"), (4, "4 bad key / unknown device"),
+                        (5, "5 authentication"), (6, "6 replay"), (7, "7 timestamp"), (8, "8 replay store"),
+                        (10, "10 other"), (2, "2 usage")]:
+        assert words in readme and f"{code} " in cli.__doc__
+    assert re.search(r"3 malformed/padding, 4 bad key/unknown device,\s+5 authentication, 6 replay, 7 timestamp,"
+                     r" 8 replay store, 10 other", cli.__doc__)
