@@ -220,3 +220,63 @@ def test_error_classes_match_the_documented_exit_codes():
         assert words in readme and f"{code} " in cli.__doc__
     assert re.search(r"3 malformed/padding, 4 bad key/unknown device,\s+5 authentication, 6 replay, 7 timestamp,"
                      r" 8 replay store, 10 other", cli.__doc__)
+
+
+# -- garbage on stdin, in process through cli.main (a traceback would be an exception escaping main) -------
+FERNET_KEY = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+PROFILE_ARGS = {
+    "envelope-v1": ["--key", KEY], "cryptojs-passphrase": ["--passphrase", "pw"],
+    "cryptojs-key": ["--key", KEY, "--iv", KEY], "esp8266-b64": ["--key", KEY],
+    "spaniakos": ["--key", KEY, "--iv", KEY], "spaniakos-legacy": ["--key", KEY, "--iv", KEY],
+    "dweeter": ["--passphrase", "pw"], "fernet": ["--key", FERNET_KEY],
+}
+GARBAGE = st.one_of(
+    st.binary(max_size=200),
+    st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.binary(max_size=120).map(lambda b: __import__("base64").b64encode(b)),
+    st.binary(max_size=120).map(lambda b: __import__("base64").urlsafe_b64encode(b"\x80" + b)),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                 lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(
+                     ["iv", "data", "v", "d", "content", "thing", "created", "with"]), inner, max_size=4),
+                 max_leaves=12).map(lambda obj: __import__("json").dumps(obj).encode()),
+)
+
+
+def _main(args, stdin: bytes) -> int:
+    import contextlib
+    import io
+    import sys
+    from iotenvelope import cli
+    saved = sys.stdin
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin))
+    try:
+        with contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO())), contextlib.redirect_stderr(io.StringIO()):
+            return cli.main(args)
+    finally:
+        sys.stdin = saved
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILE_ARGS))
+@pytest.mark.parametrize("mode", [[], ["--json"], ["--batch"]])
+@FUZZ
+@given(stdin=GARBAGE)
+def test_cli_open_garbage_exits_with_a_documented_code(profile, mode, stdin):
+    assert _main(["open", "--profile", profile, *PROFILE_ARGS[profile], *mode], stdin) in DOCUMENTED_EXIT_CODES
+
+
+@FUZZ
+@given(stdin=GARBAGE, key=st.sampled_from([["--key", KEY], ["--passphrase", "pw"], ["--key", KEY, "--iv", KEY]]))
+def test_cli_diagnose_garbage_exits_with_a_documented_code(stdin, key):
+    assert _main(["diagnose", *key], stdin) in {0, 1, 3}
+
+
+@FUZZ
+@given(stdin=GARBAGE, header=st.text(max_size=80), scheme=st.sampled_from(["hmac-sha256", "salted-md5", "salted-sha1"]))
+def test_cli_auth_verify_garbage_exits_with_a_documented_code(stdin, header, scheme):
+    assert _main(["auth", "verify", "--scheme", scheme, "--secret", "s", "--header", header], stdin) in {0, 2, 3, 5}
+
+
+@FUZZ
+@given(stdin=GARBAGE)
+def test_cli_resync_garbage_exits_with_a_documented_code(stdin):
+    assert _main(["resync", "--key", KEY, "--replay-store", "memory://"], stdin) in {3, 4, 5}
