@@ -315,7 +315,10 @@ def _as_secret(secret: object) -> bytes:
 
 def _as_bytes(plaintext: object) -> bytes:
     if isinstance(plaintext, str):
-        return plaintext.encode("utf-8")
+        try:
+            return plaintext.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedError("plaintext text contains a lone surrogate and cannot be encoded as UTF-8") from None
     if isinstance(plaintext, (bytes, bytearray, memoryview)):
         return bytes(plaintext)
     raise MalformedError(f"plaintext must be bytes or text, got {type(plaintext).__name__}")
@@ -332,17 +335,17 @@ def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: in
     data = _as_bytes(plaintext)
     if ts is None:
         ts = int(time.time())
-    if direction not in DIRECTIONS:
+    if not isinstance(direction, str) or direction not in DIRECTIONS:
         raise MalformedError(f"direction {direction!r} is not 'up' or 'down'")
-    if type not in TYPES:
+    if not isinstance(type, str) or type not in TYPES:
         raise MalformedError(f"type {type!r} is not one of {', '.join(TYPES)}")
     check_device(device)
     _check_u32(seq, "seq")
     _check_u32(ts, "ts")
     if iv is None:
         iv = os.urandom(IV_LEN)
-    elif len(iv) != IV_LEN:
-        raise KeyFormatError(f"IV is {len(iv)} bytes; must be 16")
+    elif not isinstance(iv, (bytes, bytearray)) or len(iv) != IV_LEN:
+        raise KeyFormatError("IV must be 16 bytes")
     k_enc, k_mac = _keys(secret)
     ct = cipher.encrypt(k_enc, iv, data)
     dev = device.encode("ascii")
@@ -376,7 +379,7 @@ def open_envelope(keys: KeySource, envelope: Envelope, *, direction: str = "up",
                   freshness: Freshness | None = Freshness(), now: int | None = None,
                   replay: ReplayCheck | None = None) -> Opened:
     """Verify and decrypt a parsed envelope, following SPEC.md §6 in order."""
-    if direction not in DIRECTIONS:
+    if not isinstance(direction, str) or direction not in DIRECTIONS:
         raise MalformedError(f"expected direction {direction!r} is not 'up' or 'down'")
     if envelope.direction != direction:
         raise DirectionError(f"envelope travels {envelope.direction} but this receiver expects {direction}"

@@ -139,7 +139,9 @@ def upload(server: str, readings: Mapping | Sequence[Mapping], salt: str | bytes
         raise TransportError(f"co2logserver answered HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise TransportError(f"cannot reach {url}: {type(reason).__name__}") from None
+        parts = urllib.parse.urlsplit(url)
+        where = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+        raise TransportError(f"cannot reach {where}: {type(reason).__name__}") from None
     try:
         return json.loads(reply)
     except (ValueError, RecursionError):

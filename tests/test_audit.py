@@ -280,3 +280,25 @@ def test_cli_auth_verify_garbage_exits_with_a_documented_code(stdin, header, sch
 @given(stdin=GARBAGE)
 def test_cli_resync_garbage_exits_with_a_documented_code(stdin):
     assert _main(["resync", "--key", KEY, "--replay-store", "memory://"], stdin) in {3, 4, 5}
+
+
+def test_lead_review_followups():
+    """Follow-ups of the audit: lone surrogates, wrong IV/direction types, fernet --iv, credential-free errors."""
+    import iotenvelope
+    from iotenvelope import upload
+    from iotenvelope.errors import IotEnvelopeError, KeyFormatError, MalformedError
+    secret = bytes(16)
+    with pytest.raises(MalformedError, match="surrogate"):
+        iotenvelope.seal(secret, "\ud800", device="d", seq=1)
+    for bad_iv in (5, "00" * 16, bytes(15)):
+        with pytest.raises(KeyFormatError):
+            iotenvelope.seal(secret, b"x", device="d", seq=1, iv=bad_iv)
+    token = iotenvelope.seal(secret, b"x", device="d", seq=1)
+    for bad in ([], None, 1):
+        with pytest.raises(MalformedError):
+            iotenvelope.open(secret, token, direction=bad)
+        with pytest.raises(MalformedError):
+            iotenvelope.seal(secret, b"x", device="d", seq=1, direction=bad)
+    with pytest.raises(IotEnvelopeError) as info:
+        upload.upload("http://user:hunter2@127.0.0.1:9", [{"co2": 1}], "salt")
+    assert "hunter2" not in str(info.value) and "user" not in str(info.value)

@@ -22,6 +22,8 @@ class FernetProfile(Profile):
         return fernet.parse_key(opts.key.removeprefix("b64:"))
 
     def seal(self, plaintext: bytes, opts: argparse.Namespace, warn: Warn, index: int = 0) -> str:
+        if getattr(opts, "iv", None) is not None:
+            raise UsageError("profile fernet always uses a fresh random IV; --iv is not accepted")
         return fernet.encrypt(self._key(opts), plaintext, now=opts.ts)
 
     def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
