@@ -38,7 +38,6 @@ MIN_RAW_LEN = 4 + 1 + 8 + IV_LEN + 16 + TAG_LEN
 EPOCH_2000 = 946684800
 JSON_MEMBERS = ("v", "dir", "type", "dev", "seq", "ts", "iv", "ct", "tag")
 
-Secret = bytes
 KeySource = Union[bytes, Mapping[str, bytes], Callable[[str], "bytes | None"]]
 
 
@@ -293,7 +292,6 @@ class Freshness:
             raise StaleError(f"timestamp is {age} s old (limit {self.max_age} s + {self.skew} s skew){hint}")
 
 
-NO_FRESHNESS = None
 
 
 @functools.lru_cache(maxsize=1024)
