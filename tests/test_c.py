@@ -166,8 +166,9 @@ def test_runner_error_names_match_the_python_table(backend):
     out = subprocess.run([str(c.BUILD / "host" / f"iote-runner-{backend}"), "info"], capture_output=True, text=True,
                          check=True).stdout
     names = next(line for line in out.splitlines() if line.startswith("errors ")).split()[1:]
-    assert names == [c.ERROR_NAMES[i] for i in range(len(names))]
-    assert len(names) == len(c.ERROR_CODES)
+    assert names == [c.ERROR_NAMES.get(i, "error") for i in range(len(names))]
+    assert [i for i in range(len(names)) if i not in c.ERROR_NAMES] == list(c.RESERVED_CODES)
+    assert len(names) == len(c.ERROR_CODES) + len(c.RESERVED_CODES)
 
 
 def run_cli(backend: str, args: list[str], data: bytes) -> subprocess.CompletedProcess:
@@ -228,9 +229,45 @@ def test_resync_device_side(backend):
     assert proc.stdout.decode().strip() == "counter=1000 time=1763900000", proc.stderr
     proc = run_cli(backend, args + ["--counter", "5000"], response.encode())
     assert proc.stdout.decode().strip() == "counter=5000 time=1763900000"
-    other = run_cli(backend, ["resync-accept", "--key", SECRET.hex(), "--nonce", os.urandom(8).hex(),
-                              "--counter", "1"], response.encode())
-    assert other.returncode != 0 and b"resync-mismatch" in other.stderr
+
+
+def _resync_accept(backend: str, sanitize: bool, nonce: bytes, envelope: str) -> subprocess.CompletedProcess:
+    binary = c.BUILD / ("san" if sanitize else "host") / f"iote-runner-{backend}"
+    return subprocess.run([str(binary), "resync-accept", "--key", SECRET.hex(), "--nonce", nonce.hex(),
+                           "--counter", "17"], input=envelope.encode(), capture_output=True, timeout=60)
+
+
+@pytest.mark.parametrize("fmt", ["compact", "json"])
+@pytest.mark.parametrize("sanitize", [False, True], ids=["plain", "asan-ubsan"])
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_resync_accept_refusals_name_the_spec_error(backend, sanitize, fmt):
+    """SPEC.md section 8: the C device reports a wrong type or a plaintext other than 16 bytes as malformed
+    (exit 3) and a response to another nonce as auth (exit 5); the response was sealed by Python."""
+    need(backend, sanitize)
+    nonce = bytes.fromhex("0102030405060708")
+    answer = nonce + (1000).to_bytes(4, "big") + (1763900000).to_bytes(4, "big")
+
+    def response(plaintext: bytes, type: str = "resync-response") -> str:
+        return iotenvelope.seal(SECRET, plaintext, device="uno-7", seq=5, ts=1763900000, direction="down",
+                                type=type, format=fmt)
+
+    ok = _resync_accept(backend, sanitize, nonce, response(answer))
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, b"counter=1000 time=1763900000\n", b"")
+    cases = [
+        (bytes(8), response(answer), "auth", 5),                                  # another nonce
+        (nonce[:7] + b"\x09", response(answer), "auth", 5),                      # last byte differs
+        (nonce, response(answer, "data"), "malformed", 3),                        # wrong type
+        (nonce, response(answer, "resync-request"), "malformed", 3),
+        (bytes(8), response(answer, "data"), "malformed", 3),                     # type is checked first
+        (nonce, response(answer[:15]), "malformed", 3),                           # 15 bytes
+        (nonce, response(answer + b"\x00"), "malformed", 3),                     # 17 bytes
+        (nonce, response(nonce), "malformed", 3),                                 # the nonce alone
+        (nonce, response(b""), "malformed", 3),
+        (bytes(8), response(answer[:15]), "malformed", 3),                        # size before nonce
+    ]
+    for i, (their_nonce, envelope, name, exit_code) in enumerate(cases):
+        proc = _resync_accept(backend, sanitize, their_nonce, envelope)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (exit_code, b"", f"iote-runner: error {name}\n".encode()), i
 
 
 def test_esp8266_build():

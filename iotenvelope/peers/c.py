@@ -41,8 +41,10 @@ UNSUPPORTED_KEYS = "key size 192 bits: the C library takes 16- and 32-byte keys 
 
 #: iote_err numbers of interop/c/src/iotenvelope.h, by SPEC.md error name
 ERROR_CODES = {"ok": 0, "malformed": 1, "unsupported-version": 2, "bad-key": 3, "auth": 4, "wrong-direction": 5,
-               "padding": 6, "buffer": 7, "argument": 8, "backend": 9, "resync-mismatch": 10,
+               "padding": 6, "buffer": 7, "argument": 8, "backend": 9,
                "replay-duplicate": 11, "replay-too-old": 12}
+#: numbers the C library no longer returns (10 was IOTE_ERR_RESYNC); iote_error_name() calls them "error"
+RESERVED_CODES = (10,)
 ERROR_NAMES = {v: k for k, v in ERROR_CODES.items()}
 
 #: what each build needs on PATH before make is worth trying

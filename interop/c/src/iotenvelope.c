@@ -35,7 +35,7 @@ const char *iote_error_name(int err)
 #else
 static const char *const ERR_NAMES[] = {"ok", "malformed", "unsupported-version", "bad-key", "auth",
                                         "wrong-direction", "padding", "buffer", "argument", "backend",
-                                        "resync-mismatch", "replay-duplicate", "replay-too-old"};
+                                        "error" /* 10: reserved */, "replay-duplicate", "replay-too-old"};
 
 const char *iote_error_name(int err)
 {
@@ -1455,9 +1455,16 @@ int iote_resync_accept(const iote_keys *keys, const char *text, size_t text_len,
     if (rc != IOTE_OK) {
         return rc;
     }
-    if (hdr.type != IOTE_TYPE_RESYNC_RESPONSE || n != 16 || !iote_ct_equal(buf, nonce, IOTE_NONCE_LEN)) {
+    /* SPEC.md section 8: wrong type or size is malformed; another nonce (compared in constant time) means the
+     * response does not authenticate this request: auth. The device ignores the response either way. */
+    if (hdr.type != IOTE_TYPE_RESYNC_RESPONSE || n != 16) {
+        rc = IOTE_ERR_MALFORMED;
+    } else if (!iote_ct_equal(buf, nonce, IOTE_NONCE_LEN)) {
+        rc = IOTE_ERR_AUTH;
+    }
+    if (rc != IOTE_OK) {
         wipe(buf, n);
-        return IOTE_ERR_RESYNC;
+        return rc;
     }
     {
         uint32_t next = get_u32be(buf + 8);

@@ -57,8 +57,8 @@ typedef enum {
     IOTE_ERR_PADDING = 6,     /* "padding": MAC valid, PKCS#7 invalid (a broken sender) */
     IOTE_ERR_BUFFER = 7,      /* "buffer": the caller's output buffer is too small (nothing written) */
     IOTE_ERR_ARGUMENT = 8,    /* "argument": NULL pointer or a field value the sender may not use */
-    IOTE_ERR_BACKEND = 9,     /* "backend": the crypto backend reported a failure */
-    IOTE_ERR_RESYNC = 10      /* "resync-mismatch": not a resync-response to our nonce (ignore it) */
+    IOTE_ERR_BACKEND = 9      /* "backend": the crypto backend reported a failure */
+    /* 10 is reserved (it was IOTE_ERR_RESYNC; iote_resync_accept now reports _MALFORMED or _AUTH) */
 } iote_err;
 
 /* Keys derived from one device secret (SPEC.md section 2.2). Derive once, keep, wipe with iote_keys_wipe. */
@@ -121,8 +121,9 @@ int iote_open(const iote_keys *keys, uint8_t expect_dir, const char *text, size_
 int iote_resync_request(const iote_keys *keys, const char *dev, uint8_t dev_len, uint32_t seq, uint32_t ts,
                         const uint8_t iv[IOTE_IV_LEN], const uint8_t nonce[IOTE_NONCE_LEN], int format,
                         char *out, size_t out_cap, size_t *out_len);
-/* Opens a resync-response (direction down); IOTE_ERR_RESYNC when it is not a resync-response, has the wrong
- * size or answers another nonce: the device ignores it. On success *counter = max(*counter, next_seq). */
+/* Opens a resync-response (direction down, any iote_open error first). IOTE_ERR_MALFORMED when it is not a
+ * resync-response or its plaintext is not 16 bytes, IOTE_ERR_AUTH when it answers another nonce (compared in
+ * constant time); the device ignores it then (buf wiped). On success *counter = max(*counter, next_seq). */
 int iote_resync_accept(const iote_keys *keys, const char *text, size_t text_len, int format,
                        uint8_t *buf, size_t buf_cap, const uint8_t nonce[IOTE_NONCE_LEN],
                        uint32_t *counter, uint32_t *backend_time);

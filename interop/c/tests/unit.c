@@ -400,6 +400,29 @@ static void test_json_rules(void)
     free(text);
 }
 
+/* Seals a down message of the given type and plaintext (the first len bytes of payload, zero-extended to 17) and
+ * passes it to iote_resync_accept with nonce. Returns its error code after checking that a refusal leaves the
+ * counter and time alone and wipes the plaintext from the buffer (which holds the text, opened in place). */
+static int resync_refused(uint8_t type, const uint8_t payload[16], size_t len, const uint8_t nonce[8], int format)
+{
+    uint8_t msg[17] = {0};
+    uint32_t counter = 50, when = 7;
+    iote_fields f = fields("dev1", IOTE_DOWN, type, 3, 1763900000u);
+    char *text;
+    size_t i, tl;
+    int rc;
+    memcpy(msg, payload, len < 16 ? len : 16);
+    text = seal_text(&f, msg, len, format);
+    tl = strlen(text);
+    rc = iote_resync_accept(&K, text, tl, IOTE_FMT_AUTO, (uint8_t *)text, tl, nonce, &counter, &when);
+    CHECK(rc != IOTE_OK && counter == 50 && when == 7);
+    for (i = 0; i < len; i++) {
+        CHECK(text[i] == 0);
+    }
+    free(text);
+    return rc;
+}
+
 static void test_resync(void)
 {
     const uint8_t nonce[8] = {9, 8, 7, 6, 5, 4, 3, 2};
@@ -430,18 +453,30 @@ static void test_resync(void)
         CHECK(iote_resync_accept(&K, resp, strlen(resp), IOTE_FMT_AUTO, buf, sizeof buf, nonce, &counter, &when) ==
               IOTE_OK);
         CHECK(counter == 5000);
-        CHECK(iote_resync_accept(&K, resp, strlen(resp), IOTE_FMT_AUTO, buf, sizeof buf, IV, &counter, &when) ==
-              IOTE_ERR_RESYNC);
     }
     free(resp);
-    f = fields("dev1", IOTE_DOWN, IOTE_TYPE_DATA, 3, 1763900000u); /* a data message is not an answer */
-    resp = seal_text(&f, payload, 16, IOTE_FMT_COMPACT);
+    /* SPEC.md section 8: another nonce is auth (even one differing only in its last byte) ... */
+    CHECK(resync_refused(IOTE_TYPE_RESYNC_RESPONSE, payload, 16, IV, IOTE_FMT_COMPACT) == IOTE_ERR_AUTH);
     {
-        uint8_t buf[256];
-        CHECK(iote_resync_accept(&K, resp, strlen(resp), IOTE_FMT_AUTO, buf, sizeof buf, nonce, &counter, &when) ==
-              IOTE_ERR_RESYNC);
+        uint8_t near[8];
+        memcpy(near, nonce, 8);
+        near[7] ^= 1;
+        CHECK(resync_refused(IOTE_TYPE_RESYNC_RESPONSE, payload, 16, near, IOTE_FMT_COMPACT) == IOTE_ERR_AUTH);
     }
-    free(resp);
+    /* ... a type other than resync-response or a plaintext other than 16 bytes is malformed, nonce or not */
+    CHECK(resync_refused(IOTE_TYPE_DATA, payload, 16, nonce, IOTE_FMT_COMPACT) == IOTE_ERR_MALFORMED);
+    CHECK(resync_refused(IOTE_TYPE_RESYNC_REQUEST, payload, 16, nonce, IOTE_FMT_COMPACT) == IOTE_ERR_MALFORMED);
+    CHECK(resync_refused(IOTE_TYPE_DATA, payload, 16, IV, IOTE_FMT_COMPACT) == IOTE_ERR_MALFORMED);
+    CHECK(resync_refused(IOTE_TYPE_RESYNC_RESPONSE, payload, 15, nonce, IOTE_FMT_COMPACT) == IOTE_ERR_MALFORMED);
+    CHECK(resync_refused(IOTE_TYPE_RESYNC_RESPONSE, payload, 8, nonce, IOTE_FMT_COMPACT) == IOTE_ERR_MALFORMED);
+    CHECK(resync_refused(IOTE_TYPE_RESYNC_RESPONSE, payload, 0, nonce, IOTE_FMT_COMPACT) == IOTE_ERR_MALFORMED);
+    CHECK(resync_refused(IOTE_TYPE_RESYNC_RESPONSE, payload, 17, nonce, IOTE_FMT_COMPACT) == IOTE_ERR_MALFORMED);
+    CHECK(resync_refused(IOTE_TYPE_RESYNC_RESPONSE, payload, 15, IV, IOTE_FMT_COMPACT) == IOTE_ERR_MALFORMED);
+#if IOTE_WITH_JSON
+    CHECK(resync_refused(IOTE_TYPE_RESYNC_RESPONSE, payload, 16, IV, IOTE_FMT_JSON) == IOTE_ERR_AUTH);
+    CHECK(resync_refused(IOTE_TYPE_DATA, payload, 16, nonce, IOTE_FMT_JSON) == IOTE_ERR_MALFORMED);
+    CHECK(resync_refused(IOTE_TYPE_RESYNC_RESPONSE, payload, 17, nonce, IOTE_FMT_JSON) == IOTE_ERR_MALFORMED);
+#endif
 }
 
 static void test_window(void)
