@@ -15,7 +15,9 @@ from .errors import MalformedError
 
 _STD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _URL = re.compile(r"[A-Za-z0-9_-]*")
-_URL_VALUE = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_VALUE = {c: i for i, c in enumerate(_LETTERS + "-_")}
+_VALUE.update({"+": 62, "/": 63})
 # a final group of 2 (or 3) characters carries 12 (18) bits of which the last 4 (2) are unused
 _UNUSED_BITS = {2: 0x0F, 3: 0x03}
 
@@ -41,10 +43,13 @@ def _as_text(text: str | bytes, what: str) -> str:
     return text
 
 
-def _check_canonical(raw: bytes, text: str, encoder, what: str) -> bytes:
-    if encoder(raw).rstrip("=") != text.rstrip("="):
+def _check_trailing_bits(chars: str, what: str) -> None:
+    """Canonical encoding: the unused low bits of a final 2- or 3-character group must be zero.
+
+    ``chars`` is the text without ``=`` padding (either alphabet)."""
+    rest = len(chars) % 4
+    if rest and _VALUE[chars[-1]] & _UNUSED_BITS[rest]:
         raise MalformedError(f"{what}: non-canonical base64 (unused trailing bits are not zero)")
-    return raw
 
 
 def decode_url(text: str | bytes, what: str = "base64url") -> bytes:
@@ -57,10 +62,8 @@ def decode_url(text: str | bytes, what: str = "base64url") -> bytes:
         raise MalformedError(f"{what}: invalid character {bad!r}{hint}")
     if len(text) % 4 == 1:
         raise MalformedError(f"{what}: impossible length {len(text)} (a character is missing or extra)")
-    rest = len(text) % 4
-    if rest and _URL_VALUE[text[-1]] & _UNUSED_BITS[rest]:
-        raise MalformedError(f"{what}: non-canonical base64 (unused trailing bits are not zero)")
-    return base64.urlsafe_b64decode(text + "=" * (-rest % 4))
+    _check_trailing_bits(text, what)
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def decode_std(text: str | bytes, what: str = "base64", *, allow_newlines: bool = False) -> bytes:
@@ -82,11 +85,11 @@ def decode_std(text: str | bytes, what: str = "base64", *, allow_newlines: bool 
         raise MalformedError(f"{what}: invalid character {bad!r}{hint}")
     if len(text) % 4:
         raise MalformedError(f"{what}: length {len(text)} is not a multiple of 4 ('=' padding missing?)")
+    _check_trailing_bits(text.rstrip("="), what)
     try:
-        raw = base64.b64decode(text, validate=True)
+        return base64.b64decode(text, validate=True)
     except binascii.Error as exc:
         raise MalformedError(f"{what}: {exc}") from None
-    return _check_canonical(raw, text, encode_std, what)
 
 
 def decode_any(text: str | bytes, what: str = "base64") -> bytes:
