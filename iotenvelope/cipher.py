@@ -6,6 +6,7 @@ This is the only place the library calls AES. Keys are 16, 24 or 32 bytes; IVs e
 from __future__ import annotations
 
 import functools
+import threading
 
 from Crypto.Cipher import AES
 
@@ -14,10 +15,56 @@ from .padding import BLOCK, pkcs7_pad, pkcs7_unpad
 
 
 def _check(key: bytes, iv: bytes) -> None:
+    for name, value in (("AES key", key), ("AES-CBC IV", iv)):
+        if not isinstance(value, (bytes, bytearray)):
+            raise KeyFormatError(f"{name} must be bytes, got {type(value).__name__}")
     if len(key) not in (16, 24, 32):
         raise KeyFormatError(f"AES key is {len(key)} bytes; must be 16, 24 or 32")
     if len(iv) != BLOCK:
         raise KeyFormatError(f"AES-CBC IV is {len(iv)} bytes; must be 16")
+
+
+class _ChainedEncryptor:
+    """One long-lived pycryptodome CBC object per key, reused for every message under that key.
+
+    A CBC object XORs the next plaintext block with its chaining value (the last ciphertext block it
+    produced) before AES. To encrypt a new message under a fresh IV with that same object, the first block is
+    fed in as P_1 XOR IV XOR chain: AES then sees P_1 XOR IV, exactly as a new CBC object started at IV would,
+    and every later block chains on our own output. The bytes are those of ``AES.new(key, MODE_CBC, iv)``
+    (the NIST SP 800-38A and vector tests check this), without building a cipher object and key schedule per
+    message, which is most of the cost for short device readings. A lock serialises threads sharing a key.
+    """
+
+    __slots__ = ("_encrypt", "_chain", "_lock")
+
+    def __init__(self, key: bytes) -> None:
+        self._chain = bytes(BLOCK)
+        self._encrypt = AES.new(key, AES.MODE_CBC, self._chain).encrypt
+        self._lock = threading.Lock()
+
+    def __call__(self, iv: bytes, data: bytes) -> bytes:
+        with self._lock:
+            shift = int.from_bytes(iv, "big") ^ int.from_bytes(self._chain, "big")
+            first = (int.from_bytes(data[:BLOCK], "big") ^ shift).to_bytes(BLOCK, "big")
+            out = self._encrypt(first + data[BLOCK:])
+            self._chain = out[-BLOCK:]
+        return out
+
+
+@functools.lru_cache(maxsize=256)
+def _block_encryptor(key: bytes) -> _ChainedEncryptor:
+    return _ChainedEncryptor(key)
+
+
+@functools.lru_cache(maxsize=256)
+def _block_decryptor(key: bytes):
+    return AES.new(key, AES.MODE_ECB).decrypt
+
+
+def clear_cache() -> None:
+    """Forget the cached AES key schedules (:func:`iotenvelope.kdf.clear_caches` also clears derived keys)."""
+    _block_encryptor.cache_clear()
+    _block_decryptor.cache_clear()
 
 
 def encrypt_raw(key: bytes, iv: bytes, data: bytes) -> bytes:
@@ -25,12 +72,9 @@ def encrypt_raw(key: bytes, iv: bytes, data: bytes) -> bytes:
     _check(key, iv)
     if len(data) % BLOCK:
         raise MalformedError(f"CBC input length {len(data)} is not a multiple of 16")
-    return AES.new(key, AES.MODE_CBC, iv).encrypt(data)
-
-
-@functools.lru_cache(maxsize=256)
-def _block_decryptor(key: bytes):
-    return AES.new(key, AES.MODE_ECB).decrypt
+    if not data:
+        return b""
+    return _block_encryptor(bytes(key))(bytes(iv), bytes(data))
 
 
 def decrypt_raw(key: bytes, iv: bytes, data: bytes) -> bytes:

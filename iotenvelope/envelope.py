@@ -10,7 +10,6 @@ Where each byte comes from:
 
 from __future__ import annotations
 
-import functools
 import hmac
 import json
 import os
@@ -294,9 +293,8 @@ class Freshness:
 
 
 
-@functools.lru_cache(maxsize=1024)
 def _keys(secret: bytes) -> tuple[bytes, bytes]:
-    return kdf.envelope_keys(secret)
+    return kdf.envelope_keys(secret)  # remembered per secret there (kdf.clear_caches forgets them)
 
 
 def _tag(k_mac: bytes, data: bytes) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -66,7 +67,29 @@ MAC_INFO = b"iotenvelope v1 mac"
 
 
 def envelope_keys(secret: bytes) -> tuple[bytes, bytes]:
-    """(K_enc, K_mac) for a 16- or 32-byte device secret (SPEC.md §2.2)."""
+    """(K_enc, K_mac) for a 16- or 32-byte device secret (SPEC.md §2.2).
+
+    The pair is remembered for the most recent secrets (see :func:`clear_caches`): a backend opening many
+    messages from few devices then pays for HKDF once per device, not once per message.
+    """
+    if not isinstance(secret, (bytes, bytearray)):
+        raise KeyFormatError(f"device secret must be bytes, got {type(secret).__name__}")
     if len(secret) not in (16, 32):
         raise KeyFormatError(f"device secret is {len(secret)} bytes; must be 16 or 32")
+    return _envelope_keys(bytes(secret))
+
+
+@functools.lru_cache(maxsize=256)
+def _envelope_keys(secret: bytes) -> tuple[bytes, bytes]:
     return hkdf_sha256(secret, ENC_INFO, len(secret)), hkdf_sha256(secret, MAC_INFO, 32)
+
+
+def clear_caches() -> None:
+    """Forget every derived key and AES key schedule this process remembers (e.g. after rotating secrets).
+
+    iotenvelope keeps them for the 256 most recently used secrets and keys, in this process's memory only.
+    """
+    from . import cipher  # imported here: cipher does not depend on kdf
+
+    _envelope_keys.cache_clear()
+    cipher.clear_cache()

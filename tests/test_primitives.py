@@ -2,10 +2,15 @@
 
 import hashlib
 import hmac
+import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from Crypto.Cipher import AES
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iotenvelope import b64, cipher, kdf, keys, openssl, padding
 from iotenvelope.errors import KeyFormatError, MalformedError, PaddingError
@@ -30,6 +35,42 @@ def test_cbc_sp800_38a(key, ct):
     key = bytes.fromhex(key)
     assert cipher.encrypt_raw(key, SP800_IV, SP800_PLAIN).hex() == ct
     assert cipher.decrypt_raw(key, SP800_IV, bytes.fromhex(ct)) == SP800_PLAIN
+
+
+@pytest.mark.parametrize("key,ct", SP800)
+def test_cbc_sp800_38a_after_other_messages_under_the_same_key(key, ct):
+    # cipher.encrypt_raw reuses one CBC object per key (its chaining value is the previous message's last
+    # block): the known answer must not depend on what was encrypted before.
+    key = bytes.fromhex(key)
+    for filler in (b"\xff" * 16, bytes(range(48)), SP800_PLAIN):
+        cipher.encrypt_raw(key, bytes(reversed(SP800_IV)), filler)
+        assert cipher.encrypt_raw(key, SP800_IV, SP800_PLAIN).hex() == ct
+    kdf.clear_caches()
+    assert cipher.encrypt_raw(key, SP800_IV, SP800_PLAIN).hex() == ct
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.sampled_from([bytes(16), bytes(range(24)), bytes(range(32))]), st.binary(min_size=16, max_size=16),
+                          st.integers(0, 6).flatmap(lambda n: st.binary(min_size=16 * n, max_size=16 * n))), min_size=1, max_size=8))
+def test_cbc_encrypt_matches_a_fresh_pycryptodome_cbc_object(messages):
+    for key, iv, data in messages:
+        assert cipher.encrypt_raw(key, iv, data) == AES.new(key, AES.MODE_CBC, iv).encrypt(data)
+
+
+def test_cbc_encrypt_shared_key_across_threads():
+    key = bytes(range(16))
+    jobs = [(os.urandom(16), os.urandom(16 * (1 + i % 5))) for i in range(400)]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda job: cipher.encrypt_raw(key, *job), jobs))
+    assert got == [AES.new(key, AES.MODE_CBC, iv).encrypt(data) for iv, data in jobs]
+
+
+def test_cbc_rejects_keys_and_ivs_of_the_wrong_type():
+    for key, iv in ((None, bytes(16)), ("00" * 16, bytes(16)), (bytes(16), None), (bytes(16), 7)):
+        with pytest.raises(KeyFormatError, match="must be bytes"):
+            cipher.encrypt(key, iv, b"x")
+        with pytest.raises(KeyFormatError, match="must be bytes"):
+            cipher.decrypt(key, iv, bytes(16))
 
 
 def test_cbc_pkcs7_full_block_and_strict_unpad():
@@ -200,3 +241,14 @@ def test_cbc_decrypt_equals_pycryptodome_cbc_object(key, iv, blocks, data):
     from Crypto.Cipher import AES
     ct = data.draw(st.binary(min_size=16 * blocks, max_size=16 * blocks))
     assert cipher.decrypt_raw(key, iv, ct) == AES.new(key, AES.MODE_CBC, iv).decrypt(ct)
+
+
+def test_envelope_keys_are_remembered_until_caches_are_cleared():
+    secret = bytes(range(32))
+    first = kdf.envelope_keys(secret)
+    assert kdf.envelope_keys(bytearray(secret)) is first
+    kdf.clear_caches()
+    again = kdf.envelope_keys(secret)
+    assert again == first and again is not first
+    with pytest.raises(KeyFormatError, match="must be bytes"):
+        kdf.envelope_keys("00" * 16)
