@@ -1,5 +1,7 @@
 """The dweeter profile against the real dweeter 0.3.0 package (only its HTTP calls and clock replaced)."""
 
+from __future__ import annotations
+
 import json
 import random
 import subprocess
