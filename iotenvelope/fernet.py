@@ -23,13 +23,27 @@ MAX_CLOCK_SKEW = 60
 
 
 def parse_key(text: str | bytes) -> bytes:
-    """A Fernet key: url-safe base64 of 32 bytes (as ``Fernet.generate_key()`` prints)."""
+    """A Fernet key: url-safe base64 of 32 bytes with its ``=`` (as ``Fernet.generate_key()`` prints).
+
+    Surrounding whitespace (a key read from a file) is ignored. Anything else that is not base64 is refused,
+    where the standard library's lenient decoder would silently drop it and maybe yield a different key.
+    """
+    if isinstance(text, str):
+        if not text.isascii():
+            raise KeyFormatError("Fernet key contains non-ASCII characters")
+        text = text.encode("ascii")
+    if not isinstance(text, (bytes, bytearray)):
+        raise KeyFormatError(f"Fernet key must be text or bytes, got {type(text).__name__}")
+    text = bytes(text).strip()
+    if len(text) != 44:
+        raise KeyFormatError(f"Fernet key is {len(text)} characters; must be 44 (url-safe base64 of 32 bytes,"
+                             " ending in '=')")
     try:
-        raw = base64.urlsafe_b64decode(text if isinstance(text, bytes) else text.encode("ascii"))
-    except (binascii.Error, UnicodeEncodeError, ValueError, AttributeError, TypeError):  # not base64 / not text
-        raise KeyFormatError("Fernet key is not url-safe base64") from None
-    if len(raw) != 32:
-        raise KeyFormatError(f"Fernet key is {len(raw)} bytes; must be 32")
+        raw = base64.b64decode(text, altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise KeyFormatError("Fernet key is not url-safe base64 (only A-Z a-z 0-9 - _ and a final '=')") from None
+    if len(raw) != 32 or base64.urlsafe_b64encode(raw) != text.replace(b"+", b"-").replace(b"/", b"_"):
+        raise KeyFormatError("Fernet key is not the canonical url-safe base64 of 32 bytes")
     return raw
 
 
