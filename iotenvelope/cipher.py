@@ -15,9 +15,9 @@ from .padding import BLOCK, pkcs7_pad, pkcs7_unpad
 
 
 def _check(key: bytes, iv: bytes) -> None:
-    for name, value in (("AES key", key), ("AES-CBC IV", iv)):
-        if not isinstance(value, (bytes, bytearray)):
-            raise KeyFormatError(f"{name} must be bytes, got {type(value).__name__}")
+    if not (isinstance(key, (bytes, bytearray)) and isinstance(iv, (bytes, bytearray))):
+        name, value = ("AES key", key) if not isinstance(key, (bytes, bytearray)) else ("AES-CBC IV", iv)
+        raise KeyFormatError(f"{name} must be bytes, got {type(value).__name__}")
     if len(key) not in (16, 24, 32):
         raise KeyFormatError(f"AES key is {len(key)} bytes; must be 16, 24 or 32")
     if len(iv) != BLOCK:
