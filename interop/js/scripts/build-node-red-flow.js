@@ -10,11 +10,12 @@ const dir = path.join(__dirname, '..', 'examples', 'node-red');
 const open = fs.readFileSync(path.join(dir, 'open-envelope.js'), 'utf8');
 const seal = fs.readFileSync(path.join(dir, 'seal-command.js'), 'utf8');
 const libs = [{ var: 'iotenvelope', module: 'iotenvelope' }];
-const env = [{ name: 'IOTENVELOPE_KEYS', value: '{"sensor-01": "000102030405060708090a0b0c0d0e0f"}', type: 'str' }];
+// No key in the flow: IOTENVELOPE_KEYS comes from Node-RED's environment. (A tab-level env entry of the same
+// name would take precedence over the process environment and silently pin every import to a demo key.)
 const z = 'f1a0c0de00000001';
 const flow = [
-  { id: z, type: 'tab', label: 'iotenvelope example', env },
-  { id: 'f1a0c0de00000002', type: 'http in', z, name: 'POST /ingest', url: '/ingest', method: 'post', x: 130, y: 80, wires: [['f1a0c0de00000003']] },
+  { id: z, type: 'tab', label: 'iotenvelope example' },
+  { id: 'f1a0c0de00000002', type: 'http in', z, name: 'POST /ingest', url: '/ingest', method: 'post', skipBodyParsing: true, x: 130, y: 80, wires: [['f1a0c0de00000003']] },
   { id: 'f1a0c0de00000003', type: 'function', z, name: 'open iotenvelope', func: open, outputs: 2, libs, x: 330, y: 80, wires: [['f1a0c0de00000004', 'f1a0c0de00000005'], ['f1a0c0de00000006', 'f1a0c0de00000007']] },
   { id: 'f1a0c0de00000004', type: 'debug', z, name: 'reading', complete: 'true', x: 540, y: 60, wires: [] },
   { id: 'f1a0c0de00000005', type: 'http response', z, name: '200', statusCode: '200', x: 540, y: 100, wires: [] },

@@ -26,19 +26,32 @@ test('flow.json carries exactly the example function bodies', () => {
   assert.equal(funcs['seal command'], fs.readFileSync(path.join(DIR, 'seal-command.js'), 'utf8'));
 });
 
-test('open-envelope: accepts a reading once, rejects its replay and a forgery on output 2', () => {
+test('open-envelope: accepts a reading once (exact text), rejects its replay and a forgery on output 2', () => {
   const open = functionNode('open-envelope.js');
-  const text = ie.seal(KEYS['sensor-01'], '{"co2":1223}', { device: 'sensor-01', seq: 1, format: 'json' });
-  const [ok, bad] = open({ payload: JSON.parse(text) }); // http-in hands JSON bodies over as objects
+  const reading = '{"co2": 1223, "note": "caf\u00e9"}';
+  const text = ie.seal(KEYS['sensor-01'], reading, { device: 'sensor-01', seq: 1, format: 'json' });
+  const [ok, bad] = open({ payload: Buffer.from(text) }); // http-in with "Do not parse request body"
   assert.equal(bad, null);
-  assert.deepEqual(ok.payload, { co2: 1223 });
-  assert.equal(ok.device, 'sensor-01');
+  assert.equal(ok.payload, reading);
+  assert.deepEqual([ok.device, ok.seq], ['sensor-01', 1]);
   const [, replayed] = open({ payload: text });
+  assert.equal(replayed.payload, 'replay-duplicate');
   assert.equal(replayed.error.code, 'replay-duplicate');
   const forged = JSON.parse(text);
   forged.seq = 2;
-  const [, rejected] = open({ payload: forged });
-  assert.equal(rejected.error.code, 'auth');
+  const [, rejected] = open({ payload: forged }); // an http-in that parses JSON bodies hands over an object
+  assert.equal(rejected.payload, 'auth');
+});
+
+test('open-envelope: an authentic non-UTF-8 plaintext is malformed and does not use up its seq', () => {
+  const open = functionNode('open-envelope.js');
+  const key = KEYS['sensor-01'];
+  const binary = ie.seal(key, Buffer.from([0xff, 0xfe]), { device: 'sensor-01', seq: 5 });
+  const [ok, bad] = open({ payload: binary });
+  assert.equal(ok, null);
+  assert.equal(bad.payload, 'malformed');
+  const [again] = open({ payload: ie.seal(key, 'x', { device: 'sensor-01', seq: 5 }) });
+  assert.equal(again.payload, 'x');
 });
 
 test('seal-command: down envelopes with increasing seq that the device side opens', () => {
