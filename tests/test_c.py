@@ -65,6 +65,108 @@ def test_avr_vectors_in_simavr():
     assert cap >= 1000 and on_uno >= 260
 
 
+# -- c-avr-device: the runner built with the configuration bench/avr.py measures (no JSON, no AES-256) ---------------
+def test_avr_device_envelope_vectors_in_simavr():
+    """Every compact case with a 16-byte secret passes on the device build, exact bytes and SPEC errors; the JSON
+    and 32-byte-secret cases are unsupported (the runner confirmed each), never passed."""
+    need("avr-device")
+    data = envelope_file()
+    tests = [(g, t) for g, t in vectors.iter_tests(data)]
+    compact_aes128 = sum(1 for g, t in tests if t["format"] == "compact" and len(bytes.fromhex(g["secret"])) == 16)
+    part = c.CPeer("avr-device").subset(data)
+    assert part.label == "[compact,16-byte secret]" and "IOTE_WITH_JSON=0" in part.why
+    assert part.left_out == len(tests) - compact_aes128
+    assert (compact_aes128, part.left_out) == (100, 167)
+    result = c.CPeer("avr-device").run(default_vector_dir() / "envelope_v1.json", part.data)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == compact_aes128
+    # the long compact cases (1000-byte messages) exceed the Uno runner's buffer and run on the Mega build
+    cap = c.avr_buffer_size("uno", "avr-device")
+    assert cap == c.avr_buffer_size("uno") and sum(len(t["envelope"]) > cap for _, t in vectors.iter_tests(part.data)) == 2
+
+
+def test_avr_device_wycheproof_cbc_in_simavr():
+    need("avr-device")
+    data = wycheproof_file()
+    aes128 = sum(len(g["tests"]) for g in data["testGroups"] if g["keySize"] == 128)
+    part = c.CPeer("avr-device").subset(data)
+    assert part.label == "[128]" and part.left_out == data["numberOfTests"] - aes128
+    assert (aes128, part.left_out) == (72, 144)
+    result = c.CPeer("avr-device").run(default_vector_dir() / "wycheproof" / "aes_cbc_pkcs5_test.json", part.data)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == aes128
+
+
+def _left_out_script(kind_of_case: str) -> tuple[bytes, list[tuple[int, str]], dict[int, str]]:
+    """A script of the envelope cases the device build leaves out for one feature that fit the Uno's buffer
+    (JSON: only those under 16-byte secrets, a key the device takes)."""
+    data = envelope_file()
+    cap = c.avr_buffer_size("uno")
+    ids = {t["tcId"] for g, t in vectors.iter_tests(data) if c.device_feature(g, t) == kind_of_case
+           and len(t["envelope"]) <= cap and (kind_of_case != "json" or len(g["secret"]) == 32)}
+    script, cases = c.envelope_script(data, lambda t: t["tcId"] in ids)
+    return script, cases, {tc: kind_of_case for tc in ids}
+
+
+@pytest.mark.parametrize("feature", ["json", "aes256"])
+def test_avr_device_runner_refuses_what_the_device_build_leaves_out(feature):
+    """The device runner answers "unsupported <tcId> <feature>" for every such case; the full build (c-avr)
+    checks the same cases and passes them, so a device runner built with JSON/AES-256 would fail this cell."""
+    need("avr-device")
+    need("avr")
+    script, cases, expected = _left_out_script(feature)
+    assert len(cases) > 40
+    proc = subprocess.run(c.avr_command("uno", "avr-device"), input=script, capture_output=True, timeout=600)
+    lines = proc.stdout.decode().splitlines()
+    assert [ln for ln in lines if ln.split()[0] in ("pass", "fail", "unsupported")] == [
+        f"unsupported {tc} {feature}" for tc, _ in cases]
+    keys = [ln for ln in lines if ln.startswith("key ")]
+    assert set(keys) == ({"key unsupported aes256"} if feature == "aes256" else {"key 0"})
+    assert lines[-1].startswith("free ") and int(lines[-1].split()[1]) > 0  # the stack never reached buf
+    # the peer's bookkeeping: unsupported as expected adds nothing, neither a pass nor a failure
+    result = c.run_script(c.avr_command("uno", "avr-device"), script, cases, unsupported=expected)
+    assert (result.passed, result.failed) == (0, 0), result.failures[:3]
+    # the full configuration opens them: with the device's expectations every case is a failure
+    full = c.run_script(c.avr_command("uno", "avr"), script, cases, unsupported=expected)
+    assert (full.passed, full.failed) == (0, len(cases))
+    assert f"expected 'unsupported {feature}'" in full.failures[0] and "pass" in full.failures[0]
+    assert c.run_script(c.avr_command("uno", "avr"), script, cases).passed == len(cases)
+
+
+def test_avr_device_runner_unsupported_is_a_failure_where_not_expected():
+    """Without the expectation (c-avr's cells), an "unsupported" answer fails the case."""
+    need("avr-device")
+    script, cases, _ = _left_out_script("json")
+    result = c.run_script(c.avr_command("uno", "avr-device"), script, cases)
+    assert (result.passed, result.failed) == (0, len(cases))
+    assert "the runner calls it unsupported" in result.failures[0]
+
+
+def test_avr_device_runner_refuses_aes256_wycheproof_keys():
+    """The 256-bit Wycheproof tests: the device build's iote_cbc_pkcs7_* refuse the key (bad-key) in both
+    directions, and the runner says so; the full build checks them."""
+    need("avr-device")
+    need("avr")
+    data = wycheproof_file()
+    only256 = {**data, "testGroups": [g for g in data["testGroups"] if g["keySize"] == 256]}
+    script, cases = c.cbc_script(only256)
+    proc = subprocess.run(c.avr_command("uno", "avr-device"), input=script, capture_output=True, timeout=600)
+    verdicts = [ln for ln in proc.stdout.decode().splitlines() if ln.split()[0] in ("pass", "fail", "unsupported")]
+    assert verdicts == [f"unsupported {tc} aes256" for tc, _ in cases] and len(cases) == 72
+    assert c.run_script(c.avr_command("uno", "avr"), script, cases).passed == 72
+
+
+def test_verify_lists_c_avr_device():
+    proc = subprocess.run([sys.executable, "-m", "iotenvelope", "verify", "--json", "--impl", "c-avr-device"],
+                          capture_output=True, text=True, timeout=900, cwd=str(c.C_DIR.parents[1]))
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    import json
+    matrix = json.loads(proc.stdout)["matrix"]
+    assert [(m["impl"], m["file"], m["passed"], m["failed"], m["unsupported"]) for m in matrix] == [
+        ("c-avr-device", "envelope_v1.json [compact,16-byte secret]", 100, 0, 167),
+        ("c-avr-device", "wycheproof/aes_cbc_pkcs5_test.json [128]", 72, 0, 144)]
+
+
 # -- Project Wycheproof AES-CBC-PKCS5 through iote_cbc_pkcs7_* (the AES-CBC + PKCS#7 of seal and open) ----------
 def wycheproof_file() -> dict:
     return vectors.load(default_vector_dir() / "wycheproof" / "aes_cbc_pkcs5_test.json")

@@ -1,4 +1,5 @@
-"""The C library (``interop/c/``) as verify peers: one ``c-<backend>`` per crypto backend, plus ``c-avr``.
+"""The C library (``interop/c/``) as verify peers: one ``c-<backend>`` per crypto backend, plus ``c-avr`` and
+``c-avr-device``.
 
 Each peer is the real C code compiled by a real compiler against a real library from Debian: ``c-openssl``
 (libssl-dev), ``c-mbedtls`` (libmbedtls-dev), ``c-bearssl`` (libbearssl-dev), ``c-tinyaes`` (tiny-AES-c from
@@ -6,6 +7,14 @@ the ``tinyaes`` sdist on PyPI + the project's own SHA-256), and ``c-avr``: the t
 avr-gcc for the ATmega328P (Arduino Uno) and run in simavr (libsimavr) with the vectors fed through its UART.
 The Uno has 2 KB of RAM: envelopes longer than its runner's buffer (the 1000-byte messages) run on the
 ATmega2560 (Arduino Mega, 8 KB RAM) with the same build flags, so every case runs on a simulated AVR.
+
+``c-avr`` is built with JSON and AES-256; ``c-avr-device`` is the same runner built with the Makefile's
+``AVR_DEVICE`` flags (``-DIOTE_WITH_JSON=0 -DIOTE_WITH_AES256=0``), the configuration ``bench/avr.py`` measures
+for flash and RAM. Its cells are the compact AES-128 cases (``envelope_v1.json [compact,16-byte secret]``,
+``wycheproof/aes_cbc_pkcs5_test.json [128]``); the rest are reported unsupported, never passed. The runner still
+gets the JSON and 32-byte-key cases (not the AES-192 ones, as for ``c-avr``) and must answer each with
+``unsupported json|aes256`` after the library refused it: a runner built with the full configuration would
+open them, which fails the cell.
 
 Files: ``envelope_v1.json`` (open + reseal every case), and Project Wycheproof's AES-CBC-PKCS5 file through
 ``iote_cbc_pkcs7_encrypt``/``_decrypt``, the AES-CBC + strict PKCS#7 that seal/open run (the backend's AES,
@@ -38,6 +47,12 @@ WYCHEPROOF_CBC = "AES-CBC-PKCS5"
 #: AES key sizes (bits) of iote_cbc_pkcs7_*: the envelope's 16- and 32-byte keys
 KEY_SIZES = (128, 256)
 UNSUPPORTED_KEYS = "key size 192 bits: the C library takes 16- and 32-byte keys only (SPEC.md: no AES-192)"
+#: what the device configuration (Makefile AVR_DEVICE) leaves out
+DEVICE_FLAGS = "-DIOTE_WITH_JSON=0 -DIOTE_WITH_AES256=0"
+UNSUPPORTED_DEVICE = (f"JSON form or 32-byte secret: the device configuration ({DEVICE_FLAGS}, measured by "
+                      "bench/avr.py) has the compact form and 16-byte secrets only")
+UNSUPPORTED_DEVICE_KEYS = (f"key size 192 or 256 bits: the device configuration ({DEVICE_FLAGS}) takes 16-byte "
+                           "keys only (and the library has no AES-192)")
 
 #: iote_err numbers of interop/c/src/iotenvelope.h, by SPEC.md error name
 ERROR_CODES = {"ok": 0, "malformed": 1, "unsupported-version": 2, "bad-key": 3, "auth": 4, "wrong-direction": 5,
@@ -49,6 +64,8 @@ ERROR_NAMES = {v: k for k, v in ERROR_CODES.items()}
 
 #: what each build needs on PATH before make is worth trying
 _TOOLS = {"host": ("make", "cc"), "avr": ("make", "cc", "avr-gcc", "pkg-config")}
+#: the AVR firmware kinds: runner file suffix per kind
+AVR_KINDS = {"avr": "", "avr-device": "-device"}
 _HEADERS = {"openssl": "/usr/include/openssl/evp.h", "mbedtls": "/usr/include/mbedtls/aes.h",
             "bearssl": "/usr/include/bearssl.h"}
 
@@ -69,19 +86,19 @@ def _make(*targets: str) -> str | None:
 
 @lru_cache(maxsize=None)
 def build(kind: str, sanitize: bool = False) -> str | None:
-    """Build one runner ("openssl", ..., or "avr"); returns None when ready, else why not."""
-    missing = [t for t in _TOOLS["avr" if kind == "avr" else "host"] if shutil.which(t) is None]
+    """Build one runner ("openssl", ..., "avr" or "avr-device"); returns None when ready, else why not."""
+    missing = [t for t in _TOOLS["avr" if kind in AVR_KINDS else "host"] if shutil.which(t) is None]
     if missing:
         return f"{', '.join(missing)} not found (run .ci/install)"
     header = _HEADERS.get(kind)
     if header and not Path(header).exists():
         return f"{header} missing: the Debian -dev package is not installed (run .ci/install)"
-    if kind == "avr":
+    if kind in AVR_KINDS:
         if not Path("/usr/lib/avr/include/avr/io.h").exists():
             return "avr-libc not installed (run .ci/install)"
         if shutil.which("avr-nm") is None:
             return "avr-nm not found (binutils-avr; run .ci/install)"
-        return _make("build/avr/runner-uno.elf", "build/avr/runner-mega.elf", "build/avrsim")
+        return _make(*(f"build/avr/runner-{board}{AVR_KINDS[kind]}.elf" for board in AVR_BOARDS), "build/avrsim")
     sub = "san" if sanitize else "host"
     return _make(f"build/{sub}/iote-runner-{kind}", f"build/{sub}/iote-unit-{kind}")
 
@@ -89,20 +106,23 @@ def build(kind: str, sanitize: bool = False) -> str | None:
 AVR_BOARDS = {"uno": "atmega328p", "mega": "atmega2560"}
 
 
-def avr_command(board: str) -> list[str]:
-    return [str(BUILD / "avrsim"), "--mcu", AVR_BOARDS[board], "--freq", "16000000",
-            str(BUILD / "avr" / f"runner-{board}.elf")]
+def avr_firmware(board: str, kind: str = "avr") -> Path:
+    return BUILD / "avr" / f"runner-{board}{AVR_KINDS[kind]}.elf"
 
 
-def avr_buffer_size(board: str) -> int:
+def avr_command(board: str, kind: str = "avr") -> list[str]:
+    return [str(BUILD / "avrsim"), "--mcu", AVR_BOARDS[board], "--freq", "16000000", str(avr_firmware(board, kind))]
+
+
+def avr_buffer_size(board: str, kind: str = "avr") -> int:
     """Size of the runner's envelope buffer, read from the firmware's symbol table."""
-    proc = subprocess.run(["avr-nm", "-S", str(BUILD / "avr" / f"runner-{board}.elf")], capture_output=True,
+    proc = subprocess.run(["avr-nm", "-S", str(avr_firmware(board, kind))], capture_output=True,
                           text=True, check=True)
     for line in proc.stdout.splitlines():
         parts = line.split()
         if len(parts) == 4 and parts[3].split(".")[0] == "buf":  # "buf", or "buf.lto_priv.N" after -flto
             return int(parts[1], 16)
-    raise RuntimeError(f"no buf symbol in runner-{board}.elf")
+    raise RuntimeError(f"no buf symbol in {avr_firmware(board, kind).name}")
 
 
 def runner_command(kind: str, sanitize: bool = False) -> list[str]:
@@ -168,9 +188,14 @@ SCRIPTS = {vectors.ENVELOPE_ALGORITHM: (envelope_script, lambda t: len(t["envelo
 
 
 def run_script(command: list[str], script: bytes, cases: list[tuple[int, str]], timeout: float = 900,
-               result: Result | None = None, where: str = "") -> Result:
-    """Feed a script to a runner and turn its verdict lines into a Result (one verdict per case, in order)."""
+               result: Result | None = None, where: str = "", unsupported: dict[int, str] | None = None) -> Result:
+    """Feed a script to a runner and turn its verdict lines into a Result (one verdict per case, in order).
+
+    ``unsupported`` maps the tcIds the runner must answer ``unsupported <tcId> <feature>`` (a feature its build
+    leaves out) to that feature: such a case adds nothing to the Result (verify counts it as unsupported), any
+    other answer to it is a failure, and so is ``unsupported`` for a case not in the map."""
     result = Result() if result is None else result
+    unsupported = unsupported or {}
     try:
         proc = subprocess.run(command, input=script, capture_output=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -178,9 +203,10 @@ def run_script(command: list[str], script: bytes, cases: list[tuple[int, str]], 
     verdicts: dict[int, str] = {}
     for line in proc.stdout.decode("utf-8", "replace").splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[0] in ("pass", "fail") and parts[1].isdigit():
+        if len(parts) >= 2 and parts[0] in ("pass", "fail", "unsupported") and parts[1].isdigit():
             verdicts[int(parts[1])] = line
-        elif parts and parts[0] == "key" and parts[1:] != ["0"]:
+        elif parts and parts[0] == "key" and parts[1:] != ["0"] and parts[1:2] != ["unsupported"]:
+            # "key unsupported aes256": the build refused a 32-byte secret; its cases' verdicts tell the rest
             result.record(False, "device secret", f"runner could not derive keys: {line}")
         elif parts and parts[0] == "free" and parts[1:] == ["0"]:
             result.record(False, f"{where}RAM", "the stack reached the static data (no untouched RAM left)")
@@ -189,6 +215,14 @@ def run_script(command: list[str], script: bytes, cases: list[tuple[int, str]], 
         if line is None:
             tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
             result.record(False, label, f"no verdict from the runner ({tail[0][:200]})")
+        elif tc_id in unsupported:
+            if line.split()[0] == "unsupported" and line.split()[2:] == [unsupported[tc_id]]:
+                continue
+            result.record(False, label, f"{where}expected 'unsupported {unsupported[tc_id]}' (the build leaves it "
+                                        f"out), got: {line.strip()[:200]}")
+        elif line.startswith("unsupported"):
+            result.record(False, label, f"{where}the runner calls it unsupported ({' '.join(line.split()[2:])}): "
+                                        "this build should check it")
         elif line.startswith("pass"):
             result.record(True, label)
         else:
@@ -202,6 +236,29 @@ def run_script(command: list[str], script: bytes, cases: list[tuple[int, str]], 
     return result
 
 
+def device_feature(group: dict, test: dict) -> str | None:
+    """The feature a case needs that the device configuration leaves out ("json" before "aes256", the runner's
+    order), or None when the device build must check it."""
+    if test.get("format") == "json":
+        return "json"
+    if "secret" in group:
+        return "aes256" if len(group["secret"]) == 64 else None
+    return "aes256" if group.get("keySize") == 256 else None
+
+
+def device_subset(data: dict) -> Subset | None:
+    """The cases of a file the device configuration checks: compact form, 16-byte secrets / AES-128 keys."""
+    if vectors.algorithm_of(data) == WYCHEPROOF_CBC:
+        return key_size_subset(data, (128,), UNSUPPORTED_DEVICE_KEYS)
+    groups, left_out = [], 0
+    for group in data["testGroups"]:
+        tests = [t for t in group.get("tests", []) if device_feature(group, t) is None]
+        left_out += len(group.get("tests", [])) - len(tests)
+        if tests:
+            groups.append({**group, "tests": tests})
+    return Subset("[compact,16-byte secret]", {**data, "testGroups": groups}, left_out, UNSUPPORTED_DEVICE)
+
+
 class CPeer(Peer):
     algorithms = frozenset(SCRIPTS)
 
@@ -213,23 +270,37 @@ class CPeer(Peer):
         return build(self.kind)
 
     def subset(self, data: dict) -> Subset | None:
+        if self.kind == "avr-device":
+            return device_subset(data)
         if vectors.algorithm_of(data) == WYCHEPROOF_CBC:
             return key_size_subset(data, KEY_SIZES, UNSUPPORTED_KEYS)
         return None
 
     def run(self, path: Path, data: dict) -> Result:
         make_script, need = SCRIPTS[vectors.algorithm_of(data)]
-        if self.kind != "avr":
+        if self.kind not in AVR_KINDS:
             script, cases = make_script(data)
             return run_script(runner_command(self.kind), script, cases)
-        cap = avr_buffer_size("uno")
+        unsupported: dict[int, str] = {}
+        if self.kind == "avr-device":
+            # the runner also gets the cases the device build leaves out (the file at path, minus AES-192 as for
+            # c-avr) and must call each unsupported; only data's cases can pass
+            full = vectors.load(path)
+            if vectors.algorithm_of(full) == WYCHEPROOF_CBC:
+                full = key_size_subset(full, KEY_SIZES, UNSUPPORTED_KEYS).data
+            checked = {t["tcId"] for _, t in vectors.iter_tests(data)}
+            unsupported = {t["tcId"]: device_feature(g, t) for g, t in vectors.iter_tests(full)
+                           if t["tcId"] not in checked}
+            data = full
+        cap = avr_buffer_size("uno", self.kind)
         result = Result()
         for board, keep in (("uno", lambda t: need(t) <= cap), ("mega", lambda t: need(t) > cap)):
             script, cases = make_script(data, keep)
             if cases:
-                run_script(avr_command(board), script, cases, result=result, where=f"[{AVR_BOARDS[board]}] ")
+                run_script(avr_command(board, self.kind), script, cases, result=result,
+                           where=f"[{AVR_BOARDS[board]}] ", unsupported=unsupported)
         return result
 
 
 def discover() -> list[Peer]:
-    return [CPeer(kind) for kind in (*BACKENDS, "avr")]
+    return [CPeer(kind) for kind in (*BACKENDS, *AVR_KINDS)]
