@@ -428,6 +428,8 @@ class RedisStore(ReplayStore):
             raise StoreError(f"Redis store {self.url}: {exc}") from None
         except ValueError as exc:  # from_url rejects a malformed URL with ValueError
             raise UsageError(f"Redis store URL {self.url}: {exc}") from None
+        except TypeError:  # a query option the client's connection does not take (it becomes a keyword argument)
+            raise UsageError(f"Redis store URL {self.url}: a query option is not one the redis client knows") from None
         if stored is not None and stored.decode("ascii", "replace") != str(self.window.size):
             raise StoreError(f"Redis store {self.url} (prefix {prefix!r}) was created with window"
                              f" {stored.decode('ascii', 'replace')}; this process uses {self.window.size}")
