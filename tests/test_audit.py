@@ -18,7 +18,8 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 # -- replay store URLs -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("url", ["redis://:hunter2@[::1", "redis://:hunter2@127.0.0.1:99999/0",
                                  "rediss://u:hunter2@h:abc/0", "unix://:hunter2@[/x", "bogus://:hunter2@[::1",
-                                 "memory://:hunter2@h", "sqlite:///tmp/x.db%00"])
+                                 "memory://:hunter2@h", "sqlite:///tmp/x.db%00", "redis://:hunter2@127.0.0.1:1/0?=0",
+                                 "redis://:hunter2@127.0.0.1:1/0?no_such_option=1"])
 def test_bad_store_url_is_a_usage_error_without_the_password(url):
     with pytest.raises(UsageError) as info:
         open_store(url)
