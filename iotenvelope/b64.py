@@ -23,14 +23,23 @@ _UNUSED_BITS = {2: 0x0F, 3: 0x03}
 _URL_TO_STD = bytes.maketrans(b"-_", b"+/")
 
 
+# The encoders take any bytes-like object; anything else makes base64 raise TypeError, turned into our error
+# only then (sealing calls encode_url for every message: no type check on the way when all is well).
+
 def encode_std(data: bytes) -> str:
     """Standard alphabet, ``=`` padded, one line (RFC 4648 §4)."""
-    return base64.b64encode(data).decode("ascii")
+    try:
+        return base64.b64encode(data).decode("ascii")
+    except TypeError:
+        raise MalformedError.wrong_type("data", data, "bytes") from None
 
 
 def encode_url(data: bytes) -> str:
     """URL-safe alphabet without padding (RFC 4648 §5), as used by envelope v1."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    try:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    except TypeError:
+        raise MalformedError.wrong_type("data", data, "bytes") from None
 
 
 def _as_text(text: str | bytes, what: str) -> str:
@@ -40,7 +49,7 @@ def _as_text(text: str | bytes, what: str) -> str:
         except UnicodeDecodeError:
             raise MalformedError(f"{what}: contains non-ASCII bytes") from None
     if not isinstance(text, str):
-        raise MalformedError(f"{what}: expected text, got {type(text).__name__}")
+        raise MalformedError.wrong_type(what, text, "text or bytes")
     return text
 
 

@@ -17,7 +17,7 @@ import re
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Protocol, Union
+from typing import Callable, Iterable, Mapping, Protocol, Union
 
 from . import b64, cipher, kdf
 from .errors import (AuthenticationError, DirectionError, FutureError, IotEnvelopeError, KeyFormatError,
@@ -57,6 +57,12 @@ def check_device(device: object) -> str:
     return device
 
 
+def _bad_direction(direction: object, what: str = "direction") -> MalformedError:
+    """The error for a direction that is not 'up' or 'down' (raised here already when it is not even text)."""
+    MalformedError.check_type(direction, str, what, "'up' or 'down'")
+    return MalformedError(f"{what} {direction!r} is not 'up' or 'down'")
+
+
 def _check_u32(value: object, name: str) -> int:
     if type(value) is not int:  # bool, float and str are all refused
         raise MalformedError(f"{name} must be an integer, got {type(value).__name__}")
@@ -82,10 +88,12 @@ class Envelope:
     def __post_init__(self) -> None:
         if self.version != VERSION:
             raise UnsupportedVersionError(f"envelope version {self.version} is not supported (this is v{VERSION})")
-        if self.direction not in DIRECTIONS:
-            raise MalformedError(f"direction {self.direction!r} is not 'up' or 'down'")
-        if self.type not in TYPES:
+        if not isinstance(self.direction, str) or self.direction not in DIRECTIONS:
+            raise _bad_direction(self.direction)
+        if MalformedError.check_type(self.type, str, "type", "text") not in TYPES:
             raise MalformedError(f"type {self.type!r} is not one of {', '.join(TYPES)}")
+        for name in ("iv", "ct", "tag"):
+            MalformedError.check_type(getattr(self, name), (bytes, bytearray), name, "bytes")
         check_device(self.device)
         _check_u32(self.seq, "seq")
         _check_u32(self.ts, "ts")
@@ -136,7 +144,7 @@ class Envelope:
             return self.to_compact()
         if fmt == "json":
             return self.to_json()
-        raise MalformedError(f"format {fmt!r} is not 'compact' or 'json'")
+        raise _bad_format(fmt)
 
     # -- parsing ---------------------------------------------------------------------------------
     @classmethod
@@ -230,7 +238,12 @@ class Envelope:
             return cls.from_json(text)
         if fmt == "compact":
             return cls.from_compact(text)
-        raise MalformedError(f"format {fmt!r} is not 'compact' or 'json'")
+        raise _bad_format(fmt)
+
+
+def _bad_format(fmt: object) -> UsageError:
+    UsageError.check_type(fmt, str, "format", "'compact' or 'json'")
+    return UsageError(f"format {fmt!r} is not 'compact' or 'json'")
 
 
 @dataclass(frozen=True)
@@ -272,8 +285,9 @@ class Freshness:
             value = getattr(self, name)
             if value is None and name == "max_age":
                 continue
-            if type(value) is not int or value < 0:
-                raise UsageError(f"freshness {name} must be a non-negative integer number of seconds, got {value!r}")
+            if UsageError.check_int(value, f"freshness {name}") < 0:
+                raise UsageError(f"freshness {name} must be a non-negative integer number of seconds, got {value}")
+        UsageError.check_type(self.allow_unknown_time, bool, "freshness allow_unknown_time", "True or False")
 
     def check(self, ts: int, now: int) -> None:
         if ts == 0:
@@ -332,16 +346,17 @@ def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: in
     if ts is None:
         ts = int(time.time())
     if not isinstance(direction, str) or direction not in DIRECTIONS:
-        raise MalformedError(f"direction {direction!r} is not 'up' or 'down'")
+        raise _bad_direction(direction)
     if not isinstance(type, str) or type not in TYPES:
+        MalformedError.check_type(type, str, "type", "text")
         raise MalformedError(f"type {type!r} is not one of {', '.join(TYPES)}")
     check_device(device)
     _check_u32(seq, "seq")
     _check_u32(ts, "ts")
     if iv is None:
         iv = os.urandom(IV_LEN)
-    elif not isinstance(iv, (bytes, bytearray)) or len(iv) != IV_LEN:
-        raise KeyFormatError("IV must be 16 bytes")
+    elif len(KeyFormatError.check_type(iv, (bytes, bytearray), "iv", "16 bytes or None")) != IV_LEN:
+        raise KeyFormatError(f"iv is {len(iv)} bytes; must be {IV_LEN}")
     k_enc, k_mac = _keys(secret)
     ct = cipher.encrypt(k_enc, iv, data)
     dev = device.encode("ascii")
@@ -365,18 +380,38 @@ def _lookup(keys: KeySource, device: str) -> bytes:
     elif callable(keys):
         secret = keys(device)
     else:
-        raise KeyFormatError(f"keys must be bytes, a mapping or a callable, got {type(keys).__name__}")
+        raise KeyFormatError.wrong_type("keys", keys, "bytes, a mapping or a callable")
     if secret is None:
         raise UnknownDeviceError(f"no secret known for device {device!r}")
     return _as_secret(secret)
+
+
+def _check_open_options(direction: object, freshness: object, now: object, replay: object) -> None:
+    """The receiver's settings of open/open_envelope/open_many (MalformedError / UsageError)."""
+    if not isinstance(direction, str) or direction not in DIRECTIONS:
+        raise _bad_direction(direction, "expected direction")
+    if freshness is not None and not isinstance(freshness, Freshness):
+        raise UsageError.wrong_type("freshness", freshness, "a Freshness policy or None")
+    if now is not None and type(now) is not int:
+        raise UsageError.wrong_type("now", now, "an integer Unix time or None")
+    if replay is not None and not callable(getattr(replay, "accept", None)):
+        raise UsageError.wrong_type("replay", replay, "a replay guard with accept(device, direction, seq), or None")
+
+
+def _check_keys(keys: object) -> None:
+    if isinstance(keys, (bytes, bytearray)):
+        _as_secret(keys)
+    elif not isinstance(keys, Mapping) and not callable(keys):
+        raise KeyFormatError.wrong_type("keys", keys, "bytes, a mapping or a callable")
 
 
 def open_envelope(keys: KeySource, envelope: Envelope, *, direction: str = "up",
                   freshness: Freshness | None = Freshness(), now: int | None = None,
                   replay: ReplayCheck | None = None) -> Opened:
     """Verify and decrypt a parsed envelope, following SPEC.md §6 in order."""
-    if not isinstance(direction, str) or direction not in DIRECTIONS:
-        raise MalformedError(f"expected direction {direction!r} is not 'up' or 'down'")
+    if not isinstance(envelope, Envelope):
+        raise MalformedError.wrong_type("envelope", envelope, "an Envelope (see Envelope.decode)")
+    _check_open_options(direction, freshness, now, replay)
     if envelope.direction != direction:
         raise DirectionError(f"envelope travels {envelope.direction} but this receiver expects {direction}"
                              " (a reflected message?)")
@@ -416,6 +451,14 @@ def open_many(keys: KeySource, texts: "list[str | bytes]", *, direction: str = "
     or one Redis round trip), in input order, exactly as if they had been opened one by one. If the store
     itself fails the :class:`~iotenvelope.errors.StoreError` is raised and nothing of the batch was accepted.
     """
+    if isinstance(texts, (str, bytes, bytearray, memoryview)) or not isinstance(texts, Iterable):
+        raise MalformedError.wrong_type("texts", texts, "a list of envelope texts")
+    _check_keys(keys)
+    _check_open_options(direction, freshness, now, None)
+    if replay is not None and not callable(getattr(replay, "accept_many", getattr(replay, "accept", None))):
+        raise UsageError.wrong_type("replay", replay, "a replay guard with accept_many(items) or accept(...), or None")
+    if format not in (None, "compact", "json"):
+        raise _bad_format(format)
     results: list[Opened | IotEnvelopeError] = []
     pending: list[int] = []
     if now is None:

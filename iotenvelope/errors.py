@@ -8,11 +8,39 @@ input; they never contain key material or plaintext.
 from __future__ import annotations
 
 
+_TYPE_WORDS = {str: "text", bytes: "bytes", bytearray: "bytes", memoryview: "bytes", int: "an integer"}
+
+
 class IotEnvelopeError(Exception):
     """Base class of every error raised by iotenvelope."""
 
     code = "error"
     exit_code = 10
+
+    # -- argument type checks: ``KeyFormatError.check_type(key, (bytes, bytearray), "key")`` raises this class
+    # with a message that names the parameter and the type received, never the value (it may be a secret).
+    @classmethod
+    def wrong_type(cls, name: str, value: object, expected: str) -> "IotEnvelopeError":
+        """The error for parameter ``name`` holding ``value`` where ``expected`` (a phrase) was required."""
+        return cls(f"{name} must be {expected}, got {type(value).__name__}")
+
+    @classmethod
+    def check_type(cls, value: object, types: type | tuple[type, ...], name: str, expected: str | None = None):
+        """``value`` if it is an instance of ``types``; else raise :meth:`wrong_type` (``expected`` defaults
+        to a phrase built from ``types``: bytes/bytearray/memoryview say "bytes", str says "text")."""
+        if isinstance(value, types):
+            return value
+        if expected is None:
+            words = [_TYPE_WORDS.get(t, t.__name__) for t in (types if isinstance(types, tuple) else (types,))]
+            expected = " or ".join(dict.fromkeys(words))
+        raise cls.wrong_type(name, value, expected)
+
+    @classmethod
+    def check_int(cls, value: object, name: str) -> int:
+        """``value`` if it is an ``int`` (bool is refused: ``True`` as a size is a mistake), else raise."""
+        if type(value) is int:
+            return value
+        raise cls.wrong_type(name, value, "an integer")
 
 
 class MalformedError(IotEnvelopeError):

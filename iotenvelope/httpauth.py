@@ -41,7 +41,8 @@ class Scheme:
 
     @classmethod
     def parse(cls, text: str) -> "Scheme":
-        kind, _, alg = str(text).strip().lower().partition("-")
+        UsageError.check_type(text, str, "scheme", "text such as 'hmac-sha256'")
+        kind, _, alg = text.strip().lower().partition("-")
         if kind not in ("salted", "hmac") or not alg:
             raise UsageError(f"scheme {text!r}: expected salted-<alg> or hmac-<alg>")
         allowed = SALTED_ALGORITHMS if kind == "salted" else HMAC_ALGORITHMS
@@ -112,9 +113,23 @@ def _body(body: bytes) -> bytes:
     return bytes(body)
 
 
+def _header_pairs(headers: object, name: str) -> list[tuple[str, str]]:
+    """``headers`` as a list of (name, value) text pairs: a mapping, or a list/tuple of pairs (UsageError)."""
+    if isinstance(headers, Mapping):
+        items = list(headers.items())
+    else:
+        items = list(UsageError.check_type(headers, (list, tuple), name, "a mapping or a list of (name, value) pairs"))
+    for item in items:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
+            raise UsageError(f"{name} must hold (name, value) pairs with a text name, got a {type(item).__name__}")
+    return items
+
+
 def sign(body: bytes, secret: str | bytes, scheme: str = "hmac-sha256", header: str | None = None) -> tuple[str, str]:
     """Return (header name, header value) authenticating ``body``."""
     s = Scheme.parse(scheme)
+    if header is not None:
+        UsageError.check_type(header, str, "header", "a header name (text) or None")
     name = header or s.default_header
     if header:
         implied = Scheme.from_header_name(header) if "_" not in header else None
@@ -133,7 +148,7 @@ def verify(body: bytes, secret: str | bytes | Iterable[str | bytes], value: str,
     """
     s = Scheme.parse(scheme)
     secrets = _secrets(secret)
-    value = value.strip() if isinstance(value, str) else ""
+    value = MalformedError.check_type(value, str, "auth header value", "text").strip()
     if not _HEX.fullmatch(value) or len(value) != s.hex_length:
         raise MalformedError(f"auth header value is not a {s.hex_length}-digit hex {s.algorithm} digest")
     body = _body(body)
@@ -152,7 +167,9 @@ def verify_headers(body: bytes, secret: str | bytes | Iterable[str | bytes],
 
     Returns the algorithms that were checked (all matched); raises AuthenticationError otherwise.
     """
-    items = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    _body(body)
+    _secrets(secret)
+    items = _header_pairs(headers, "headers")
     joined: dict[str, list[str]] = {}
     for name, value in items:
         if "_" in name:
@@ -181,9 +198,15 @@ def verify_lines(body: bytes, secret: str | bytes | Iterable[str | bytes], lines
     Named salted headers (and any other named header, which co2logserver ignores) are judged together by
     :func:`verify_headers`; named HMAC headers and bare values each have to match. Returns the schemes checked.
     """
-    if not lines:
+    if lines is None:  # the CLI passes None when no --header was given
+        raise UsageError("no header to verify (lines is None)")
+    if not UsageError.check_type(lines, (list, tuple), "lines", "a list of header lines"):
         raise UsageError("no header to verify")
-    given = Scheme.parse(scheme) if scheme else None
+    for line in lines:
+        UsageError.check_type(line, str, "each of lines", "text")
+    _body(body)
+    _secrets(secret)
+    given = Scheme.parse(scheme) if scheme is not None and scheme != "" else None
     named, bare = [], []
     for line in lines:
         if ":" in line:

@@ -6,10 +6,11 @@ import functools
 import hashlib
 import hmac
 
-from .errors import KeyFormatError
+from .errors import KeyFormatError, UsageError
 
 EVP_DIGESTS = ("md5", "sha1", "sha256")
 PBKDF2_DIGESTS = ("sha1", "sha256", "sha512")
+_BYTES = (bytes, bytearray, memoryview)
 
 
 def _password(password: str | bytes) -> bytes:
@@ -18,9 +19,18 @@ def _password(password: str | bytes) -> bytes:
             return password.encode("utf-8")
         except UnicodeEncodeError:
             raise KeyFormatError("passphrase: not valid UTF-8 text (lone surrogate)") from None
-    if isinstance(password, (bytes, bytearray)):
+    if isinstance(password, _BYTES):
         return bytes(password)
-    raise KeyFormatError(f"passphrase: expected text or bytes, got {type(password).__name__}")
+    raise KeyFormatError.wrong_type("password", password, "text or bytes")
+
+
+def _check_settings(what: str, digest: object, digests: tuple[str, ...], **sizes: object) -> None:
+    """The options of a KDF call: a known digest name and integer sizes / iteration counts (UsageError)."""
+    UsageError.check_type(digest, str, "digest", "a digest name")
+    if digest not in digests:
+        raise UsageError(f"{what} digest {digest!r} is not one of {', '.join(digests)}")
+    for name, value in sizes.items():
+        UsageError.check_int(value, name)
 
 
 def evp_bytes_to_key(password: str | bytes, salt: bytes | None, key_len: int, iv_len: int,
@@ -29,12 +39,11 @@ def evp_bytes_to_key(password: str | bytes, salt: bytes | None, key_len: int, iv
 
     This is what ``openssl enc -md <digest>`` without ``-pbkdf2`` and crypto-js passphrase mode use.
     """
-    if digest not in EVP_DIGESTS:
-        raise KeyFormatError(f"EVP_BytesToKey digest {digest!r} is not one of {', '.join(EVP_DIGESTS)}")
-    if salt is not None and len(salt) != 8:
+    _check_settings("EVP_BytesToKey", digest, EVP_DIGESTS, key_len=key_len, iv_len=iv_len, iterations=iterations)
+    if salt is not None and len(KeyFormatError.check_type(salt, _BYTES, "salt", "8 bytes or None")) != 8:
         raise KeyFormatError(f"EVP_BytesToKey salt is {len(salt)} bytes; OpenSSL uses exactly 8")
     if iterations < 1 or key_len < 0 or iv_len < 0:
-        raise KeyFormatError("EVP_BytesToKey needs iterations >= 1 and non-negative sizes")
+        raise UsageError("EVP_BytesToKey needs iterations >= 1 and non-negative sizes")
     pw = _password(password)
     material, block = b"", b""
     while len(material) < key_len + iv_len:
@@ -47,17 +56,20 @@ def evp_bytes_to_key(password: str | bytes, salt: bytes | None, key_len: int, iv
 
 def pbkdf2(password: str | bytes, salt: bytes, iterations: int, length: int, digest: str = "sha256") -> bytes:
     """PBKDF2-HMAC (RFC 8018), as ``openssl enc -pbkdf2 -iter N -md <digest>`` and crypto-js PBKDF2."""
-    if digest not in PBKDF2_DIGESTS:
-        raise KeyFormatError(f"PBKDF2 digest {digest!r} is not one of {', '.join(PBKDF2_DIGESTS)}")
+    _check_settings("PBKDF2", digest, PBKDF2_DIGESTS, iterations=iterations, length=length)
     if iterations < 1 or length < 1:
-        raise KeyFormatError("PBKDF2 needs iterations >= 1 and length >= 1")
+        raise UsageError("PBKDF2 needs iterations >= 1 and length >= 1")
+    KeyFormatError.check_type(salt, _BYTES, "salt", "bytes")
     return hashlib.pbkdf2_hmac(digest, _password(password), salt, iterations, length)
 
 
 def hkdf_sha256(secret: bytes, info: bytes, length: int, salt: bytes = b"") -> bytes:
     """HKDF-SHA-256 (RFC 5869) for outputs of at most 32 bytes (one Expand block)."""
-    if not 1 <= length <= 32:
-        raise KeyFormatError("hkdf_sha256 here produces 1..32 bytes")
+    KeyFormatError.check_type(secret, _BYTES, "secret", "bytes")
+    UsageError.check_type(info, (bytes, bytearray), "info", "bytes")
+    KeyFormatError.check_type(salt, _BYTES, "salt", "bytes")
+    if not 1 <= UsageError.check_int(length, "length") <= 32:
+        raise UsageError("hkdf_sha256 length must be 1..32 (one Expand block)")
     prk = hmac.new(salt or bytes(32), secret, hashlib.sha256).digest()
     return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()[:length]
 

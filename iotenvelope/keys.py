@@ -10,7 +10,7 @@ import binascii
 import string
 
 from . import b64
-from .errors import KeyFormatError, MalformedError
+from .errors import KeyFormatError, MalformedError, UsageError
 
 AES_KEY_SIZES = (16, 24, 32)
 SECRET_SIZES = (16, 32)
@@ -21,7 +21,7 @@ def parse_bytes(text: str | bytes, what: str = "key") -> bytes:
     if isinstance(text, (bytes, bytearray)):
         return bytes(text)
     if not isinstance(text, str):
-        raise KeyFormatError(f"{what}: expected text, got {type(text).__name__}")
+        raise KeyFormatError.wrong_type(what, text, "text (hex or b64:) or bytes")
     value = text.strip()
     if value.startswith("b64:"):
         try:
@@ -41,6 +41,11 @@ def parse_bytes(text: str | bytes, what: str = "key") -> bytes:
 
 
 def check_length(raw: bytes, allowed: tuple[int, ...], what: str) -> bytes:
+    """``raw`` if its length is one of ``allowed`` (a tuple of sizes); else a KeyFormatError naming ``what``."""
+    KeyFormatError.check_type(raw, (bytes, bytearray, memoryview), what, "bytes")
+    UsageError.check_type(allowed, (tuple, list, set, frozenset, range), "allowed", "a tuple of sizes")
+    if not all(type(n) is int for n in allowed):
+        raise UsageError("allowed must hold integer sizes only")
     if len(raw) not in allowed:
         sizes = ", ".join(str(n) for n in allowed)
         raise KeyFormatError(f"{what}: {len(raw)} bytes; must be {sizes} bytes")

@@ -10,9 +10,12 @@ import os
 from .errors import MalformedError
 
 MAGIC = b"Salted__"
+_BYTES = (bytes, bytearray)
 
 
 def pack(salt: bytes, ciphertext: bytes) -> bytes:
+    MalformedError.check_type(salt, _BYTES, "salt", "bytes")
+    MalformedError.check_type(ciphertext, _BYTES, "ciphertext", "bytes")
     if len(salt) != 8:
         raise MalformedError(f"Salted__ salt must be 8 bytes, got {len(salt)}")
     return MAGIC + salt + ciphertext
@@ -20,6 +23,7 @@ def pack(salt: bytes, ciphertext: bytes) -> bytes:
 
 def unpack(blob: bytes) -> tuple[bytes, bytes]:
     """Split into (salt, ciphertext); raises MalformedError when the magic is absent."""
+    MalformedError.check_type(blob, _BYTES, "blob", "bytes")
     if len(blob) < 16 or not blob.startswith(MAGIC):
         raise MalformedError("not an OpenSSL salted blob: it does not start with 'Salted__' and an 8-byte salt"
                              " (was it produced with a raw key instead of a passphrase, or with -nosalt?)")

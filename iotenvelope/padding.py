@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import os
 
-from .errors import PaddingError
+from .errors import MalformedError, PaddingError, UsageError
 
 BLOCK = 16
+_PAD_TYPES = (bytes, bytearray)  # what ``data + bytes`` works on
+_UNPAD_TYPES = (bytes, bytearray, memoryview)
+
+
+def _check_block(block: object) -> None:
+    if type(block) is not int:
+        raise UsageError.wrong_type("block", block, "an integer")
+    if not 1 <= block <= 255:  # the padding byte holds the count
+        raise UsageError(f"block size {block} is outside 1..255")
 
 
 def pkcs7_pad(data: bytes, block: int = BLOCK) -> bytes:
+    if not isinstance(data, _PAD_TYPES) or type(block) is not int or not 0 < block < 256:  # one test when all is well
+        MalformedError.check_type(data, _PAD_TYPES, "data", "bytes")
+        _check_block(block)
     n = block - len(data) % block
     return data + bytes([n]) * n
 
 
 def pkcs7_unpad(data: bytes, block: int = BLOCK) -> bytes:
     """Remove PKCS#7 padding; the last byte p must be 1..block and the last p bytes must all equal p."""
+    if not isinstance(data, _UNPAD_TYPES) or type(block) is not int or not 0 < block < 256:
+        MalformedError.check_type(data, _UNPAD_TYPES, "data", "bytes")
+        _check_block(block)
     if not data or len(data) % block:
         raise PaddingError(f"padded data length {len(data)} is not a positive multiple of {block}")
     p = data[-1]
@@ -40,8 +55,15 @@ CRYPTOJS_NAMES = {"pkcs7": "Pkcs7", "zero": "ZeroPadding", "ansix923": "AnsiX923
 
 
 def _check_name(name: str) -> None:
+    UsageError.check_type(name, str, "padding name", "text")
     if name not in PADDINGS:
-        raise PaddingError(f"unknown padding {name!r}; known: {', '.join(PADDINGS)}")
+        raise UsageError(f"unknown padding {name!r}; known: {', '.join(PADDINGS)}")
+
+
+def _check(data: object, name: object, block: object, types: tuple[type, ...] = _UNPAD_TYPES) -> None:
+    MalformedError.check_type(data, types, "data", "bytes")
+    _check_name(name)
+    _check_block(block)
 
 
 def _blocks(data: bytes, block: int) -> None:
@@ -55,7 +77,9 @@ def pad(data: bytes, name: str = "pkcs7", block: int = BLOCK, filler: bytes | No
     ``zero`` adds nothing to data that is already a whole number of blocks (so an empty message stays empty),
     ``none`` requires whole blocks, ``iso10126`` takes its random filler from ``filler`` (default os.urandom).
     """
-    _check_name(name)
+    _check(data, name, block, _PAD_TYPES)
+    if filler is not None:
+        MalformedError.check_type(filler, _PAD_TYPES, "filler", "bytes")
     n = block - len(data) % block
     if name == "pkcs7":
         return pkcs7_pad(data, block)
@@ -77,7 +101,9 @@ def pad(data: bytes, name: str = "pkcs7", block: int = BLOCK, filler: bytes | No
 
 def unpad(data: bytes, name: str = "pkcs7", block: int = BLOCK) -> bytes:
     """Strictly remove ``name`` padding (PaddingError on any deviation)."""
-    _check_name(name)
+    _check(data, name, block)
+    if isinstance(data, memoryview):
+        data = bytes(data)
     if name == "pkcs7":
         return pkcs7_unpad(data, block)
     if name == "none":
@@ -111,7 +137,7 @@ def cryptojs_lax_unpad(data: bytes, name: str = "pkcs7") -> bytes:
     is); ZeroPadding drops all trailing NULs (crypto-js 4.x leaves all-NUL data untouched; 3.3.0 loops forever
     on it); Iso97971 does the same and then drops one more byte.
     """
-    _check_name(name)
+    _check(data, name, BLOCK, (bytes, bytearray))
     if not data or name == "none":
         return data
     stripped = data.rstrip(b"\x00") or data

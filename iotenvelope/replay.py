@@ -44,10 +44,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from typing import Sequence
+from typing import Iterable, Sequence
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .envelope import DIRECTIONS, MAX_U32, check_device
+from .envelope import DIRECTIONS, MAX_U32, _bad_direction, check_device
 from .errors import DuplicateError, MalformedError, ReplayError, StoreError, TooOldError, UsageError
 
 DEFAULT_WINDOW = 64
@@ -60,18 +60,31 @@ ACCEPT, DUPLICATE, TOO_OLD = 0, 1, 2
 
 def check_window(window: object) -> int:
     """Validate a window size (1..MAX_WINDOW sequence numbers)."""
-    if type(window) is not int or not 1 <= window <= MAX_WINDOW:
+    if not 1 <= UsageError.check_int(window, "replay window") <= MAX_WINDOW:
         raise UsageError(f"replay window must be an integer in 1..{MAX_WINDOW}, got {window!r}")
     return window
 
 
 def _check_item(device: object, direction: object, seq: object) -> tuple[str, str, int]:
     check_device(device)
-    if direction not in DIRECTIONS:
-        raise MalformedError(f"direction {direction!r} is not 'up' or 'down'")
-    if type(seq) is not int or not 0 <= seq <= MAX_U32:
+    if not isinstance(direction, str) or direction not in DIRECTIONS:
+        raise _bad_direction(direction)
+    if type(seq) is not int:
+        raise MalformedError.wrong_type("seq", seq, "an integer")
+    if not 0 <= seq <= MAX_U32:
         raise MalformedError(f"seq {seq!r} is not an integer in 0..{MAX_U32}")
     return device, direction, seq  # type: ignore[return-value]
+
+
+def _items(items: object) -> list:
+    """``items`` of accept_many: (device, direction, seq) triples, as a list (MalformedError otherwise)."""
+    if isinstance(items, (str, bytes, bytearray, memoryview)) or not isinstance(items, Iterable):
+        raise MalformedError.wrong_type("items", items, "a list of (device, direction, seq) tuples")
+    items = list(items)
+    for item in items:
+        if not isinstance(item, (tuple, list)) or len(item) != 3:
+            raise MalformedError(f"items must hold (device, direction, seq) tuples, got a {type(item).__name__}")
+    return items  # type: ignore[return-value]
 
 
 class Window:
@@ -152,7 +165,7 @@ class ReplayStore:
         """Decide on several messages at once, in order, exactly as if :meth:`accept` were called for each
         (a duplicate inside the batch is a duplicate); all decisions are committed in one atomic step.
         Returns one entry per item: None (accepted) or the :class:`ReplayError` it would have raised."""
-        checked = [_check_item(*item) for item in items]
+        checked = [_check_item(*item) for item in _items(items)]
         if not checked:
             return []
         with self._lock:
@@ -415,6 +428,8 @@ class RedisStore(ReplayStore):
             raise StoreError(f"Redis store {self.url}: {exc}") from None
         except ValueError as exc:  # from_url rejects a malformed URL with ValueError
             raise UsageError(f"Redis store URL {self.url}: {exc}") from None
+        except TypeError:  # a query option the client's connection does not take (it becomes a keyword argument)
+            raise UsageError(f"Redis store URL {self.url}: a query option is not one the redis client knows") from None
         if stored is not None and stored.decode("ascii", "replace") != str(self.window.size):
             raise StoreError(f"Redis store {self.url} (prefix {prefix!r}) was created with window"
                              f" {stored.decode('ascii', 'replace')}; this process uses {self.window.size}")
@@ -535,8 +550,10 @@ def accept_many(guard: object, items: Sequence[tuple[str, str, int]]) -> list[Re
     batch = getattr(guard, "accept_many", None)
     if batch is not None:
         return batch(items)
+    if not callable(getattr(guard, "accept", None)):
+        raise UsageError.wrong_type("guard", guard, "a replay guard with accept_many(items) or accept(...)")
     out: list[ReplayError | None] = []
-    for device, direction, seq in items:
+    for device, direction, seq in _items(items):
         try:
             guard.accept(device, direction, seq)  # type: ignore[attr-defined]
             out.append(None)

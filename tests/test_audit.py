@@ -18,7 +18,8 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 # -- replay store URLs -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("url", ["redis://:hunter2@[::1", "redis://:hunter2@127.0.0.1:99999/0",
                                  "rediss://u:hunter2@h:abc/0", "unix://:hunter2@[/x", "bogus://:hunter2@[::1",
-                                 "memory://:hunter2@h", "sqlite:///tmp/x.db%00"])
+                                 "memory://:hunter2@h", "sqlite:///tmp/x.db%00", "redis://:hunter2@127.0.0.1:1/0?=0",
+                                 "redis://:hunter2@127.0.0.1:1/0?no_such_option=1"])
 def test_bad_store_url_is_a_usage_error_without_the_password(url):
     with pytest.raises(UsageError) as info:
         open_store(url)
@@ -302,3 +303,219 @@ def test_lead_review_followups():
     with pytest.raises(IotEnvelopeError) as info:
         upload.upload("http://user:hunter2@127.0.0.1:9", [{"co2": 1}], "salt")
     assert "hunter2" not in str(info.value) and "user" not in str(info.value)
+
+
+# -- wrong argument TYPES at the public entry points ----------------------------------------------------------
+# Each row: (callable, builder of valid keyword arguments, the parameter to break, the error class it must raise,
+# a word the message must contain (default: the parameter's name), the bad values that are valid there).
+# The valid call itself is checked to succeed (test_type_table_valid_calls_succeed), so each failure below is
+# caused by the one broken parameter.
+import iotenvelope as _ie  # noqa: E402
+from iotenvelope import b64 as _b64, httpauth as _http, kdf as _kdf, keys as _keys, openssl as _ossl  # noqa: E402
+from iotenvelope import padding as _pad, profiles as _profiles, replay as _replay  # noqa: E402
+from iotenvelope.errors import KeyFormatError, MalformedError  # noqa: E402
+from iotenvelope.profiles import cryptojs as _cjs, dweeter as _dw, envelope_v1 as _ev1, esp8266 as _esp  # noqa: E402
+from iotenvelope.profiles import spaniakos as _spk  # noqa: E402
+
+BAD_TYPES = {"None": None, "float": 1.5, "object": object(), "list": ["x"]}
+_NOW = 1_700_000_000
+_S16, _IV = bytes(range(16)), bytes(range(16, 32))
+_TOKEN = _ie.seal(_S16, b"reading", device="d1", seq=7, ts=_NOW)
+_CJS_PASS = _cjs.encrypt_passphrase(b"hi", "pw", salt=b"saltsalt")
+_CJS_KEY = _cjs.encrypt_key(b"hi", _S16, _IV)
+_ESP = _esp.seal_esp8266(b"hi", _S16, _IV)
+_SPK_CT = _spk.encrypt(_S16, _IV, b"hi")
+_SPK_LEGACY = _spk.legacy_encrypt(_S16, _IV, b"hello", 5)
+_HMAC = _http.sign(b"body", "salt", "hmac-sha256")[1]
+_SALTED = _http.sign(b"body", "salt", "salted-sha256")
+_DWEET = _dw.seal_data({"a": 1}, "pw", "box", _NOW)
+
+
+def _keyring(tmp_path):
+    path = tmp_path / "ring.json"
+    path.write_text('{"d1": "' + _S16.hex() + '"}')
+    return str(path)
+
+
+class _AcceptOnly:  # a custom replay guard with accept() only
+    def accept(self, device, direction, seq):
+        pass
+
+
+SEAL = lambda t: dict(secret=_S16, plaintext=b"hi", device="d1", seq=1, ts=_NOW, direction="up", type="data",  # noqa: E731
+                      format="compact", iv=_IV)
+SEAL_ENV = lambda t: {k: v for k, v in SEAL(t).items() if k != "format"}  # noqa: E731
+OPEN = lambda t: dict(keys=_S16, text=_TOKEN, direction="up", format=None, freshness=_ie.Freshness(), now=_NOW,  # noqa: E731
+                      replay=_replay.MemoryStore())
+OPEN_ENV = lambda t: dict(keys=_S16, envelope=_ie.Envelope.decode(_TOKEN), direction="up",  # noqa: E731
+                          freshness=_ie.Freshness(), now=_NOW, replay=_replay.MemoryStore())
+OPEN_MANY = lambda t: dict(keys=_S16, texts=[_TOKEN], direction="up", format=None, freshness=_ie.Freshness(),  # noqa: E731
+                           now=_NOW, replay=_replay.MemoryStore())
+ACCEPT = lambda t: dict(device="d1", direction="up", seq=1)  # noqa: E731
+EVP = lambda t: dict(password="pw", salt=b"saltsalt", key_len=32, iv_len=16, digest="md5", iterations=1)  # noqa: E731
+PBKDF2 = lambda t: dict(password="pw", salt=b"saltsalt", iterations=10, length=32, digest="sha256")  # noqa: E731
+HKDF = lambda t: dict(secret=_S16, info=b"info", length=16, salt=b"")  # noqa: E731
+PAD = lambda t: dict(data=b"x", name="iso10126", block=16, filler=bytes(14))  # noqa: E731
+UNPAD = lambda t: dict(data=bytes([16]) * 16, name="pkcs7", block=16)  # noqa: E731
+SIGN = lambda t: dict(body=b"body", secret="salt", scheme="hmac-sha256", header="X-Iotenvelope-Hmac-SHA256")  # noqa: E731
+VERIFY = lambda t: dict(body=b"body", secret="salt", value=_HMAC, scheme="hmac-sha256")  # noqa: E731
+VERIFY_HEADERS = lambda t: dict(body=b"body", secret="salt", headers=[_SALTED])  # noqa: E731
+VERIFY_LINES = lambda t: dict(body=b"body", secret="salt", lines=[_HMAC], scheme="hmac-sha256")  # noqa: E731
+CJS_ENC_PASS = lambda t: dict(plaintext=b"hi", passphrase="pw", key_size=256, kdf="evp-md5", salt=b"saltsalt",  # noqa: E731
+                              padding="pkcs7")
+CJS_DEC_PASS = lambda t: dict(blob=_CJS_PASS, passphrase="pw", key_size=256, kdf="evp-md5", padding="pkcs7",  # noqa: E731
+                              warn=print)
+CJS_DERIVE = lambda t: dict(passphrase="pw", salt=b"saltsalt", kdf="evp-md5", key_sizes=(128, 256))  # noqa: E731
+CJS_DERIVE1 = lambda t: dict(passphrase="pw", salt=b"saltsalt", key_size=256, kdf="evp-md5")  # noqa: E731
+CJS_ENC_KEY = lambda t: dict(plaintext=b"hi", key=_S16, iv=_IV, padding="pkcs7", warn=print)  # noqa: E731
+CJS_DEC_KEY = lambda t: dict(text=_CJS_KEY, key=_S16, iv=_IV, padding="pkcs7", warn=print)  # noqa: E731
+ESP_SEAL = lambda t: dict(message=b"hi", key=_S16, iv=_IV, iv_form="raw")  # noqa: E731
+ESP_OPEN = lambda t: dict(text=_ESP, key=_S16, warn=print)  # noqa: E731
+SPK_ENC = lambda t: dict(key=_S16, iv=_IV, plaintext=b"hi")  # noqa: E731
+SPK_DEC = lambda t: dict(key=_S16, iv=_IV, ciphertext=_SPK_CT)  # noqa: E731
+SPK_LEGACY_ENC = lambda t: dict(key=_S16, iv=_IV, buffer=b"hello", size_p=5)  # noqa: E731
+SPK_LEGACY_OPEN = lambda t: dict(key=_S16, iv=_IV, ciphertext=_SPK_LEGACY, convention="strlen")  # noqa: E731
+DW_SEAL = lambda t: dict(data={"a": 1}, passphrase="pw", mailbox="box", ts=_NOW)  # noqa: E731
+DW_OPEN = lambda t: dict(obj=_DWEET, passphrase="pw", mailbox="box")  # noqa: E731
+
+K, M, U = KeyFormatError, MalformedError, UsageError
+TYPE_TABLE = [
+    # top-level API
+    *[(_ie.seal, SEAL, p, e, None, v) for p, e, v in [("secret", K, ()), ("plaintext", M, ()), ("device", M, ()),
+                                                      ("seq", M, ()), ("ts", M, ("None",)), ("direction", M, ()),
+                                                      ("type", M, ()), ("format", U, ()), ("iv", K, ("None",))]],
+    *[(_ie.seal_envelope, SEAL_ENV, p, e, None, v) for p, e, v in [("secret", K, ()), ("plaintext", M, ()),
+                                                                   ("seq", M, ()), ("iv", K, ("None",))]],
+    *[(_ie.open, OPEN, p, e, w, v) for p, e, w, v in [
+        ("keys", K, None, ()), ("text", M, "envelope", ()), ("direction", M, None, ()), ("format", U, None, ("None",)),
+        ("freshness", U, None, ("None",)), ("now", U, None, ("None",)), ("replay", U, None, ("None",))]],
+    *[(_ie.open_envelope, OPEN_ENV, p, e, None, v) for p, e, v in [
+        ("keys", K, ()), ("envelope", M, ()), ("direction", M, ()), ("freshness", U, ("None",)), ("now", U, ("None",)),
+        ("replay", U, ("None",))]],
+    *[(_ie.open_many, OPEN_MANY, p, e, None, v) for p, e, v in [
+        ("keys", K, ()), ("texts", M, ("list",)), ("direction", M, ()), ("format", U, ("None",)),
+        ("freshness", U, ("None",)), ("now", U, ("None",)), ("replay", U, ("None",))]],
+    (_ie.parse_secret, lambda t: dict(text=_S16.hex()), "text", K, "secret", ()),
+    (_ie.open_store, lambda t: dict(url="memory://", window=64), "url", U, "URL", ()),
+    (_ie.open_store, lambda t: dict(url="memory://", window=64), "window", U, None, ()),
+    (_ie.Envelope.decode, lambda t: dict(text=_TOKEN, fmt="compact"), "text", M, "envelope", ()),
+    (_ie.Envelope.decode, lambda t: dict(text=_TOKEN, fmt="compact"), "fmt", U, "format", ("None",)),
+    *[(_ie.Freshness, lambda t: dict(skew=300, max_age=3600, allow_unknown_time=True), p, U, None, v)
+      for p, v in [("skew", ()), ("max_age", ("None",)), ("allow_unknown_time", ())]],
+    *[(lambda **kw: _replay.MemoryStore().accept(**kw), ACCEPT, p, M, None, ()) for p in ("device", "direction", "seq")],
+    (lambda items: _replay.MemoryStore().accept_many(items), lambda t: dict(items=[("d1", "up", 1)]), "items", M, None, ()),
+    (_replay.accept_many, lambda t: dict(guard=_AcceptOnly(), items=[("d1", "up", 1)]), "items", M, None, ()),
+    (_replay.accept_many, lambda t: dict(guard=_AcceptOnly(), items=[("d1", "up", 1)]), "guard", U, None, ()),
+    # primitives
+    *[(f, lambda t: dict(data=b"hi"), "data", M, None, ()) for f in (_b64.encode_std, _b64.encode_url)],
+    *[(f, lambda t, f=f: dict(text="aGk=" if f is _b64.decode_std else "aGk", what="payload"), "text", M, "payload", ())
+      for f in (_b64.decode_std, _b64.decode_url, _b64.decode_any)],
+    *[(_kdf.evp_bytes_to_key, EVP, p, e, None, v) for p, e, v in [
+        ("password", K, ()), ("salt", K, ("None",)), ("key_len", U, ()), ("iv_len", U, ()), ("digest", U, ()),
+        ("iterations", U, ())]],
+    *[(_kdf.pbkdf2, PBKDF2, p, e, None, ()) for p, e in [("password", K), ("salt", K), ("iterations", U),
+                                                         ("length", U), ("digest", U)]],
+    *[(_kdf.hkdf_sha256, HKDF, p, e, None, ()) for p, e in [("secret", K), ("info", U), ("length", U), ("salt", K)]],
+    *[(_pad.pad, PAD, p, e, None, v) for p, e, v in [("data", M, ()), ("name", U, ()), ("block", U, ()),
+                                                     ("filler", M, ("None",))]],
+    *[(_pad.unpad, UNPAD, p, e, None, ()) for p, e in [("data", M), ("name", U), ("block", U)]],
+    *[(_pad.pkcs7_pad, lambda t: dict(data=b"x", block=16), p, e, None, ()) for p, e in [("data", M), ("block", U)]],
+    *[(_pad.pkcs7_unpad, lambda t: dict(data=bytes([16]) * 16, block=16), p, e, None, ())
+      for p, e in [("data", M), ("block", U)]],
+    *[(_pad.cryptojs_lax_unpad, lambda t: dict(data=b"x\x01", name="pkcs7"), p, e, None, ())
+      for p, e in [("data", M), ("name", U)]],
+    (_keys.check_length, lambda t: dict(raw=_S16, allowed=(16,), what="key"), "raw", K, "key", ()),
+    (_keys.check_length, lambda t: dict(raw=_S16, allowed=(16,), what="key"), "allowed", U, None, ()),
+    *[(f, lambda t: dict(text=_S16.hex(), what="the key"), "text", K, "the key", ())
+      for f in (_keys.parse_bytes, _keys.parse_aes_key, _keys.parse_iv)],
+    *[(_ossl.pack, lambda t: dict(salt=b"saltsalt", ciphertext=_S16), p, M, None, ()) for p in ("salt", "ciphertext")],
+    (_ossl.unpack, lambda t: dict(blob=b"Salted__saltsalt" + _S16), "blob", M, None, ()),
+    *[(_http.sign, SIGN, p, e, None, v) for p, e, v in [("body", U, ()), ("secret", K, ()), ("scheme", U, ()),
+                                                        ("header", U, ("None",))]],
+    *[(_http.verify, VERIFY, p, e, w, v) for p, e, w, v in [
+        ("body", U, None, ()), ("secret", K, None, ("list",)), ("value", M, None, ()), ("scheme", U, None, ())]],
+    *[(_http.verify_headers, VERIFY_HEADERS, p, e, None, v) for p, e, v in [
+        ("body", U, ()), ("secret", K, ("list",)), ("headers", U, ())]],
+    *[(_http.verify_lines, VERIFY_LINES, p, e, None, v) for p, e, v in [
+        ("body", U, ()), ("secret", K, ("list",)), ("lines", U, ("list",)), ("scheme", U, ("None",))]],
+    # profiles
+    *[(_cjs.encrypt_passphrase, CJS_ENC_PASS, p, e, w, v) for p, e, w, v in [
+        ("plaintext", M, None, ()), ("passphrase", K, None, ()), ("key_size", U, None, ()), ("kdf", U, None, ()),
+        ("salt", K, None, ("None",)), ("padding", U, None, ())]],
+    *[(_cjs.decrypt_passphrase, CJS_DEC_PASS, p, e, None, ()) for p, e in [
+        ("blob", M), ("passphrase", K), ("key_size", U), ("kdf", U), ("padding", U), ("warn", U)]],
+    *[(_cjs.derive_passphrase_keys, CJS_DERIVE, p, e, w, v) for p, e, w, v in [
+        ("passphrase", K, None, ()), ("salt", K, None, ("None",)), ("kdf", U, None, ()),
+        ("key_sizes", U, "key_size", ())]],
+    *[(_cjs.derive_passphrase_key, CJS_DERIVE1, p, e, None, v) for p, e, v in [
+        ("passphrase", K, ()), ("salt", K, ("None",)), ("key_size", U, ()), ("kdf", U, ())]],
+    *[(_cjs.encrypt_key, CJS_ENC_KEY, p, e, None, ()) for p, e in [
+        ("plaintext", M), ("key", K), ("iv", K), ("padding", U), ("warn", U)]],
+    *[(_cjs.decrypt_key, CJS_DEC_KEY, p, e, None, ()) for p, e in [
+        ("text", M), ("key", K), ("iv", K), ("padding", U), ("warn", U)]],
+    *[(_cjs.normalize_iv, lambda t: dict(iv=_IV, warn=print), p, e, None, ()) for p, e in [("iv", K), ("warn", U)]],
+    (_cjs.read_base64, lambda t: dict(text="aGk=", what="payload", warn=print), "text", M, "payload", ()),
+    (_cjs.read_base64, lambda t: dict(text="aGk=", what="payload", warn=print), "warn", U, None, ()),
+    (_cjs.check_cryptojs_key, lambda t: dict(key=_S16, what="the key"), "key", K, "the key", ()),
+    (_cjs.parse_kdf, lambda t: dict(spec="evp-md5"), "spec", U, "kdf", ()),
+    (_cjs.check_key_size, lambda t: dict(bits=256), "bits", U, "key_size", ()),
+    *[(f, lambda t: dict(passphrase="pw"), "passphrase", K, None, ())
+      for f in (_cjs.looks_like_hex_key, _cjs.hex_passphrase_warning)],
+    *[(_esp.seal_esp8266, ESP_SEAL, p, e, None, v) for p, e, v in [
+        ("message", M, ()), ("key", K, ()), ("iv", K, ("None",)), ("iv_form", U, ())]],
+    *[(_esp.open_esp8266, ESP_OPEN, p, e, None, ()) for p, e in [("text", M), ("key", K), ("warn", U)]],
+    *[(_esp.parse_message, lambda t: dict(text=_ESP, warn=print), p, e, None, ()) for p, e in [("text", M), ("warn", U)]],
+    (_esp.load_message, lambda t: dict(text=_ESP), "text", M, None, ()),
+    (_esp.read_iv, lambda t: dict(field=_b64.encode_std(_IV), warn=print), "field", M, None, ()),
+    (_esp.decode_inner, lambda t: dict(inner=b"aGk="), "inner", M, None, ()),
+    (_esp.check_key, lambda t: dict(key=_S16), "key", K, None, ()),
+    *[(_spk.encrypt, SPK_ENC, p, e, None, ()) for p, e in [("key", K), ("iv", K), ("plaintext", M)]],
+    *[(f, SPK_DEC, p, e, None, ()) for f in (_spk.decrypt, _spk.decrypt_raw)
+      for p, e in [("key", K), ("iv", K), ("ciphertext", M)]],
+    *[(_spk.legacy_encrypt, SPK_LEGACY_ENC, p, e, None, ()) for p, e in [
+        ("key", K), ("iv", K), ("buffer", M), ("size_p", U)]],
+    *[(_spk.legacy_open, SPK_LEGACY_OPEN, p, e, None, ()) for p, e in [
+        ("key", K), ("iv", K), ("ciphertext", M), ("convention", U)]],
+    (_spk.parse_blog_wire, lambda t: dict(text=_ESP), "text", M, None, ()),
+    *[(_spk.iv_after, lambda t: dict(iv=_IV, ciphertext=_SPK_CT), p, e, None, ()) for p, e in [("iv", K), ("ciphertext", M)]],
+    (_spk.strip_c_nul, lambda t: dict(plaintext=b"hi\x00"), "plaintext", M, None, ()),
+    *[(f, lambda t: dict(survived=b"aGk"), "survived", M, None, ()) for f in (_spk.truncation, _spk.restore_candidates)],
+    (_dw.encode_field, lambda t: dict(raw=b"hi", base64_mode=False), "raw", M, None, ()),
+    (_dw.derive, lambda t: dict(passphrase="pw"), "passphrase", K, None, ()),
+    *[(_dw.thing_name, lambda t: dict(mailbox="box", passphrase="pw"), p, e, None, ())
+      for p, e in [("mailbox", U), ("passphrase", K)]],
+    *[(_dw.seal_data, DW_SEAL, p, e, None, ()) for p, e in [("data", M), ("passphrase", K), ("mailbox", U), ("ts", U)]],
+    *[(_dw.open_message, DW_OPEN, p, e, None, v) for p, e, v in [
+        ("obj", M, ()), ("passphrase", K, ()), ("mailbox", U, ("None",))]],
+    (_dw.time_string, lambda t: dict(ts=_NOW), "ts", U, None, ()),
+    (_dw.decode_field, lambda t: dict(text="00", base64_mode=False, what="content key"), "text", M, "content key", ()),
+    (_ev1.load_keyring, lambda t: dict(path=_keyring(t)), "path", U, None, ()),
+    (_profiles.get, lambda t: dict(name="envelope-v1"), "name", U, None, ()),
+]
+
+
+def _table_id(row) -> str:
+    fn, _, param = row[:3]
+    return f"{getattr(fn, '__module__', '?').rpartition('.')[2]}.{getattr(fn, '__qualname__', '?')}:{param}"
+
+
+@pytest.mark.parametrize("row", TYPE_TABLE, ids=[_table_id(r) for r in TYPE_TABLE])
+def test_type_table_valid_calls_succeed(row, tmp_path):
+    fn, build = row[:2]
+    fn(**build(tmp_path))
+
+
+TYPE_CASES = [(row, bad) for row in TYPE_TABLE for bad in BAD_TYPES if bad not in row[5]]
+
+
+@pytest.mark.parametrize("row,bad", TYPE_CASES, ids=[f"{_table_id(r)}-{b}" for r, b in TYPE_CASES])
+def test_wrong_argument_type_raises_the_library_error_naming_the_parameter(row, bad, tmp_path):
+    fn, build, param, error, word, _ = row
+    kwargs = build(tmp_path)
+    kwargs[param] = BAD_TYPES[bad]
+    with pytest.raises(IotEnvelopeError) as info:
+        fn(**kwargs)
+    assert type(info.value) is error, f"{type(info.value).__name__}: {info.value}"
+    message = str(info.value)
+    assert (word or param).lower() in message.lower(), message
+    assert bad == "None" or repr(BAD_TYPES[bad]) not in message, message  # the type is named, never the value

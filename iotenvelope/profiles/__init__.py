@@ -41,6 +41,13 @@ def no_warn(message: str) -> None:
     """The default ``warn``: drop the message (library calls that are not interested in warnings)."""
 
 
+def check_warn(warn: object) -> Warn:
+    """``warn`` if it can be called with a message (UsageError otherwise)."""
+    if not callable(warn):
+        raise UsageError.wrong_type("warn", warn, "a callable taking a message")
+    return warn  # type: ignore[return-value]
+
+
 class Profile:
     name = ""
     summary = ""
@@ -81,6 +88,7 @@ def registry() -> dict[str, Profile]:
 
 
 def get(name: str) -> Profile:
+    UsageError.check_type(name, str, "profile name", "text")
     profiles = registry()
     if name not in profiles:
         raise UsageError(f"unknown profile {name!r}; known: {', '.join(profiles)}")

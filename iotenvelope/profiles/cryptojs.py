@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from .. import b64, cipher, kdf as kdf_mod, keys, openssl, padding as padding_mod
 from ..errors import KeyFormatError, MalformedError, PaddingError, UsageError
-from . import OpenResult, Option, Profile, Warn, no_warn
+from . import OpenResult, Option, Profile, Warn, check_warn, no_warn
 
 KEY_SIZES = (128, 192, 256)
 KDF_HELP = ("evp-md5 (default; crypto-js default, openssl -md md5), evp-sha256 (openssl's default -md), evp-sha1"
@@ -35,6 +35,17 @@ KDF_HELP = ("evp-md5 (default; crypto-js default, openssl -md md5), evp-sha256 (
 COMMON_KDFS = ("evp-md5", "evp-sha256", "evp-sha1", "pbkdf2-sha256:10000", "pbkdf2-sha256:250000",
                "pbkdf2-sha256:1000")
 _HEX_KEY = re.compile(r"(0x)?([0-9a-fA-F]{32}|[0-9a-fA-F]{48}|[0-9a-fA-F]{64})")
+_BYTES = (bytes, bytearray)
+_TEXT = (str, bytes, bytearray)
+
+
+def _check_passphrase(passphrase: object) -> None:
+    KeyFormatError.check_type(passphrase, _TEXT, "passphrase", "text or bytes")
+
+
+def _check_salt(salt: object) -> None:
+    if salt is not None:
+        KeyFormatError.check_type(salt, _BYTES, "salt", "8 bytes or None")
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ def parse_kdf(spec: str | Kdf = "evp-md5") -> Kdf:
     """``evp-md5`` | ``evp-sha256`` | ``evp-sha1`` | ``pbkdf2-sha256:ITER`` → :class:`Kdf`."""
     if isinstance(spec, Kdf):
         return spec
+    UsageError.check_type(spec, str, "kdf", f"text ({KDF_HELP})")
     if spec in ("evp-md5", "evp-sha256", "evp-sha1"):
         return Kdf("evp", spec[4:])
     m = re.fullmatch(r"pbkdf2-sha256:([1-9][0-9]{0,8})", spec or "")
@@ -63,6 +75,8 @@ def parse_kdf(spec: str | Kdf = "evp-md5") -> Kdf:
 
 
 def check_key_size(bits: int) -> int:
+    if type(bits) is not int:
+        raise UsageError.wrong_type("key_size", bits, "128, 192 or 256")
     if bits not in KEY_SIZES:
         raise UsageError(f"key size {bits} is not 128, 192 or 256 (crypto-js passphrase mode knows only 128 and 256;"
                          " 192 is openssl enc -aes-192-cbc)")
@@ -71,6 +85,7 @@ def check_key_size(bits: int) -> int:
 
 def looks_like_hex_key(passphrase: str) -> bool:
     """True for 32/48/64 hex digits: probably a raw key that was passed as a (passphrase) string."""
+    KeyFormatError.check_type(passphrase, str, "passphrase", "text")
     return bool(_HEX_KEY.fullmatch(passphrase.strip()))
 
 
@@ -92,6 +107,9 @@ def derive_passphrase_keys(passphrase: str | bytes, salt: bytes | None, kdf: str
     (EVP_BytesToKey without salt; PBKDF2 with an empty salt, as OpenSSL 3 does).
     """
     k = parse_kdf(kdf)
+    _check_passphrase(passphrase)
+    _check_salt(salt)
+    UsageError.check_type(key_sizes, (tuple, list), "key_sizes", "a tuple of key sizes in bits")
     sizes = [check_key_size(bits) // 8 for bits in key_sizes]
     length = max(sizes) + 16
     if k.kind == "evp":
@@ -104,6 +122,7 @@ def derive_passphrase_keys(passphrase: str | bytes, salt: bytes | None, kdf: str
 def derive_passphrase_key(passphrase: str | bytes, salt: bytes | None, key_size: int = 256,
                           kdf: str | Kdf = "evp-md5") -> tuple[bytes, bytes]:
     """(key, iv) as crypto-js and ``openssl enc`` derive them from passphrase and 8-byte salt (None: -nosalt)."""
+    check_key_size(key_size)
     return derive_passphrase_keys(passphrase, salt, kdf, (key_size,))[key_size]
 
 
@@ -113,7 +132,9 @@ def read_base64(text: str | bytes, what: str = "ciphertext", warn: Warn = no_war
     crypto-js itself silently mis-decodes line-wrapped text (``openssl enc -a`` without ``-A``) into an empty
     string; iotenvelope accepts it but says so. Everything else is strict (:func:`b64.decode_std`).
     """
-    if isinstance(text, bytes):
+    MalformedError.check_type(text, _TEXT, str(what), "base64 text")
+    check_warn(warn)
+    if isinstance(text, _BYTES):
         try:
             text = text.decode("ascii")
         except UnicodeDecodeError:
@@ -160,6 +181,7 @@ def encrypt_passphrase(plaintext: bytes, passphrase: str | bytes, key_size: int 
     ``salted=False`` writes what ``openssl enc -nosalt`` writes: base64 of the bare ciphertext (crypto-js
     cannot read that).
     """
+    MalformedError.check_type(plaintext, _BYTES, "plaintext", "bytes")
     if not salted:
         if salt is not None:
             raise UsageError("a salt and -nosalt exclude each other")
@@ -177,8 +199,10 @@ def decrypt_passphrase(blob: str | bytes, passphrase: str | bytes, key_size: int
     ``salted=False`` reads ``openssl enc -nosalt`` output (base64 text, or the bare ciphertext as bytes).
     A wrong passphrase, key size or KDF raises :class:`PaddingError` (crypto-js would return "" or garbage).
     """
+    MalformedError.check_type(blob, _TEXT, "blob", "base64 text or bytes")
+    check_warn(warn)
     if salted:
-        raw = blob if isinstance(blob, bytes) and blob.startswith(openssl.MAGIC) else read_base64(blob, "ciphertext", warn)
+        raw = blob if isinstance(blob, _BYTES) and blob.startswith(openssl.MAGIC) else read_base64(blob, "ciphertext", warn)
         salt, ct = openssl.unpack(raw)
     else:
         ct = read_base64(blob, "ciphertext", warn) if isinstance(blob, str) else blob
@@ -209,6 +233,7 @@ def openssl_args(key_size: int = 256, kdf: str | Kdf = "evp-md5", decrypt: bool 
 
 def check_cryptojs_key(key: bytes, what: str = "key") -> bytes:
     """16, 24 or 32 bytes, or a KeyFormatError that says what crypto-js would have done."""
+    KeyFormatError.check_type(key, _BYTES, what, "bytes")
     if len(key) not in keys.AES_KEY_SIZES:
         raise KeyFormatError(f"{what} is {len(key)} bytes; AES keys are 16, 24 or 32 bytes. crypto-js does not reject"
                              " this: it silently runs a non-standard cipher (e.g. 11 rounds for 20 bytes) that no other"
@@ -219,6 +244,8 @@ def check_cryptojs_key(key: bytes, what: str = "key") -> bytes:
 
 def normalize_iv(iv: bytes, warn: Warn = no_warn) -> bytes:
     """The 16 bytes crypto-js actually uses: shorter IVs zero-padded, longer ones cut (with a warning)."""
+    KeyFormatError.check_type(iv, _BYTES, "iv", "bytes")
+    check_warn(warn)
     if len(iv) < 16:
         warn(f"IV is {len(iv)} bytes; crypto-js zero-pads it to 16 (an 8-byte Hex.parse('0000000000000000') IV is"
              " 16 zero bytes): doing the same. Other AES libraries reject such an IV")
@@ -231,13 +258,16 @@ def normalize_iv(iv: bytes, warn: Warn = no_warn) -> bytes:
 
 def encrypt_key(plaintext: bytes, key: bytes, iv: bytes, padding: str = "pkcs7", warn: Warn = no_warn) -> str:
     """base64 of ``CryptoJS.AES.encrypt(message, keyWordArray, {iv, padding}).ciphertext``."""
+    MalformedError.check_type(plaintext, _BYTES, "plaintext", "bytes")
     key = check_cryptojs_key(key)
     return b64.encode_std(cipher.encrypt_raw(key, normalize_iv(iv, warn), padding_mod.pad(plaintext, padding)))
 
 
 def decrypt_key(text: str | bytes, key: bytes, iv: bytes, padding: str = "pkcs7", warn: Warn = no_warn) -> bytes:
     """Strict inverse of :func:`encrypt_key` (PaddingError where crypto-js would return "" or garbage)."""
+    MalformedError.check_type(text, _TEXT, "text", "base64 text")
     key = check_cryptojs_key(key)
+    KeyFormatError.check_type(iv, _BYTES, "iv", "bytes")
     raw = read_base64(text, "ciphertext", warn)
     if raw.startswith(openssl.MAGIC):
         raise MalformedError("ciphertext starts with 'Salted__': it was made with a passphrase (a string key in"

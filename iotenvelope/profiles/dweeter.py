@@ -37,8 +37,7 @@ _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 
 def derive(passphrase: str, base64_mode: bool = False) -> tuple[bytes, bytes]:
     """(AES-128 key, fixed IV) for a dweeter mailbox key string."""
-    if not isinstance(passphrase, str):
-        raise UsageError("dweeter: the mailbox key must be text")
+    KeyFormatError.check_type(passphrase, str, "dweeter: passphrase (the mailbox key)", "text")
     try:
         digest = hashlib.sha256(passphrase.encode("utf-8")).digest()
     except UnicodeEncodeError:
@@ -49,20 +48,21 @@ def derive(passphrase: str, base64_mode: bool = False) -> tuple[bytes, bytes]:
 
 def time_string(ts: int) -> str:
     """dweeter's ``remote_time`` text for Unix time ``ts`` (UTC, whole seconds)."""
+    UsageError.check_int(ts, "dweeter: ts")
     try:
-        parts = time.gmtime(int(ts))[:6]
+        parts = time.gmtime(ts)[:6]
     except (OverflowError, OSError, ValueError, TypeError):
         raise UsageError(f"dweeter: timestamp {ts!r} cannot be expressed as a UTC date") from None
     return TIME_FORMAT.format(*parts)
 
 
 def encode_field(raw: bytes, base64_mode: bool) -> str:
+    MalformedError.check_type(raw, (bytes, bytearray), "dweeter: raw", "bytes")
     return b64.encode_std(raw) if base64_mode else raw.hex()
 
 
 def decode_field(text: object, base64_mode: bool, what: str) -> bytes:
-    if not isinstance(text, str):
-        raise MalformedError(f"dweeter: {what} is not a string")
+    MalformedError.check_type(text, str, f"dweeter: {what}", "a string")
     if base64_mode:
         return b64.decode_std(text, f"dweeter {what}")
     if not _HEX.fullmatch(text):
@@ -72,15 +72,22 @@ def decode_field(text: object, base64_mode: bool, what: str) -> bytes:
 
 def thing_name(mailbox: str, passphrase: str, base64_mode: bool = False) -> str:
     """The dweet.io thing a mailbox maps to (always hex, in both modes)."""
+    _check_mailbox(mailbox)
     key, iv = derive(passphrase, base64_mode)
     return cipher.encrypt(key, iv, mailbox.encode("utf-8")).hex()
+
+
+def _check_mailbox(mailbox: object) -> None:
+    UsageError.check_type(mailbox, str, "dweeter: mailbox", "text")
+    if not _utf8_safe(mailbox):  # type: ignore[arg-type]
+        raise UsageError("dweeter: the mailbox name is not valid UTF-8 text (lone surrogate)")
 
 
 def seal_data(data: dict, passphrase: str, mailbox: str, ts: int, base64_mode: bool = False) -> dict:
     """What ``Dweeter(mailbox, passphrase, use_base64=base64_mode).send_data(data)`` posts at time ``ts``:
     ``{"thing": <thing name>, "content": {<enc(ts)>: <enc(json)>}}``."""
-    if not isinstance(data, dict):
-        raise MalformedError("dweeter: the data must be a JSON object")
+    MalformedError.check_type(data, dict, "dweeter: data", "a JSON object (dict)")
+    _check_mailbox(mailbox)
     key, iv = derive(passphrase, base64_mode)
     stamp = time_string(ts)
     body = dict(data)
@@ -130,8 +137,7 @@ def _utf8_safe(text: str | None) -> bool:
 def split_message(obj: object) -> tuple[dict, str | None, str | None]:
     """Accept a content object ``{k: v}`` or a dweet object ``{"thing", "created", "content": {k: v}}``;
     return (content, thing, created)."""
-    if not isinstance(obj, dict):
-        raise MalformedError("dweeter: expected a JSON object (the dweet content, or a dweet with 'content')")
+    MalformedError.check_type(obj, dict, "dweeter: obj", "a JSON object (the dweet content, or a dweet with 'content')")
     if isinstance(obj.get("content"), dict):
         thing, created = obj.get("thing"), obj.get("created")
         if (thing is not None and not isinstance(thing, str)) or (created is not None and not isinstance(created, str)):
@@ -145,6 +151,8 @@ def split_message(obj: object) -> tuple[dict, str | None, str | None]:
 def open_message(obj: object, passphrase: str, base64_mode: bool = False, mailbox: str | None = None) -> Received:
     """Decrypt a dweet the way ``Dweeter.get_new_data`` does, strictly (PKCS#7 checked, one entry only)."""
     content, thing, created = split_message(obj)
+    if mailbox is not None:
+        _check_mailbox(mailbox)
     if len(content) != 1:
         raise MalformedError(f"dweeter: the content object has {len(content)} entries; a dweeter message has 1")
     key, iv = derive(passphrase, base64_mode)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from .. import envelope, replay
 from ..envelope import check_device
@@ -16,6 +17,7 @@ BATCH_CHUNK = 1000  # envelopes per replay-store transaction in `open --batch`
 
 def load_keyring(path: str) -> dict[str, bytes]:
     """Read ``{"device id": "secret", ...}`` (secrets as hex or b64:) and validate every entry up front."""
+    UsageError.check_type(path, (str, bytes, os.PathLike), "keyring path", "a file name")
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)

@@ -18,13 +18,16 @@ import re
 
 from .. import b64, cipher, keys
 from ..errors import KeyFormatError, MalformedError, PaddingError, UsageError
-from . import OpenResult, Option, Profile, Warn, no_warn
+from . import OpenResult, Option, Profile, Warn, check_warn, no_warn
 from .cryptojs import explain_padding_failure, read_base64
 
 IV_FORMS = ("raw", "hex")
+_BYTES = (bytes, bytearray)
+_TEXT = (str, bytes, bytearray)
 
 
 def check_key(key: bytes) -> bytes:
+    KeyFormatError.check_type(key, _BYTES, "key", "16 bytes")
     if len(key) != 16:
         raise KeyFormatError(f"key is {len(key)} bytes; the ESP8266 pattern uses AES-128: 16 bytes")
     return key
@@ -32,11 +35,12 @@ def check_key(key: bytes) -> bytes:
 
 def seal_esp8266(message: bytes, key: bytes, iv: bytes | None = None, iv_form: str = "raw") -> str:
     """The JSON text one side sends. ``iv_form`` 'raw' (device → node) or 'hex' (node → device)."""
+    MalformedError.check_type(message, _BYTES, "message", "bytes")
     check_key(key)
-    if iv_form not in IV_FORMS:
+    if UsageError.check_type(iv_form, str, "iv_form", "'raw' or 'hex'") not in IV_FORMS:
         raise UsageError(f"iv form {iv_form!r} is not 'raw' or 'hex'")
     iv = os.urandom(16) if iv is None else iv
-    if len(iv) != 16:
+    if len(KeyFormatError.check_type(iv, _BYTES, "iv", "16 bytes or None")) != 16:
         raise KeyFormatError(f"IV is {len(iv)} bytes; must be 16")
     inner = b64.encode_std(message).encode("ascii")
     data = b64.encode_std(cipher.encrypt(key, iv, inner))
@@ -46,6 +50,7 @@ def seal_esp8266(message: bytes, key: bytes, iv: bytes | None = None, iv_form: s
 
 def load_message(text: str | bytes) -> tuple[str, str]:
     """The ``iv`` and ``data`` strings of the JSON object, or MalformedError."""
+    MalformedError.check_type(text, _TEXT, "text", "JSON text")
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError):
@@ -58,6 +63,7 @@ def load_message(text: str | bytes) -> tuple[str, str]:
 def read_iv(field: str, warn: Warn = no_warn) -> tuple[bytes, str]:
     """→ (16-byte IV, form): ``raw`` when the member is base64 of the IV, ``hex`` when it is base64 of the IV's
     32-character hex text (what the node sends to the device)."""
+    MalformedError.check_type(field, _TEXT, "iv field", "base64 text")
     iv = read_base64(field, "iv", warn)
     if len(iv) == 32 and re.fullmatch(rb"[0-9a-fA-F]{32}", iv):
         return binascii.unhexlify(iv), "hex"
@@ -68,6 +74,7 @@ def read_iv(field: str, warn: Warn = no_warn) -> tuple[bytes, str]:
 
 def parse_message(text: str | bytes, warn: Warn = no_warn) -> tuple[bytes, str, bytes]:
     """→ (IV, IV form, ciphertext) of a blog message in either direction."""
+    check_warn(warn)
     iv_field, data_field = load_message(text)
     iv, form = read_iv(iv_field, warn)
     return iv, form, read_base64(data_field, "data", warn)
@@ -75,6 +82,7 @@ def parse_message(text: str | bytes, warn: Warn = no_warn) -> tuple[bytes, str, 
 
 def decode_inner(inner: bytes) -> bytes:
     """The message inside the decrypted bytes, which the sender base64-encoded before encrypting."""
+    MalformedError.check_type(inner, _BYTES, "inner", "bytes")
     try:
         inner_text = inner.decode("ascii")
     except UnicodeDecodeError:

@@ -36,28 +36,34 @@ BLOCK = padding.BLOCK
 ALGORITHM = "spaniakos-aes-cbc"
 IV_NOTE = ("the Spaniakos library overwrites the caller's IV buffer with the last ciphertext block: serialise the IV"
            " before calling do_aes_encrypt")
+_BYTES = (bytes, bytearray)
 
 # ---- the current library ------------------------------------------------------------------------------
 
 
 def encrypt(key: bytes, iv: bytes, plaintext: bytes) -> bytes:
     """What ``do_aes_encrypt(plain, len, cipher, key, bits, iv)`` of the current library produces."""
+    MalformedError.check_type(plaintext, _BYTES, "plaintext", "bytes")
     return cipher.encrypt(key, iv, plaintext)
 
 
 def decrypt(key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
     """Decrypt and strip PKCS#7 strictly (the library itself does not strip: see :func:`decrypt_raw`)."""
+    MalformedError.check_type(ciphertext, _BYTES, "ciphertext", "bytes")
     return cipher.decrypt(key, iv, ciphertext)
 
 
 def decrypt_raw(key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
     """What ``do_aes_decrypt`` hands back: the plaintext with its padding still attached."""
+    MalformedError.check_type(ciphertext, _BYTES, "ciphertext", "bytes")
     return cipher.decrypt_raw(key, iv, ciphertext)
 
 
 def iv_after(iv: bytes, ciphertext: bytes) -> bytes:
     """The caller's IV buffer after an encrypt or decrypt call: the last ciphertext block (unchanged when the
     library processed nothing). Sending this value instead of the original IV garbles the first block."""
+    KeyFormatError.check_type(iv, _BYTES, "iv", "bytes")
+    MalformedError.check_type(ciphertext, _BYTES, "ciphertext", "bytes")
     return ciphertext[-BLOCK:] if len(ciphertext) >= BLOCK else iv
 
 
@@ -76,7 +82,7 @@ def parse_blog_wire(text: str) -> tuple[bytes, bytes]:
 def strip_c_nul(plaintext: bytes) -> bytes:
     """The text of a C string sent with ``size = sizeof(text)`` (strlen + 1): the current library encrypts the
     terminating NUL as the last plaintext byte."""
-    if not plaintext.endswith(b"\x00"):
+    if not MalformedError.check_type(plaintext, _BYTES, "plaintext", "bytes").endswith(b"\x00"):
         raise MalformedError("--spaniakos-size sizeof: the plaintext does not end in a C string's terminating NUL"
                              " (the sender passed strlen, not sizeof?)")
     return plaintext[:-1]
@@ -88,7 +94,7 @@ def strip_c_nul(plaintext: bytes) -> bytes:
 def legacy_layout(size_p: int) -> tuple[int, int]:
     """``(bytes encrypted incl. padding, padding bytes)`` of the old ``calc_size_n_pad(size_p)``: it treated
     ``size_p - 1`` as the data length and added no padding block when that was a multiple of 16."""
-    data = max(size_p - 1, 0)
+    data = max(UsageError.check_int(size_p, "size_p") - 1, 0)
     if data % BLOCK == 0:
         return data, 0
     total = (data // BLOCK + 1) * BLOCK
@@ -98,6 +104,7 @@ def legacy_layout(size_p: int) -> tuple[int, int]:
 def legacy_encrypt(key: bytes, iv: bytes, buffer: bytes, size_p: int) -> bytes:
     """What the old library produced for ``do_aes_encrypt(buffer, size_p, ...)``; ``buffer`` is the caller's C
     string (its NUL is implied past the end). Only ``size_p - 1`` bytes of it are used."""
+    MalformedError.check_type(buffer, _BYTES, "buffer", "bytes")
     total, pad = legacy_layout(size_p)
     data = (buffer + b"\x00")[: total - pad]
     return cipher.encrypt_raw(key, iv, data + bytes([pad]) * pad)
@@ -148,6 +155,7 @@ def truncation(survived: bytes) -> Truncation | None:
       object or array, if exactly one does; otherwise not restorable (several characters give text).
     * a JSON object or array that its closing ``}`` or ``]`` completes.
     """
+    MalformedError.check_type(survived, _BYTES, "survived", "bytes")
     try:
         text = survived.decode("utf-8")
     except UnicodeDecodeError:
@@ -191,9 +199,11 @@ def restore_candidates(survived: bytes) -> list[tuple[bytes, str]]:
 def legacy_open(key: bytes, iv: bytes, ciphertext: bytes, convention: str = "strlen") -> LegacyOpened:
     """Open a message from the pre-May-2018 library. ``convention`` is how the sender passed the size:
     ``strlen`` (most callers; the last byte is lost) or ``sizeof`` (strlen + 1; nothing is lost)."""
-    if convention not in ("strlen", "sizeof"):
+    if UsageError.check_type(convention, str, "convention", "'strlen' or 'sizeof'") not in ("strlen", "sizeof"):
         raise UsageError(f"size convention {convention!r} is not 'strlen' or 'sizeof'")
-    if len(ciphertext) % BLOCK:
+    KeyFormatError.check_type(key, _BYTES, "key", "bytes")
+    KeyFormatError.check_type(iv, _BYTES, "iv", "bytes")
+    if len(MalformedError.check_type(ciphertext, _BYTES, "ciphertext", "bytes")) % BLOCK:
         raise MalformedError(f"ciphertext length {len(ciphertext)} is not a multiple of 16")
     if not ciphertext:  # strlen of a 1-byte text: the old library encrypted nothing
         return LegacyOpened(b"", convention, False, convention == "strlen")
