@@ -70,6 +70,8 @@ def clear_cache() -> None:
 def encrypt_raw(key: bytes, iv: bytes, data: bytes) -> bytes:
     """CBC over data that is already a multiple of 16 bytes (no padding added)."""
     _check(key, iv)
+    if not isinstance(data, (bytes, bytearray)):
+        raise MalformedError.wrong_type("data", data, "bytes")
     if len(data) % BLOCK:
         raise MalformedError(f"CBC input length {len(data)} is not a multiple of 16")
     if not data:
@@ -86,6 +88,8 @@ def decrypt_raw(key: bytes, iv: bytes, data: bytes) -> bytes:
     messages devices send that is about twice as fast as building a CBC object per message.
     """
     _check(key, iv)
+    if not isinstance(data, (bytes, bytearray)):
+        raise MalformedError.wrong_type("ciphertext", data, "bytes")
     if not data:
         raise MalformedError("ciphertext is empty (CBC with padding always produces at least one block)")
     if len(data) % BLOCK:

@@ -100,6 +100,13 @@ def answer_request(keys: KeySource, text: str | bytes, store, *, now: int | None
     :class:`MalformedError` for a request of another type or a nonce that is not 8 bytes, and
     :class:`ReplayError` when the device used up all 2**32 sequence numbers (its secret must be replaced).
     """
+    if not all(callable(getattr(store, name, None)) for name in ("top", "next_send_seq")):
+        raise UsageError.wrong_type("store", store, "a replay store (iotenvelope.open_store)")
+    for name, value in (("now", now), ("down_seq", down_seq)):
+        if value is not None:
+            UsageError.check_int(value, name)
+    if format not in (None, "compact", "json"):
+        raise envelope._bad_format(format)
     env = Envelope.decode(text)
     opened = envelope.open_envelope(keys, env, direction="up", freshness=None, replay=None)
     if opened.type != "resync-request":
@@ -131,6 +138,9 @@ def read_response(keys: KeySource, text: str | bytes, nonce: bytes, *, freshness
     Freshness is off by default (the device's clock may be what is being fixed; the nonce proves the answer
     is fresh). ``replay``, if given, is the device's down window; it is advanced only after the nonce matched.
     A response to another request raises :class:`ReplayError` (ignore it and keep waiting)."""
+    MalformedError.check_type(nonce, (bytes, bytearray), "resync nonce")
+    if replay is not None and not callable(getattr(replay, "accept", None)):
+        raise UsageError.wrong_type("replay", replay, "a replay guard with accept(device, direction, seq), or None")
     opened = envelope.open(keys, text, direction="down", freshness=freshness, now=now, replay=None)
     if opened.type != "resync-response":
         raise MalformedError(f"expected a resync-response envelope, got {opened.type}")

@@ -312,7 +312,7 @@ def test_lead_review_followups():
 # caused by the one broken parameter.
 import iotenvelope as _ie  # noqa: E402
 from iotenvelope import b64 as _b64, httpauth as _http, kdf as _kdf, keys as _keys, openssl as _ossl  # noqa: E402
-from iotenvelope import padding as _pad, profiles as _profiles, replay as _replay  # noqa: E402
+from iotenvelope import padding as _pad, profiles as _profiles, replay as _replay, resync as _resync  # noqa: E402
 from iotenvelope.errors import KeyFormatError, MalformedError  # noqa: E402
 from iotenvelope.profiles import cryptojs as _cjs, dweeter as _dw, envelope_v1 as _ev1, esp8266 as _esp  # noqa: E402
 from iotenvelope.profiles import spaniakos as _spk  # noqa: E402
@@ -379,6 +379,12 @@ DW_SEAL = lambda t: dict(data={"a": 1}, passphrase="pw", mailbox="box", ts=_NOW)
 DW_OPEN = lambda t: dict(obj=_DWEET, passphrase="pw", mailbox="box")  # noqa: E731
 
 K, M, U = KeyFormatError, MalformedError, UsageError
+_REQUEST = _resync.make_request(_S16, device="d1", seq=3, ts=_NOW)
+_RESPONSE = _resync.answer_request(_S16, _REQUEST.text, _replay.MemoryStore(), now=_NOW).text
+RESYNC_ANSWER = lambda t: dict(keys=_S16, text=_REQUEST.text, store=_replay.MemoryStore(), now=_NOW,  # noqa: E731
+                               down_seq=5, format="json")
+RESYNC_READ = lambda t: dict(keys=_S16, text=_RESPONSE, nonce=_REQUEST.nonce, freshness=_ie.Freshness(),  # noqa: E731
+                             now=_NOW, replay=_replay.MemoryStore())
 TYPE_TABLE = [
     # top-level API
     *[(_ie.seal, SEAL, p, e, None, v) for p, e, v in [("secret", K, ()), ("plaintext", M, ()), ("device", M, ()),
@@ -491,6 +497,13 @@ TYPE_TABLE = [
     (_dw.decode_field, lambda t: dict(text="00", base64_mode=False, what="content key"), "text", M, "content key", ()),
     (_ev1.load_keyring, lambda t: dict(path=_keyring(t)), "path", U, None, ()),
     (_profiles.get, lambda t: dict(name="envelope-v1"), "name", U, None, ()),
+    # resync (SPEC.md §8)
+    *[(_resync.answer_request, RESYNC_ANSWER, p, e, w, v) for p, e, w, v in [
+        ("keys", K, None, ()), ("text", M, "envelope", ()), ("store", U, None, ()), ("now", U, None, ("None",)),
+        ("down_seq", U, None, ("None",)), ("format", U, None, ("None",))]],
+    *[(_resync.read_response, RESYNC_READ, p, e, w, v) for p, e, w, v in [
+        ("keys", K, None, ()), ("text", M, "envelope", ()), ("nonce", M, None, ()), ("freshness", U, None, ("None",)),
+        ("now", U, None, ("None",)), ("replay", U, None, ("None",))]],
 ]
 
 

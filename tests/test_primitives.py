@@ -252,3 +252,11 @@ def test_envelope_keys_are_remembered_until_caches_are_cleared():
     assert again == first and again is not first
     with pytest.raises(KeyFormatError, match="must be bytes"):
         kdf.envelope_keys("00" * 16)
+
+
+@pytest.mark.parametrize("bad", [None, 1.5, "0" * 16, ["x"], memoryview(bytes(16))])
+def test_cbc_rejects_data_of_the_wrong_type(bad):
+    key, iv = bytes(16), bytes(16)
+    for call in (cipher.encrypt_raw, cipher.decrypt_raw, cipher.decrypt):
+        with pytest.raises(MalformedError, match="must be bytes"):
+            call(key, iv, bad)
