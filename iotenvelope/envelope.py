@@ -4,7 +4,7 @@ Where each byte comes from:
   * header + MAC input ..... :meth:`Envelope.mac_input` (SPEC.md §4)
   * K_enc / K_mac .......... :func:`iotenvelope.kdf.envelope_keys` (SPEC.md §2.2)
   * ct ..................... :func:`iotenvelope.cipher.encrypt` (AES-CBC + PKCS#7)
-  * tag .................... :func:`_tag` (HMAC-SHA-256 truncated to 16 bytes)
+  * tag .................... :func:`iotenvelope.mac.tag` (HMAC-SHA-256 truncated to 16 bytes)
   * compact / JSON text .... :meth:`Envelope.to_compact` / :meth:`Envelope.to_json` (SPEC.md §5)
 """
 
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Protocol, Union
 
-from . import b64, cipher, kdf
+from . import b64, cipher, kdf, mac
 from .errors import (AuthenticationError, DirectionError, FutureError, IotEnvelopeError, KeyFormatError,
                      MalformedError, StaleError, TimeUnknownError, UnknownDeviceError, UnsupportedVersionError,
                      UsageError)
@@ -257,6 +257,13 @@ class Opened:
     seq: int
     ts: int
 
+    @classmethod
+    def _trusted(cls, plaintext: bytes, device: str, direction: str, kind: str, seq: int, ts: int) -> "Opened":
+        """Build from an envelope that was just verified (skips the frozen dataclass's per-field setattr)."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(plaintext=plaintext, device=device, direction=direction, type=kind, seq=seq, ts=ts)
+        return obj
+
     @property
     def text(self) -> str:
         try:
@@ -312,7 +319,7 @@ def _keys(secret: bytes) -> tuple[bytes, bytes]:
 
 
 def _tag(k_mac: bytes, data: bytes) -> bytes:
-    return hmac.digest(k_mac, data, "sha256")[:TAG_LEN]
+    return mac.tag(k_mac, data)
 
 
 def _as_secret(secret: object) -> bytes:
@@ -425,7 +432,7 @@ def open_envelope(keys: KeySource, envelope: Envelope, *, direction: str = "up",
             freshness.check(envelope.ts, int(time.time()) if now is None else now)
         if replay is not None:
             replay.accept(envelope.device, envelope.direction, envelope.seq)
-    return Opened(plaintext, envelope.device, envelope.direction, envelope.type, envelope.seq, envelope.ts)
+    return Opened._trusted(plaintext, envelope.device, envelope.direction, envelope.type, envelope.seq, envelope.ts)
 
 
 def open(keys: KeySource, text: str | bytes, *, direction: str = "up", format: str | None = None,

@@ -97,11 +97,12 @@ def _envelope_keys(secret: bytes) -> tuple[bytes, bytes]:
 
 
 def clear_caches() -> None:
-    """Forget every derived key and AES key schedule this process remembers (e.g. after rotating secrets).
+    """Forget every derived key, AES key schedule and HMAC key state this process remembers (e.g. after rotating secrets).
 
     iotenvelope keeps them for the 256 most recently used secrets and keys, in this process's memory only.
     """
-    from . import cipher  # imported here: cipher does not depend on kdf
+    from . import cipher, mac  # imported here: neither depends on kdf
 
     _envelope_keys.cache_clear()
     cipher.clear_cache()
+    mac.clear_cache()
