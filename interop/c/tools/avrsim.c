@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "read_all.h"
+
 static int xon = 1;
 static unsigned requests;
 
@@ -55,26 +57,6 @@ static void on_request(struct avr_t *avr, avr_io_addr_t addr, uint8_t v, void *p
     (void)param;
     avr->data[addr] = v;
     requests++;
-}
-
-static unsigned char *slurp(FILE *f, size_t *len)
-{
-    size_t cap = 1 << 16, n = 0, got;
-    unsigned char *p = malloc(cap);
-    while (p != NULL && (got = fread(p + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            unsigned char *q = realloc(p, cap * 2);
-            if (q == NULL) {
-                free(p);
-                return NULL;
-            }
-            p = q;
-            cap *= 2;
-        }
-    }
-    *len = n;
-    return p;
 }
 
 int main(int argc, char **argv)
@@ -132,7 +114,7 @@ int main(int argc, char **argv)
     avr_register_io_write(avr, 0x3E /* GPIOR0 */, on_marker, NULL);
     avr_register_io_write(avr, 0x4A /* GPIOR1 */, on_request, NULL);
 
-    input = slurp(stdin, &in_len);
+    input = read_all(stdin, &in_len);
     if (input == NULL) {
         fputs("avrsim: cannot read stdin\n", stderr);
         return 2;

@@ -42,6 +42,8 @@
 #else
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "read_all.h"
 #define IO_BUF 65536
 #endif
 
@@ -804,27 +806,6 @@ static const char *opt(int argc, char **argv, const char *name)
     return NULL;
 }
 
-static uint8_t *read_all(size_t *len)
-{
-    size_t cap = 4096, n = 0;
-    uint8_t *p = (uint8_t *)malloc(cap);
-    size_t got;
-    while (p != NULL && (got = fread(p + n, 1, cap - n, stdin)) > 0) {
-        n += got;
-        if (n == cap) {
-            uint8_t *q = (uint8_t *)realloc(p, cap * 2);
-            if (q == NULL) {
-                free(p);
-                return NULL;
-            }
-            p = q;
-            cap *= 2;
-        }
-    }
-    *len = n;
-    return p;
-}
-
 static int hex_arg(const char *s, uint8_t *out, size_t max, size_t *len)
 {
     size_t n = s == NULL ? 0 : strlen(s);
@@ -935,7 +916,7 @@ static int cli_seal(int argc, char **argv, int resync)
         msg = nonce;
         len = sizeof nonce;
     } else {
-        msg = read_all(&len);
+        msg = read_all(stdin, &len);
         if (msg == NULL) {
             return fail(IOTE_ERR_ARGUMENT);
         }
@@ -977,7 +958,7 @@ static int cli_open(int argc, char **argv)
     if (rc != IOTE_OK) {
         return fail(rc);
     }
-    text = read_all(&len);
+    text = read_all(stdin, &len);
     if (text == NULL) {
         return fail(IOTE_ERR_ARGUMENT);
     }
@@ -1010,7 +991,7 @@ static int cli_resync_accept(int argc, char **argv)
         return fail(IOTE_ERR_ARGUMENT);
     }
     counter = to_u32(opt(argc, argv, "--counter"), &ok);
-    text = read_all(&len);
+    text = read_all(stdin, &len);
     if (!ok || text == NULL) {
         free(text);
         return fail(IOTE_ERR_ARGUMENT);
