@@ -15,9 +15,9 @@ from .padding import BLOCK, pkcs7_pad, pkcs7_unpad
 
 
 def _check(key: bytes, iv: bytes) -> None:
-    if not (isinstance(key, (bytes, bytearray)) and isinstance(iv, (bytes, bytearray))):
-        name, value = ("AES key", key) if not isinstance(key, (bytes, bytearray)) else ("AES-CBC IV", iv)
-        raise KeyFormatError(f"{name} must be bytes, got {type(value).__name__}")
+    if not (isinstance(key, (bytes, bytearray)) and isinstance(iv, (bytes, bytearray))):  # one test when all is well
+        KeyFormatError.check_type(key, (bytes, bytearray), "AES key")
+        KeyFormatError.check_type(iv, (bytes, bytearray), "AES-CBC IV")
     if len(key) not in (16, 24, 32):
         raise KeyFormatError(f"AES key is {len(key)} bytes; must be 16, 24 or 32")
     if len(iv) != BLOCK:
@@ -70,8 +70,7 @@ def clear_cache() -> None:
 def encrypt_raw(key: bytes, iv: bytes, data: bytes) -> bytes:
     """CBC over data that is already a multiple of 16 bytes (no padding added)."""
     _check(key, iv)
-    if not isinstance(data, (bytes, bytearray)):
-        raise MalformedError.wrong_type("data", data, "bytes")
+    MalformedError.check_type(data, (bytes, bytearray), "data")
     if len(data) % BLOCK:
         raise MalformedError(f"CBC input length {len(data)} is not a multiple of 16")
     if not data:
@@ -88,8 +87,7 @@ def decrypt_raw(key: bytes, iv: bytes, data: bytes) -> bytes:
     messages devices send that is about twice as fast as building a CBC object per message.
     """
     _check(key, iv)
-    if not isinstance(data, (bytes, bytearray)):
-        raise MalformedError.wrong_type("ciphertext", data, "bytes")
+    MalformedError.check_type(data, (bytes, bytearray), "ciphertext")
     if not data:
         raise MalformedError("ciphertext is empty (CBC with padding always produces at least one block)")
     if len(data) % BLOCK:

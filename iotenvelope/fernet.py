@@ -32,9 +32,7 @@ def parse_key(text: str | bytes) -> bytes:
         if not text.isascii():
             raise KeyFormatError("Fernet key contains non-ASCII characters")
         text = text.encode("ascii")
-    if not isinstance(text, (bytes, bytearray)):
-        raise KeyFormatError(f"Fernet key must be text or bytes, got {type(text).__name__}")
-    text = bytes(text).strip()
+    text = bytes(KeyFormatError.check_type(text, (bytes, bytearray), "Fernet key", "text or bytes")).strip()
     if len(text) != 44:
         raise KeyFormatError(f"Fernet key is {len(text)} characters; must be 44 (url-safe base64 of 32 bytes,"
                              " ending in '=')")

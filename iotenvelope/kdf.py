@@ -84,9 +84,7 @@ def envelope_keys(secret: bytes) -> tuple[bytes, bytes]:
     The pair is remembered for the most recent secrets (see :func:`clear_caches`): a backend opening many
     messages from few devices then pays for HKDF once per device, not once per message.
     """
-    if not isinstance(secret, (bytes, bytearray)):
-        raise KeyFormatError(f"device secret must be bytes, got {type(secret).__name__}")
-    if len(secret) not in (16, 32):
+    if len(KeyFormatError.check_type(secret, (bytes, bytearray), "device secret")) not in (16, 32):
         raise KeyFormatError(f"device secret is {len(secret)} bytes; must be 16 or 32")
     return _envelope_keys(bytes(secret))
 
