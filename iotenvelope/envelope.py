@@ -57,10 +57,20 @@ def check_device(device: object) -> str:
     return device
 
 
-def _bad_direction(direction: object, what: str = "direction") -> MalformedError:
-    """The error for a direction that is not 'up' or 'down' (raised here already when it is not even text)."""
+def check_direction(direction: object, what: str = "direction") -> str:
+    """Validate a direction name ('up' or 'down') and return it."""
+    if isinstance(direction, str) and direction in DIRECTIONS:
+        return direction
     MalformedError.check_type(direction, str, what, "'up' or 'down'")
-    return MalformedError(f"{what} {direction!r} is not 'up' or 'down'")
+    raise MalformedError(f"{what} {direction!r} is not 'up' or 'down'")
+
+
+def _check_kind(kind: object) -> str:
+    """Validate an envelope type name (SPEC.md §3) and return it."""
+    if isinstance(kind, str) and kind in TYPES:
+        return kind
+    MalformedError.check_type(kind, str, "type", "text")
+    raise MalformedError(f"type {kind!r} is not one of {', '.join(TYPES)}")
 
 
 def _check_u32(value: object, name: str) -> int:
@@ -88,10 +98,8 @@ class Envelope:
     def __post_init__(self) -> None:
         if self.version != VERSION:
             raise UnsupportedVersionError(f"envelope version {self.version} is not supported (this is v{VERSION})")
-        if not isinstance(self.direction, str) or self.direction not in DIRECTIONS:
-            raise _bad_direction(self.direction)
-        if MalformedError.check_type(self.type, str, "type", "text") not in TYPES:
-            raise MalformedError(f"type {self.type!r} is not one of {', '.join(TYPES)}")
+        check_direction(self.direction)
+        _check_kind(self.type)
         for name in ("iv", "ct", "tag"):
             MalformedError.check_type(getattr(self, name), (bytes, bytearray), name, "bytes")
         check_device(self.device)
@@ -314,14 +322,6 @@ class Freshness:
 
 
 
-def _keys(secret: bytes) -> tuple[bytes, bytes]:
-    return kdf.envelope_keys(secret)  # remembered per secret there (kdf.clear_caches forgets them)
-
-
-def _tag(k_mac: bytes, data: bytes) -> bytes:
-    return mac.tag(k_mac, data)
-
-
 def _as_secret(secret: object) -> bytes:
     if not isinstance(secret, (bytes, bytearray)):
         raise KeyFormatError(f"device secret must be bytes, got {type(secret).__name__} (parse text with keys.parse_secret)")
@@ -352,11 +352,8 @@ def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: in
     data = _as_bytes(plaintext)
     if ts is None:
         ts = int(time.time())
-    if not isinstance(direction, str) or direction not in DIRECTIONS:
-        raise _bad_direction(direction)
-    if not isinstance(type, str) or type not in TYPES:
-        MalformedError.check_type(type, str, "type", "text")
-        raise MalformedError(f"type {type!r} is not one of {', '.join(TYPES)}")
+    check_direction(direction)
+    _check_kind(type)
     check_device(device)
     _check_u32(seq, "seq")
     _check_u32(ts, "ts")
@@ -364,12 +361,12 @@ def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: in
         iv = os.urandom(IV_LEN)
     elif len(KeyFormatError.check_type(iv, (bytes, bytearray), "iv", "16 bytes or None")) != IV_LEN:
         raise KeyFormatError(f"iv is {len(iv)} bytes; must be {IV_LEN}")
-    k_enc, k_mac = _keys(secret)
+    k_enc, k_mac = kdf.envelope_keys(secret)  # remembered per secret (kdf.clear_caches)
     ct = cipher.encrypt(k_enc, iv, data)
     dev = device.encode("ascii")
     mac_input = (bytes((VERSION, DIRECTIONS[direction], TYPES[type], len(dev))) + dev
                  + struct.pack(">II", seq, ts) + iv + ct)
-    return Envelope._trusted(mac_input, direction, type, device, seq, ts, bytes(iv), ct, _tag(k_mac, mac_input))
+    return Envelope._trusted(mac_input, direction, type, device, seq, ts, bytes(iv), ct, mac.tag(k_mac, mac_input))
 
 
 def seal(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: int | None = None,
@@ -395,8 +392,7 @@ def _lookup(keys: KeySource, device: str) -> bytes:
 
 def _check_open_options(direction: object, freshness: object, now: object, replay: object) -> None:
     """The receiver's settings of open/open_envelope/open_many (MalformedError / UsageError)."""
-    if not isinstance(direction, str) or direction not in DIRECTIONS:
-        raise _bad_direction(direction, "expected direction")
+    check_direction(direction, "expected direction")
     if freshness is not None and not isinstance(freshness, Freshness):
         raise UsageError.wrong_type("freshness", freshness, "a Freshness policy or None")
     if now is not None and type(now) is not int:
@@ -423,8 +419,8 @@ def open_envelope(keys: KeySource, envelope: Envelope, *, direction: str = "up",
         raise DirectionError(f"envelope travels {envelope.direction} but this receiver expects {direction}"
                              " (a reflected message?)")
     secret = _lookup(keys, envelope.device)
-    k_enc, k_mac = _keys(secret)
-    if not hmac.compare_digest(_tag(k_mac, envelope.mac_input()), envelope.tag):
+    k_enc, k_mac = kdf.envelope_keys(secret)  # remembered per secret (kdf.clear_caches)
+    if not hmac.compare_digest(mac.tag(k_mac, envelope.mac_input()), envelope.tag):
         raise AuthenticationError("authentication tag mismatch: wrong secret, or the envelope was altered")
     plaintext = cipher.decrypt(k_enc, envelope.iv, envelope.ct)
     if envelope.type != "resync-request":  # SPEC.md §8 step 2: no freshness or replay state for these

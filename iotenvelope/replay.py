@@ -47,7 +47,7 @@ import threading
 from typing import Iterable, Sequence
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .envelope import DIRECTIONS, MAX_U32, _bad_direction, check_device
+from .envelope import MAX_U32, check_device, check_direction
 from .errors import DuplicateError, MalformedError, ReplayError, StoreError, TooOldError, UsageError
 
 DEFAULT_WINDOW = 64
@@ -67,8 +67,7 @@ def check_window(window: object) -> int:
 
 def _check_item(device: object, direction: object, seq: object) -> tuple[str, str, int]:
     check_device(device)
-    if not isinstance(direction, str) or direction not in DIRECTIONS:
-        raise _bad_direction(direction)
+    check_direction(direction)
     if type(seq) is not int:
         raise MalformedError.wrong_type("seq", seq, "an integer")
     if not 0 <= seq <= MAX_U32:

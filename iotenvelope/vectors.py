@@ -10,8 +10,8 @@ import json
 import random
 from pathlib import Path
 
-from . import __version__, b64, cipher
-from .envelope import Envelope, seal_envelope, _keys, _tag
+from . import __version__, b64, cipher, kdf, mac
+from .envelope import Envelope, seal_envelope
 from .errors import MalformedError
 
 ENVELOPE_ALGORITHM = "iotenvelope-v1"
@@ -82,7 +82,7 @@ def _groups(rng: random.Random) -> list[dict]:
     groups = []
     for secret_len, receiver, flags in ((16, "up", []), (32, "up", ["Aes256"]), (16, "down", [])):
         secret = rbytes(secret_len)
-        k_enc, k_mac = _keys(secret)
+        k_enc, k_mac = kdf.envelope_keys(secret)
         tests: list[dict] = []
         base = {"device": "sensor-01" if receiver == "up" else "pico-w.kitchen", "direction": receiver}
 
@@ -172,7 +172,7 @@ def _groups(rng: random.Random) -> list[dict]:
             iv = rbytes(16)
             ct = cipher.encrypt_raw(k_enc, iv, block)
             env = Envelope(receiver, "data", ref.device, 9, ref.ts, iv, ct, b"\x00" * 16)
-            env = Envelope(receiver, "data", ref.device, 9, ref.ts, iv, ct, _tag(k_mac, env.mac_input()))
+            env = Envelope(receiver, "data", ref.device, 9, ref.ts, iv, ct, mac.tag(k_mac, env.mac_input()))
             invalid(f"valid MAC, padding {label}", env.to_compact(), "padding", "compact", "BadPadding")
         text = ref.to_compact()
         invalid("standard alphabet instead of base64url", text.replace("-", "+").replace("_", "/")
