@@ -13,13 +13,9 @@ import pytest
 
 from iotenvelope.replay import ACCEPT, DUPLICATE, TOO_OLD
 
+from servers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RedisServer:

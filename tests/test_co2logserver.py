@@ -15,15 +15,11 @@ import pytest
 from iotenvelope import httpauth, upload
 from iotenvelope.errors import AuthenticationError, MalformedError, UsageError
 
+from servers import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 SALTS = ["first-salt", "s3cret"]
 SALT = "s3cret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -28,6 +27,8 @@ import pytest
 import iotenvelope
 from iotenvelope import b64
 from iotenvelope.errors import AuthenticationError, DirectionError, MalformedError
+
+from servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "interop" / "js" / "examples" / "node-red"
@@ -85,17 +86,11 @@ def _require_node_red() -> str:
     return node
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class NodeRed:
     """A running Node-RED process plus a subscription to its debug sidebar messages."""
 
     def __init__(self, node: str, userdir: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         (userdir / "settings.js").write_text(SETTINGS % {"port": self.port})
         env = dict(os.environ, IOTENVELOPE_KEYS=json.dumps({"sensor-01": KEY.hex()}))

@@ -1,0 +1,10 @@
+"""Shared by the tests that start a local server (Redis, co2logserver, Node-RED) on loopback."""
+
+import socket
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
