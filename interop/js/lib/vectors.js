@@ -23,12 +23,42 @@ function* tests(data) {
 
 function label(test) { return `tcId ${test.tcId} (${test.comment})`; }
 
-function finish(r) { return { passed: r.passed, failed: r.failed, failures: r.failures }; }
+function finish(r) {
+  const res = { passed: r.passed, failed: r.failed, failures: r.failures };
+  if (r.superseded) res.superseded = r.superseded;
+  return res;
+}
+
+// Vector files generated before SPEC.md §5 made receivers strip one trailing LF/CRLF (source version 0.1.0)
+// list "trailing newline" (one LF after a valid compact envelope) as malformed. Such a case is checked against
+// the rule that replaced it: the text must open exactly as the same text without the newline does.
+function supersededNewlineCase(data, test) {
+  return data.source && data.source.version === '0.1.0' && test.comment === 'trailing newline'
+    && test.result === 'invalid' && /[^\n\r]\n$/.test(test.envelope);
+}
+
+function outcome(fn) {
+  try {
+    const o = fn();
+    return JSON.stringify(['ok', S.hexEncode(o.plaintext), o.device, o.direction, o.type, o.seq, o.ts]);
+  } catch (e) {
+    return JSON.stringify(['error', e.code]);
+  }
+}
 
 function checkEnvelopeFile(ie, data) {
   const r = newResult();
+  r.superseded = 0;
   for (const [group, test] of tests(data)) {
     const secret = group.secret;
+    if (supersededNewlineCase(data, test)) {
+      const opts = { direction: group.receiverDirection, format: test.format, freshness: null };
+      const withNl = outcome(() => ie.open(secret, test.envelope, opts));
+      const without = outcome(() => ie.open(secret, test.envelope.slice(0, -1), opts));
+      r.superseded += 1;
+      r.record(withNl === without && withNl.startsWith('["ok"'), label(test), `with the newline ${withNl}, without ${without}`);
+      continue;
+    }
     let opened;
     try {
       opened = ie.open(secret, test.envelope, { direction: group.receiverDirection, format: test.format, freshness: null });
