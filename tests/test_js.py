@@ -1,4 +1,5 @@
-"""The JavaScript package (interop/js) through real node and real crypto-js 3.3.0, 4.1.1 and 4.2.0."""
+"""The JavaScript package (interop/js) through real node: its node:crypto backend and its crypto-js backend on real
+crypto-js 3.3.0, 4.1.1 and 4.2.0."""
 
 from __future__ import annotations
 
@@ -29,20 +30,33 @@ def test_node_test_runner_passes():
     assert passed >= 60, summary
 
 
-def test_verify_matrix_has_three_cryptojs_versions_passing():
+BACKENDS = (js.NODE_CRYPTO, *js.EXPECTED_VERSIONS)  # the bridge's "lib" names: node:crypto, then each crypto-js
+
+
+def test_verify_matrix_has_node_crypto_and_three_cryptojs_versions_passing():
     require_node()
     peers = js.discover()
-    assert [p.name for p in peers][:3] == ["js-cryptojs-3.3.0", "js-cryptojs-4.1.1", "js-cryptojs-4.2.0"]
+    assert [p.name for p in peers][:4] == ["js-node-crypto", "js-cryptojs-3.3.0", "js-cryptojs-4.1.1",
+                                           "js-cryptojs-4.2.0"]
     cells = verify.run(peers=peers)
     by_impl: dict[str, list] = {}
     for c in cells:
         by_impl.setdefault(c.impl, []).append(c)
-    for version in js.EXPECTED_VERSIONS:
-        row = {c.file: c for c in by_impl[f"js-cryptojs-{version}"]}
+    for peer in peers[:4]:
+        row = {c.file: c for c in by_impl[peer.name]}
         for f in ("envelope_v1.json", "wycheproof/aes_cbc_pkcs5_test.json", "cryptojs/cryptojs_3.3.0.json",
                   "cryptojs/cryptojs_4.1.1.json", "cryptojs/cryptojs_4.2.0.json"):
-            assert row[f].available and row[f].failed == 0 and row[f].passed > 0, (version, f, row[f].failures[:3])
-    assert row["envelope_v1.json"].passed == 267
+            assert row[f].available and row[f].failed == 0 and row[f].passed > 0, (peer.name, f, row[f].failures[:3])
+        assert row["envelope_v1.json"].passed == 267
+        if "envelope_v1_lean.json" in row:
+            assert row["envelope_v1_lean.json"].failed == 0 and row["envelope_v1_lean.json"].passed > 0
+
+
+def test_bridge_default_backend_is_node_crypto():
+    bridge = require_node()
+    hello = bridge.call("hello")
+    assert hello["default"] == "node:crypto" and hello["backends"] == ["node:crypto", "crypto-js"]
+    assert hello["package"] == "0.2.0"
 
 
 def test_one_long_lived_node_process_serves_every_call():
@@ -57,7 +71,7 @@ def test_one_long_lived_node_process_serves_every_call():
     assert hello["versions"] == list(js.EXPECTED_VERSIONS)
 
 
-@pytest.mark.parametrize("version", js.EXPECTED_VERSIONS)
+@pytest.mark.parametrize("version", BACKENDS)
 @pytest.mark.parametrize("fmt", ["compact", "json"])
 def test_python_and_crypto_js_open_each_others_envelopes(version, fmt):
     bridge = require_node()
@@ -73,7 +87,7 @@ def test_python_and_crypto_js_open_each_others_envelopes(version, fmt):
     assert (got.plaintext, got.device, got.seq) == (msg, "pico", 9)
 
 
-@pytest.mark.parametrize("version", js.EXPECTED_VERSIONS)
+@pytest.mark.parametrize("version", BACKENDS)
 def test_js_errors_carry_the_spec_names(version):
     bridge = require_node()
     text = iotenvelope.seal(SECRET, b"x", device="d", seq=1, ts=NOW)
@@ -87,7 +101,7 @@ def test_js_errors_carry_the_spec_names(version):
     assert info.value.code == "wrong-direction"
 
 
-@pytest.mark.parametrize("version", js.EXPECTED_VERSIONS)
+@pytest.mark.parametrize("version", BACKENDS)
 def test_js_device_resync_against_a_python_backend(version):
     """Device half in JS (request, accept); backend half sealed by the Python library (SPEC.md §8)."""
     bridge = require_node()
@@ -106,6 +120,27 @@ def test_js_device_resync_against_a_python_backend(version):
     with pytest.raises(js.JsError) as info:
         bridge.call("call", lib=version, fn="acceptResyncResponse", args=[SECRET.hex(), response, {"hex": other.hex()}])
     assert info.value.code == "auth" and "nonce" in str(info.value)
+    # SPEC.md §8 T_wait: the same response, for a request sent more than 60 s earlier (monotonic ms), is stale
+    late = {"nonce": {"hex": nonce.hex()}, "sentAt": -61_000}
+    with pytest.raises(js.JsError) as info:
+        bridge.call("call", lib=version, fn="acceptResyncResponse", args=[SECRET.hex(), response, late])
+    assert info.value.code == "stale"
+
+
+@pytest.mark.parametrize("version", BACKENDS)
+def test_js_open_strips_one_trailing_newline_of_python_output(version):
+    """`iotenvelope seal` prints a newline; every JS open strips exactly one LF or CRLF (SPEC.md §5)."""
+    bridge = require_node()
+    for fmt in ("compact", "json"):
+        text = iotenvelope.seal(SECRET, b"reading", device="d", seq=1, ts=NOW, format=fmt)
+        for nl in ("\n", "\r\n"):
+            opened = bridge.call("call", lib=version, fn="open", args=[SECRET.hex(), text + nl, {"now": NOW}])
+            assert bytes.fromhex(opened["plaintext"]["hex"]) == b"reading"
+    compact = iotenvelope.seal(SECRET, b"reading", device="d", seq=1, ts=NOW)
+    for bad in ("\n\n", "\r", " ", "\r\n\n"):  # JSON text keeps JSON's own white-space rules, compact text none
+        with pytest.raises(js.JsError) as info:
+            bridge.call("call", lib=version, fn="open", args=[SECRET.hex(), compact + bad, {"now": NOW}])
+        assert info.value.code == "malformed"
 
 
 def test_pyexecjs_adapter_runs_the_same_checks():

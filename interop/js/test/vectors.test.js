@@ -4,7 +4,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { CHECKERS } = require('../lib/vectors');
+const { CHECKERS } = require('../verify/vectors');
 const { generate } = require('../scripts/generate-vectors');
 const { VECTORS, vectorFiles, backends, EXPECTED, iotenvelope } = require('./helpers');
 

@@ -1,8 +1,8 @@
 'use strict';
-// Checks vector files (vectors/README.md) with this package on one crypto-js instance. Used by the node tests
+// Checks vector files (vectors/README.md) with this package on one backend instance (not part of the npm package). Used by the node tests
 // and by bridge.js (which `iotenvelope verify` talks to). Every check compares exact bytes.
 
-const S = require('./bytes');
+const S = require('../lib/bytes');
 
 const ENVELOPE_ALGORITHM = 'iotenvelope-v1';
 const WYCHEPROOF_CBC = 'AES-CBC-PKCS5';
