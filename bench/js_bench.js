@@ -19,7 +19,7 @@ const viaCryptoJs = ie.create(ie.CryptoJS, ie.cryptoJsVersion, { backend: 'crypt
 
 const SECRET = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');
 const DEVICE = 'sensor-01';
-const MSG = '{"co2": 1223, "t": 21.5, "rh": 40}';
+const MSG = '{"co2": 1223, "temp": 21.4, "hum": 48, "bat": 3.71, "rssi": -67, "uptime": 86399}'; // bench/seal_open.py's reading
 const TS = 1763900000;
 
 // ---- raw node:crypto ----

@@ -244,8 +244,24 @@ function envelopeText(input) {
   return text;
 }
 
+/** What open() returns: the plaintext bytes and the header fields; `text` decodes the plaintext as UTF-8. */
+class Opened {
+  constructor(plaintext, env) {
+    this.plaintext = plaintext;
+    this.device = env.device;
+    this.direction = env.direction;
+    this.type = env.type;
+    this.seq = env.seq;
+    this.ts = env.ts;
+  }
+
+  get text() { return S.utf8Decode(this.plaintext, 'plaintext'); }
+}
+
 function bind(prim, B) {
   const keyCache = new Map();
+  let lastSecret = null; // the secret of the previous call and its keys: most callers use one secret at a time
+  let lastKeys = null;
 
   function b64uDecode(text, what) {
     S.checkB64u(text, what);
@@ -270,9 +286,14 @@ function bind(prim, B) {
 
   /** The derived keys of one device secret (SPEC.md §2.2), computed once per secret and cached. */
   function keysFor(secret) {
+    if (secret === lastSecret && typeof secret === 'string') return lastKeys;
     const id = cacheId(secret);
     let keys = id === null ? undefined : keyCache.get(id);
-    if (keys) return keys;
+    if (keys) {
+      lastSecret = secret;
+      lastKeys = keys;
+      return keys;
+    }
     const raw = parseSecret(secret);
     const prk = prim.hmac(new Uint8Array(32), raw);
     const expand = (info) => prim.hmac(prk, S.concat([S.utf8Encode(info), Uint8Array.of(1)]));
@@ -285,6 +306,8 @@ function bind(prim, B) {
     });
     if (keyCache.size >= 1024) keyCache.clear();
     keyCache.set(id, keys);
+    lastSecret = secret;
+    lastKeys = keys;
     return keys;
   }
 
@@ -539,10 +562,7 @@ function bind(prim, B) {
       checkFreshness(env.ts, now, freshness);
     }
     if (opts.replay) opts.replay.accept(env.device, env.direction, env.seq);
-    return {
-      plaintext, device: env.device, direction: env.direction, type: env.type, seq: env.seq, ts: env.ts,
-      get text() { return S.utf8Decode(plaintext, 'plaintext'); },
-    };
+    return new Opened(plaintext, env);
   }
 
   /**
