@@ -34,7 +34,7 @@ const JSON_NAMES = new Set(JSON_MEMBERS);
 const INFO = {
   enc: 'iotenvelope v1 enc', mac: 'iotenvelope v1 mac', leanEnc: 'iotenvelope v1 lean enc', leanMac: 'iotenvelope v1 lean mac',
 };
-const FORMATS = ['compact', 'json', 'lean'];
+const FORMATS = ['compact', 'json', 'lean', 'lean-raw'];
 const DEFAULT_FRESHNESS = Object.freeze({ skew: 300, maxAge: 86400, allowUnknownTime: true });
 const HAS_BUFFER = typeof Buffer !== 'undefined';
 const own = (obj, k) => Object.prototype.hasOwnProperty.call(obj, k);
@@ -317,6 +317,12 @@ function bind(prim, B) {
     return { encKey: k.encKey, macKey: k.macKey };
   }
 
+  /** { encKey, macKey } of the lean form (K_enc_lean, K_mac_lean: SPEC.md §2.2). */
+  function deriveLeanKeys(secret) {
+    const k = keysFor(secret);
+    return { encKey: k.leanEncKey, macKey: k.leanMacKey };
+  }
+
   function tagOf(macKey, env) {
     return prim.hmac(macKey, macInput(env)).subarray(0, TAG_LEN);
   }
@@ -369,6 +375,10 @@ function bind(prim, B) {
     format = checkFormat(format === undefined && env && env.form === 'lean' ? 'lean' : format);
     if (format === 'compact') return encodeCompact(env);
     if (format === 'json') return encodeJson(env);
+    if (format === 'lean-raw') {
+      if (env.form !== 'lean') throw new E.MalformedError('a compact/JSON envelope has no lean encoding (its keys and tag differ)');
+      return toLeanBytes(env);
+    }
     return encodeLean(env);
   }
 
@@ -405,6 +415,7 @@ function bind(prim, B) {
    * character ('{' means JSON; the lean form is never guessed). opts.device: the device id of a lean envelope.
    */
   function decode(input, format, opts) {
+    if (format === 'lean-raw') return decodeLean(input, (opts || {}).device);
     const text = envelopeText(input);
     if (format === undefined || format === null) format = /^[ \t\r\n]*\{/.test(text) ? 'json' : 'compact';
     if (format === 'json') return fromMembers(parseEnvelopeJson(text, JSON_NAMES));
@@ -442,7 +453,7 @@ function bind(prim, B) {
    */
   function sealEnvelope(secret, plaintext, opts) {
     opts = opts || {};
-    if (opts.format === 'lean') return sealLeanEnvelope(secret, plaintext, opts);
+    if (opts.format === 'lean' || opts.format === 'lean-raw') return sealLeanEnvelope(secret, plaintext, opts);
     const keys = keysFor(secret);
     const data = S.asBytes(plaintext, 'plaintext');
     const f = sealFields(opts);
@@ -483,9 +494,13 @@ function bind(prim, B) {
     return envelopeObject(f, toLeanBytes(env));
   }
 
-  /** Seal and return the envelope text (opts.format 'compact' (default), 'json' or 'lean'). */
+  /**
+   * Seal and return the envelope text (opts.format 'compact' (default), 'json' or 'lean'), or with format
+   * 'lean-raw' the raw lean bytes (as sealLean; the Python API's format name).
+   */
   function seal(secret, plaintext, opts) {
     const format = checkFormat((opts || {}).format);
+    if (format === 'lean-raw') return sealLean(secret, plaintext, opts);
     const env = sealEnvelope(secret, plaintext, opts);
     const text = format === 'json' ? encodeJson(env) : prim.b64u(env.wire);
     if (text.length > MAX_TEXT) throw new E.MalformedError(`the envelope would be ${text.length} characters; the limit is ${MAX_TEXT} (SPEC.md §5)`);
@@ -568,7 +583,8 @@ function bind(prim, B) {
   /**
    * Open envelope text (any encoding). keys: one secret (bytes, hex or "b64:..."), a Map or object of device
    * id -> secret, or a function(device) returning the secret or undefined. opts: direction ('up'), format
-   * (undefined: compact or JSON by the first character; 'lean' needs opts.device), device (lean only),
+   * (undefined: compact or JSON by the first character; 'lean' (text) and 'lean-raw' (bytes, never stripped)
+   * need opts.device), device (lean only),
    * freshness (null disables; else {skew, maxAge, allowUnknownTime}), now, replay ({accept(device, direction,
    * seq)}, called last).
    */
@@ -584,7 +600,7 @@ function bind(prim, B) {
   }
 
   return {
-    deriveKeys, lookup, seal, sealEnvelope, sealLean, open, openEnvelope, openLean, decode, decodeLean, encode,
+    deriveKeys, deriveLeanKeys, lookup, seal, sealEnvelope, sealLean, open, openEnvelope, openLean, decode, decodeLean, encode,
     encodeCompact, encodeJson, encodeLean, toObject, toBytes, macInput, checkFreshness,
   };
 }

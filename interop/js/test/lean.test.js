@@ -63,6 +63,8 @@ for (const [name, ie] of backends()) {
       const got = ie.openLean(secret, raw, { device: opts.device, direction: opts.direction, freshness: null });
       assert.deepEqual([Buffer.from(got.plaintext), got.device, got.seq, got.ts, got.direction, got.type],
         [plaintext, opts.device, opts.seq, opts.ts, opts.direction, opts.type]);
+      assert.deepEqual(Buffer.from(ie.seal(secret, plaintext, { ...opts, format: 'lean-raw' })), want);
+      assert.deepEqual(Buffer.from(ie.open(secret, want, { format: 'lean-raw', device: opts.device, direction: opts.direction, freshness: null }).plaintext), plaintext);
       const viaText = ie.open({ [opts.device]: secret }, text, { format: 'lean', device: opts.device, direction: opts.direction, freshness: null });
       assert.deepEqual(Buffer.from(viaText.plaintext), plaintext);
     }

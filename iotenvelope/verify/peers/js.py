@@ -25,7 +25,7 @@ ORDER = 10
 JS_DIR = Path(__file__).resolve().parents[3] / "interop" / "js"
 BRIDGE = JS_DIR / "bridge.js"
 EXPECTED_VERSIONS = ("3.3.0", "4.1.1", "4.2.0")
-ALGORITHMS = frozenset({"iotenvelope-v1", "AES-CBC-PKCS5", "cryptojs-aes"})
+ALGORITHMS = frozenset({"iotenvelope-v1", "iotenvelope-v1-lean", "AES-CBC-PKCS5", "cryptojs-aes"})
 INSTALL_HINT = "run .ci/install (or: cd interop/js && npm ci)"
 
 
