@@ -21,6 +21,14 @@ const legacyMod = require('./lib/legacy');
 const resyncMod = require('./lib/resync');
 const { ReplayWindow } = require('./lib/replay');
 
+let BootSafeCounter; // Node.js only (it needs fs): undefined in a browser bundle
+try {
+  // eslint-disable-next-line global-require
+  ({ BootSafeCounter } = require('./lib/counter'));
+} catch (e) {
+  BootSafeCounter = undefined;
+}
+
 const NODE_CRYPTO = backends.loadNodeCrypto();
 const BACKENDS = ['node:crypto', 'crypto-js'];
 
@@ -51,6 +59,7 @@ function create(CryptoJS, version, opts) {
     bytes: Object.freeze({ ...B, hexEncode: S.hexEncode, hexDecode: S.hexDecode, utf8Encode: S.utf8Encode, utf8Decode: S.utf8Decode }),
     ReplayWindow,
     ResyncRateLimit: resyncMod.ResyncRateLimit,
+    BootSafeCounter,
     MAX_TEXT: envelopeMod.MAX_TEXT,
     MAX_RAW: envelopeMod.MAX_RAW,
     CryptoJS,
