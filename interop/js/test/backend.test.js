@@ -32,18 +32,24 @@ test('create() keeps its old meaning (crypto-js) and takes backend: "node:crypto
   assert.throws(() => ie.create(ie.CryptoJS, null, { backend: 'webcrypto' }), TypeError);
 });
 
-test('without node:crypto the default instance runs on crypto-js, same bytes, random IVs from getRandomValues', () => {
+test('without node:crypto or Buffer (as in a browser) the default instance runs on crypto-js: same bytes, getRandomValues IVs', () => {
   const blocker = path.join(__dirname, 'no-node-crypto.js');
   const script = `
     const ie = require(${JSON.stringify(path.join(__dirname, '..'))});
     const a = ie.seal('${SECRET}', 'reading', { device: 'd', seq: 3, ts: ${NOW}, iv: '0f'.repeat(16) });
     const b = ie.seal('${SECRET}', 'reading', { device: 'd', seq: 4, ts: ${NOW} });
     const c = ie.seal('${SECRET}', 'reading', { device: 'd', seq: 4, ts: ${NOW} });
-    console.log(JSON.stringify({ backend: ie.backend, node: ie.nodeCryptoAvailable, a, opened: ie.open('${SECRET}', b, { now: ${NOW} }).text,
-      differ: ie.decode(b).iv.toString() !== ie.decode(c).iv.toString() }));`;
+    const lean = ie.seal('${SECRET}', 'reading', { device: 'd', seq: 4, ts: ${NOW}, format: 'lean' });
+    const q = ie.resyncRequest('${SECRET}', { device: 'd' });
+    const r = ie.acceptResyncResponse('${SECRET}', ie.answerResync('${SECRET}', q.text, { seq: 1, now: ${NOW}, nextSeq: 8 }).text, q);
+    console.log(JSON.stringify({ backend: ie.backend, node: ie.nodeCryptoAvailable, buffer: typeof Buffer, a, lean,
+      opened: ie.open('${SECRET}', b, { now: ${NOW} }).text, openedLean: ie.open('${SECRET}', lean + '\\n', { format: 'lean', device: 'd', now: ${NOW} }).text,
+      resync: r.counter, differ: ie.decode(b).iv.toString() !== ie.decode(c).iv.toString() }));`;
   const out = JSON.parse(execFileSync(process.execPath, ['--require', blocker, '-e', script], { encoding: 'utf8' }));
   assert.deepEqual(out, {
-    backend: 'crypto-js', node: false, a: ie.seal(SECRET, 'reading', { device: 'd', seq: 3, ts: NOW, iv: '0f'.repeat(16) }),
-    opened: 'reading', differ: true,
+    backend: 'crypto-js', node: false, buffer: 'undefined',
+    a: ie.seal(SECRET, 'reading', { device: 'd', seq: 3, ts: NOW, iv: '0f'.repeat(16) }),
+    lean: ie.seal(SECRET, 'reading', { device: 'd', seq: 4, ts: NOW, format: 'lean' }),
+    opened: 'reading', openedLean: 'reading', resync: 8, differ: true,
   });
 });
