@@ -238,8 +238,10 @@ function envelopeText(input) {
   if (text.charCodeAt(text.length - 1) === 0x0a) {
     text = text.charCodeAt(text.length - 2) === 0x0d ? text.slice(0, -2) : text.slice(0, -1);
   }
-  if (text.length > MAX_TEXT || (text.length > MAX_TEXT / 3 && S.utf8Length(text) > MAX_TEXT)) {
-    throw new E.MalformedError(`envelope text is ${S.utf8Length(text)} bytes; the limit is ${MAX_TEXT}`);
+  if (text.length > MAX_TEXT) throw new E.MalformedError(`envelope text is ${text.length} characters; the limit is ${MAX_TEXT} bytes`);
+  if (text.length > MAX_TEXT / 3) {
+    const n = S.utf8Length(text);
+    if (n > MAX_TEXT) throw new E.MalformedError(`envelope text is ${n} bytes; the limit is ${MAX_TEXT}`);
   }
   return text;
 }

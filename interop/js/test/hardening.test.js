@@ -37,7 +37,7 @@ for (const [name, ie] of backends()) {
     assert.ok(big.length > 1.1e6, String(big.length));
     const hugeCompact = 'A'.repeat(1 << 20);
     const times = {};
-    times.object = ms(() => malformed(ie, () => ie.open(SECRET, big), /envelope text is \d+ bytes; the limit is 65536/));
+    times.object = ms(() => malformed(ie, () => ie.open(SECRET, big), /envelope text is \d+ characters; the limit is 65536 bytes/));
     times.objectBytes = ms(() => malformed(ie, () => ie.open(SECRET, Buffer.from(big)), /the limit is 65536/));
     times.compact = ms(() => malformed(ie, () => ie.open(SECRET, hugeCompact), /the limit is 65536/));
     const e = malformed(ie, () => ie.decode(big));
@@ -80,7 +80,7 @@ for (const [name, ie] of backends()) {
     assert.equal(padded.length, 65536);
     assert.equal(ie.open(SECRET, padded, { now: NOW }).text, 'x');
     assert.equal(ie.open(SECRET, `${padded}\r\n`, { now: NOW }).text, 'x');
-    malformed(ie, () => ie.open(SECRET, ` ${padded}`, { now: NOW }), /65537 bytes; the limit is 65536/);
+    malformed(ie, () => ie.open(SECRET, ` ${padded}`, { now: NOW }), /65537 characters; the limit is 65536 bytes/);
     // non-ASCII characters count as their UTF-8 bytes
     malformed(ie, () => ie.decode(`{"dev": "${'é'.repeat(33000)}"}`), /66\d{3} bytes; the limit is 65536/);
     // the largest compact envelope: raw 49152 bytes = 65536 characters (a 4-character device id makes it exact)
