@@ -253,3 +253,19 @@ test('seal: K < 1 is refused when the node starts', async () => {
   assert.deepEqual(out.caught.map((m) => m.error.code), ['bad-key']);
   assert.match(out.caught[0].error.message, /K must be a whole number >= 1/);
 });
+
+test('open: when the window cannot be written the envelope is dropped (store-failed), then accepted later', async () => {
+  const out = await load();
+  const env = sealUp(3, 'kept back');
+  const realFsync = fs.fsyncSync;
+  fs.fsyncSync = () => { throw Object.assign(new Error('ENOSPC: no space left on device, fsync'), { code: 'ENOSPC' }); };
+  try {
+    await send('o1', { payload: env });
+  } finally {
+    fs.fsyncSync = realFsync;
+  }
+  assert.deepEqual([out.ok.length, out.bad.length], [0, 0]);
+  assert.deepEqual(out.caught.map((m) => [m.error.code, m.error.message]), [['store-failed', 'StoreError: replay window not written, envelope dropped: ENOSPC']]);
+  await send('o1', { payload: env });
+  assert.deepEqual(out.ok.map((m) => m.payload), ['kept back']);
+});
