@@ -351,3 +351,21 @@ def test_deploy_open_seal_kill9_restart_and_where_the_secret_is(installed):
     state = sorted(p.name for p in (userdir / "iotenvelope-state").iterdir())
     assert any(n.startswith("window-" + b"sensor-01".hex()) for n in state)
     assert any(n.startswith("down-" + b"sensor-01".hex()) for n in state)
+
+
+def test_npm_test_passes_in_the_palette_package():
+    """`npm test` in interop/node-red: node-red-node-test-helper tests in node-red 4.1.8 + the state-file tests."""
+    _node, npm = _require_tools()
+    modules = PALETTE / "node_modules"
+    if not (modules / "node-red-node-test-helper").is_dir() or not (modules / "node-red").is_dir():
+        pytest.fail(f"{modules} lacks the test helper or node-red: run .ci/install (36-node-red-palette.sh)")
+    copy = modules / "iotenvelope"
+    files = ["package.json", "index.js", *(f"lib/{p.name}" for p in (JS / "lib").glob("*.js"))]
+    stale = [f for f in files if not (copy / f).is_file() or (copy / f).read_bytes() != (JS / f).read_bytes()]
+    if stale:
+        pytest.fail(f"{copy} is older than interop/js ({', '.join(stale[:3])}): run .ci/install (36-node-red-palette.sh)")
+    proc = subprocess.run([npm, "test"], cwd=PALETTE, capture_output=True, text=True, timeout=300)
+    summary = "\n".join(proc.stdout.splitlines()[-9:])
+    assert proc.returncode == 0, f"npm test failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    assert re.search(r"^# fail 0$", proc.stdout, re.M), summary
+    assert int(re.search(r"^# pass (\d+)$", proc.stdout, re.M).group(1)) >= 18, summary
