@@ -220,6 +220,17 @@ def test_deploy_open_seal_kill9_restart_and_where_the_secret_is(installed):
     red = _start(node, userdir)
     try:
         assert f"Node-RED version: v{_pinned_version()}" in red.log_text()
+        # The editor's view of the package: three node types loaded without error, their help, the example.
+        status, body = red.request("GET", "/nodes", headers={"Accept": "application/json"})
+        sets = [s for s in json.loads(body) if s["module"] == "@iotenvelope/node-red"]
+        assert sorted(t for s in sets for t in s["types"]) == ["iotenvelope-keyring", "iotenvelope-open",
+                                                               "iotenvelope-seal"]
+        assert all(s["enabled"] and not s.get("err") and s["version"] == "0.2.0" for s in sets), sets
+        status, html = red.request("GET", "/nodes", headers={"Accept": "text/html"})
+        for t in ("iotenvelope-keyring", "iotenvelope-open", "iotenvelope-seal"):
+            assert f'data-help-name="{t}"'.encode() in html, t
+        status, body = red.request("GET", "/library/examples/flows/@iotenvelope/node-red/http-ingest-and-commands")
+        assert (status, json.loads(body)) == (200, json.loads(EXAMPLE.read_text()))
         _deploy(red)
 
         # Python-sealed readings in both forms: 200 and the exact plaintext bytes.
