@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 import iotenvelope
-from iotenvelope import b64
+from iotenvelope.primitives import b64
 from iotenvelope.errors import DirectionError
 
 from servers import free_port
@@ -346,14 +346,16 @@ def test_deploy_open_seal_kill9_restart_and_where_the_secret_is(installed):
     # the keyring decrypted from flows_cred.json with the credentialSecret is the one deployed.
     spellings = [KEY.hex().encode(), KEY.hex().upper().encode(), base64.b64encode(KEY), base64.urlsafe_b64encode(KEY),
                  KEY, OTHER_KEY.hex().encode(), base64.b64encode(OTHER_KEY), OTHER_KEY]
-    checked = 0
+    checked = set()
     for path in userdir.rglob("*"):
         if path.is_file() and not path.is_symlink():
             data = path.read_bytes()
-            checked += 1
+            checked.add(path.relative_to(userdir).as_posix())
             assert not any(s in data for s in spellings), f"a secret is in {path.relative_to(userdir)}"
             assert MARKER.encode() not in data, f"a plaintext is in {path.relative_to(userdir)}"
-    assert checked > 100  # node_modules included
+    assert {"flows.json", "flows_cred.json", "settings.js", "node_modules/@iotenvelope/node-red/nodes/keyring.js",
+            "node_modules/iotenvelope/index.js"} <= checked
+    assert any(name.startswith("iotenvelope-state/window-") for name in checked)
     flows = json.loads((userdir / "flows.json").read_text())
     assert [n for n in flows if n["type"] == "iotenvelope-keyring"][0].get("credentials") is None
     cred = json.loads((userdir / "flows_cred.json").read_text())["$"]
