@@ -54,3 +54,40 @@ test('examples/: flows for the Import menu that use every non-config node', () =
   }
   for (const type of ['iotenvelope-open', 'iotenvelope-seal', 'iotenvelope-keyring']) assert.ok(used.has(type), type);
 });
+
+test('every .html: its scripts parse and registerType has the literal properties the scorecard reads', () => {
+  // What the Flow Library scorecard does to each node's .html (node-red-dev's checknodes): parse every
+  // text/javascript <script> and read registerType's type, category, color, icon, inputs and outputs, which it
+  // can only see when they are literals written inline.
+  const acorn = require('acorn');
+  const walk = require('acorn-walk');
+  for (const [type, file] of Object.entries(pkg['node-red'].nodes)) {
+    const html = fs.readFileSync(path.join(ROOT, file.replace(/\.js$/, '.html')), 'utf8');
+    const scripts = [...html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)].map((m) => m[1]);
+    assert.equal(scripts.length, 1, file);
+    const found = {};
+    walk.simple(acorn.parse(scripts[0], { ecmaVersion: 'latest' }), {
+      CallExpression(node) {
+        if (node.callee.property && node.callee.property.name === 'registerType') {
+          assert.equal(node.arguments[0].type, 'Literal');
+          assert.equal(node.arguments[1].type, 'ObjectExpression');
+          found.type = node.arguments[0].value;
+          for (const prop of node.arguments[1].properties) {
+            if (['category', 'color', 'icon', 'inputs', 'outputs'].includes(prop.key.name)) {
+              assert.equal(prop.value.type, 'Literal', `${type}.${prop.key.name} is a literal`);
+              found[prop.key.name] = prop.value.value;
+            }
+            if (['defaults', 'credentials'].includes(prop.key.name)) assert.equal(prop.value.type, 'ObjectExpression');
+          }
+        }
+      },
+    });
+    assert.equal(found.type, type);
+    if (type === 'iotenvelope-keyring') {
+      assert.equal(found.category, 'config');
+    } else {
+      assert.deepEqual([found.category, found.inputs, found.outputs, typeof found.icon, typeof found.color],
+        ['iotenvelope', 1, type === 'iotenvelope-open' ? 2 : 1, 'string', 'string']);
+    }
+  }
+});
