@@ -4,7 +4,7 @@
 // number is used, so no number is sealed twice, whatever happens to the process).
 
 const iotenvelope = require('iotenvelope');
-const { toPlaintext, MAX_TEXT } = require('../lib/input');
+const { toPlaintext, MAX_TEXT, MAX_RAW } = require('../lib/input');
 
 function clock() {
   return new Date().toISOString().slice(11, 19);
@@ -39,6 +39,10 @@ module.exports = function register(RED) {
         }
         const secret = keyring.secret(device); // UnknownDeviceError before a sequence number is spent
         const plaintext = toPlaintext(msg.payload, iotenvelope);
+        const size = typeof plaintext === 'string' ? Buffer.byteLength(plaintext, 'utf8') : plaintext.length;
+        if (size > MAX_RAW) { // its envelope is over the text cap in either form: refused before a number is spent
+          throw new iotenvelope.MalformedError(`the plaintext is ${size} bytes; an envelope holds at most about ${MAX_RAW - 80}`);
+        }
         const ts = unknownTime ? 0 : Math.floor(Date.now() / 1000);
         let seq;
         try {

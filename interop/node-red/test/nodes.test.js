@@ -220,12 +220,18 @@ test('seal: down envelopes with increasing seq that the device opens; the counte
   await send('s1', { payload: 'x' });
   assert.equal(out.sealed.length, 4);
   assert.deepEqual(out.caught.map((m) => m.error.code), ['unknown-device', 'malformed']);
+  // Too large for any envelope: refused before a number is spent; a JSON-form envelope just over the cap is
+  // refused after sealing (its number is skipped, never reused).
+  await send('s1', { device: 'sensor-01', payload: 'x'.repeat(49153) });
+  await send('s1', { device: 'sensor-01', payload: 'x'.repeat(49100) });
+  assert.equal(out.sealed.length, 4);
+  assert.deepEqual(out.caught.map((m) => m.error.code), ['unknown-device', 'malformed', 'malformed', 'malformed']);
   await send('s1', { device: 'sensor-01', payload: 'next' });
-  assert.equal(ie.open(SECRET, out.sealed[4].payload, { direction: 'down' }).seq, 3);
+  assert.equal(ie.open(SECRET, out.sealed[4].payload, { direction: 'down' }).seq, 4);
   // What a restarted process resumes at: the stored mark (K = 1: one past the last number used).
   const fresh = new StateStore(path.join(userDir, 'iotenvelope-state'));
   const fp = fs.readdirSync(fresh.dir).find((f) => f.startsWith(`down-${Buffer.from('sensor-01').toString('hex')}`)).split('-')[2].split('.')[0];
-  assert.equal(fresh.nextDown(ie, 'sensor-01', fp, 1), 4);
+  assert.equal(fresh.nextDown(ie, 'sensor-01', fp, 1), 5);
 });
 
 test('seal: a configured device wins over msg.device; K = 5 writes the mark once per 5 numbers', async () => {
