@@ -275,3 +275,25 @@ test('open: when the window cannot be written the envelope is dropped (store-fai
   await send('o1', { payload: env });
   assert.deepEqual(out.ok.map((m) => m.payload), ['kept back']);
 });
+
+test('two open nodes, and two keyrings with the same device and secret, share one window', async () => {
+  const flowDef = [
+    { id: 'k1', type: 'iotenvelope-keyring' },
+    { id: 'k2', type: 'iotenvelope-keyring' },
+    { id: 'o1', type: 'iotenvelope-open', keyring: 'k1', wires: [['ok'], ['bad']] },
+    { id: 'o2', type: 'iotenvelope-open', keyring: 'k1', wires: [['ok'], ['bad']] },
+    { id: 'o3', type: 'iotenvelope-open', keyring: 'k2', wires: [['ok'], ['bad']] },
+    { id: 'ok', type: 'helper' },
+    { id: 'bad', type: 'helper' },
+  ];
+  const k2 = JSON.stringify({ 'sensor-01': SECRET.toUpperCase() }); // the same secret, written differently
+  await helper.load([keyringNode, openNode, sealNode], flowDef, { k1: { keys: KEYS }, k2: { keys: k2 } });
+  const got = [];
+  helper.getNode('ok').on('input', (m) => got.push(`ok ${m.iotenvelope.seq}`));
+  helper.getNode('bad').on('input', (m) => got.push(m.error.code));
+  const env = sealUp(20, 'once');
+  for (const id of ['o1', 'o2', 'o3']) await send(id, { payload: env });
+  await send('o3', { payload: sealUp(21, 'next') });
+  await send('o1', { payload: sealUp(21, 'next') });
+  assert.deepEqual(got, ['ok 20', 'replay-duplicate', 'replay-duplicate', 'ok 21', 'replay-duplicate']);
+});
