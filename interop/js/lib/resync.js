@@ -41,9 +41,10 @@ class ResyncRateLimit {
 
   /** Count one answer to `device` at `now` (seconds), or throw RateLimitError and count nothing. */
   take(device, now) {
-    const recent = (this.answers.get(device) || []).filter((t) => t > now - this.period && t <= now);
+    // answers within the period; ones "in the future" (the clock was set back) still count, up to one period
+    const recent = (this.answers.get(device) || []).filter((t) => t > now - this.period && t <= now + this.period);
     if (recent.length >= this.limit) {
-      const wait = Math.max(0, Math.ceil(recent[0] + this.period - now));
+      const wait = Math.max(0, Math.ceil(Math.min(...recent) + this.period - now));
       throw new E.RateLimitError(`already answered ${recent.length} resync requests from ${E.quote(device)} in the last ${this.period} s; the next answer in ${wait} s`);
     }
     recent.push(now);
@@ -144,6 +145,9 @@ function bind(env) {
     const nextSeq = opts.nextSeq || 0;
     if (nextSeq > 0xffffffff) throw new E.MalformedError('nextSeq is beyond 4294967295: the device secret must be replaced (SPEC.md §7)');
     const now = opts.now === undefined ? Math.floor(Date.now() / 1000) : opts.now;
+    if (typeof opts.seq !== 'function' && !(Number.isInteger(opts.seq) && opts.seq >= 0 && opts.seq <= 0xffffffff)) {
+      throw new E.MalformedError('seq (the backend\'s down sequence number) must be an integer in 0..4294967295 or a function returning one');
+    }
     (opts.rateLimit || defaultLimit).take(req.device, now);
     const seq = typeof opts.seq === 'function' ? opts.seq(req.device) : opts.seq;
     let format = opts.format;

@@ -111,3 +111,11 @@ test('resync: the response uses the request\'s encoding', () => {
   assert.equal(answer.text[0], '{');
   assert.equal(ie.acceptResyncResponse(SECRET, answer.text, req).nextSeq, 0);
 });
+
+test('resync: a bad seq is refused before the rate limit counts the request; a clock set back keeps the bound', () => {
+  const limit = new ie.ResyncRateLimit({ limit: 1, period: 60 });
+  const req = ie.resyncRequest(SECRET, { device: 'bad-seq' }).text;
+  assert.equal(codeOf(() => ie.answerResync(SECRET, req, { now: NOW, rateLimit: limit })), 'malformed');
+  assert.equal(ie.answerResync(SECRET, req, { seq: 1, now: NOW, rateLimit: limit }).seq, 1);
+  assert.equal(codeOf(() => ie.answerResync(SECRET, req, { seq: 2, now: NOW - 30, rateLimit: limit })), 'rate-limited');
+});
