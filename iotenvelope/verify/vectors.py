@@ -64,6 +64,8 @@ FLAGS = {
     "Reflection": "A genuine envelope for the other direction (MAC valid).",
     "BadPadding": "MAC valid over a ciphertext whose PKCS#7 padding is wrong (a broken sender).",
     "Encoding": "Invalid base64url or JSON encoding.",
+    "TrailingNewline": "Text ending in exactly one LF or CRLF, which the receiver strips (SPEC.md §5); when sealing "
+                       "again, compare with the text without it.",
     "FieldRange": "A header field outside its allowed values.",
 }
 
@@ -180,7 +182,10 @@ def _groups(rng: random.Random) -> list[dict]:
                 if ("-" in text or "_" in text) else "+" + text[1:], "malformed", "compact", "Encoding")
         invalid("'=' padding appended", text + "=" * (-len(text) % 4 or 2), "malformed", "compact", "Encoding")
         invalid("line break inside", text[:40] + "\n" + text[40:], "malformed", "compact", "Encoding")
-        invalid("trailing newline", text + "\n", "malformed", "compact", "Encoding")
+        tests.append({"comment": "trailing newline (one LF, stripped by the receiver: SPEC.md §5)",
+                      "flags": ["Roundtrip", "TrailingNewline", *flags], "format": "compact", "direction": receiver,
+                      "type": "data", "dev": ref.device, "seq": ref.seq, "ts": ref.ts, "iv": ref.iv.hex(),
+                      "msg": reading.hex(), "envelope": text + "\n", "result": "valid"})
         if len(raw) % 3:  # the last character then has unused low bits; set one of them
             alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
             noncanon = text[:-1] + alphabet[alphabet.index(text[-1]) ^ 1]
@@ -209,7 +214,30 @@ def _groups(rng: random.Random) -> list[dict]:
         invalid("JSON: device id changed, tag kept", json.dumps(b), "auth", "json", "BitFlip")
         groups.append({"type": "EnvelopeTest", "secret": secret.hex(), "secretSize": secret_len * 8,
                        "encKey": k_enc.hex(), "macKey": k_mac.hex(), "receiverDirection": receiver, "tests": tests})
+        if receiver == "up" and secret_len == 16:
+            first = (secret, k_enc, k_mac, ref)
+    groups.append(_newline_group(*first))
     return groups
+
+
+def _newline_group(secret: bytes, k_enc: bytes, k_mac: bytes, ref: Envelope) -> dict:
+    """SPEC.md §5: exactly one trailing LF or CRLF is stripped from envelope text, nothing else (added in 0.2.0
+    as a group of its own after the others, so every earlier tcId is unchanged)."""
+    fields = {"direction": "up", "type": "data", "dev": ref.device, "seq": ref.seq, "ts": ref.ts, "iv": ref.iv.hex()}
+    msg = cipher.decrypt(k_enc, ref.iv, ref.ct).hex()
+    tests = []
+    for fmt, text in (("compact", ref.to_compact()), ("json", ref.to_json())):
+        for suffix, name in (("\n", "LF"), ("\r\n", "CRLF")):
+            tests.append({"comment": f"{fmt} with one trailing {name} (stripped)", "flags": ["Roundtrip", "TrailingNewline"],
+                          "format": fmt, **fields, "msg": msg, "envelope": text + suffix, "result": "valid"})
+    text = ref.to_compact()
+    for comment, bad in (("two trailing LFs", text + "\n\n"), ("trailing space and LF", text + " \n"),
+                         ("trailing lone CR", text + "\r"), ("trailing LF CR", text + "\n\r"),
+                         ("leading LF", "\n" + text), ("trailing tab", text + "\t"), ("CR CR LF", text + "\r\r\n")):
+        tests.append({"comment": f"compact with {comment} (only one LF or CRLF is stripped)", "flags": ["Encoding"],
+                      "format": "compact", "envelope": bad, "result": "invalid", "error": "malformed"})
+    return {"type": "EnvelopeTest", "secret": secret.hex(), "secretSize": len(secret) * 8, "encKey": k_enc.hex(),
+            "macKey": k_mac.hex(), "receiverDirection": "up", "tests": tests}
 
 
 def generate_envelope_v1(seed: int = 1) -> dict:
