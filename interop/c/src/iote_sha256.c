@@ -1,4 +1,5 @@
-/* SHA-256 (FIPS 180-4) written for small 8-bit MCUs: round constants in flash on AVR, 16-word schedule. */
+/* SHA-256 (FIPS 180-4) written for small 8-bit MCUs, 16-word rolling schedule. On AVR the 64 rounds are
+ * iote_sha256_avr.S (assembly, round constants in flash); elsewhere the portable C below. */
 #include "iote_sha256.h"
 
 #include <string.h>
@@ -12,6 +13,27 @@
 #define K_ATTR
 #endif
 
+#if defined(__AVR__)
+/* iote_sha256_avr.S: w = the 16 message words, v[8..15] = a..h in and the working variables out */
+void iote_sha256_rounds_avr(uint32_t w[16], uint32_t v[16]);
+
+static void compress(uint32_t h[8], const uint8_t *p)
+{
+    uint32_t w[16];
+    uint32_t v[16];
+    uint8_t i;
+    for (i = 0; i < 16; i++, p += 4) {
+        w[i] = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint16_t)p[2] << 8) | p[3];
+    }
+    memcpy(v + 8, h, 8 * sizeof h[0]);
+    iote_sha256_rounds_avr(w, v);
+    for (i = 0; i < 8; i++) {
+        h[i] += v[8 + i];
+    }
+    memset(w, 0, sizeof w);
+    memset(v, 0, sizeof v);
+}
+#else
 static const uint32_t K[64] K_ATTR = {
     0x428a2f98ul, 0x71374491ul, 0xb5c0fbcful, 0xe9b5dba5ul, 0x3956c25bul, 0x59f111f1ul, 0x923f82a4ul,
     0xab1c5ed5ul, 0xd807aa98ul, 0x12835b01ul, 0x243185beul, 0x550c7dc3ul, 0x72be5d74ul, 0x80deb1feul,
@@ -116,6 +138,8 @@ static void compress(uint32_t h[8], const uint8_t *p)
     memset(w, 0, sizeof w);
     memset(s, 0, sizeof s);
 }
+
+#endif
 
 static const uint32_t H0[8] K_ATTR = {0x6a09e667ul, 0xbb67ae85ul, 0x3c6ef372ul, 0xa54ff53aul,
                                       0x510e527ful, 0x9b05688cul, 0x1f83d9abul, 0x5be0cd19ul};
