@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 import iotenvelope
-from iotenvelope import b64, kdf
-from iotenvelope.peers import c
+from iotenvelope.primitives import b64, kdf
+from iotenvelope.verify.peers import c
 
 SECRET = bytes(range(16))
 DEVICE = "sensor-01"
@@ -176,7 +176,7 @@ ZIP_FILES = {
     "LICENSE", "README.md", "library.properties", "library.json",
     "examples/SealReading/SealReading.ino", "examples/OpenCommand/OpenCommand.ino",
     "src/iotenvelope.c", "src/iotenvelope.h", "src/iote_backend.h", "src/iote_device.c", "src/iote_device.h",
-    "src/iote_sha256.c", "src/iote_sha256.h", "src/backend_bearssl.c", "src/backend_mbedtls.c",
+    "src/iote_sha256.c", "src/iote_sha256.h", "src/iote_sha256_avr.S", "src/backend_bearssl.c", "src/backend_mbedtls.c",
     "src/backend_openssl.c", "src/backend_tinyaes.c", "src/tinyaes128.c", "src/tinyaes256.c", "src/tinyaes_unit.h",
     "src/tinyaes/aes_c.inc", "src/tinyaes/aes.h", "src/tinyaes/LICENSE.txt", "src/tinyaes/SOURCE",
 }

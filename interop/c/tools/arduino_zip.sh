@@ -13,7 +13,8 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 top=$stage/iotenvelope
 mkdir -p "$top/src/tinyaes" "$top/examples"
-cp "$here/library.properties" "$here/library.json" "$here/LICENSE" "$here/README.md" "$top/"
+cp "$here/library.properties" "$here/library.json" "$here/README.md" "$top/"
+cp "$here/../../LICENSE" "$top/LICENSE"  # the project's MIT license (root LICENSE)
 cp "$here"/src/*.c "$here"/src/*.h "$here"/src/*.S "$top/src/"
 sh "$here/tools/avr_progmem.sh" "$tinyaes/aes.c" "$top/src/tinyaes/aes_c.inc"
 cp "$tinyaes/LICENSE.txt" "$tinyaes/SOURCE" "$top/src/tinyaes/"
