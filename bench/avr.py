@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import iotenvelope  # noqa: E402
+from iotenvelope.primitives import b64  # noqa: E402
 from iotenvelope.verify.peers import c  # noqa: E402
 
 F_CPU = 16_000_000
@@ -32,7 +33,7 @@ TARGETS = {"flash_bytes": 8192, "ram_bytes": 512, "seal_ms": 20.0}
 READING = b'{"co2":1223,"t":21.45,"rh":48.5}'
 SECRET = bytes(range(16))
 # the benchmark's own statics in bench_avr.c (message buffers, test secret/IV/reading), not the library's
-BENCH_STATICS = ("text", "work", "reading", "secret", "iv", "keys", "hdr")
+BENCH_STATICS = ("text", "work", "reading", "secret", "iv", "keys", "hdr", "frame", "lkeys")
 
 
 def sh(*args: str) -> str:
@@ -59,7 +60,8 @@ def run(elf: Path) -> tuple[dict, dict, str]:
     marks = {int(p[1]): int(p[2]) for p in (ln.split() for ln in proc.stderr.splitlines()) if p[:1] == ["mark"]}
     stack = {p[1]: int(p[2]) for p in (ln.split() for ln in proc.stdout.splitlines()) if p[:1] == ["stack"]}
     result = next((ln for ln in proc.stdout.splitlines() if ln.startswith(("ok ", "FAILED"))), "")
-    return marks, stack, result
+    lean = next((ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("lean ")), "")
+    return marks, stack, result + (" " + lean if lean else "")
 
 
 def avr_config(name: str, elf: Path, base: Path, runs: int) -> dict:
@@ -71,6 +73,14 @@ def avr_config(name: str, elf: Path, base: Path, runs: int) -> dict:
     opened = iotenvelope.open(SECRET, token, freshness=None)
     if opened.plaintext != READING:
         raise SystemExit(f"{name}: the envelope the AVR sealed does not open to the reading in Python")
+    lean_token = result.split()[2] if len(result.split()) > 2 else None
+    if lean_token is not None:
+        frame = b64.decode_url(lean_token)
+        lean_opened = iotenvelope.open(SECRET, frame, format="lean-raw", device="sensor-01", freshness=None)
+        if (lean_opened.plaintext, lean_opened.seq, lean_opened.ts) != (READING, 42, 1763900000):
+            raise SystemExit(f"{name}: the lean frame the AVR sealed does not open to the reading in Python")
+        if frame != iotenvelope.seal(SECRET, READING, device="sensor-01", seq=42, ts=1763900000, format="lean-raw"):
+            raise SystemExit(f"{name}: the lean frame differs from Python's")
 
     def median_cycles(a: int, b: int) -> int:
         return int(statistics.median(m[b] - m[a] for m, _, _ in samples))
@@ -83,13 +93,19 @@ def avr_config(name: str, elf: Path, base: Path, runs: int) -> dict:
     peak_stack = max(stack.values())
     ram = keys_struct + lib_static + peak_stack
     cycles = {"derive_keys": median_cycles(1, 2), "seal_32B": median_cycles(3, 4), "open_32B": median_cycles(5, 6)}
+    if lean_token is not None:
+        cycles.update({"lean_derive_keys": median_cycles(7, 8), "lean_seal_32B": median_cycles(9, 10)})
     return {
         "flash_bytes": flash, "ram_bytes": ram,
+        # a device holds the keys of the form it uses (iote_keys and iote_lean_keys have the same size); one that
+        # seals both forms holds both
+        **({"ram_bytes_both_forms": ram + own.get("lkeys", 0)} if lean_token is not None else {}),
         "ram_parts": {"iote_keys": keys_struct, "library_static": lib_static, "peak_stack": peak_stack,
                       "stack_by_operation": stack},
         "caller_buffers": {"compact_text_for_32B": len(token) + 1, "iote_header": own.get("hdr", 0)},
         "cycles": cycles, "ms_at_16MHz": {k: round(v / F_CPU * 1000, 2) for k, v in cycles.items()},
         "envelope": token,
+        **({"lean_frame_bytes": len(frame), "lean_frame": lean_token} if lean_token is not None else {}),
     }
 
 

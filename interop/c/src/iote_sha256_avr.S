@@ -2,9 +2,10 @@
  * The 64 rounds of the SHA-256 compression function (FIPS 180-4 section 6.2.2, steps 2-3) in AVR assembly,
  * for iote_sha256.c on AVR (avr-gcc / avr-libc). Written for this project.
  *
- *   void iote_sha256_rounds_avr(uint32_t w[16], uint32_t v[16]);
+ *   void iote_sha256_rounds_avr(uint32_t *w, uint32_t v[16]);
  *
- * w: the 16 message words (native little-endian uint32), overwritten by the rolling message schedule.
+ * w: the 64-byte block (big-endian words, as in the message); rounds 0-15 turn each word into native
+ *    little-endian order in place, later rounds overwrite them with the rolling message schedule.
  * v: 16 words; on entry v[8..15] = a..h (the chaining value), on return v[8..15] = the working variables after
  *    round 63 (the caller adds them to the chaining value). v[0..7] is scratch.
  *
@@ -168,8 +169,16 @@ iote_sha256_rounds_avr:
 1:  /* ---- T = w[i], extending the schedule from round 16 on ---- */
     cpi RI, 16
     brsh 2f
-    WADDR 0
-    LDX T0, T1, T2, T3
+    WADDR 0                 /* rounds 0-15: the block's big-endian word, stored back in native order */
+    ld T3, X+
+    ld T2, X+
+    ld T1, X+
+    ld T0, X
+    sbiw r26, 3
+    st X+, T0
+    st X+, T1
+    st X+, T2
+    st X, T3
     rjmp 3f
 2:  /* sigma0(w[i+1]) = ror7 ^ ror18 ^ shr3 */
     WADDR 1

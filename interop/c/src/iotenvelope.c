@@ -159,6 +159,34 @@ static void info_copy(uint8_t *dst, const char *flash_src, size_t n)
 }
 
 /* HKDF (SPEC.md section 2.2) with the two info strings of one form (info_len bytes each, counter included) */
+#if defined(IOTE_BE_MIDSTATE)
+#if defined(__GNUC__)
+#define IOTE_NOINLINE __attribute__((noinline))
+#else
+#define IOTE_NOINLINE
+#endif
+/* Replaces K_mac by the states after its ipad and opad blocks. A function of its own, never inlined, so that its
+ * hash context is not on the stack next to the ones hmac_once uses (with LTO that cost an Uno 250 B). */
+static IOTE_NOINLINE int mac_midstates(iote_keys *keys)
+{
+    iote_be_sha256_ctx c;
+    uint8_t k[32];
+    uint8_t ignore[32];
+    int rc;
+    memcpy(k, keys->mac, sizeof k);
+    rc = iote_be_sha256_init(&c);
+    hmac_key_block(&c, k, sizeof k, 0x36u);
+    iote_be_sha256_save(&c, keys->mac);
+    rc |= iote_be_sha256_final(&c, ignore);
+    rc |= iote_be_sha256_init(&c);
+    hmac_key_block(&c, k, sizeof k, 0x5cu);
+    iote_be_sha256_save(&c, keys->mac + 32);
+    rc |= iote_be_sha256_final(&c, ignore);
+    wipe(k, sizeof k);
+    return rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND;
+}
+#endif
+
 static int derive_keys(iote_keys *keys, const uint8_t *secret, size_t secret_len, const char *info_enc,
                        const char *info_mac, size_t info_len)
 {
@@ -191,21 +219,7 @@ static int derive_keys(iote_keys *keys, const uint8_t *secret, size_t secret_len
     iote_be_keys_init(&keys->be, keys->enc, secret_len, keys->mac);
 #endif
 #if defined(IOTE_BE_MIDSTATE)
-    { /* replace K_mac by the states after its ipad and opad blocks */
-        iote_be_sha256_ctx c;
-        uint8_t k[32];
-        uint8_t ignore[32];
-        memcpy(k, keys->mac, sizeof k);
-        rc |= iote_be_sha256_init(&c);
-        hmac_key_block(&c, k, sizeof k, 0x36u);
-        iote_be_sha256_save(&c, keys->mac);
-        rc |= iote_be_sha256_final(&c, ignore);
-        rc |= iote_be_sha256_init(&c);
-        hmac_key_block(&c, k, sizeof k, 0x5cu);
-        iote_be_sha256_save(&c, keys->mac + 32);
-        rc |= iote_be_sha256_final(&c, ignore);
-        wipe(k, sizeof k);
-    }
+    rc |= mac_midstates(keys);
 #endif
     wipe(prk, sizeof prk);
     wipe(info, sizeof info);

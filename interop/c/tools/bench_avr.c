@@ -1,11 +1,12 @@
 /*
  * AVR benchmark firmware for bench/avr.py, run in simavr (tools/avrsim.c) at 16 MHz.
  *
- * Derives the keys, seals a 32-byte reading (compact form), opens it again, and marks each step by writing
+ * Derives the keys, seals a 32-byte reading (compact form), opens it again, derives the lean keys and seals the
+ * reading in the lean form (SPEC.md section 5.3, raw frame, when IOTE_WITH_LEAN), and marks each step by writing
  * GPIOR0 (avrsim prints the cycle count of every write). Around each step it paints the free RAM and then
  * finds the deepest stack byte touched, so the stack each operation needs is measured, not estimated.
- * Output on the UART: the envelope text and one "stack <op> <bytes>" line per operation, so the bench can
- * check the envelope with the Python implementation.
+ * Output on the UART: one "stack <op> <bytes>" line per operation, "lean <b64url of the raw lean frame>", and
+ * "ok <compact envelope>", so the bench can check both envelopes with the Python implementation.
  *
  * BENCH_BASELINE builds the same skeleton without calling the library: the difference in flash and static
  * RAM between the two ELF files is what envelope + crypto cost.
@@ -115,6 +116,7 @@ int main(void)
         iote_fields f;
         size_t len = 0, n = 0;
         int rc;
+        int opened;
 
         f.direction = IOTE_UP;
         f.type = IOTE_TYPE_DATA;
@@ -143,7 +145,31 @@ int main(void)
         MARK(6);
         report("open", used_below(top));
 
-        puts_uart(rc == 0 && n == sizeof reading - 1 && memcmp(work, reading, n) == 0 ? "ok " : "FAILED ");
+        opened = rc == 0 && n == sizeof reading - 1 && memcmp(work, reading, n) == 0;
+#if IOTE_WITH_LEAN
+        {
+            static iote_lean_keys lkeys;
+            static uint8_t frame[80]; /* 9 + 48 + 8 = 65 bytes for the 32-byte reading with ts */
+            size_t flen = 0;
+            top = paint();
+            MARK(7);
+            rc |= iote_lean_keys_init(&lkeys, secret, sizeof secret);
+            MARK(8);
+            report("lean_keys", used_below(top));
+            top = paint();
+            MARK(9);
+            rc |= iote_lean_seal(&lkeys, &f, (const uint8_t *)reading, sizeof reading - 1, IOTE_FMT_LEAN_RAW, frame,
+                                 sizeof frame, &flen);
+            MARK(10);
+            report("lean_seal", used_below(top));
+            rc |= iote_b64url_encode(frame, flen, (char *)work, sizeof work - 1, &n);
+            work[n] = 0;
+            puts_uart("lean ");
+            puts_uart((const char *)work);
+            putc_uart('\n');
+        }
+#endif
+        puts_uart(opened && rc == 0 ? "ok " : "FAILED ");
         puts_uart(text);
         putc_uart('\n');
     }
