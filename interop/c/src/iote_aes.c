@@ -12,6 +12,12 @@
 
 #include "iotenvelope.h"
 
+#if defined(__GNUC__)
+#define IOTE_AES_NOINLINE __attribute__((noinline)) /* for size: each is called once per block or key */
+#else
+#define IOTE_AES_NOINLINE
+#endif
+
 #if defined(__AVR__)
 #include <avr/pgmspace.h>
 #define SBOX_READ(t, i) pgm_read_byte(&(t)[i])
@@ -62,7 +68,7 @@ static uint8_t xtime(uint8_t a)
 }
 
 /* Round keys: (nr + 1) * 16 bytes from a 4- or 8-word key (FIPS 197 section 5.2). */
-static void expand_key(uint8_t *rk, const uint8_t *key, uint8_t nk, uint8_t nr)
+static IOTE_AES_NOINLINE void expand_key(uint8_t *rk, const uint8_t *key, uint8_t nk, uint8_t nr)
 {
     uint8_t i;
     uint8_t rcon = 1;
@@ -102,7 +108,7 @@ static void add_round_key(uint8_t *s, const uint8_t *k)
 
 /* SubBytes + ShiftRows (or their inverses). The state is column-major, s[row + 4 * column]; ShiftRows moves
  * the byte of row r, column c + r to column c: source index (i + 4r) mod 16, the inverse (i - 4r) mod 16. */
-static void sub_shift(uint8_t *s, int inverse)
+static IOTE_AES_NOINLINE void sub_shift(uint8_t *s, uint8_t inverse)
 {
     uint8_t t[16];
     uint8_t i;
@@ -127,58 +133,45 @@ static void mix_columns(uint8_t *s)
     }
 }
 
-/* InvMixColumns = MixColumns after multiplying each column by {04}x^2 + {05} (the pre-step below) */
-static void inv_mix_columns(uint8_t *s)
+/* One block, encrypting (inv = 0: FIPS 197 Cipher) or decrypting (inv = 1: InvCipher) in one loop. Decryption
+ * runs the rounds backwards: InvShiftRows + InvSubBytes, AddRoundKey, then InvMixColumns, which is MixColumns
+ * after multiplying each column by {04}x^2 + {05} (Daemen/Rijmen, "The Design of Rijndael" section 4.1.3). */
+static IOTE_AES_NOINLINE void crypt_block(uint8_t *s, const uint8_t *rk, uint8_t nr, uint8_t inv)
 {
-    uint8_t c;
-    for (c = 0; c < 16; c += 4) {
-        uint8_t u = xtime(xtime((uint8_t)(s[c] ^ s[c + 2])));
-        uint8_t v = xtime(xtime((uint8_t)(s[c + 1] ^ s[c + 3])));
-        s[c] ^= u;
-        s[c + 1] ^= v;
-        s[c + 2] ^= u;
-        s[c + 3] ^= v;
-    }
-    mix_columns(s);
-}
-
-static void encrypt_block(uint8_t *s, const uint8_t *rk, uint8_t nr)
-{
-    uint8_t r;
-    add_round_key(s, rk);
-    for (r = 1;; r++) {
-        sub_shift(s, 0);
-        if (r == nr) {
-            break;
+    uint8_t n;
+    add_round_key(s, rk + (inv ? 16u * nr : 0u));
+    for (n = 1; n <= nr; n++) {
+        uint8_t last = n == nr;
+        sub_shift(s, inv);
+        if (!inv && !last) {
+            mix_columns(s);
         }
-        mix_columns(s);
-        add_round_key(s, rk + 16u * r);
-    }
-    add_round_key(s, rk + 16u * nr);
-}
-
-static void decrypt_block(uint8_t *s, const uint8_t *rk, uint8_t nr)
-{
-    uint8_t r = nr;
-    add_round_key(s, rk + 16u * nr);
-    for (;;) {
-        sub_shift(s, 1);
-        add_round_key(s, rk + 16u * --r);
-        if (r == 0) {
-            break;
+        add_round_key(s, rk + 16u * (inv ? nr - n : n));
+        if (inv && !last) {
+            uint8_t c;
+            for (c = 0; c < 16; c += 4) {
+                uint8_t u = xtime(xtime((uint8_t)(s[c] ^ s[c + 2])));
+                uint8_t v = xtime(xtime((uint8_t)(s[c + 1] ^ s[c + 3])));
+                s[c] ^= u;
+                s[c + 1] ^= v;
+                s[c + 2] ^= u;
+                s[c + 3] ^= v;
+            }
+            mix_columns(s);
         }
-        inv_mix_columns(s);
     }
 }
 
 int iote_aes_cbc(int decrypt, const uint8_t *key, size_t key_len, const uint8_t iv[16], uint8_t *data, size_t len)
 {
+    /* round keys (176 or 240 bytes) then the CBC chaining block: one buffer, wiped once */
 #if IOTE_WITH_AES256
-    uint8_t rk[240];
+    uint8_t mem[240 + 16];
 #else
-    uint8_t rk[176];
+    uint8_t mem[176 + 16];
 #endif
-    uint8_t chain[16];
+    uint8_t *rk = mem;
+    uint8_t *chain = mem + sizeof mem - 16;
     uint8_t nk;
     uint8_t nr;
     volatile uint8_t *v;
@@ -201,24 +194,20 @@ int iote_aes_cbc(int decrypt, const uint8_t *key, size_t key_len, const uint8_t 
     memcpy(chain, iv, 16);
     for (i = 0; i < len; i += 16) {
         uint8_t *b = data + i;
+        uint8_t ct[16];
         if (decrypt) {
-            uint8_t ct[16];
             memcpy(ct, b, 16);
-            decrypt_block(b, rk, nr);
-            add_round_key(b, chain); /* xor with the previous ciphertext block (or the IV) */
-            memcpy(chain, ct, 16);
         } else {
-            add_round_key(b, chain);
-            encrypt_block(b, rk, nr);
-            memcpy(chain, b, 16);
+            add_round_key(b, chain); /* CBC: xor with the previous ciphertext block (or the IV) first */
         }
+        crypt_block(b, rk, nr, (uint8_t)(decrypt != 0));
+        if (decrypt) {
+            add_round_key(b, chain); /* ... or after decrypting */
+        }
+        memcpy(chain, decrypt ? ct : b, 16);
     }
-    v = (volatile uint8_t *)rk; /* wipe the round keys */
-    for (i = 0; i < sizeof rk; i++) {
-        v[i] = 0;
-    }
-    v = (volatile uint8_t *)chain;
-    for (i = 0; i < sizeof chain; i++) {
+    v = (volatile uint8_t *)mem; /* wipe the round keys and the last block */
+    for (i = 0; i < sizeof mem; i++) {
         v[i] = 0;
     }
     return 0;

@@ -140,6 +140,39 @@ iote_sha256_k:
     .size iote_sha256_k, 256
 
     .section .text.iote_sha256_rounds_avr, "ax", @progbits
+/* B or C rotated right / left by 1-3 bits: one entry per count, falling through (no loop) */
+ror_b2:
+    ROR1 B0, B1, B2, B3
+    ROR1 B0, B1, B2, B3
+    ret
+rol_b2:
+    ROL1 B0, B1, B2, B3
+    ROL1 B0, B1, B2, B3
+    ret
+ror_c3:
+    ROR1 C0, C1, C2, C3
+ror_c2:
+    ROR1 C0, C1, C2, C3
+    ROR1 C0, C1, C2, C3
+    ret
+rol_c3:
+    ROL1 C0, C1, C2, C3
+rol_c2:
+    ROL1 C0, C1, C2, C3
+    ROL1 C0, C1, C2, C3
+    ret
+/* X = &w[(i + RT) & 15] and A = that word */
+load_w:
+    add RT, RI
+    andi RT, 15
+    lsl RT
+    lsl RT
+    movw r26, WL
+    add r26, RT
+    adc r27, r1
+    LDX A0, A1, A2, A3
+    ret
+
     .global iote_sha256_rounds_avr
     .type iote_sha256_rounds_avr, @function
 iote_sha256_rounds_avr:
@@ -181,61 +214,51 @@ iote_sha256_rounds_avr:
     st X, T3
     rjmp 3f
 2:  /* sigma0(w[i+1]) = ror7 ^ ror18 ^ shr3 */
-    WADDR 1
-    LDX A0, A1, A2, A3
-    mov T0, A1              /* ror7 = rol1(ror8) */
-    mov T1, A2
-    mov T2, A3
-    mov T3, A0
-    ROL1 T0, T1, T2, T3
+    ldi RT, 1
+    rcall load_w
+    mov B0, A1              /* ror7 = rol1(ror8) */
+    mov B1, A2
+    mov B2, A3
+    mov B3, A0
+    ROL1 B0, B1, B2, B3
+    movw T0, B0
+    movw T2, B2
     movw B0, A2             /* ror18 = ror2(ror16) */
     movw B2, A0
-    ROR1 B0, B1, B2, B3
-    ROR1 B0, B1, B2, B3
+    rcall ror_b2
     XOR4 T0, T1, T2, T3, B0, B1, B2, B3
-    lsr A3                  /* shr3 */
+    ldi RT, 3               /* shr3 */
+7:  lsr A3
     ror A2
     ror A1
     ror A0
-    lsr A3
-    ror A2
-    ror A1
-    ror A0
-    lsr A3
-    ror A2
-    ror A1
-    ror A0
+    dec RT
+    brne 7b
     XOR4 T0, T1, T2, T3, A0, A1, A2, A3
     /* + sigma1(w[i+14]) = ror17 ^ ror19 ^ shr10 */
-    WADDR 14
-    LDX A0, A1, A2, A3
-    movw B0, A2             /* ror17 = ror1(ror16) */
-    movw B2, A0
-    ROR1 B0, B1, B2, B3
-    movw C0, B0             /* ror19 = ror2(ror17) */
-    movw C2, B2
+    ldi RT, 14
+    rcall load_w
+    movw C0, A2             /* ror17 = ror1(ror16) */
+    movw C2, A0
     ROR1 C0, C1, C2, C3
-    ROR1 C0, C1, C2, C3
+    movw B0, C0             /* ror19 = ror2(ror17) */
+    movw B2, C2
+    rcall ror_b2
     XOR4 B0, B1, B2, B3, C0, C1, C2, C3
     mov C0, A1              /* shr10 = shr2(shr8) */
     mov C1, A2
     mov C2, A3
-    lsr C2
-    ror C1
-    ror C0
-    lsr C2
-    ror C1
-    ror C0
-    eor B0, C0
-    eor B1, C1
-    eor B2, C2
+    clr C3
+    rcall ror_c2            /* a rotation of (0, x3, x2, x1) by 2 leaves 2 bits at the top: clear them */
+    andi C3, 0x3f
+    XOR4 B0, B1, B2, B3, C0, C1, C2, C3
     ADD4 T0, T1, T2, T3, B0, B1, B2, B3
     /* + w[i+9] + w[i] */
-    WADDR 9
-    LDX A0, A1, A2, A3
+    ldi RT, 9
+    rcall load_w
     ADD4 T0, T1, T2, T3, A0, A1, A2, A3
-    WADDR 0
-    LDX A0, A1, A2, A3
+    ldi RT, 0
+    rcall load_w
     ADD4 T0, T1, T2, T3, A0, A1, A2, A3
     st X+, T0
     st X+, T1
@@ -266,11 +289,8 @@ iote_sha256_rounds_avr:
     mov B3, A0
     movw C0, B0             /* ror11 = ror3(ror8) */
     movw C2, B2
-    ROL1 B0, B1, B2, B3
-    ROL1 B0, B1, B2, B3
-    ROR1 C0, C1, C2, C3
-    ROR1 C0, C1, C2, C3
-    ROR1 C0, C1, C2, C3
+    rcall rol_b2
+    rcall ror_c3
     XOR4 B0, B1, B2, B3, C0, C1, C2, C3
     mov C0, A3              /* ror25 = ror1(ror24) */
     mov C1, A0
@@ -294,20 +314,16 @@ iote_sha256_rounds_avr:
     LDY A0, A1, A2, A3, 0
     movw B0, A0             /* ror2 */
     movw B2, A2
-    ROR1 B0, B1, B2, B3
-    ROR1 B0, B1, B2, B3
+    rcall ror_b2
     movw C0, A2             /* ror13 = rol3(ror16) */
     movw C2, A0
-    ROL1 C0, C1, C2, C3
-    ROL1 C0, C1, C2, C3
-    ROL1 C0, C1, C2, C3
+    rcall rol_c3
     XOR4 B0, B1, B2, B3, C0, C1, C2, C3
     mov C0, A3              /* ror22 = rol2(ror24) */
     mov C1, A0
     mov C2, A1
     mov C3, A2
-    ROL1 C0, C1, C2, C3
-    ROL1 C0, C1, C2, C3
+    rcall rol_c2
     XOR4 B0, B1, B2, B3, C0, C1, C2, C3
     ADD4 T0, T1, T2, T3, B0, B1, B2, B3
     /* ---- T += Maj(a, b, c) = (a & b) | (c & (a | b)) ---- */
