@@ -14,6 +14,7 @@ import json
 import shutil
 import struct
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -230,8 +231,35 @@ def test_arduino_zip_layout():
         assert "static const uint8_t sbox[256] PROGMEM = {" in aes  # S-boxes in flash on AVR
         manifest = json.loads(z.read("iotenvelope/library.json"))
         assert manifest["repository"]["url"].startswith("https://") and manifest["authors"]
-        assert {"owner": "kokke", "name": "tiny-AES-c", "version": "^1.0.0",
-                "platforms": ["atmelavr"]} in manifest["dependencies"]
+        # nothing to fetch on AVR: the AES and SHA-256 there are the library's own (tiny-AES-c, inside the
+        # package, is only the -DIOTE_OWN_AES=0 alternative)
+        assert "dependencies" not in manifest
+        assert [e["name"] for e in manifest["examples"]] == ["SealReading", "OpenCommand", "LoRaLeanLMIC"]
+
+
+def test_platformio_pack(tmp_path):
+    """PlatformIO's own `pio pkg pack` validates library.json and packs the release folder; a manifest with a
+    wrong license identifier is refused by the same validation (so the check is not a no-op)."""
+    if shutil.which("pio") is None:
+        pytest.fail("PlatformIO (PyPI platformio) not installed: run .ci/install")
+    make("pio-pack")
+    import tarfile
+    with tarfile.open(c.BUILD / "iotenvelope-pio.tar.gz") as tar:
+        names = {m.name for m in tar.getmembers() if m.isfile()}
+        manifest = json.load(tar.extractfile("library.json"))
+    assert names == ZIP_FILES
+    assert manifest["name"] == "iotenvelope" and manifest["platforms"] == ["atmelavr", "espressif8266",
+                                                                           "espressif32"]
+    with zipfile.ZipFile(ZIP) as z:
+        z.extractall(tmp_path)
+    bad = tmp_path / "iotenvelope" / "library.json"
+    data = json.loads(bad.read_text())
+    data["license"] = "MIT-ish"
+    bad.write_text(json.dumps(data))
+    proc = subprocess.run([sys.executable, str(c.C_DIR / "tools" / "pio_pack.py"), str(bad.parent),
+                           str(tmp_path / "bad.tar.gz")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "Invalid SPDX license identifier" in proc.stdout + proc.stderr
+    assert not (tmp_path / "bad.tar.gz").exists()
 
 
 def test_examples_compile_from_the_zip_with_arduino_builder():
