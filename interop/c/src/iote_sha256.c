@@ -207,12 +207,17 @@ void iote_sha256_final(iote_sha256_ctx *c, uint8_t out[32])
         c->fill = 0;
     }
     memset(c->block + c->fill, 0, 58u - c->fill); /* up to the length's two top bytes, always 0 here */
-    c->block[58] = (uint8_t)(blocks >> 31);
-    c->block[59] = (uint8_t)(blocks >> 23);
-    blocks = (blocks << 9) | ((uint16_t)fill << 3);
-    for (i = 0; i < 4; i++) {
-        c->block[63 - i] = (uint8_t)blocks;
-        blocks >>= 8;
+    /* blocks * 512 + fill * 8, byte by byte: x = blocks << 1 is that number shifted right by 8 (fill * 8 only
+     * reaches into the lowest byte and one bit of the next), so every byte is a byte move */
+    {
+        uint32_t x = blocks << 1;
+        c->block[63] = (uint8_t)(fill << 3);
+        c->block[62] = (uint8_t)((uint8_t)x | (uint8_t)(fill >> 5));
+        for (i = 61; i >= 59; i--) {
+            x >>= 8;
+            c->block[i] = (uint8_t)x;
+        }
+        c->block[58] = (uint8_t)((uint8_t)(blocks >> 24) >> 7);
     }
     compress(c->h, c->block);
     iote_sha256_save(c, out);
