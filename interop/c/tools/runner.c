@@ -536,6 +536,7 @@ static void cmd_key(void)
     int n = rd_hex(secret, sizeof secret);
     int rc;
     skip_line();
+    iote_keys_wipe(&keys); /* frees the previous key's backend contexts */
     rc = (n == 16 || n == 32) ? iote_keys_init(&keys, secret, (size_t)n) : IOTE_ERR_BAD_KEY;
     memset(secret, 0, sizeof secret);
     key_unsupported = (!IOTE_WITH_AES256 && n == 32 && rc == IOTE_ERR_BAD_KEY) ? FEAT_AES256 : 0;
@@ -769,10 +770,15 @@ static const char *USAGE =
     "usage: iote-runner vectors                      (vector protocol on stdin, see the source)\n"
     "       iote-runner info                         (backend and error names)\n"
     "       iote-runner seal --key HEX --device ID --seq N --ts N [--iv HEX] [--dir up|down]\n"
-    "                        [--type data|resync-request|resync-response] [--format compact|json]  < plaintext\n"
+    "                        [--type data|resync-request|resync-response] [--format compact|json|lean|lean-raw]\n"
+    "                        < plaintext                (lean: no --iv, the IV is derived from seq)\n"
     "       iote-runner open --key HEX [--dir up|down] [--format auto|compact|json]  < envelope\n"
+    "       iote-runner open --key HEX --format lean|lean-raw --device ID [--dir up|down]  < envelope\n"
     "       iote-runner resync-request --key HEX --device ID --seq N --ts N --nonce HEX [--iv HEX] [--format F]\n"
-    "       iote-runner resync-accept --key HEX --nonce HEX --counter N [--format F]  < response\n";
+    "       iote-runner resync-accept --key HEX --nonce HEX --counter N [--sent-ms N --now-ms N] [--format F]\n"
+    "                        < response   (the request was sent at --sent-ms, the response read at --now-ms:\n"
+    "                        the device's monotonic milliseconds, both 0 unless given)\n"
+    "Text input may end in one LF or CR LF (the library removes it); seal prints one after the text.\n";
 
 static int exit_code(int rc)
 {
@@ -785,6 +791,7 @@ static int exit_code(int rc)
     case IOTE_ERR_AUTH:
     case IOTE_ERR_DIRECTION: return 5;
     case IOTE_ERR_ARGUMENT: return 2;
+    case IOTE_ERR_STALE: return 7;
     default: return 10;
     }
 }
@@ -826,10 +833,19 @@ static int random_bytes(uint8_t *out, size_t n)
     return got == n;
 }
 
-static int parse_common(int argc, char **argv, int *format, int allow_auto)
+static iote_lean_keys lean_keys;
+
+static int is_lean(int format)
+{
+    return format == IOTE_FMT_LEAN || format == IOTE_FMT_LEAN_RAW;
+}
+
+/* --key and --format; lean formats (allow_lean) derive the lean keys instead of the compact/JSON ones */
+static int parse_common(int argc, char **argv, int *format, int allow_auto, int allow_lean)
 {
     uint8_t secret[32];
     size_t len = 0;
+    int rc;
     const char *fmt = opt(argc, argv, "--format");
     if (!hex_arg(opt(argc, argv, "--key"), secret, sizeof secret, &len)) {
         fputs("iote-runner: --key HEX (16 or 32 bytes) is required\n", stderr);
@@ -837,15 +853,21 @@ static int parse_common(int argc, char **argv, int *format, int allow_auto)
     }
     *format = allow_auto ? IOTE_FMT_AUTO : IOTE_FMT_COMPACT;
     if (fmt != NULL) {
-        *format = strcmp(fmt, "json") == 0 ? IOTE_FMT_JSON : strcmp(fmt, "compact") == 0 ? IOTE_FMT_COMPACT : -1;
-        if (*format < 0 && !(allow_auto && strcmp(fmt, "auto") == 0)) {
+        *format = strcmp(fmt, "json") == 0       ? IOTE_FMT_JSON
+                  : strcmp(fmt, "compact") == 0  ? IOTE_FMT_COMPACT
+                  : strcmp(fmt, "lean") == 0     ? IOTE_FMT_LEAN
+                  : strcmp(fmt, "lean-raw") == 0 ? IOTE_FMT_LEAN_RAW
+                                                 : -1;
+        if ((*format < 0 && !(allow_auto && strcmp(fmt, "auto") == 0)) || (is_lean(*format) && !allow_lean)) {
             return IOTE_ERR_ARGUMENT;
         }
         if (*format < 0) {
             *format = IOTE_FMT_AUTO;
         }
     }
-    return iote_keys_init(&keys, secret, len);
+    rc = is_lean(*format) ? iote_lean_keys_init(&lean_keys, secret, len) : iote_keys_init(&keys, secret, len);
+    memset(secret, 0, sizeof secret);
+    return rc;
 }
 
 static int parse_fields(int argc, char **argv, iote_fields *f, uint8_t iv[IOTE_IV_LEN])
@@ -898,11 +920,16 @@ static int cli_seal(int argc, char **argv, int resync)
     size_t len = 0, need, out_len = 0;
     uint8_t *msg;
     char *out;
-    int rc = parse_common(argc, argv, &format, 0);
+    iote_resync rs;
+    int rc = parse_common(argc, argv, &format, 0, !resync);
     if (rc != IOTE_OK) {
         return fail(rc);
     }
     rc = parse_fields(argc, argv, &f, iv);
+    if (rc == IOTE_OK && is_lean(format) && opt(argc, argv, "--iv") != NULL) {
+        fputs("iote-runner: the lean form derives its IV from --seq (no --iv)\n", stderr);
+        rc = IOTE_ERR_ARGUMENT;
+    }
     if (rc != IOTE_OK) {
         return fail(rc);
     }
@@ -921,16 +948,21 @@ static int cli_seal(int argc, char **argv, int resync)
             return fail(IOTE_ERR_ARGUMENT);
         }
     }
-    need = iote_sealed_len(&f, len, format);
+    need = is_lean(format) ? iote_lean_sealed_len(&f, len, format) : iote_sealed_len(&f, len, format);
     out = (char *)malloc(need + 1);
     if (need == 0 || out == NULL) {
         rc = IOTE_ERR_MALFORMED;
     } else if (resync) {
-        rc = iote_resync_request(&keys, f.dev, f.dev_len, f.seq, f.ts, iv, nonce, format, out, need + 1, &out_len);
+        rc = iote_resync_request(&keys, &rs, f.dev, f.dev_len, f.seq, f.ts, iv, nonce, 0, format, out, need + 1,
+                                 &out_len);
+    } else if (is_lean(format)) {
+        rc = iote_lean_seal(&lean_keys, &f, msg, len, format, out, need + 1, &out_len);
     } else {
         rc = iote_seal(&keys, &f, iv, msg, len, format, out, need + 1, &out_len);
     }
-    if (rc == IOTE_OK) {
+    if (rc == IOTE_OK && format == IOTE_FMT_LEAN_RAW) {
+        fwrite(out, 1, out_len, stdout); /* binary: no newline */
+    } else if (rc == IOTE_OK) {
         emit(out, out_len);
     }
     free(out);
@@ -940,31 +972,32 @@ static int cli_seal(int argc, char **argv, int resync)
     return rc == IOTE_OK ? 0 : fail(rc);
 }
 
-static size_t trimmed(const uint8_t *text, size_t len)
-{
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) {
-        len--;
-    }
-    return len;
-}
-
 static int cli_open(int argc, char **argv)
 {
     const char *dir = opt(argc, argv, "--dir");
     int format;
     size_t len = 0, n = 0;
+    const char *dev = opt(argc, argv, "--device");
     uint8_t *text;
-    int rc = parse_common(argc, argv, &format, 1);
+    uint8_t expect = (dir != NULL && strcmp(dir, "down") == 0) ? IOTE_DOWN : IOTE_UP;
+    int rc = parse_common(argc, argv, &format, 1, 1);
     if (rc != IOTE_OK) {
         return fail(rc);
+    }
+    if (is_lean(format) && (dev == NULL || strlen(dev) > 255)) {
+        fputs("iote-runner: the lean form needs --device ID (it is not on the wire)\n", stderr);
+        return fail(IOTE_ERR_ARGUMENT);
     }
     text = read_all(stdin, &len);
     if (text == NULL) {
         return fail(IOTE_ERR_ARGUMENT);
     }
-    len = trimmed(text, len);
-    rc = iote_open(&keys, (dir != NULL && strcmp(dir, "down") == 0) ? IOTE_DOWN : IOTE_UP, (const char *)text, len,
-                   format, text, len, &hdr, &n); /* in place */
+    /* in place; the library removes one trailing newline from text and nothing else */
+    if (is_lean(format)) {
+        rc = iote_lean_open(&lean_keys, expect, dev, (uint8_t)strlen(dev), text, len, format, text, len, &hdr, &n);
+    } else {
+        rc = iote_open(&keys, expect, (const char *)text, len, format, text, len, &hdr, &n);
+    }
     if (rc == IOTE_OK) {
         fwrite(text, 1, n, stdout);
         fprintf(stderr, "device=%s seq=%lu ts=%lu type=%u dir=%u\n", hdr.dev, (unsigned long)hdr.seq,
@@ -976,19 +1009,27 @@ static int cli_open(int argc, char **argv)
 
 static int cli_resync_accept(int argc, char **argv)
 {
-    uint8_t nonce[IOTE_NONCE_LEN];
+    iote_resync rs;
     size_t nlen = 0, len = 0;
-    uint32_t counter, backend_time = 0;
+    uint32_t counter, backend_time = 0, now_ms = 0;
     int ok = 1;
     int format;
     uint8_t *text;
-    int rc = parse_common(argc, argv, &format, 1);
+    int rc = parse_common(argc, argv, &format, 1, 0);
     if (rc != IOTE_OK) {
         return fail(rc);
     }
-    if (!hex_arg(opt(argc, argv, "--nonce"), nonce, sizeof nonce, &nlen) || nlen != sizeof nonce ||
+    memset(&rs, 0, sizeof rs);
+    if (!hex_arg(opt(argc, argv, "--nonce"), rs.nonce, sizeof rs.nonce, &nlen) || nlen != sizeof rs.nonce ||
         opt(argc, argv, "--counter") == NULL) {
         return fail(IOTE_ERR_ARGUMENT);
+    }
+    rs.pending = 1; /* the request this process stands for was sent at --sent-ms */
+    if (opt(argc, argv, "--sent-ms") != NULL) {
+        rs.sent_ms = to_u32(opt(argc, argv, "--sent-ms"), &ok);
+    }
+    if (opt(argc, argv, "--now-ms") != NULL) {
+        now_ms = to_u32(opt(argc, argv, "--now-ms"), &ok);
     }
     counter = to_u32(opt(argc, argv, "--counter"), &ok);
     text = read_all(stdin, &len);
@@ -996,8 +1037,7 @@ static int cli_resync_accept(int argc, char **argv)
         free(text);
         return fail(IOTE_ERR_ARGUMENT);
     }
-    len = trimmed(text, len);
-    rc = iote_resync_accept(&keys, (const char *)text, len, format, text, len, nonce, &counter, &backend_time);
+    rc = iote_resync_accept(&keys, &rs, (const char *)text, len, format, text, len, now_ms, &counter, &backend_time);
     free(text);
     if (rc != IOTE_OK) {
         return fail(rc);
@@ -1020,7 +1060,7 @@ int main(int argc, char **argv)
         int i;
         printf("backend %s\nlibrary %s\njson %d\naes256 %d\nerrors", iote_be_name(), IOTE_VERSION_STRING,
                IOTE_WITH_JSON, IOTE_WITH_AES256);
-        for (i = 0; i <= IOTE_REPLAY_TOO_OLD; i++) {
+        for (i = 0; i <= IOTE_ERR_STALE; i++) {
             printf(" %s", iote_error_name(i));
         }
         putchar('\n');

@@ -57,7 +57,7 @@ UNSUPPORTED_DEVICE_KEYS = (f"key size 192 or 256 bits: the device configuration 
 #: iote_err numbers of interop/c/src/iotenvelope.h, by SPEC.md error name
 ERROR_CODES = {"ok": 0, "malformed": 1, "unsupported-version": 2, "bad-key": 3, "auth": 4, "wrong-direction": 5,
                "padding": 6, "buffer": 7, "argument": 8, "backend": 9,
-               "replay-duplicate": 11, "replay-too-old": 12}
+               "replay-duplicate": 11, "replay-too-old": 12, "stale": 13}
 #: numbers the C library no longer returns (10 was IOTE_ERR_RESYNC); iote_error_name() calls them "error"
 RESERVED_CODES = (10,)
 ERROR_NAMES = {v: k for k, v in ERROR_CODES.items()}
