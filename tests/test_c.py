@@ -8,6 +8,7 @@ missing they FAIL with the reason, they do not skip.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -554,3 +555,50 @@ def test_resync_response_after_t_wait_is_stale(backend):
             assert (proc.stdout, proc.stderr) == (b"", b"iote-runner: error stale\n")
         else:
             assert proc.stdout == b"counter=1000 time=1763900000\n"
+
+
+# -- libFuzzer (tools/fuzz.c): a short run per build in every test run; longer runs: make fuzz, then by hand ----------
+FUZZ_SECRET = bytes(range(16))  # the key tools/fuzz.c derives
+
+
+def _fuzz_seeds(directory) -> int:
+    """Seed inputs: every vector envelope for each text decoder (mode byte 0..2, 6), envelopes valid under the
+    harness's key (they open, so the reseal checks run), lean ones (3, 4), resync responses (5), round trips (7)."""
+    seeds = []
+    for _, test in vectors.iter_tests(envelope_file()):
+        text = test["envelope"].encode()
+        seeds += [bytes([m]) + text for m in (0, 1, 2, 6)]
+    for i, fmt in enumerate(("compact", "json")):
+        text = iotenvelope.seal(FUZZ_SECRET, b'{"t": 1}', device="fz-1", seq=i, ts=0, format=fmt).encode()
+        seeds += [bytes([i]) + text, bytes([2]) + text + b"\n", bytes([6]) + text]
+    for ts in (0, 1763900000):
+        raw = _lean_reference(FUZZ_SECRET, b"21.5C", device="fz-1", seq=3, ts=ts)
+        import base64
+        seeds += [bytes([4]) + raw, bytes([3]) + base64.urlsafe_b64encode(raw).rstrip(b"=") + b"\r\n"]
+    nonce = bytes(8)
+    resp = iotenvelope.seal(FUZZ_SECRET, nonce + bytes(8), device="fz-1", seq=1, ts=0, direction="down",
+                            type="resync-response").encode()
+    seeds += [bytes([5]) + resp, bytes([7]) + bytes(range(40)), bytes([7 | 8]) + bytes(60)]
+    for i, seed in enumerate(seeds):
+        (directory / f"seed-{i:04d}").write_bytes(seed)
+    return len(seeds)
+
+
+@pytest.mark.parametrize("backend", ["openssl", "tinyaes"])
+def test_fuzz_harness_short_run(backend, tmp_path):
+    """Seconds of libFuzzer with ASan + UBSan over the compact, JSON and lean decoders, resync and seal/open round
+    trips: no crash, no sanitizer report, no broken invariant (the harness aborts on one)."""
+    if shutil.which("clang") is None:
+        pytest.fail("clang not found (run .ci/install: .ci/install.d/45-c-fuzz.sh)")
+    proc = subprocess.run(["make", "-s", "-C", str(c.C_DIR), f"build/fuzz/iote-fuzz-{backend}"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stderr or proc.stdout)[-2000:]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    seeds = _fuzz_seeds(corpus)
+    proc = subprocess.run([str(c.BUILD / "fuzz" / f"iote-fuzz-{backend}"), "-max_total_time=3", "-timeout=10",
+                           "-rss_limit_mb=2048", "-print_final_stats=1", str(corpus)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = int(proc.stderr.split("stat::number_of_executed_units:")[1].split()[0])
+    assert runs > seeds, proc.stderr[-1000:]  # every seed ran, and mutations after them
