@@ -1,0 +1,205 @@
+"""crypto-js under node as verify peers: one ``js-cryptojs-<version>`` per installed crypto-js version.
+
+All of them talk to ONE long-lived ``node interop/js/bridge.js`` child process over JSON lines (started on
+first use, stopped by :meth:`NodeBridge.close`); that process loads every installed crypto-js version side by
+side (npm aliases ``crypto-js-3.3.0`` ...). :class:`ExecJSTransport` runs the very same requests through
+PyExecJS (one node process per call, as the original design card had it): slower, kept for comparison
+(``bench/bridge.py``) and as a fallback where only PyExecJS is allowed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+from ...errors import IotEnvelopeError
+from . import Peer, Result
+
+ORDER = 10
+JS_DIR = Path(__file__).resolve().parents[3] / "interop" / "js"
+BRIDGE = JS_DIR / "bridge.js"
+EXPECTED_VERSIONS = ("3.3.0", "4.1.1", "4.2.0")
+ALGORITHMS = frozenset({"iotenvelope-v1", "AES-CBC-PKCS5", "cryptojs-aes"})
+INSTALL_HINT = "run .ci/install (or: cd interop/js && npm ci)"
+
+
+class BridgeError(IotEnvelopeError):
+    """The node side could not be started or answered with a protocol error."""
+
+    code = "bridge"
+
+
+class JsError(IotEnvelopeError):
+    """An exception thrown on the JavaScript side; ``code`` is its SPEC.md error name when it has one."""
+
+    def __init__(self, name: str, code: str | None, message: str):
+        super().__init__(f"{name}: {message}")
+        self.js_name = name
+        self.code = code or "js-error"
+
+
+def node_binary() -> str | None:
+    return shutil.which("node")
+
+
+def installed_versions() -> list[str]:
+    """crypto-js versions installed under interop/js/node_modules (``crypto-js-<version>`` aliases)."""
+    modules = JS_DIR / "node_modules"
+    if not modules.is_dir():
+        return []
+    found = []
+    for p in modules.glob("crypto-js-*"):
+        version = p.name[len("crypto-js-"):]
+        if (p / "package.json").is_file() and version.replace(".", "").isdigit():
+            found.append(version)
+    return sorted(found, key=lambda v: tuple(int(x) for x in v.split(".")))
+
+
+def unavailable_reason(version: str | None = None) -> str | None:
+    if node_binary() is None:
+        return f"node not found ({INSTALL_HINT})"
+    if not (JS_DIR / "node_modules" / "crypto-js").is_dir():
+        return f"interop/js/node_modules missing ({INSTALL_HINT})"
+    if version is not None and version not in installed_versions():
+        return f"crypto-js {version} not installed ({INSTALL_HINT})"
+    return None
+
+
+def _answer(reply: dict) -> Any:
+    if reply.get("ok"):
+        return reply.get("result")
+    err = reply.get("error") or {}
+    raise JsError(err.get("name", "Error"), err.get("code"), err.get("message", "?"))
+
+
+class NodeBridge:
+    """One ``node bridge.js`` child speaking JSON lines; thread-safe, restarted on demand."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self._next = 0
+        self.starts = 0
+
+    def _start(self) -> subprocess.Popen:
+        reason = unavailable_reason()
+        if reason:
+            raise BridgeError(reason)
+        self._proc = subprocess.Popen([node_binary(), str(BRIDGE)], cwd=JS_DIR, stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                                      bufsize=1)
+        self.starts += 1
+        return self._proc
+
+    def call(self, op: str, **request: Any) -> Any:
+        with self._lock:
+            proc = self._proc if self._proc and self._proc.poll() is None else self._start()
+            self._next += 1
+            request.update(id=self._next, op=op)
+            try:
+                proc.stdin.write(json.dumps(request) + "\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+            except (BrokenPipeError, OSError) as exc:
+                raise BridgeError(f"node bridge died: {exc}") from None
+            if not line:
+                err = proc.stderr.read() if proc.poll() is not None else ""
+                raise BridgeError(f"node bridge exited: {err.strip()[-500:]}")
+            reply = json.loads(line)
+            if reply.get("id") != self._next:
+                raise BridgeError(f"node bridge answered request {reply.get('id')}, expected {self._next}")
+        return _answer(reply)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc and self._proc.poll() is None else None
+
+    def close(self) -> None:
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()
+            proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            stream.close()
+
+
+class ExecJSTransport:
+    """The same requests through PyExecJS (``pip install 'iotenvelope[execjs]'``): one node process per call."""
+
+    def __init__(self) -> None:
+        try:
+            import execjs  # type: ignore[import-not-found]
+        except ImportError:
+            raise BridgeError("PyExecJS is not installed (pip install PyExecJS, or the 'execjs' extra)") from None
+        reason = unavailable_reason()
+        if reason:
+            raise BridgeError(reason)
+        runtime = execjs.get("Node")
+        source = ("var handle = require(%s).handle;\n"
+                  "function iotenvelopeHandle(line) { return JSON.stringify(handle(JSON.parse(line))); }\n"
+                  % json.dumps(str(BRIDGE)))
+        self._ctx = runtime.compile(source, cwd=str(JS_DIR))
+        self._next = 0
+
+    def call(self, op: str, **request: Any) -> Any:
+        self._next += 1
+        request.update(id=self._next, op=op)
+        return _answer(json.loads(self._ctx.call("iotenvelopeHandle", json.dumps(request))))
+
+    def close(self) -> None:
+        """Nothing to release: every call was its own process."""
+
+
+_BRIDGE: NodeBridge | None = None
+
+
+def bridge() -> NodeBridge:
+    """The process-wide bridge (one node child per run)."""
+    global _BRIDGE
+    if _BRIDGE is None:
+        _BRIDGE = NodeBridge()
+        atexit.register(_BRIDGE.close)
+    return _BRIDGE
+
+
+class JsPeer(Peer):
+    """``js-cryptojs-<version>``: interop/js's checkers on that crypto-js version, through ``transport``."""
+
+    algorithms = ALGORITHMS
+
+    def __init__(self, version: str, transport: Any = None, suffix: str = "") -> None:
+        self.version = version
+        self.name = f"js-cryptojs-{version}{suffix}"
+        self._transport = transport
+
+    @property
+    def transport(self):
+        return self._transport or bridge()
+
+    def unavailable_reason(self) -> str | None:
+        return unavailable_reason(self.version)
+
+    def run(self, path: Path, data: dict) -> Result:
+        res = self.transport.call("check", lib=self.version, path=str(Path(path).resolve()))
+        return Result(res["passed"], res["failed"], list(res["failures"]))
+
+    def close(self) -> None:
+        if self._transport is None and _BRIDGE is not None:
+            _BRIDGE.close()
+
+
+def discover() -> list[Peer]:
+    versions = sorted(set(EXPECTED_VERSIONS) | set(installed_versions()),
+                      key=lambda v: tuple(int(x) for x in v.split(".")))
+    return [JsPeer(v) for v in versions]
