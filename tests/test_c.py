@@ -165,6 +165,7 @@ def test_verify_lists_c_avr_device():
     matrix = json.loads(proc.stdout)["matrix"]
     assert [(m["impl"], m["file"], m["passed"], m["failed"], m["unsupported"]) for m in matrix] == [
         ("c-avr-device", "envelope_v1.json [compact,16-byte secret]", 100, 0, 167),
+        ("c-avr-device", "envelope_v1_lean.json [16-byte secret]", 128, 0, 64),
         ("c-avr-device", "wycheproof/aes_cbc_pkcs5_test.json [128]", 72, 0, 144)]
 
 
@@ -394,7 +395,7 @@ def test_verify_lists_every_c_peer():
     matrix = json.loads(proc.stdout)["matrix"]
     assert {(m["impl"], m["file"], m["passed"], m["failed"], m.get("unsupported", 0)) for m in matrix} == {
         (impl, file, passed, 0, unsupported) for impl in ("c-avr", "c-bearssl")
-        for file, passed, unsupported in (("envelope_v1.json", 267, 0),
+        for file, passed, unsupported in (("envelope_v1.json", 267, 0), ("envelope_v1_lean.json", 192, 0),
                                           ("wycheproof/aes_cbc_pkcs5_test.json [128,256]", 144, 72))}
 
 
@@ -602,3 +603,55 @@ def test_fuzz_harness_short_run(backend, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = int(proc.stderr.split("stat::number_of_executed_units:")[1].split()[0])
     assert runs > seeds, proc.stderr[-1000:]  # every seed ran, and mutations after them
+
+
+# -- vectors/envelope_v1_lean.json (the Python reference's lean vectors) through the C runner -----------------------
+def lean_file() -> dict:
+    return vectors.load(default_vector_dir() / "envelope_v1_lean.json")
+
+
+@pytest.mark.parametrize("sanitize", [False, True], ids=["plain", "asan-ubsan"])
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_lean_vectors(backend, sanitize):
+    """Every lean case: opened for its device id, fields and plaintext compared, sealed again to the exact text;
+    every invalid case refused with its SPEC error; the repeated-seq cases through the C replay window."""
+    need(backend, sanitize)
+    data = lean_file()
+    script, cases = c.lean_script(data)
+    result = c.run_script(c.runner_command(backend, sanitize), script, cases)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == data["numberOfTests"] == 192
+
+
+def test_lean_runner_rejects_wrong_expectations():
+    """The L/P/V/X commands really compare: a changed plaintext, a wrong error, a repeated-seq case whose first
+    envelope is expected to fail, and a wrong device id each fail their case."""
+    need("openssl")
+    import copy
+    bad = copy.deepcopy(lean_file())
+    tests = bad["testGroups"][0]["tests"]
+    valid = [t for t in tests if t["result"] == "valid" and t["msg"]]
+    valid[0]["msg"] = "00" + valid[0]["msg"][2:] if valid[0]["msg"][:2] != "00" else "01" + valid[0]["msg"][2:]
+    valid[1]["dev"] = valid[1]["dev"] + "x"
+    auth = next(t for t in tests if t.get("error") == "auth")
+    auth["error"] = "malformed"
+    repeated = next(t for t in tests if "envelopes" in t)
+    repeated["results"] = ["auth", "replay-duplicate"]
+    script, cases = c.lean_script(bad)
+    result = c.run_script(c.runner_command("openssl"), script, cases)
+    assert result.failed == 4 and result.passed == 188, result.failures
+    details = "\n".join(result.failures)
+    assert f"tcId {valid[0]['tcId']} " in details and "plaintext-mismatch" in details
+    assert f"tcId {valid[1]['tcId']} " in details and "open-failed" in details
+    assert f"tcId {auth['tcId']} " in details and "got error auth" in details
+    assert f"tcId {repeated['tcId']} " in details and "an earlier envelope of the case" in details
+
+
+def test_avr_lean_vectors_in_simavr():
+    """The lean vectors on the simulated ATmega328P (full build), all 192 on the Uno."""
+    need("avr")
+    data = lean_file()
+    result = c.CPeer("avr").run(default_vector_dir() / "envelope_v1_lean.json", data)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == 192
+    assert max(c.lean_buffer_need(t) for _, t in vectors.iter_tests(data)) <= c.avr_buffer_size("uno")
