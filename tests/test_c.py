@@ -655,3 +655,14 @@ def test_avr_lean_vectors_in_simavr():
     assert result.failed == 0, result.failures[:5]
     assert result.passed == 192
     assert max(c.lean_buffer_need(t) for _, t in vectors.iter_tests(data)) <= c.avr_buffer_size("uno")
+
+
+def test_unit_tests_under_thread_sanitizer():
+    """The unit tests (with 4 threads sealing and opening through one shared iote_keys) under ThreadSanitizer with
+    the OpenSSL backend, whose per-key EVP contexts are taken with atomic flags (docs/c.md): no data race."""
+    proc = subprocess.run(["make", "-s", "-C", str(c.C_DIR), "build/tsan/iote-unit-openssl"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stderr or proc.stdout)[-2000:]
+    proc = subprocess.run([str(c.BUILD / "tsan" / "iote-unit-openssl")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "ThreadSanitizer" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("checks, 0 failed"), proc.stdout
