@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import iotenvelope  # noqa: E402
-from iotenvelope.peers import c  # noqa: E402
+from iotenvelope.verify.peers import c  # noqa: E402
 
 READING = b'{"co2": 1223, "temp": 21.4, "hum": 48, "bat": 3.71, "rssi": -67, "uptime": 8639}'
 SECRET = bytes(range(16))
