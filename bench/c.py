@@ -9,8 +9,9 @@ keyed once (OpenSSL EVP_CIPHER_CTX + EVP_MAC, mbedTLS aes/md contexts, BearSSL c
 tiny-AES-c + the project's SHA-256 with the HMAC key blocks hashed once). The raw loop builds no base64 text;
 the library does, so vs_raw below 1 is the envelope's own cost.
 
-Timing is in C (clock_gettime(CLOCK_MONOTONIC)): every round times one ~10 ms batch of each kind in turn (the
-order rotates), 21 rounds; figures are medians. Printed per backend: seal/open per second, the raw loop's,
+Timing is in C (clock_gettime(CLOCK_MONOTONIC)): every round times one ~1 ms batch of each kind in turn (the
+order rotates), 201 rounds; rates are medians over the rounds, ratios the median of the per-round ratios (the two
+batches milliseconds apart, so load on a shared machine hits both alike). Printed per backend: seal/open per second, the raw loop's,
 ``vs_raw_seal``/``vs_raw_open`` (library / raw), the lean form's rates, and for OpenSSL
 ``keyctx_vs_oneshot_seal``/``_open``: the per-key EVP contexts against the same library calls with one-shot
 contexts (what every call did before). Also the time to refuse issue 10's hostile inputs (``refuse_us``).
@@ -59,7 +60,7 @@ def main() -> int:
     if args.json:
         print(json.dumps({"reading_bytes": len(READING), "backends": results}, indent=2))
         return 0
-    print(f"C library, {len(READING)}-byte reading, compact form, AES-128 (medians of 21 interleaved rounds)")
+    print(f"C library, {len(READING)}-byte reading, compact form, AES-128 (medians of 201 interleaved rounds)")
     print(f"{'backend':<28} {'seal/s':>9} {'raw/s':>9} {'vs_raw':>7} {'open/s':>9} {'raw/s':>9} {'vs_raw':>7}")
     for r in results.values():
         print(f"{r['backend'][:28]:<28} {r['seal_per_s']:>9} {r['raw_seal_per_s']:>9} {r['vs_raw_seal']:>7.3f} "
