@@ -8,6 +8,7 @@ missing they FAIL with the reason, they do not skip.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -164,6 +165,7 @@ def test_verify_lists_c_avr_device():
     matrix = json.loads(proc.stdout)["matrix"]
     assert [(m["impl"], m["file"], m["passed"], m["failed"], m["unsupported"]) for m in matrix] == [
         ("c-avr-device", "envelope_v1.json [compact,16-byte secret]", 100, 0, 167),
+        ("c-avr-device", "envelope_v1_lean.json [16-byte secret]", 128, 0, 64),
         ("c-avr-device", "wycheproof/aes_cbc_pkcs5_test.json [128]", 72, 0, 144)]
 
 
@@ -393,7 +395,7 @@ def test_verify_lists_every_c_peer():
     matrix = json.loads(proc.stdout)["matrix"]
     assert {(m["impl"], m["file"], m["passed"], m["failed"], m.get("unsupported", 0)) for m in matrix} == {
         (impl, file, passed, 0, unsupported) for impl in ("c-avr", "c-bearssl")
-        for file, passed, unsupported in (("envelope_v1.json", 267, 0),
+        for file, passed, unsupported in (("envelope_v1.json", 267, 0), ("envelope_v1_lean.json", 192, 0),
                                           ("wycheproof/aes_cbc_pkcs5_test.json [128,256]", 144, 72))}
 
 
@@ -554,3 +556,113 @@ def test_resync_response_after_t_wait_is_stale(backend):
             assert (proc.stdout, proc.stderr) == (b"", b"iote-runner: error stale\n")
         else:
             assert proc.stdout == b"counter=1000 time=1763900000\n"
+
+
+# -- libFuzzer (tools/fuzz.c): a short run per build in every test run; longer runs: make fuzz, then by hand ----------
+FUZZ_SECRET = bytes(range(16))  # the key tools/fuzz.c derives
+
+
+def _fuzz_seeds(directory) -> int:
+    """Seed inputs: every vector envelope for each text decoder (mode byte 0..2, 6), envelopes valid under the
+    harness's key (they open, so the reseal checks run), lean ones (3, 4), resync responses (5), round trips (7)."""
+    seeds = []
+    for _, test in vectors.iter_tests(envelope_file()):
+        text = test["envelope"].encode()
+        seeds += [bytes([m]) + text for m in (0, 1, 2, 6)]
+    for i, fmt in enumerate(("compact", "json")):
+        text = iotenvelope.seal(FUZZ_SECRET, b'{"t": 1}', device="fz-1", seq=i, ts=0, format=fmt).encode()
+        seeds += [bytes([i]) + text, bytes([2]) + text + b"\n", bytes([6]) + text]
+    for ts in (0, 1763900000):
+        raw = _lean_reference(FUZZ_SECRET, b"21.5C", device="fz-1", seq=3, ts=ts)
+        import base64
+        seeds += [bytes([4]) + raw, bytes([3]) + base64.urlsafe_b64encode(raw).rstrip(b"=") + b"\r\n"]
+    nonce = bytes(8)
+    resp = iotenvelope.seal(FUZZ_SECRET, nonce + bytes(8), device="fz-1", seq=1, ts=0, direction="down",
+                            type="resync-response").encode()
+    seeds += [bytes([5]) + resp, bytes([7]) + bytes(range(40)), bytes([7 | 8]) + bytes(60)]
+    for i, seed in enumerate(seeds):
+        (directory / f"seed-{i:04d}").write_bytes(seed)
+    return len(seeds)
+
+
+@pytest.mark.parametrize("backend", ["openssl", "tinyaes"])
+def test_fuzz_harness_short_run(backend, tmp_path):
+    """Seconds of libFuzzer with ASan + UBSan over the compact, JSON and lean decoders, resync and seal/open round
+    trips: no crash, no sanitizer report, no broken invariant (the harness aborts on one)."""
+    if shutil.which("clang") is None:
+        pytest.fail("clang not found (run .ci/install: .ci/install.d/45-c-fuzz.sh)")
+    proc = subprocess.run(["make", "-s", "-C", str(c.C_DIR), f"build/fuzz/iote-fuzz-{backend}"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stderr or proc.stdout)[-2000:]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    seeds = _fuzz_seeds(corpus)
+    proc = subprocess.run([str(c.BUILD / "fuzz" / f"iote-fuzz-{backend}"), "-max_total_time=3", "-timeout=10",
+                           "-rss_limit_mb=2048", "-print_final_stats=1", str(corpus)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = int(proc.stderr.split("stat::number_of_executed_units:")[1].split()[0])
+    assert runs > seeds, proc.stderr[-1000:]  # every seed ran, and mutations after them
+
+
+# -- vectors/envelope_v1_lean.json (the Python reference's lean vectors) through the C runner -----------------------
+def lean_file() -> dict:
+    return vectors.load(default_vector_dir() / "envelope_v1_lean.json")
+
+
+@pytest.mark.parametrize("sanitize", [False, True], ids=["plain", "asan-ubsan"])
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_lean_vectors(backend, sanitize):
+    """Every lean case: opened for its device id, fields and plaintext compared, sealed again to the exact text;
+    every invalid case refused with its SPEC error; the repeated-seq cases through the C replay window."""
+    need(backend, sanitize)
+    data = lean_file()
+    script, cases = c.lean_script(data)
+    result = c.run_script(c.runner_command(backend, sanitize), script, cases)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == data["numberOfTests"] == 192
+
+
+def test_lean_runner_rejects_wrong_expectations():
+    """The L/P/V/X commands really compare: a changed plaintext, a wrong error, a repeated-seq case whose first
+    envelope is expected to fail, and a wrong device id each fail their case."""
+    need("openssl")
+    import copy
+    bad = copy.deepcopy(lean_file())
+    tests = bad["testGroups"][0]["tests"]
+    valid = [t for t in tests if t["result"] == "valid" and t["msg"]]
+    valid[0]["msg"] = "00" + valid[0]["msg"][2:] if valid[0]["msg"][:2] != "00" else "01" + valid[0]["msg"][2:]
+    valid[1]["dev"] = valid[1]["dev"] + "x"
+    auth = next(t for t in tests if t.get("error") == "auth")
+    auth["error"] = "malformed"
+    repeated = next(t for t in tests if "envelopes" in t)
+    repeated["results"] = ["auth", "replay-duplicate"]
+    script, cases = c.lean_script(bad)
+    result = c.run_script(c.runner_command("openssl"), script, cases)
+    assert result.failed == 4 and result.passed == 188, result.failures
+    details = "\n".join(result.failures)
+    assert f"tcId {valid[0]['tcId']} " in details and "plaintext-mismatch" in details
+    assert f"tcId {valid[1]['tcId']} " in details and "open-failed" in details
+    assert f"tcId {auth['tcId']} " in details and "got error auth" in details
+    assert f"tcId {repeated['tcId']} " in details and "an earlier envelope of the case" in details
+
+
+def test_avr_lean_vectors_in_simavr():
+    """The lean vectors on the simulated ATmega328P (full build), all 192 on the Uno."""
+    need("avr")
+    data = lean_file()
+    result = c.CPeer("avr").run(default_vector_dir() / "envelope_v1_lean.json", data)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == 192
+    assert max(c.lean_buffer_need(t) for _, t in vectors.iter_tests(data)) <= c.avr_buffer_size("uno")
+
+
+def test_unit_tests_under_thread_sanitizer():
+    """The unit tests (with 4 threads sealing and opening through one shared iote_keys) under ThreadSanitizer with
+    the OpenSSL backend, whose per-key EVP contexts are taken with atomic flags (docs/c.md): no data race."""
+    proc = subprocess.run(["make", "-s", "-C", str(c.C_DIR), "build/tsan/iote-unit-openssl"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stderr or proc.stdout)[-2000:]
+    proc = subprocess.run([str(c.BUILD / "tsan" / "iote-unit-openssl")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "ThreadSanitizer" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("checks, 0 failed"), proc.stdout

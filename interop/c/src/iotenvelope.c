@@ -267,6 +267,29 @@ static int keys_ok(const iote_keys *keys)
 
 /* ---- base64url (RFC 4648 section 5, no '=') ------------------------------------------------------------- */
 
+#if !defined(__AVR__)
+/* Hosts: tables (small MCUs keep the branches, which take less flash than 320 bytes of tables). */
+static const char B64_ENC[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/* value + 1 of each base64url character, 0 for every other byte */
+static const uint8_t B64_DEC[256] = {
+    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10,
+    ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19,
+    ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28,
+    ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37,
+    ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46,
+    ['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55,
+    ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64};
+
+static char b64_char(uint8_t v)
+{
+    return B64_ENC[v & 63u];
+}
+
+static int b64_value(unsigned c)
+{
+    return (int)B64_DEC[c & 0xFFu] - 1;
+}
+#else
 static char b64_char(uint8_t v)
 {
     v &= 63u;
@@ -301,6 +324,7 @@ static int b64_value(unsigned c)
     }
     return -1;
 }
+#endif
 
 size_t iote_b64url_encoded_len(size_t raw_len)
 {
@@ -354,9 +378,21 @@ int iote_b64url_encode(const uint8_t *in, size_t len, char *out, size_t out_cap,
     if (rem != 0) {
         b64_group(out + full * 4, in + full * 3, rem);
     }
+#if !defined(__AVR__)
+    for (k = full; k-- > 0;) { /* hosts: straight from the table, the 3 bytes read before the 4 are written */
+        const uint8_t *g = in + 3 * k;
+        unsigned a = g[0], b = g[1], c = g[2];
+        char *o = out + 4 * k;
+        o[0] = B64_ENC[a >> 2];
+        o[1] = B64_ENC[((a & 3u) << 4) | (b >> 4)];
+        o[2] = B64_ENC[((b & 15u) << 2) | (c >> 6)];
+        o[3] = B64_ENC[c & 63u];
+    }
+#else
     for (k = full; k-- > 0;) {
         b64_group(out + 4 * k, in + 3 * k, 3);
     }
+#endif
     if (out_len != NULL) {
         *out_len = n;
     }
@@ -441,7 +477,24 @@ int iote_b64url_decode(const char *in, size_t len, uint8_t *out, size_t out_cap,
     }
     /* forward; out may equal in since 3 bytes are written only after 4 characters were read */
     b64_dec_init(&d, out, out_cap);
-    for (i = 0; i < len; i++) {
+    i = 0;
+#if !defined(__AVR__)
+    /* whole groups of 4 with the table (need <= out_cap was checked), then the rest one by one */
+    for (; len - i > 4; i += 4) {
+        const unsigned char *g = (const unsigned char *)in + i;
+        unsigned a, b, c, e;
+        /* each character is checked before the next is read: nothing after the first bad one is looked at */
+        if ((a = B64_DEC[g[0]]) == 0 || (b = B64_DEC[g[1]]) == 0 || (c = B64_DEC[g[2]]) == 0 ||
+            (e = B64_DEC[g[3]]) == 0) {
+            return IOTE_ERR_MALFORMED;
+        }
+        a--, b--, c--, e--;
+        out[d.pos++] = (uint8_t)((a << 2) | (b >> 4));
+        out[d.pos++] = (uint8_t)((b << 4) | (c >> 2));
+        out[d.pos++] = (uint8_t)((c << 6) | e);
+    }
+#endif
+    for (; i < len; i++) {
         rc = b64_dec_put(&d, (unsigned char)in[i]);
         if (rc != IOTE_OK) {
             return rc;
@@ -932,10 +985,7 @@ static int open_compact(const iote_keys *keys, uint8_t expect_dir, const char *t
     uint8_t L;
     int rc;
 
-    if (b64_decoded_len(text_len) == (size_t)-1) {
-        return IOTE_ERR_MALFORMED;
-    }
-    rc = iote_b64url_decode(text, text_len, buf, buf_cap, &raw_len);
+    rc = iote_b64url_decode(text, text_len, buf, buf_cap, &raw_len); /* a length = 1 (mod 4) is malformed */
     if (rc != IOTE_OK) {
         return rc;
     }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -1068,6 +1069,54 @@ static void test_lean(void)
 }
 #endif
 
+/* One iote_keys shared by several threads (docs/c.md): with OpenSSL they contend for the per-key contexts and
+ * fall back to one-shot ones; every seal must still give the single-threaded bytes and every open the message. */
+#define THREADS 4
+#define THREAD_ROUNDS 3000
+static char thread_want[256];
+static size_t thread_want_len;
+static int thread_bad[THREADS];
+
+static void *thread_body(void *arg)
+{
+    int id = (int)(size_t)arg;
+    iote_fields f = fields("shared", IOTE_UP, 0, 7, 1763900000u);
+    int r;
+    for (r = 0; r < THREAD_ROUNDS; r++) {
+        char out[256];
+        uint8_t buf[256];
+        iote_header h;
+        size_t n = 0, m = 0;
+        if (iote_seal(&K, &f, IV, (const uint8_t *)"concurrent reading", 18, IOTE_FMT_COMPACT, out, sizeof out, &n) !=
+                IOTE_OK ||
+            n != thread_want_len || memcmp(out, thread_want, n) != 0) {
+            thread_bad[id]++;
+        }
+        if (iote_open(&K, IOTE_UP, thread_want, thread_want_len, IOTE_FMT_COMPACT, buf, sizeof buf, &h, &m) !=
+                IOTE_OK ||
+            m != 18 || memcmp(buf, "concurrent reading", 18) != 0) {
+            thread_bad[id]++;
+        }
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    pthread_t t[THREADS];
+    iote_fields f = fields("shared", IOTE_UP, 0, 7, 1763900000u);
+    size_t i;
+    CHECK(iote_seal(&K, &f, IV, (const uint8_t *)"concurrent reading", 18, IOTE_FMT_COMPACT, thread_want,
+                    sizeof thread_want, &thread_want_len) == IOTE_OK);
+    for (i = 0; i < THREADS; i++) {
+        CHECK(pthread_create(&t[i], NULL, thread_body, (void *)i) == 0);
+    }
+    for (i = 0; i < THREADS; i++) {
+        CHECK(pthread_join(t[i], NULL) == 0);
+        CHECK(thread_bad[i] == 0);
+    }
+}
+
 int main(void)
 {
     uint8_t secret[16];
@@ -1089,6 +1138,7 @@ int main(void)
     test_newline();
     test_text_cap();
     test_stops_early();
+    test_threads();
 #if IOTE_WITH_LEAN
     test_lean();
 #endif

@@ -13,8 +13,16 @@
  *       PKCS#7 alone (iote_cbc_pkcs7_*, what seal/open run; for Wycheproof's AES-CBC-PKCS5 file). code 0:
  *       decrypting the ciphertext gives the plaintext and encrypting the plaintext gives the ciphertext;
  *       otherwise decrypting must fail with error <code>.           -> "pass <tcId>" | "fail <tcId> ..."
+ *   L <tcId> <recv u|d> <dev> <window 0|1> <n>   + n bytes of lean envelope text (SPEC.md 5.3): open it for
+ *       device <dev> with the lean keys, remember the outcome like O; with window 1 an opened envelope must
+ *       then pass the replay window (W), whose refusal becomes the outcome. V (iv "-": derived) and X follow.
+ *   W                                       a fresh replay window (W = 64) for L ... 1, and no failed step
+ *   P <code> <m>                            + m bytes: an intermediate step of a multi-envelope case: the last
+ *       L gave <code> (0: opened, and to these m plaintext bytes); prints nothing, a mismatch fails the case's
+ *       final V/X verdict.
  *   Q                                       quit                           -> "bye"
- * Error codes are the iote_err numbers (iotenvelope.h).
+ * K derives the keys of both forms (compact/JSON and lean). Error codes are the iote_err numbers
+ * (iotenvelope.h); the replay window's are IOTE_REPLAY_DUPLICATE / _TOO_OLD.
  *
  * Built without a feature (-DIOTE_WITH_JSON=0 / -DIOTE_WITH_AES256=0, the AVR device configuration), a case that
  * needs it gets "unsupported <tcId> json|aes256" instead of pass/fail - only once the library itself refused
@@ -253,6 +261,12 @@ static int rd_compare(const uint8_t *want, size_t have, uint32_t n)
 /* ---- state --------------------------------------------------------------------------------------------- */
 
 static iote_keys keys;
+#if IOTE_WITH_LEAN
+static iote_lean_keys lean_keys;
+static char lean_dev[IOTE_MAX_DEV + 2];
+static iote_window window;
+#endif
+static uint8_t step_failed; /* a P step of the current case went wrong */
 static iote_header hdr;
 static char tok[34]; /* the longest token kept whole is an IV in hex; device ids are compared as they come */
 #if defined(__AVR__)
@@ -274,6 +288,7 @@ static uint32_t tc_id;
 
 static void verdict_unsupported(uint8_t feature)
 {
+    step_failed = 0; /* the case is over */
     io_puts(MSG_STR("unsupported "));
     io_putu(tc_id);
     io_puts(feature == FEAT_JSON ? MSG_STR(" json\n") : MSG_STR(" aes256\n"));
@@ -282,6 +297,7 @@ static void verdict_unsupported(uint8_t feature)
 
 static void verdict(int ok, const char *why, int code)
 {
+    step_failed = 0; /* the case is over */
     io_puts(ok ? MSG_STR("pass ") : MSG_STR("fail "));
     io_putu(tc_id);
     if (!ok) {
@@ -320,18 +336,47 @@ static void check_guard(const uint8_t *p, size_t n)
 }
 #endif
 
-/* O <tcId> <fmt> <recv> <n> + n bytes */
-static void cmd_open(void)
+/* the open of O and L: compact/JSON with keys, or lean with lean_keys for lean_dev */
+static int open_any(uint8_t recv, const uint8_t *text, size_t n, uint8_t *out, size_t cap)
+{
+#if IOTE_WITH_LEAN
+    if (open_fmt == IOTE_FMT_LEAN) {
+        return iote_lean_open(&lean_keys, recv, lean_dev, (uint8_t)strlen(lean_dev), text, n, IOTE_FMT_LEAN, out, cap,
+                              &hdr, &msg_len);
+    }
+#endif
+    return iote_open(&keys, recv, (const char *)text, n, open_fmt, out, cap, &hdr, &msg_len);
+}
+
+/* O <tcId> <fmt> <recv> <n> + n bytes;  L <tcId> <recv> <dev> <window> <n> + n bytes */
+static void cmd_open(int lean)
 {
     int ok = 1;
     uint8_t recv, missing;
+    uint8_t use_window = 0;
     uint32_t n;
     rd_token(tok, sizeof tok);
     tc_id = to_u32(tok, &ok);
-    rd_token(tok, sizeof tok);
-    open_fmt = tok[0] == 'j' ? IOTE_FMT_JSON : IOTE_FMT_COMPACT;
+    if (!lean) {
+        rd_token(tok, sizeof tok);
+        open_fmt = tok[0] == 'j' ? IOTE_FMT_JSON : IOTE_FMT_COMPACT;
+    }
     rd_token(tok, sizeof tok);
     recv = tok[0] == 'd' ? IOTE_DOWN : IOTE_UP;
+    if (lean) {
+#if IOTE_WITH_LEAN
+        open_fmt = IOTE_FMT_LEAN;
+        if (rd_token(lean_dev, sizeof lean_dev) < 0) {
+            ok = 0;
+        }
+        rd_token(tok, sizeof tok);
+        use_window = tok[0] == '1';
+#else
+        ok = 0; /* this build has no lean form */
+        rd_token(tok, sizeof tok);
+        rd_token(tok, sizeof tok);
+#endif
+    }
     rd_token(tok, sizeof tok);
     n = to_u32(tok, &ok);
     skip_line();
@@ -357,8 +402,7 @@ static void cmd_open(void)
             }
         }
     }
-    open_rc = iote_open(&keys, recv, (const char *)buf, n < IO_BUF ? n : IO_BUF, open_fmt, buf, IO_BUF, &hdr,
-                        &msg_len);
+    open_rc = open_any(recv, buf, n < IO_BUF ? n : IO_BUF, buf, IO_BUF);
 #else
     {
         /* text and output in separate exactly sized heap blocks; the output gets the decoded size */
@@ -371,7 +415,7 @@ static void cmd_open(void)
         }
         free(msg_heap);
         msg_heap = guarded(cap);
-        open_rc = ok ? iote_open(&keys, recv, (const char *)text, n, open_fmt, msg_heap, cap, &hdr, &msg_len) : -1;
+        open_rc = ok ? open_any(recv, text, n, msg_heap, cap) : -1;
         check_guard(text, n);
         check_guard(msg_heap, cap);
         free(text);
@@ -379,6 +423,28 @@ static void cmd_open(void)
 #endif
     if (missing != 0 && open_rc == IOTE_ERR_ARGUMENT) {
         open_unsupported = missing;
+    }
+#if IOTE_WITH_LEAN
+    if (use_window && open_rc == IOTE_OK) {
+        open_rc = iote_window_accept(&window, hdr.seq);
+    }
+#else
+    (void)use_window;
+#endif
+}
+
+/* P <code> <m> + m bytes */
+static void cmd_step(void)
+{
+    int ok = 1;
+    uint32_t want, m;
+    rd_token(tok, sizeof tok);
+    want = to_u32(tok, &ok);
+    rd_token(tok, sizeof tok);
+    m = to_u32(tok, &ok);
+    skip_line();
+    if (!rd_compare(MSG, open_rc == IOTE_OK ? msg_len : 0, m) || !ok || (uint32_t)open_rc != want) {
+        step_failed = 1;
     }
 }
 
@@ -392,6 +458,8 @@ static void cmd_expect_error(void)
     skip_line();
     if (ok && open_unsupported) {
         verdict_unsupported(open_unsupported);
+    } else if (step_failed) {
+        verdict(0, MSG_STR("an earlier envelope of the case"), -1);
     } else if (open_rc == IOTE_OK) {
         verdict(0, MSG_STR("opened; expected error"), (int)want);
     } else {
@@ -420,8 +488,8 @@ static void cmd_expect_valid(void)
     rd_token(tok, sizeof tok);
     ts = to_u32(tok, &ok);
     rd_token(tok, sizeof tok);
-    if (!from_hex(tok, iv, sizeof iv)) {
-        ok = 0;
+    if (!(open_fmt == IOTE_FMT_LEAN && tok[0] == '-' && tok[1] == '\0') && !from_hex(tok, iv, sizeof iv)) {
+        ok = 0; /* the lean form has no IV on the wire: "-" */
     }
     rd_token(tok, sizeof tok);
     reseal = tok[0] == '1';
@@ -465,16 +533,31 @@ static void cmd_expect_valid(void)
             f.seq = hdr.seq;
             f.ts = hdr.ts;
 #if defined(__AVR__)
-            rc = iote_seal(&keys, &f, iv, buf, msg_len, open_fmt, (char *)buf, IO_BUF, &out_len);
+#if IOTE_WITH_LEAN
+            if (open_fmt == IOTE_FMT_LEAN) {
+                rc = iote_lean_seal(&lean_keys, &f, buf, msg_len, IOTE_FMT_LEAN, buf, IO_BUF, &out_len);
+            } else
+#endif
+            {
+                rc = iote_seal(&keys, &f, iv, buf, msg_len, open_fmt, (char *)buf, IO_BUF, &out_len);
+            }
             if (!rd_compare(buf, rc == IOTE_OK ? out_len : 0, n) && ok) {
                 ok = 0;
                 why = MSG_STR("seal-mismatch");
             }
 #else
             {
-                size_t want = iote_sealed_len(&f, msg_len, open_fmt);
+                size_t want = open_fmt == IOTE_FMT_LEAN ? iote_lean_sealed_len(&f, msg_len, IOTE_FMT_LEAN)
+                                                        : iote_sealed_len(&f, msg_len, open_fmt);
                 uint8_t *out = guarded(want + 1); /* exactly the stated size, NUL included */
-                rc = iote_seal(&keys, &f, iv, msg_heap, msg_len, open_fmt, (char *)out, want + 1, &out_len);
+#if IOTE_WITH_LEAN
+                if (open_fmt == IOTE_FMT_LEAN) {
+                    rc = iote_lean_seal(&lean_keys, &f, msg_heap, msg_len, IOTE_FMT_LEAN, out, want + 1, &out_len);
+                } else
+#endif
+                {
+                    rc = iote_seal(&keys, &f, iv, msg_heap, msg_len, open_fmt, (char *)out, want + 1, &out_len);
+                }
                 if ((!rd_compare(out, rc == IOTE_OK ? out_len : 0, n) || out_len != want) && ok) {
                     ok = 0;
                     why = MSG_STR("seal-mismatch");
@@ -502,7 +585,7 @@ static void cmd_expect_valid(void)
     if (proto_ok && open_unsupported) {
         verdict_unsupported(open_unsupported);
     } else {
-        verdict(ok, why, -1);
+        verdict(ok && !step_failed, step_failed ? MSG_STR("an earlier envelope of the case") : why, -1);
     }
 }
 
@@ -538,6 +621,12 @@ static void cmd_key(void)
     skip_line();
     iote_keys_wipe(&keys); /* frees the previous key's backend contexts */
     rc = (n == 16 || n == 32) ? iote_keys_init(&keys, secret, (size_t)n) : IOTE_ERR_BAD_KEY;
+#if IOTE_WITH_LEAN
+    iote_lean_keys_wipe(&lean_keys);
+    if (rc == IOTE_OK) {
+        rc = iote_lean_keys_init(&lean_keys, secret, (size_t)n);
+    }
+#endif
     memset(secret, 0, sizeof secret);
     key_unsupported = (!IOTE_WITH_AES256 && n == 32 && rc == IOTE_ERR_BAD_KEY) ? FEAT_AES256 : 0;
     io_puts(MSG_STR("key "));
@@ -708,7 +797,16 @@ static int vector_loop(void)
         last_delim = ' ';
         switch (c) {
         case 'K': cmd_key(); break;
-        case 'O': cmd_open(); break;
+        case 'O': cmd_open(0); break;
+        case 'L': cmd_open(1); break;
+        case 'P': cmd_step(); break;
+        case 'W':
+            skip_line();
+#if IOTE_WITH_LEAN
+            iote_window_init(&window);
+#endif
+            step_failed = 0;
+            break;
         case 'X': cmd_expect_error(); break;
         case 'V': cmd_expect_valid(); break;
         case 'C': cmd_cipher(); break;
