@@ -40,12 +40,14 @@ replayed: at most once) or keeps it; it never lets a message be accepted twice. 
 """
 
 from .window import ACCEPT, DEFAULT_WINDOW, DUPLICATE, MAX_WINDOW, TOO_OLD, Window, check_window  # noqa: F401
-from .store import ReplayStore, ReplayGuard, accept_many  # noqa: F401
+from .store import RESYNC_LIMIT, RESYNC_PERIOD, ReplayStore, ReplayGuard, Transaction, accept_many  # noqa: F401
 from .memory import MemoryStore  # noqa: F401
 from .sqlite import SQLiteStore  # noqa: F401
 from .redis import RedisStore  # noqa: F401
+from .postgres import PostgresStore  # noqa: F401
 from .urls import open_store  # noqa: F401
 
 __all__ = ["DEFAULT_WINDOW", "MAX_WINDOW", "Window", "ReplayStore", "ReplayGuard", "MemoryStore", "SQLiteStore",
-           "RedisStore", "open_store", "accept_many", "check_window"]
+           "RedisStore", "PostgresStore", "Transaction", "open_store", "accept_many", "check_window",
+           "RESYNC_LIMIT", "RESYNC_PERIOD"]
 
