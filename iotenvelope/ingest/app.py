@@ -80,6 +80,10 @@ class IngestApp:
                  legacy_salts: Iterable[str] = (), window: int = DEFAULT_WINDOW,
                  freshness: Freshness | None = Freshness(), clock: Callable[[], float] = time.time):
         UsageError.check_type(db, str, "db", "a store URL")
+        if db.partition(":")[0].lower() not in ("sqlite", "postgresql", "postgres"):
+            raise UsageError("the ingest service stores readings in the same transaction as the replay state:"
+                             " --db must be sqlite:///path or postgresql://... (memory:// forgets, Redis has no"
+                             " transactions)")
         self.db_url = db
         self.window = window
         self.keyring = keyring if isinstance(keyring, Keyring) else Keyring(keyring)
@@ -240,49 +244,52 @@ class IngestApp:
             text, env = self._decode(data, fmt)
             if env.type == "resync-request":
                 return contract.RESYNC, self._resync(text, env)
-            return contract.STORED, self._accept([(text, env)])[0]
+            return contract.STORED, self._accept([(text, env)], single=True)[0]
         except IotEnvelopeError as exc:
             status = contract.status_of(exc)
             self._refused(status, exc.code, str(exc), environ, env.device if env else None, _trusted_device(exc))
             extra = {"device": env.device, "seq": env.seq} if env is not None and _trusted_device(exc) else {}
             return status, contract.refusal(exc.code, str(exc), **extra)
 
-    def _accept(self, items: list[tuple[str, Envelope]], source: str = "http") -> list[dict | IotEnvelopeError]:
+    def _accept(self, items: list[tuple[str, Envelope]], source: str = "http", *,
+                single: bool = False) -> list[dict | IotEnvelopeError]:
         """Open and store ``items`` in ONE transaction; one result per item (a dict, or the error raised for
-        it when called for a batch). A single item's error is raised; a StoreError always is."""
+        it). With ``single`` the one item's error is raised instead; a StoreError always is."""
         store = self.store()
         tables = self.tables
         now = self.clock()
         results: list = []
         last: dict[str, tuple[int, bytes, int | None]] = {}
         started = time.perf_counter()
-        with store.transaction() as tx:
-            for text, env in items:
-                try:
-                    if env.type == "resync-request":
-                        results.append(self._resync(text, env, tx))
-                        continue
-                    opened, index = self.keyring.open(env, freshness=self.freshness, now=int(now), replay=tx)
-                except StoreError:
-                    raise
-                except IotEnvelopeError as exc:
-                    if len(items) == 1:
+        try:
+            with store.transaction() as tx:
+                for text, env in items:
+                    try:
+                        if env.type == "resync-request":
+                            results.append(self._resync(text, env, tx))
+                            continue
+                        opened, index = self.keyring.open(env, freshness=self.freshness, now=int(now), replay=tx)
+                    except StoreError:
                         raise
-                    results.append(exc)
-                    continue
-                rid = tables.insert_reading(tx, device=opened.device, seq=opened.seq, ts=opened.ts, received_at=now,
-                                            key_index=index, source=source, plaintext=opened.plaintext)
-                ack = downlink.parse_ack(opened.plaintext)
-                prev = last.get(opened.device)
-                if prev is not None and prev[2] is not None and (ack is None or prev[2] > ack):
-                    ack = prev[2]
-                last[opened.device] = (len(results), self.keyring.secrets(opened.device)[index], ack)
-                results.append({"ok": True, "kind": "reading", "device": opened.device, "seq": opened.seq,
-                                "ts": opened.ts, "key": index, "id": rid})
-            if source == "http":
-                for device, (i, secret, ack) in last.items():
-                    results[i]["down"] = downlink.deliver(tables, tx, device=device, secret=secret, ack=ack, now=now)
-        self.metrics.store_latency(time.perf_counter() - started)
+                    except IotEnvelopeError as exc:
+                        if single:
+                            raise
+                        results.append(exc)
+                        continue
+                    rid = tables.insert_reading(tx, device=opened.device, seq=opened.seq, ts=opened.ts, received_at=now,
+                                                key_index=index, source=source, plaintext=opened.plaintext)
+                    ack = downlink.parse_ack(opened.plaintext)
+                    prev = last.get(opened.device)
+                    if prev is not None and prev[2] is not None and (ack is None or prev[2] > ack):
+                        ack = prev[2]
+                    last[opened.device] = (len(results), self.keyring.secrets(opened.device)[index], ack)
+                    results.append({"ok": True, "kind": "reading", "device": opened.device, "seq": opened.seq,
+                                    "ts": opened.ts, "key": index, "id": rid})
+                if source == "http":
+                    for device, (i, secret, ack) in last.items():
+                        results[i]["down"] = downlink.deliver(tables, tx, device=device, secret=secret, ack=ack, now=now)
+        finally:
+            self.metrics.store_latency(time.perf_counter() - started)
         self.metrics.add("accepted", sum(1 for r in results if isinstance(r, dict) and r.get("kind") == "reading"))
         self.metrics.add("down_sent", sum(len(r.get("down", ())) for r in results if isinstance(r, dict)))
         return results
@@ -350,7 +357,8 @@ class IngestApp:
         device = one("device", check_device)
         since = one("since", float)
         after = one("after", int)
-        limit = one("limit", int) or 1000
+        limit = one("limit", int)
+        limit = 1000 if limit is None else limit
         if not 1 <= limit <= READINGS_LIMIT:
             raise Refused(400, "malformed", f"limit must be 1..{READINGS_LIMIT}")
         store = self.store()
