@@ -78,7 +78,8 @@ class IngestApp:
 
     def __init__(self, *, db: str, keyring: str | Mapping | Keyring, api_token: str | None = None,
                  legacy_salts: Iterable[str] = (), window: int = DEFAULT_WINDOW,
-                 freshness: Freshness | None = Freshness(), clock: Callable[[], float] = time.time):
+                 freshness: Freshness | None = Freshness(), clock: Callable[[], float] = time.time,
+                 lorawan_pushes: Mapping | None = None, lorawan_map: Mapping[str, str] | None = None):
         UsageError.check_type(db, str, "db", "a store URL")
         if db.partition(":")[0].lower() not in ("sqlite", "postgresql", "postgres"):
             raise UsageError("the ingest service stores readings in the same transaction as the replay state:"
@@ -97,7 +98,7 @@ class IngestApp:
         self._open_lock = threading.Lock()
         self.tables: Tables | None = None
         from .lorawan import Networks
-        self.lorawan = Networks(self)
+        self.lorawan = Networks(self, pushes=lorawan_pushes, device_map=lorawan_map)
 
     # -- the store, per process ---------------------------------------------------------------------------
     def store(self):
@@ -424,9 +425,12 @@ class IngestApp:
 
 
 def make_app(*, db: str, keyring, api_token: str | None = None, legacy_salts: Iterable[str] = (),
-             window: int = DEFAULT_WINDOW, freshness: Freshness | None = Freshness()) -> IngestApp:
+             window: int = DEFAULT_WINDOW, freshness: Freshness | None = Freshness(),
+             lorawan_pushes: Mapping | None = None, lorawan_map: Mapping[str, str] | None = None) -> IngestApp:
+    """The ingest WSGI app; see :class:`IngestApp`. ``lorawan_pushes``: {"ttn" | "chirpstack":
+    :class:`~iotenvelope.ingest.lorawan.Push`}; ``lorawan_map``: network device id -> keyring id."""
     return IngestApp(db=db, keyring=keyring, api_token=api_token, legacy_salts=legacy_salts, window=window,
-                     freshness=freshness)
+                     freshness=freshness, lorawan_pushes=lorawan_pushes, lorawan_map=lorawan_map)
 
 
 def read_token(path: str | None) -> str | None:

@@ -151,5 +151,22 @@ class Keyring:
         assert last is not None
         raise last
 
+    def open_lean(self, env, *, device: str, direction: str = "up", freshness: Freshness | None = Freshness(),
+                  now: int | None = None, replay=None) -> tuple[Opened, int]:
+        """As :meth:`open` for a parsed lean envelope (SPEC.md §5.3), whose device id comes from the transport."""
+        from ..envelope import lean
+        secrets = self.secrets(device)
+        last: AuthenticationError | None = None
+        for index, secret in enumerate(secrets):
+            try:
+                return lean.open_lean(secret, env, device=device, direction=direction, freshness=freshness,
+                                      now=now, replay=replay), index
+            except DirectionError:
+                raise
+            except AuthenticationError as exc:
+                last = exc
+        assert last is not None
+        raise last
+
     def __repr__(self) -> str:
         return f"<Keyring {self.path or '(mapping)'}: {len(self._ring)} devices, generation {self.generation}>"

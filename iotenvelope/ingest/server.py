@@ -88,6 +88,16 @@ def add_parser(sub) -> None:
     p.add_argument("--max-age", type=int, default=86400, help="refuse older envelopes; 0 disables (default 86400)")
     p.add_argument("--require-time", action="store_true", help="refuse ts=0 (device time unknown)")
     p.add_argument("--access-log", metavar="FILE", help="gunicorn access log ('-' for stderr; default none)")
+    p.add_argument("--ttn-push-url", metavar="URL", help="The Things Stack downlink push URL template, e.g."
+                   " https://eu1.cloud.thethings.network/api/v3/as/applications/{application_id}/webhooks/WEBHOOK"
+                   "/devices/{device_id}/down/push")
+    p.add_argument("--ttn-api-key-file", metavar="FILE", help="file with The Things Stack API key (traffic write)")
+    p.add_argument("--chirpstack-queue-url", metavar="URL", help="ChirpStack v4 REST queue URL template, e.g."
+                   " http://chirpstack:8090/api/devices/{dev_eui}/queue")
+    p.add_argument("--chirpstack-api-key-file", metavar="FILE", help="file with the ChirpStack API token")
+    p.add_argument("--lorawan-fport", type=int, default=10, help="FPort of pushed downlinks (default 10)")
+    p.add_argument("--lorawan-device-map", metavar="FILE",
+                   help='JSON {"ttn:<device_id>" | "chirpstack:<devEui>": "<keyring id>"} (default: same id)')
 
 
 def cmd_serve(opts) -> int:
@@ -99,7 +109,18 @@ def cmd_serve(opts) -> int:
             raise UsageError(f"--{name} {value} is out of range")
     configure_logging()
     fresh = Freshness(skew=opts.skew, max_age=opts.max_age or None, allow_unknown_time=not opts.require_time)
+    from .lorawan import Push, load_device_map
+    pushes = {}
+    for name, url, key_file in (("ttn", opts.ttn_push_url, opts.ttn_api_key_file),
+                                ("chirpstack", opts.chirpstack_queue_url, opts.chirpstack_api_key_file)):
+        if bool(url) != bool(key_file):
+            raise UsageError(f"--{name}-... needs both the URL and the API key file")
+        if url:
+            if not 1 <= opts.lorawan_fport <= 223:
+                raise UsageError("--lorawan-fport must be 1..223")
+            pushes[name] = Push(url, read_token(key_file), opts.lorawan_fport)
     kwargs = dict(db=opts.db, keyring=opts.keyring, api_token=read_token(opts.api_token_file),
-                  legacy_salts=opts.legacy_upload_salt, window=opts.replay_window, freshness=fresh)
+                  legacy_salts=opts.legacy_upload_salt, window=opts.replay_window, freshness=fresh,
+                  lorawan_pushes=pushes, lorawan_map=load_device_map(opts.lorawan_device_map))
     return run(kwargs, host=opts.host, port=opts.port, workers=opts.workers, threads=opts.threads,
                timeout=opts.timeout, access_log=opts.access_log)

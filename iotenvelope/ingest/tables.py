@@ -24,6 +24,8 @@ _SCHEMA = {
         "CREATE INDEX IF NOT EXISTS iotenvelope_commands_device ON iotenvelope_commands (device, acked_at, id)",
         "CREATE TABLE IF NOT EXISTS iotenvelope_legacy_uploads (id INTEGER PRIMARY KEY AUTOINCREMENT,"
         " received_at REAL NOT NULL, content_type TEXT NOT NULL, body BLOB NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS iotenvelope_lorawan_devices (device TEXT PRIMARY KEY, network TEXT NOT NULL,"
+        " network_device TEXT NOT NULL, application TEXT NOT NULL, updated_at REAL NOT NULL)",
     ],
     "postgresql": [
         "CREATE TABLE IF NOT EXISTS iotenvelope_readings (id BIGSERIAL PRIMARY KEY, device TEXT NOT NULL,"
@@ -37,6 +39,8 @@ _SCHEMA = {
         "CREATE INDEX IF NOT EXISTS iotenvelope_commands_device ON iotenvelope_commands (device, acked_at, id)",
         "CREATE TABLE IF NOT EXISTS iotenvelope_legacy_uploads (id BIGSERIAL PRIMARY KEY,"
         " received_at DOUBLE PRECISION NOT NULL, content_type TEXT NOT NULL, body BYTEA NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS iotenvelope_lorawan_devices (device TEXT PRIMARY KEY, network TEXT NOT NULL,"
+        " network_device TEXT NOT NULL, application TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL)",
     ],
 }
 
@@ -113,6 +117,29 @@ class Tables:
         return tx.execute(self.q("SELECT id, created_at, down_seq, sent_at, sends, acked_at, route FROM"
                                  " iotenvelope_commands WHERE device = ? ORDER BY id DESC LIMIT ?"),
                           (device, limit)).fetchall()
+
+    def note_lorawan(self, tx, *, device: str, network: str, network_device: str, application: str,
+                     now: float) -> None:
+        tx.execute(self.q("INSERT INTO iotenvelope_lorawan_devices (device, network, network_device, application,"
+                          " updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET network ="
+                          " excluded.network, network_device = excluded.network_device, application ="
+                          " excluded.application, updated_at = excluded.updated_at"),
+                   (device, network, network_device, application, now))
+
+    def lorawan_of(self, tx, device: str) -> tuple | None:
+        """(network, network device id, application id) the device was last heard through, or None."""
+        return tx.execute(self.q("SELECT network, network_device, application FROM iotenvelope_lorawan_devices"
+                                 " WHERE device = ?"), (device,)).fetchone()
+
+    def unpushed(self, tx, device: str, route: str) -> list[tuple]:
+        """(id, envelope) of sealed LoRaWAN commands not yet handed to the network server."""
+        return tx.execute(self.q("SELECT id, envelope FROM iotenvelope_commands WHERE device = ? AND route = ? AND"
+                                 " acked_at IS NULL AND envelope IS NOT NULL AND sends = 0 ORDER BY id"),
+                          (device, route)).fetchall()
+
+    def seal_only(self, tx, command_id: int, down_seq: int, envelope: str, now: float) -> None:
+        tx.execute(self.q("UPDATE iotenvelope_commands SET down_seq = ?, envelope = ?, sent_at = ? WHERE id = ?"),
+                   (down_seq, envelope, now, command_id))
 
     def insert_legacy(self, tx, *, received_at: float, content_type: str, body: bytes) -> int:
         return self._insert_id(tx, "INSERT INTO iotenvelope_legacy_uploads (received_at, content_type, body)"
