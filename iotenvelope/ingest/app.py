@@ -264,12 +264,15 @@ class IngestApp:
         started = time.perf_counter()
         try:
             with store.transaction() as tx:
+                # MAC, decryption and freshness one by one; then the window decides all of them in one pass
+                # (tx.accept_many: in order, each exactly as if alone), then the rows
+                candidates = []
                 for text, env in items:
                     try:
                         if env.type == "resync-request":
                             results.append(self._resync(text, env, tx))
                             continue
-                        opened, index = self.keyring.open(env, freshness=self.freshness, now=int(now), replay=tx)
+                        opened, index = self.keyring.open(env, freshness=self.freshness, now=int(now), replay=None)
                     except StoreError:
                         raise
                     except IotEnvelopeError as exc:
@@ -277,18 +280,29 @@ class IngestApp:
                             raise
                         results.append(exc)
                         continue
-                    rid = tables.insert_reading(tx, device=opened.device, seq=opened.seq, ts=opened.ts, received_at=now,
-                                                key_index=index, source=source, plaintext=opened.plaintext)
+                    candidates.append((len(results), opened, index))
+                    results.append(None)
+                verdicts = tx.accept_many([(o.device, o.direction, o.seq) for _, o, _ in candidates])
+                for (i, opened, index), err in zip(candidates, verdicts):
+                    if err is not None:
+                        if single:
+                            raise err
+                        results[i] = err
+                        continue
+                    rid = tables.insert_reading(tx, device=opened.device, seq=opened.seq, ts=opened.ts,
+                                                received_at=now, key_index=index, source=source,
+                                                plaintext=opened.plaintext)
                     ack = downlink.parse_ack(opened.plaintext)
                     prev = last.get(opened.device)
                     if prev is not None and prev[2] is not None and (ack is None or prev[2] > ack):
                         ack = prev[2]
-                    last[opened.device] = (len(results), self.keyring.secrets(opened.device)[index], ack)
-                    results.append({"ok": True, "kind": "reading", "device": opened.device, "seq": opened.seq,
-                                    "ts": opened.ts, "key": index, "id": rid})
+                    last[opened.device] = (i, self.keyring.secrets(opened.device)[index], ack)
+                    results[i] = {"ok": True, "kind": "reading", "device": opened.device, "seq": opened.seq,
+                                  "ts": opened.ts, "key": index, "id": rid}
                 if source == "http":
                     for device, (i, secret, ack) in last.items():
-                        results[i]["down"] = downlink.deliver(tables, tx, device=device, secret=secret, ack=ack, now=now)
+                        results[i]["down"] = downlink.deliver(tables, tx, device=device, secret=secret, ack=ack,
+                                                              now=now)
         finally:
             self.metrics.store_latency(time.perf_counter() - started)
         self.metrics.add("accepted", sum(1 for r in results if isinstance(r, dict) and r.get("kind") == "reading"))
