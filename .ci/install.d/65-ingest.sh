@@ -2,7 +2,8 @@
 # The ingest service and the PostgreSQL store: Debian's PostgreSQL server binaries (the tests run initdb and
 # pg_ctl themselves, in a temporary directory on a random loopback port, as the unprivileged 'postgres' user the
 # package creates: nothing here starts a cluster), psycopg 3 (binary wheel) and gunicorn (what `serve` runs).
-# APT_PACKAGES: postgresql
+# curl: docs/ingest.md's five-minute backend (run by tests/test_ingest_docs.py) uses it.
+# APT_PACKAGES: postgresql curl
 set -euo pipefail
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "65-ingest: initdb not found (apt package postgresql)" >&2; exit 1; }
 id postgres >/dev/null 2>&1 || { echo "65-ingest: no 'postgres' user (created by the postgresql package)" >&2; exit 1; }
