@@ -399,3 +399,14 @@ def test_stores_without_transactions_are_refused_up_front(ring_file):
     for url in ("memory://", "redis://127.0.0.1:6379/0"):
         with pytest.raises(iotenvelope.UsageError, match="same transaction"):
             make_app(db=url, keyring=str(ring_file))
+
+
+def test_database_failure_inside_the_service_sql_is_503_store(client):
+    """A driver error on the service's own statement (here: its readings table is gone) is the contract's 503
+    store, and the window update of that transaction is rolled back with it."""
+    assert client.post(up(1))[0] == 201
+    with client.app.store().transaction() as tx:
+        tx.execute("DROP TABLE iotenvelope_readings")
+    code, body = client.post(up(2))
+    assert (code, body["code"]) == (503, "store") and "OperationalError" in body["message"]
+    assert client.app.store().top("s1", "up") == 1  # seq 2 was not accepted: its retry will be

@@ -17,6 +17,7 @@ import base64
 import hmac
 import json
 import os
+import sqlite3
 import threading
 import time
 from http import HTTPStatus
@@ -40,6 +41,16 @@ BATCH_CAP = 16 * 1024 * 1024  # bytes of one ndjson body
 BATCH_LINES = 10000
 READINGS_LIMIT = 10000
 LEGACY_TYPES = ("application/json", "text/csv", "application/x-www-form-urlencoded", "application/msgpack")
+
+
+def _driver_errors() -> tuple:
+    errors: list = [sqlite3.Error]
+    try:
+        import psycopg
+        errors.append(psycopg.Error)
+    except ImportError:
+        pass
+    return tuple(errors)
 
 
 class Refused(Exception):
@@ -69,6 +80,9 @@ def _plain(plaintext: bytes) -> dict:
 def _trusted_device(error: IotEnvelopeError) -> bool:
     """Refusals that happen after the MAC verified: the envelope's device id is then authenticated."""
     return isinstance(error, (ReplayError, TimestampError, PaddingError))
+
+
+_DB_ERRORS = _driver_errors()
 
 
 class IngestApp:
@@ -135,6 +149,13 @@ class IngestApp:
             status = contract.status_of(exc)
             self._refused(status, exc.code, str(exc), environ)
             body, ctype, headers = contract.refusal(exc.code, str(exc)), None, ()
+        except _DB_ERRORS as exc:  # the database driver failed on one of the service's own statements
+            message = f"database error ({type(exc).__name__}): nothing of this request was stored"
+            status, body, ctype, headers = 503, contract.refusal("store", message), None, ()
+            self._refused(503, "store", message, environ)
+        except Exception as exc:  # noqa: BLE001 - a bug: answer in the contract's shape, log the type only
+            status, body, ctype, headers = 500, contract.refusal("internal", "internal error"), None, ()
+            self._refused(500, "internal", f"unexpected {type(exc).__name__}", environ)
         if ctype is None:
             payload = (json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
             ctype = "application/json"

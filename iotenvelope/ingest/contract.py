@@ -21,7 +21,7 @@ SERVICE_STATUS = {
     "method-not-allowed": 405,
     "too-large": 413,
     "unsupported-media-type": 415,
-    "unknown-device": 404,        # (commands) no such device in the keyring: overridden where used
+    "internal": 500,              # a bug in the service (logged with the exception's type only)
 }
 
 STORED = 201       # a single envelope stored
