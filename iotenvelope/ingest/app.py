@@ -293,7 +293,8 @@ class IngestApp:
                         if env.type == "resync-request":
                             results.append(self._resync(text, env, tx))
                             continue
-                        opened, index = self.keyring.open(env, freshness=self.freshness, now=int(now), replay=None)
+                        opened, index, secret = self.keyring.open(env, freshness=self.freshness, now=int(now),
+                                                                  replay=None)
                     except StoreError:
                         raise
                     except IotEnvelopeError as exc:
@@ -301,10 +302,10 @@ class IngestApp:
                             raise
                         results.append(exc)
                         continue
-                    candidates.append((len(results), opened, index))
+                    candidates.append((len(results), opened, index, secret))
                     results.append(None)
-                verdicts = tx.accept_many([(o.device, o.direction, o.seq) for _, o, _ in candidates])
-                for (i, opened, index), err in zip(candidates, verdicts):
+                verdicts = tx.accept_many([(o.device, o.direction, o.seq) for _, o, _, _ in candidates])
+                for (i, opened, index, secret), err in zip(candidates, verdicts):
                     if err is not None:
                         if single:
                             raise err
@@ -317,7 +318,7 @@ class IngestApp:
                     prev = last.get(opened.device)
                     if prev is not None and prev[2] is not None and (ack is None or prev[2] > ack):
                         ack = prev[2]
-                    last[opened.device] = (i, self.keyring.secrets(opened.device)[index], ack)
+                    last[opened.device] = (i, secret, ack)
                     results[i] = {"ok": True, "kind": "reading", "device": opened.device, "seq": opened.seq,
                                   "ts": opened.ts, "key": index, "id": rid}
                 if source == "http":
@@ -333,8 +334,7 @@ class IngestApp:
     def _resync(self, text: str, env: Envelope, tx=None) -> dict:
         """SPEC.md §8: MAC only (any of the device's secrets), then the answer under the secret that verified,
         with the store's up window, answer-rate bound and down counter in one transaction."""
-        opened, index = self.keyring.open(env, freshness=None, replay=None)
-        secret = self.keyring.secrets(opened.device)[index]
+        opened, index, secret = self.keyring.open(env, freshness=None, replay=None)
         now = int(self.clock())
         if tx is None:
             with self.store().transaction() as own:

@@ -135,15 +135,16 @@ class Keyring:
         return self.secrets(device)[0]
 
     def open(self, env: Envelope, *, direction: str = "up", freshness: Freshness | None = Freshness(),
-             now: int | None = None, replay=None) -> tuple[Opened, int]:
+             now: int | None = None, replay=None) -> tuple[Opened, int, bytes]:
         """Open a parsed envelope with whichever of the device's secrets verifies its MAC (first to last);
-        returns ``(opened, index)``. Raises the error of the last secret tried when none verifies."""
+        returns ``(opened, index, secret)`` (the secret itself, so a reload in between cannot mix up which one
+        verified). Raises the error of the last secret tried when none verifies."""
         secrets = self.secrets(env.device)  # one mapping for the whole call, even if a reload swaps it
         last: AuthenticationError | None = None
         for index, secret in enumerate(secrets):
             try:
                 return open_envelope(secret, env, direction=direction, freshness=freshness, now=now,
-                                     replay=replay), index
+                                     replay=replay), index, secret
             except DirectionError:
                 raise
             except AuthenticationError as exc:
@@ -152,7 +153,7 @@ class Keyring:
         raise last
 
     def open_lean(self, env, *, device: str, direction: str = "up", freshness: Freshness | None = Freshness(),
-                  now: int | None = None, replay=None) -> tuple[Opened, int]:
+                  now: int | None = None, replay=None) -> tuple[Opened, int, bytes]:
         """As :meth:`open` for a parsed lean envelope (SPEC.md §5.3), whose device id comes from the transport."""
         from ..envelope import lean
         secrets = self.secrets(device)
@@ -160,7 +161,7 @@ class Keyring:
         for index, secret in enumerate(secrets):
             try:
                 return lean.open_lean(secret, env, device=device, direction=direction, freshness=freshness,
-                                      now=now, replay=replay), index
+                                      now=now, replay=replay), index, secret
             except DirectionError:
                 raise
             except AuthenticationError as exc:

@@ -136,8 +136,8 @@ class Networks:
                 raise MalformedError("resync over LoRaWAN is not served: send the request over HTTP")
             store, now = app.store(), app.clock()
             with store.transaction() as tx:
-                opened, index = app.keyring.open_lean(env, device=device, freshness=app.freshness, now=int(now),
-                                                      replay=tx)
+                opened, index, secret = app.keyring.open_lean(env, device=device, freshness=app.freshness,
+                                                              now=int(now), replay=tx)
                 rid = app.tables.insert_reading(tx, device=device, seq=opened.seq, ts=opened.ts, received_at=now,
                                                 key_index=index, source=network, plaintext=opened.plaintext)
                 app.tables.note_lorawan(tx, device=device, network=network, network_device=net_device,
@@ -145,7 +145,6 @@ class Networks:
                 ack = downlink.parse_ack(opened.plaintext)
                 if ack is not None:
                     app.tables.ack(tx, device, ack, now)
-                secret = app.keyring.secrets(device)[index]
                 for command_id, body, _seq, envelope in app.tables.pending_commands(tx, device, downlink.MAX_PER_RESPONSE,
                                                                                     network):
                     if envelope is None:
