@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import http.client
 import json
+import os
 import random
 import subprocess
 import threading
@@ -222,7 +223,7 @@ def test_downlink_round_trip_with_a_micropython_device(tmp_path, keyring, token_
         proc = subprocess.run(cmd + [str(script), "127.0.0.1", str(server.port), KEYS["dev-2"].hex(), "dev-2", "1",
                                      "4", str(int(time.time())), "1"],
                               capture_output=True, text=True, timeout=120,
-                              env={"MICROPYPATH": env_path + ":.frozen", "PATH": "/usr/bin:/bin"})
+                              env=dict(os.environ, MICROPYPATH=env_path + ":.frozen"))
         assert proc.returncode == 0, proc.stderr + proc.stdout
         lines = [json.loads(line) for line in proc.stdout.splitlines()]
         assert [(r["status"], r["down"]) for r in lines] == [(201, 2), (201, 2), (201, 0), (201, 0)]
