@@ -27,6 +27,8 @@ def main() -> int:
         store = iotenvelope.open_store(url, window=int(window))
         p = "?" if store.dialect == "sqlite" else "%s"
         with store.transaction() as tx:
+            if store.dialect == "postgresql":  # concurrent CREATE TABLE IF NOT EXISTS can collide in PostgreSQL
+                tx.execute("SELECT pg_advisory_xact_lock(42)")
             tx.execute("CREATE TABLE IF NOT EXISTS my_readings (device TEXT NOT NULL, seq BIGINT NOT NULL,"
                        " body TEXT NOT NULL)")
         for start in range(0, len(lines), size):
