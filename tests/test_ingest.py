@@ -20,6 +20,7 @@ from iotenvelope.ingest import make_app
 from iotenvelope.ingest.app import IngestApp
 from iotenvelope.primitives import cipher, httpauth, kdf, mac
 from iotenvelope.replay import resync
+from pg_support import pg_server  # noqa: F401 (fixture)
 
 K1 = bytes(range(16))
 K2 = bytes(range(1, 17))
@@ -67,9 +68,18 @@ def ring_file(tmp_path):
     return path
 
 
-@pytest.fixture
-def client(tmp_path, ring_file):
-    app = make_app(db=f"sqlite://{tmp_path}/ingest.db", keyring=str(ring_file), api_token=TOKEN)
+_pg_dbs = [0]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def client(request, tmp_path, ring_file):
+    """The service on each database: the contract must not depend on which one."""
+    if request.param == "sqlite":
+        db = f"sqlite://{tmp_path}/ingest.db"
+    else:
+        _pg_dbs[0] += 1
+        db = request.getfixturevalue("pg_server").database(f"ingest{_pg_dbs[0]}")
+    app = make_app(db=db, keyring=str(ring_file), api_token=TOKEN)
     app.keyring.check_interval = 0
     yield Client(app)
     app.close()
@@ -409,5 +419,5 @@ def test_database_failure_inside_the_service_sql_is_503_store(client):
     with client.app.store().transaction() as tx:
         tx.execute("DROP TABLE iotenvelope_readings")
     code, body = client.post(up(2))
-    assert (code, body["code"]) == (503, "store") and "OperationalError" in body["message"]
+    assert (code, body["code"]) == (503, "store") and "nothing of this request was stored" in body["message"]
     assert client.app.store().top("s1", "up") == 1  # seq 2 was not accepted: its retry will be
