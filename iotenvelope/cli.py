@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     vec.add_argument("--out", default=None, help="directory (default: the checkout's vectors/)")
 
     resync_mod.add_parser(sub)
+    _add_serve(sub)
     return parser
 
 
@@ -260,6 +261,20 @@ def cmd_vectors(opts: argparse.Namespace) -> int:
 COMMANDS = {"seal": cmd_seal, "open": cmd_open, "auth": cmd_auth, "verify": cmd_verify, "profiles": cmd_profiles,
             "keygen": cmd_keygen, "diagnose": cmd_diagnose, "vectors": cmd_vectors}
 COMMANDS["resync"] = resync_mod.cmd_resync
+
+
+# -- `iotenvelope serve` (the ingest service; its options and code live in iotenvelope/ingest/server.py) ------
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from .ingest import server
+    server.add_parser(sub)
+
+
+def _cmd_serve(opts: argparse.Namespace) -> int:
+    from .ingest import server
+    return server.cmd_serve(opts)
+
+
+COMMANDS["serve"] = _cmd_serve
 
 
 def _check_utf8(opts: argparse.Namespace) -> None:
