@@ -23,6 +23,12 @@ class Result:
     passed: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
+    #: one ``protocol.CaseOutcome`` per case when the peer reports them (protocol runners); otherwise verify
+    #: derives them from ``failures`` (each starts with the case's ``tcId N``)
+    cases: list = field(default_factory=list)
+    #: cases the peer could not check (a protocol runner lacking an op, form or profile): never passed
+    unsupported: int = 0
+    unsupported_reason: str = ""
 
     def record(self, ok: bool, label: str, detail: str = "") -> None:
         if ok:
