@@ -9,7 +9,6 @@ to prove that the process path and the in-process path agree).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -23,8 +22,6 @@ from .. import protocol
 from . import Peer, Result
 
 ORDER = 0
-
-_HAVE_LEAN = importlib.util.find_spec("iotenvelope.envelope.lean") is not None
 
 
 class BadRequest(Exception):
@@ -55,24 +52,33 @@ def _params(request: dict) -> dict:
 
 
 def _forms() -> list[str]:
-    return ["compact", "json"] + (["lean"] if _HAVE_LEAN else [])
+    return ["compact", "json", "lean"]
 
 
-def _open(request: dict) -> dict:
+def _open(request: dict, replay: Any = None) -> dict:
     form = _get(request, "form")
     secret = _hex(request, "secret_hex")
     now = request.get("now")
     fresh = None if now is None else Freshness()
-    text = _get(request, "envelope")
-    if form == "lean":
-        from ...envelope import lean  # type: ignore[attr-defined]
-        opened = lean.open(secret, text, device=_get(request, "device"), direction=_get(request, "direction"),
-                           freshness=fresh, now=now)
-    else:
-        opened = envelope.open(secret, text, direction=_get(request, "direction"), format=form, freshness=fresh,
-                               now=now)
+    device = _get(request, "device") if form == "lean" else None
+    opened = envelope.open(secret, _get(request, "envelope"), direction=_get(request, "direction"), format=form,
+                           freshness=fresh, now=now, device=device, replay=replay)
     return {"plaintext_hex": opened.plaintext.hex(), "device": opened.device, "direction": opened.direction,
             "type": opened.type, "seq": opened.seq, "ts": opened.ts}
+
+
+def _open_many(request: dict) -> dict:
+    """Each envelope in turn against one fresh replay window (W = 64): one answer per envelope."""
+    from ...replay import MemoryStore
+    texts = _get(request, "envelopes", list)
+    store = MemoryStore()
+    results = []
+    for text in texts:
+        try:
+            results.append({"ok": True, **_open({**request, "envelope": text}, replay=store)})
+        except IotEnvelopeError as exc:
+            results.append({"ok": False, "error": exc.code, "message": str(exc)})
+    return {"results": results}
 
 
 def _seal(request: dict) -> dict:
@@ -81,8 +87,7 @@ def _seal(request: dict) -> dict:
                   direction=_get(request, "direction"), type=_get(request, "type"))
     secret, plaintext = _hex(request, "secret_hex"), _hex(request, "plaintext_hex")
     if form == "lean":
-        from ...envelope import lean  # type: ignore[attr-defined]
-        return {"envelope": lean.seal(secret, plaintext, **fields)}
+        return {"envelope": envelope.seal(secret, plaintext, format="lean", **fields)}
     return {"envelope": envelope.seal(secret, plaintext, iv=_hex(request, "iv_hex"), format=form, **fields)}
 
 
@@ -206,7 +211,7 @@ def _legacy(sealing: bool) -> Callable[[dict], dict]:
 
 
 OPS: dict[str, Callable[[dict], dict]] = {
-    "open": _open, "seal": _seal, "cbc-decrypt": _cbc_decrypt, "cbc-encrypt": _cbc_encrypt,
+    "open": _open, "open-many": _open_many, "seal": _seal, "cbc-decrypt": _cbc_decrypt, "cbc-encrypt": _cbc_encrypt,
     "legacy-open": _legacy(False), "legacy-seal": _legacy(True),
 }
 
