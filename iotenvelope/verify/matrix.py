@@ -48,6 +48,11 @@ class Cell:
         if self.unsupported:
             out["unsupported"] = self.unsupported
             out["unsupportedReason"] = self.unsupported_reason
+        if self.failed:
+            out["failedCases"] = [c.as_json() for c in self.cases if c.status == "failed"]
+            other = [f for f in self.failures if not f.startswith("tcId ")]
+            if other:
+                out["otherFailures"] = other
         return out
 
 

@@ -47,8 +47,10 @@ PROFILES = ("cryptojs-passphrase", "cryptojs-key", "esp8266-b64", "spaniakos", "
 
 def quote(text: object, limit: int = 120) -> str:
     """Untrusted text (a runner's answer, its stderr) for a message: repr-quoted and cut to ``limit``."""
-    s = text if isinstance(text, str) else json.dumps(text, ensure_ascii=True, default=str)
-    return repr(s[:limit]) + ("..." if len(s) > limit else "")
+    if not isinstance(text, str):  # a JSON value: shown as JSON text
+        s = json.dumps(text, ensure_ascii=True, default=str)
+        return s[:limit] + ("..." if len(s) > limit else "")
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
 
 
 # ---- outcomes -------------------------------------------------------------------------------------------------

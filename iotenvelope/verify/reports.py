@@ -148,6 +148,7 @@ td.pass { background: #dff3df; } td.fail { background: #f8d4d4; font-weight: bol
 td.na { background: #ececec; color: #555; } td.unsup { background: #fff3cd; }
 .status-ok { color: #17631b; } .status-failed { color: #a11111; }
 code, .mono { font-family: ui-monospace, monospace; font-size: 12px; word-break: break-all; }
+td.mono { min-width: 20em; max-width: 36em; }
 """
 
 
