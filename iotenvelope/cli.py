@@ -104,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                            " needs every Content-<ALG>-Salted header to match)")
 
     ver = sub.add_parser("verify", help="run every available implementation over every vector file")
-    ver.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    ver.add_argument("--json", metavar="FILE", nargs="?", const="-",
+                     help="machine-readable result: to FILE, or stdout alone")
     ver.add_argument("--vectors", help="vector directory (default: the bundled vector files)")
     ver.add_argument("--impl", action="append", help="only this built-in implementation (repeatable; --peer runners "
                                                      "always run)")
@@ -270,8 +271,8 @@ def cmd_verify(opts: argparse.Namespace) -> int:
         raise UsageError(f"--vectors {opts.vectors}: not a directory")
     if vector_dir is not None and not verify_mod.vector_files(vector_dir):
         raise UsageError(f"--vectors {opts.vectors}: no vector files (*.json) in it")
-    if opts.json and opts.markdown == "-":
-        raise UsageError("--json and --markdown without FILE both want stdout: give --markdown a FILE")
+    if opts.json == "-" and opts.markdown == "-":
+        raise UsageError("--json and --markdown without FILE both want stdout: give one of them a FILE")
     builtin = discover()
     names = [p.name for p in builtin]
     runners = _runner_peers(opts.peer, names, opts.timeout)
@@ -292,7 +293,9 @@ def cmd_verify(opts: argparse.Namespace) -> int:
         _write(opts.html, reports.html(cells), "--html")
     if opts.markdown and opts.markdown != "-":
         _write(opts.markdown, reports.markdown(cells), "--markdown")
-    if opts.json:
+    if opts.json and opts.json != "-":
+        _write(opts.json, verify_mod.as_json(cells) + "\n", "--json")
+    if opts.json == "-":
         print(verify_mod.as_json(cells))
     elif opts.markdown == "-":
         print(reports.markdown(cells))
