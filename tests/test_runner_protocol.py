@@ -300,3 +300,20 @@ def test_vectors_export_writes_every_bundled_file_unchanged(tmp_path, cli):
     for src in bundled:
         assert (tmp_path / "out" / src.relative_to(VECTORS)).read_bytes() == src.read_bytes()
     assert cli("vectors", "export").returncode == 2
+
+
+def test_the_real_dweeter_package_is_a_protocol_runner_too():
+    from iotenvelope.verify.peers import dweeter_pypi
+    peer = dweeter_pypi.DweeterPackagePeer()
+    if peer.unavailable_reason():
+        pytest.fail(f"{peer.unavailable_reason()}: run .ci/install")
+    assert isinstance(peer, python_peer.RunnerPeer) and peer.runner.hello()["profiles"] == ["dweeter"]
+    data = vectors.load(VECTORS / "dweeter" / "dweeter_vectors.json")
+    res = peer.run(VECTORS / "dweeter" / "dweeter_vectors.json", data)
+    assert (res.passed, res.failed, res.unsupported) == (11, 0, 0)
+    # the optional wire member is compared when given: a changed header fails exactly the valid cases
+    tampered = protocol.InProcessRunner("t", lambda r: (lambda a: {**a, "wire": {**a["wire"], "headers": {}}}
+                                                        if "wire" in a else a)(dweeter_pypi.handle(r)))
+    out = protocol.check_file(data, tampered)
+    valid = [t["tcId"] for _, t in vectors.iter_tests(data) if t["result"] == "valid"]
+    assert [c.tc_id for c in out.cases if c.status == "failed"] == valid

@@ -508,6 +508,7 @@ def _dweeter_case(group: dict, test: dict, ask: Ask) -> None:
     answer = ask({"op": "legacy-seal", **_legacy("dweeter", params, passphrase=test["key"], data=test["data"],
                                                  ts=test["ts"])})
     expect_ok(answer, {"thing": test["dweet"]["thing"], "body": test["wire"]["body"]}, "legacy-seal")
+    optional(answer, "wire", test["wire"], "legacy-seal")  # the whole POST: method, url, headers, body
 
 
 def _fernet_case(group: dict, test: dict, ask: Ask) -> None:
