@@ -100,7 +100,8 @@ def run_action(inputs: dict, workdir: Path, venv: Path, run: TemplateRun | None 
         name = step.get("name", step.get("uses", "?"))
         failed = run.returncode != 0
         if not condition(step.get("if"), values, failed):
-            run.steps.append(StepRun(name, None, f"[skipped: if {step.get('if')}]\n"))
+            why = f"if: {step['if']}" if step.get("if") else "an earlier step failed"
+            run.steps.append(StepRun(name, None, f"[{name}: skipped ({why})]\n"))
             continue
         if "uses" in step:
             if step["uses"] not in STAND_INS:

@@ -317,3 +317,16 @@ def test_the_real_dweeter_package_is_a_protocol_runner_too():
     out = protocol.check_file(data, tampered)
     valid = [t["tcId"] for _, t in vectors.iter_tests(data) if t["result"] == "valid"]
     assert [c.tc_id for c in out.cases if c.status == "failed"] == valid
+
+
+def test_an_in_process_handler_that_raises_fails_its_cell_with_the_reason():
+    def handler(request):
+        if request["op"] == "hello":
+            return python_peer.handle(request)
+        raise RuntimeError("bug")
+    data = vectors.load(VECTORS / "fernet" / "fernet_spec.json")
+    out = protocol.check_file(data, protocol.InProcessRunner("buggy", handler))
+    assert [c.status for c in out.cases] == ["failed"] * 10
+    assert out.cases[0].detail == "runner failed at tcId 1: the in-process runner raised RuntimeError on request 1 " \
+                                  "(legacy-seal)"
+    assert out.cases[1].detail.startswith("not run: runner failed at tcId 1")

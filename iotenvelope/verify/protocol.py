@@ -119,8 +119,15 @@ class InProcessRunner(Runner):
         self._handler = handler
 
     def _exchange(self, request: dict) -> dict:
-        answer = self._handler(json.loads(json.dumps(request, ensure_ascii=True)))
-        return json.loads(json.dumps(answer, ensure_ascii=False))
+        try:
+            answer = self._handler(json.loads(json.dumps(request, ensure_ascii=True)))
+            answer = json.loads(json.dumps(answer, ensure_ascii=False))
+        except Exception as exc:  # a bug in the handler: its cell fails, the matrix goes on
+            raise RunnerFailure(f"the in-process runner raised {type(exc).__name__} on request {request.get('id')} "
+                                f"({request.get('op')})") from None
+        if not isinstance(answer, dict):
+            raise RunnerFailure(f"the in-process runner answered {quote(answer)}, not an object")
+        return answer
 
     def hello(self) -> dict:
         return self._exchange({"id": 0, "op": "hello", "protocol": PROTOCOL_VERSION})
