@@ -324,7 +324,8 @@ class Session:
             if not isinstance(error, str):
                 raise Mismatch("an error name", quote(answer), f"failed {op} answer has no error name: {quote(answer)}")
             if error == "unsupported":
-                raise Unsupported(str(answer.get("message") or f"{op} answered unsupported")[:200])
+                why = " ".join(str(answer.get("message") or f"{op} answered unsupported").split())  # one line
+                raise Unsupported(why[:200])
         return answer
 
 
