@@ -344,6 +344,8 @@ def cmd_vectors(opts: argparse.Namespace) -> int:
         return 0
     if opts.dir:
         raise UsageError("vectors generate takes --out DIR, not a positional directory")
+    if not opts.out and not vectors_mod.CHECKOUT_DIR.is_dir():
+        raise UsageError("vectors generate: no checkout's vectors/ here (an installed package): give --out DIR")
     out = Path(opts.out) if opts.out else vectors_mod.CHECKOUT_DIR
     out.mkdir(parents=True, exist_ok=True)
     for path in vectors_mod.write_generated(out, opts.seed):
