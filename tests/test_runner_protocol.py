@@ -328,3 +328,20 @@ def test_an_in_process_handler_that_raises_fails_its_cell_with_the_reason():
     assert out.cases[0].detail == "runner failed at tcId 1: the in-process runner raised RuntimeError on request 1 " \
                                   "(legacy-seal)"
     assert out.cases[1].detail.startswith("not run: runner failed at tcId 1")
+
+
+def test_a_runner_is_started_once_for_the_whole_run_and_again_after_a_failure(tmp_path):
+    starts = tmp_path / "starts"
+    good = f"sh -c 'echo start >> {starts}; exec {sys.executable} {PY_RUNNER}'"
+    proc = verify_cli("--json", "--impl", "python", "--peer", f"once={good}")
+    assert proc.returncode == 0 and len(cells_of(proc)) == 2 * len(verify.matrix.vector_files(VECTORS))
+    assert starts.read_text().splitlines() == ["start"]
+    starts.unlink()
+    crashing = f"sh -c 'echo start >> {starts}; exec {sys.executable} {MISBEHAVING} crash 3'"
+    proc = verify_cli("--json", "--impl", "python", "--peer", f"again={crashing}")
+    cells = [c for (impl, _), c in cells_of(proc).items() if impl == "again"]
+    # it crashes in each file it gets requests for (envelope_v1, the lean file, Wycheproof); after each crash the
+    # next file starts it anew: one start per crash
+    crashed = [c for c in cells if c["failed"]]
+    assert proc.returncode == 1 and len(crashed) == 3
+    assert len(starts.read_text().splitlines()) == len(crashed)

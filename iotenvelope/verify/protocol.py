@@ -13,9 +13,9 @@ Contract summary (the document is normative):
   ``ops``, ``forms`` and ``profiles`` it has. A request for anything not listed is never sent: the case is
   *unsupported* (never passed). A runner may also answer any request ``{"ok": false, "error": "unsupported"}``.
 * every answer echoes the request's ``id`` and has ``ok``; failures carry the SPEC.md error name in ``error``.
-* a runner that exits, says something that is not one JSON object per line, answers another ``id``, or takes
-  longer than the per-request timeout is stopped; the cases it did not answer fail with that reason, and the
-  next file starts it again.
+* a runner is started once and keeps running over every file; one that exits, says something that is not one
+  JSON object per line, answers another ``id``, or takes longer than the per-request timeout is stopped; the
+  cases it did not answer fail with that reason, and the next file starts it again.
 """
 
 from __future__ import annotations
@@ -99,6 +99,8 @@ class Runner:
     """What the checking code talks to. ``call`` returns the answer object or raises RunnerFailure."""
 
     name = "runner"
+    #: the id of the last request (ids increase over the whole run)
+    next_id = 0
 
     def hello(self) -> dict:
         raise NotImplementedError
@@ -107,7 +109,7 @@ class Runner:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Stop the runner (called after each file)."""
+        """Stop the runner (at the end of the run, or after it failed)."""
 
 
 class InProcessRunner(Runner):
@@ -150,6 +152,8 @@ class ProcessRunner(Runner):
         self._proc: subprocess.Popen | None = None
         self._lines: queue.Queue = queue.Queue()
         self._stderr: bytearray = bytearray()
+        self._hello: dict | None = None
+        self.next_id = 0
 
     # -- process handling
     def _start(self) -> subprocess.Popen:
@@ -262,9 +266,15 @@ class ProcessRunner(Runner):
         return answer
 
     def hello(self) -> dict:
+        """The hello answer of the running process; a process is started (and greeted) when none is running:
+        at the first file, and again after a failure stopped it."""
+        if self._proc is not None and self._proc.poll() is None and self._hello is not None:
+            return self._hello
         self.close()
         self._start()
-        return self._send({"id": 0, "op": "hello", "protocol": PROTOCOL_VERSION})
+        self._hello = None
+        self._hello = self._send({"id": 0, "op": "hello", "protocol": PROTOCOL_VERSION})
+        return self._hello
 
     def call(self, request: dict) -> dict:
         return self._send(request)
@@ -304,7 +314,6 @@ class Session:
     def __init__(self, runner: Runner):
         self.runner = runner
         self.caps = Capabilities.parse(runner.hello())
-        self._next = 0
 
     def ask(self, request: dict) -> dict:
         op = request["op"]
@@ -314,8 +323,8 @@ class Session:
             raise Unsupported(f"no {request['form']} form")
         if "profile" in request and request["profile"] not in self.caps.profiles:
             raise Unsupported(f"no {request['profile']} profile")
-        self._next += 1
-        answer = self.runner.call({"id": self._next, **request})
+        self.runner.next_id += 1
+        answer = self.runner.call({"id": self.runner.next_id, **request})
         if not isinstance(answer.get("ok"), bool):
             raise Mismatch("an answer with ok true/false", quote(answer), f"answer to {op} has no ok member: "
                                                                          f"{quote(answer)}")
@@ -589,6 +598,7 @@ def check_file(data: dict, runner: Runner) -> FileResult:
                 outcome.status, outcome.detail = "failed", dead
             except (KeyError, TypeError, ValueError) as exc:  # a vector case verify cannot read
                 outcome.status, outcome.detail = "failed", f"verify could not build the request: {type(exc).__name__}"
-    finally:
+    except BaseException:
         runner.close()
+        raise
     return result
