@@ -18,6 +18,63 @@ from ..errors import MalformedError
 ENVELOPE_ALGORITHM = "iotenvelope-v1"
 
 
+#: the vector files inside an installed package (the wheel's build step copies the repository's vectors/ here)
+BUNDLED_PACKAGE_DIR = "_vectors"
+CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "vectors"
+
+
+def bundled_dir() -> Path:
+    """The bundled vector files: ``iotenvelope/_vectors`` of an installed wheel (read through
+    importlib.resources), else the checkout's top-level ``vectors/``, which is the source of truth."""
+    from importlib import resources
+    root = resources.files("iotenvelope").joinpath(BUNDLED_PACKAGE_DIR)
+    if root.is_dir():
+        if isinstance(root, Path):
+            return root
+        return _extracted(root)  # a zipped install: copy out once, so peers get real paths
+    return CHECKOUT_DIR
+
+
+_EXTRACTED: list = []
+
+
+def _extracted(root) -> Path:
+    import tempfile
+    if not _EXTRACTED:
+        tmp = tempfile.TemporaryDirectory(prefix="iotenvelope-vectors-")
+        _EXTRACTED.append(tmp)
+
+        def copy(node, dest: Path) -> None:
+            for child in node.iterdir():
+                if child.is_dir():
+                    (dest / child.name).mkdir()
+                    copy(child, dest / child.name)
+                else:
+                    (dest / child.name).write_bytes(child.read_bytes())
+        copy(root, Path(tmp.name))
+    return Path(_EXTRACTED[0].name)
+
+
+def bundled_files() -> list[Path]:
+    """Every bundled file (the vector JSON files and README.md), sorted, as paths."""
+    base = bundled_dir()
+    return sorted(p for p in base.rglob("*") if p.is_file() and (p.suffix == ".json" or p.name == "README.md")
+                  and p.name not in ("package.json", "package-lock.json"))
+
+
+def export(directory: str | Path) -> list[Path]:
+    """Write every bundled vector file, with the schema README, under ``directory`` (same relative paths)."""
+    base = bundled_dir()
+    out = Path(directory)
+    written = []
+    for src in bundled_files():
+        dest = out / src.relative_to(base)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(src.read_bytes())
+        written.append(dest)
+    return written
+
+
 def load(path: str | Path) -> dict:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
