@@ -178,6 +178,8 @@ class AvrDevice:
         self.proc: subprocess.Popen | None = None
         self.secret: str | None = None
         self.key_rc = 0
+        #: the least RAM the stack left untouched so far (every answer reports it; docs/c.md quotes it)
+        self.min_free: int | None = None
         self._pending = b""
         self._stderr = bytearray()
 
@@ -239,6 +241,7 @@ class AvrDevice:
             raise self._fail(f"answer {protocol.quote(' '.join(words))} is not a device answer line")
         rc, free, length = int(words[1]), int(words[2]), int(words[3])
         data = self._read(length) if length else b""
+        self.min_free = free if self.min_free is None else min(self.min_free, free)
         if free == 0:
             raise self._fail("the stack reached the static data (no untouched RAM left)")
         return rc, words[4:], data
