@@ -714,3 +714,18 @@ def test_unit_tests_under_thread_sanitizer():
     proc = subprocess.run([str(c.BUILD / "tsan" / "iote-unit-openssl")], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "ThreadSanitizer" not in proc.stderr, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith("checks, 0 failed"), proc.stdout
+
+
+@pytest.mark.parametrize("program, reason", [
+    ("read line; echo 'hello there'", "is not a device answer line"),
+    ("exit 3", "the simulation ended (exit status 3)"),
+])
+def test_avr_adapter_fails_a_broken_device_with_its_reason(monkeypatch, program, reason):
+    """A device that answers garbage or dies stops the row with the reason; the file's cases fail ("not run"),
+    verify does not hang. (A stand-in program takes avrsim's place.)"""
+    need("avr")
+    monkeypatch.setattr(c, "avr_command", lambda board, kind="avr": ["sh", "-c", program])
+    result = check(lean_file(), c.AvrRunner("avr"))
+    assert set(statuses(result).values()) == {"failed"} and len(result.cases) == 192
+    assert reason in result.cases[0].detail and "[atmega328p]" in result.cases[0].detail
+    assert all(case.detail.startswith("not run: runner failed at tcId 1") for case in result.cases[1:])

@@ -234,8 +234,12 @@ class AvrDevice:
         try:
             self.proc.stdin.write(line.encode("ascii") + b"\n" + block)
             self.proc.stdin.flush()
-        except OSError:
-            raise self._fail("the simulation closed its input") from None
+        except OSError:  # it exited
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+            raise self._fail(f"the simulation ended (exit status {self.proc.poll()})") from None
         words = self._read(None).decode("ascii", "replace").split()
         if len(words) < 4 or words[0] != "r" or not all(w.isdigit() for w in words[1:4]):
             raise self._fail(f"answer {protocol.quote(' '.join(words))} is not a device answer line")
