@@ -55,14 +55,45 @@ def c_open_window(key, texts, size):
 
 def c_resync_request(key, dev, seq):
     import iotenv_state
-    text, nonce = iotenv_state.resync_request(u(key), dev, seq)
-    return [text, h(nonce)]
+    text, pending = iotenv_state.resync_request(u(key), dev, seq)
+    return [text, h(pending.nonce)]
 
 
 def c_resync_response(key, text, nonce):
     import iotenv_state
-    r = iotenv_state.resync_response(u(key), text, u(nonce))
+    r = iotenv_state.resync_response(u(key), text, iotenv_state.Pending(u(nonce)))
     return None if r is None else list(r)
+
+
+def _answer(key, text, pending, t_wait):
+    import iotenv_state
+    try:
+        r = iotenv_state.resync_response(u(key), text, pending, *([] if t_wait is None else [t_wait]))
+        return None if r is None else list(r)
+    except iotenv.EnvelopeError as e:
+        return e.code
+
+
+def c_resync_wait(key, nonce, answers, t_wait=None):
+    # A pending request made at t = 0 ms of an injected clock; each answer [text, t_ms] is given to
+    # resync_response at its time. Returns [next_seq, backend_time], None or the error code for each.
+    import iotenv_state
+    now = [0]
+    pending = iotenv_state.Pending(u(nonce), lambda: now[0])
+    out = []
+    for text, at in answers:
+        now[0] = at
+        out.append(_answer(key, text, pending, t_wait))
+    return out
+
+
+def c_resync_ticks(key, nonce, text, wall_jump):
+    # The default clock (time.ticks_ms); wall_jump seconds are taken off the request's wall-clock time, as
+    # if the wall clock had run that much longer than the ticks (which happens when ticks_ms wraps).
+    import iotenv_state
+    pending = iotenv_state.Pending(u(nonce))
+    pending.wall -= wall_jump
+    return _answer(key, text, pending, None)
 
 
 def c_window(size, seqs):
@@ -80,14 +111,33 @@ def c_window(size, seqs):
 
 def c_counter(path, k, calls, advance):
     # calls: how many next() calls; advance: None or a value passed to advance() before them.
-    # Returns the numbers handed out and the file's content afterwards (a new Counter = a reboot).
+    # Returns the numbers handed out and the two slots' marks afterwards (-1 missing, -2 damaged); a new
+    # Counter on the same path is a reboot.
     import iotenv_state
     c = iotenv_state.Counter(path, k)
     if advance is not None:
         c.advance(advance)
     seqs = [c.next() for _ in range(calls)]
-    with open(path) as f:
-        return [seqs, f.read()]
+    return [seqs, [iotenv_state._read_slot(path + ".0"), iotenv_state._read_slot(path + ".1")]]
+
+
+def c_read(path):
+    # A file's bytes as hex, or None if it does not exist.
+    try:
+        with open(path, "rb") as f:
+            return h(f.read())
+    except OSError:
+        return None
+
+
+def c_remove(path):
+    import os
+    os.remove(path)
+
+
+def c_write_hex(path, data):
+    with open(path, "wb") as f:
+        f.write(u(data))
 
 
 def c_write(path, text):
@@ -193,7 +243,9 @@ def c_standin():
 COMMANDS = {
     "seal": c_seal, "seal_now": c_seal_now, "open": c_open, "open_window": c_open_window,
     "resync_request": c_resync_request, "resync_response": c_resync_response, "window": c_window,
-    "counter": c_counter, "write": c_write, "clock_unset": c_clock_unset, "without": c_without, "env": c_env,
+    "resync_wait": c_resync_wait, "resync_ticks": c_resync_ticks, "counter": c_counter, "write": c_write,
+    "write_hex": c_write_hex, "read": c_read, "remove": c_remove, "clock_unset": c_clock_unset,
+    "without": c_without, "env": c_env,
     "heap": c_heap, "legacy": c_legacy, "b64": c_b64, "standin": c_standin,
 }
 
