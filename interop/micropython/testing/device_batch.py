@@ -165,7 +165,7 @@ def c_without(name, key):
 
 
 def c_env():
-    return {"file": iotenv.__file__, "epoch_offset": iotenv.EPOCH_OFFSET, "version": iotenv.VERSION,
+    return {"file": iotenv.__file__, "epoch_offset": iotenv.EPOCH_OFFSET, "version": iotenv.__version__,
             "micropython": "%d.%d.%d" % sys.implementation.version[:3],
             "modules": [m.__file__ for m in (iotenv, __import__("iotenv_state"), __import__("iotenv_legacy"))]}
 
