@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import iotenvelope  # noqa: E402
-from iotenvelope.peers import c  # noqa: E402
+from iotenvelope.verify.peers import c  # noqa: E402
 
 F_CPU = 16_000_000
 TARGETS = {"flash_bytes": 8192, "ram_bytes": 512, "seal_ms": 20.0}

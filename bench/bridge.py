@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import iotenvelope  # noqa: E402
-from iotenvelope.peers import js  # noqa: E402
+from iotenvelope.verify.peers import js  # noqa: E402
 from iotenvelope.profiles import cryptojs  # noqa: E402
 
 SECRET = bytes(range(16))

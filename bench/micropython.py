@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from iotenvelope import envelope  # noqa: E402
-from iotenvelope.peers import micropython as mp  # noqa: E402
+from iotenvelope.verify.peers import micropython as mp  # noqa: E402
 from seal_open import medians_per_op  # noqa: E402
 
 READING = b'{"co2": 1223, "temp": 21.4, "hum": 48, "bat": 3.71, "rssi": -67, "uptime": 8639}'

@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 from .envelope import Envelope, Freshness, Opened, open, open_envelope, open_many, seal, seal_envelope  # noqa: E402
 from .errors import *  # noqa: E402,F401,F403
-from .keys import parse_secret  # noqa: E402
+from .primitives.keys import parse_secret  # noqa: E402
 from .replay import open_store  # noqa: E402
 
 __all__ = ["Envelope", "Freshness", "Opened", "open", "open_envelope", "open_many", "seal", "seal_envelope",

@@ -15,7 +15,10 @@ import os
 import sys
 from typing import Sequence
 
-from . import __version__, b64, httpauth, profiles, resync as resync_mod, verify as verify_mod, vectors as vectors_mod
+from . import __version__, profiles
+from .primitives import b64, httpauth
+from .replay import resync as resync_mod
+from .verify import matrix as verify_mod, vectors as vectors_mod
 from .envelope import Envelope
 from .errors import IotEnvelopeError, MalformedError, PaddingError, ReplayError, TimestampError, UsageError
 
@@ -219,7 +222,7 @@ def cmd_verify(opts: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(opts: argparse.Namespace) -> int:
-    from . import diagnose
+    from .profiles import diagnose
     report = diagnose.diagnose(_stdin_bytes(), key=opts.key, passphrase=opts.passphrase, iv=opts.iv, now=opts.now)
     print(json.dumps(report.as_json(), ensure_ascii=False) if opts.json else report.render())
     return 0 if report.findings else EXIT_VERIFY_FAILED

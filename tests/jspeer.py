@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iotenvelope.peers import js
+from iotenvelope.verify.peers import js
 
 
 def require_node() -> js.NodeBridge:

@@ -14,8 +14,8 @@ import sys
 import pytest
 
 import iotenvelope
-from iotenvelope import vectors
-from iotenvelope.peers import c
+from iotenvelope.verify import vectors
+from iotenvelope.verify.peers import c
 from iotenvelope.verify import default_vector_dir
 
 SECRET = bytes(range(16))

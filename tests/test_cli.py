@@ -5,7 +5,7 @@ import json
 import pytest
 
 import iotenvelope
-from iotenvelope import httpauth
+from iotenvelope.primitives import httpauth
 
 KEY = "000102030405060708090a0b0c0d0e0f"
 SECRET = bytes.fromhex(KEY)
@@ -35,9 +35,9 @@ def test_batch_seal_and_open(cli):
     sealed = cli("seal", "--key", KEY, "--device", "d", "--seq", "10", "--batch", stdin=b"a\nb\nc\n")
     lines = sealed.stdout.decode().splitlines()
     assert [iotenvelope.open(SECRET, t).seq for t in lines] == [10, 11, 12]
-    raw = bytearray(iotenvelope.b64.decode_url(lines[1]))
+    raw = bytearray(iotenvelope.primitives.b64.decode_url(lines[1]))
     raw[-1] ^= 0x01  # one tag bit: the text stays canonical base64url, only the MAC check can catch it
-    tampered = iotenvelope.b64.encode_url(bytes(raw))
+    tampered = iotenvelope.primitives.b64.encode_url(bytes(raw))
     opened = cli("open", "--key", KEY, "--batch", stdin="\n".join([lines[0], tampered, lines[2], "garbage"]).encode())
     rows = [json.loads(line) for line in opened.stdout.decode().splitlines()]
     assert [r["ok"] for r in rows] == [True, False, True, False]
@@ -115,7 +115,7 @@ def test_fernet_profile_interoperates_with_cryptography(cli):
 
 def test_keyring_and_fixed_iv(cli, tmp_path):
     ring = tmp_path / "keys.json"
-    ring.write_text(json.dumps({"a": KEY, "b": "b64:" + iotenvelope.b64.encode_std(bytes(32))}))
+    ring.write_text(json.dumps({"a": KEY, "b": "b64:" + iotenvelope.primitives.b64.encode_std(bytes(32))}))
     ta = iotenvelope.seal(SECRET, b"from a", device="a", seq=1)
     tb = iotenvelope.seal(bytes(32), b"from b", device="b", seq=1)
     tc = iotenvelope.seal(SECRET, b"from c", device="c", seq=1)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from iotenvelope import httpauth, upload
+from iotenvelope.primitives import httpauth
+from iotenvelope.profiles import upload
 from iotenvelope.errors import AuthenticationError, MalformedError, UsageError
 
 from servers import free_port

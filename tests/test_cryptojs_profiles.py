@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from iotenvelope import b64, padding
+from iotenvelope.primitives import b64, padding
 from iotenvelope.errors import KeyFormatError, MalformedError, PaddingError, UsageError
 from iotenvelope.profiles import cryptojs, esp8266
-from iotenvelope.peers import js
+from iotenvelope.verify.peers import js
 from jspeer import require_node
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -349,7 +349,7 @@ def test_crypto_js_cannot_read_nosalt_and_matches_aes_192_derivation(version):
 
 def test_one_derivation_serves_every_key_size():
     """derive_passphrase_keys slices one KDF output; each size must equal a derivation of exactly that size."""
-    from iotenvelope import kdf as kdf_mod
+    from iotenvelope.primitives import kdf as kdf_mod
     for salt in (bytes(range(8)), None):
         for spec in cryptojs.COMMON_KDFS:
             k = cryptojs.parse_kdf(spec)

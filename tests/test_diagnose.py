@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from iotenvelope import b64, cipher, envelope, fernet, openssl
-from iotenvelope.diagnose import MISTAKES, diagnose
+from iotenvelope import envelope
+from iotenvelope.primitives import b64, cipher, openssl
+from iotenvelope.profiles import fernet_token as fernet
+from iotenvelope.profiles.diagnose import MISTAKES, diagnose
 from iotenvelope.profiles import dweeter, registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -611,7 +613,7 @@ def test_partial_finding_has_no_command():
 def test_real_pre_2018_library_blog_messages():
     """Every blog message the real pre-May-2018 library encrypted with size = strlen (vectors/spaniakos/):
     diagnose names the dropped byte, restores it where the text shows it, and its command prints that."""
-    from iotenvelope import vectors
+    from iotenvelope.verify import vectors
     data = vectors.load(ROOT / "vectors" / "spaniakos" / "spaniakos_vectors.json")
     blog = [t for g, t in vectors.iter_tests(data) if g["type"] == "SpaniakosLegacy" and "Blog" in t["flags"]]
     restored = 0

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from iotenvelope import vectors
+from iotenvelope.verify import vectors
 from iotenvelope.errors import AuthenticationError, MalformedError, PaddingError
-from iotenvelope.peers import dweeter_pypi
-from iotenvelope.peers.python import check_dweeter_file
+from iotenvelope.verify.peers import dweeter_pypi
+from iotenvelope.verify.peers.python import check_dweeter_file
 from iotenvelope.profiles import dweeter
 
 ROOT = Path(__file__).resolve().parents[1]

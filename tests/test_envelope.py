@@ -52,7 +52,7 @@ def test_any_single_bit_flip_in_an_authenticated_field_is_an_authentication_erro
     offset = data.draw(st.integers(4, len(raw) - 1))
     bit = data.draw(st.integers(0, 7))
     raw[offset] ^= 1 << bit
-    text = iotenvelope.b64.encode_url(bytes(raw))
+    text = iotenvelope.primitives.b64.encode_url(bytes(raw))
     in_device = offset < 4 + n
     try:
         iotenvelope.open(SECRET, text, freshness=None)
@@ -76,10 +76,10 @@ def test_json_field_changes_are_authentication_errors(field, data):
     elif field == "dev":
         d[field] = d[field][:-1] + ("2" if d[field][-1] != "2" else "3")
     else:
-        raw = bytearray(iotenvelope.b64.decode_url(d[field]))
+        raw = bytearray(iotenvelope.primitives.b64.decode_url(d[field]))
         i = data.draw(st.integers(0, len(raw) - 1))
         raw[i] ^= 1 << data.draw(st.integers(0, 7))
-        d[field] = iotenvelope.b64.encode_url(bytes(raw))
+        d[field] = iotenvelope.primitives.b64.encode_url(bytes(raw))
     with pytest.raises(AuthenticationError):
         iotenvelope.open(SECRET, json.dumps(d), freshness=None)
 
@@ -89,7 +89,7 @@ LIBRARY_ERRORS = (IotEnvelopeError,)
 
 @settings(max_examples=500)
 @given(st.one_of(st.binary(max_size=200), st.text(max_size=200),
-                 st.binary(min_size=61, max_size=200).map(lambda b: iotenvelope.b64.encode_url(b"\x01\x01\x00\x05" + b)),
+                 st.binary(min_size=61, max_size=200).map(lambda b: iotenvelope.primitives.b64.encode_url(b"\x01\x01\x00\x05" + b)),
                  st.dictionaries(st.sampled_from(env_mod.JSON_MEMBERS), st.one_of(
                      st.integers(), st.text(max_size=30), st.booleans(), st.none(), st.floats()), max_size=9)
                  .map(json.dumps)))
@@ -104,11 +104,11 @@ def test_arbitrary_input_only_raises_library_errors(blob):
 
 def test_mac_checked_before_decryption(monkeypatch):
     calls = []
-    monkeypatch.setattr(env_mod.cipher, "decrypt", lambda *a: calls.append(a))
+    monkeypatch.setattr(env_mod.sealing.cipher, "decrypt", lambda *a: calls.append(a))
     bad = bytearray(_sealed().to_bytes())
     bad[-1] ^= 1
     with pytest.raises(AuthenticationError):
-        iotenvelope.open(SECRET, iotenvelope.b64.encode_url(bytes(bad)), freshness=None)
+        iotenvelope.open(SECRET, iotenvelope.primitives.b64.encode_url(bytes(bad)), freshness=None)
     assert calls == []
 
 
@@ -117,14 +117,14 @@ def test_known_answer_layout():
     raw = env.to_bytes()
     assert raw[:13] == bytes([1, 1, 0, 1]) + b"d" + bytes([1, 2, 3, 4, 0x0A, 0x0B, 0x0C, 0x0D])
     assert raw[13:29] == bytes(16)
-    k_enc, k_mac = iotenvelope.kdf.envelope_keys(SECRET)
-    assert raw[29:45] == iotenvelope.cipher.encrypt(k_enc, bytes(16), b"hi")
+    k_enc, k_mac = iotenvelope.primitives.kdf.envelope_keys(SECRET)
+    assert raw[29:45] == iotenvelope.primitives.cipher.encrypt(k_enc, bytes(16), b"hi")
     import hmac
     assert raw[45:] == hmac.digest(k_mac, raw[:45], "sha256")[:16]
     assert json.loads(env.to_json()) == {"v": 1, "dir": "up", "type": "data", "dev": "d", "seq": 0x01020304,
                                          "ts": 0x0A0B0C0D, "iv": "AAAAAAAAAAAAAAAAAAAAAA",
-                                         "ct": iotenvelope.b64.encode_url(raw[29:45]),
-                                         "tag": iotenvelope.b64.encode_url(raw[45:])}
+                                         "ct": iotenvelope.primitives.b64.encode_url(raw[29:45]),
+                                         "tag": iotenvelope.primitives.b64.encode_url(raw[45:])}
     assert list(json.loads(env.to_json())) == list(env_mod.JSON_MEMBERS)
 
 
@@ -183,7 +183,7 @@ def test_version_byte():
     raw = bytearray(_sealed().to_bytes())
     raw[0] = 2
     with pytest.raises(UnsupportedVersionError):
-        iotenvelope.open(SECRET, iotenvelope.b64.encode_url(bytes(raw)))
+        iotenvelope.open(SECRET, iotenvelope.primitives.b64.encode_url(bytes(raw)))
 
 
 def test_no_secret_or_plaintext_in_reprs_and_messages():

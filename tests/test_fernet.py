@@ -6,7 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 from hypothesis import given, strategies as st
 
-from iotenvelope import fernet
+from iotenvelope.profiles import fernet_token as fernet
 from iotenvelope.errors import KeyFormatError
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import iotenvelope
 from iotenvelope import verify
-from iotenvelope.peers import js
+from iotenvelope.verify.peers import js
 from jspeer import require_node
 
 SECRET = bytes(range(16))

@@ -23,9 +23,11 @@ import pytest
 from Crypto.Cipher import AES
 
 import iotenvelope
-from iotenvelope import b64, cipher, envelope, kdf, openssl, vectors
+from iotenvelope import envelope
+from iotenvelope.primitives import b64, cipher, kdf, openssl
+from iotenvelope.verify import vectors
 from iotenvelope.errors import IotEnvelopeError
-from iotenvelope.peers import micropython as mp
+from iotenvelope.verify.peers import micropython as mp
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = mp.TESTING_DIR / "device_batch.py"

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 import iotenvelope
-from iotenvelope import b64
+from iotenvelope.primitives import b64
 from iotenvelope.errors import AuthenticationError, DirectionError, MalformedError
 
 from servers import free_port

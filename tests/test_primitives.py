@@ -12,7 +12,7 @@ from Crypto.Cipher import AES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iotenvelope import b64, cipher, kdf, keys, openssl, padding
+from iotenvelope.primitives import b64, cipher, kdf, keys, openssl, padding
 from iotenvelope.errors import KeyFormatError, MalformedError, PaddingError
 
 # NIST SP 800-38A F.2.1 / F.2.5 (CBC-AES128 / CBC-AES256 encrypt), four blocks, no padding.
@@ -265,15 +265,15 @@ def test_cbc_rejects_data_of_the_wrong_type(bad):
 @settings(max_examples=300)
 @given(st.binary(max_size=100), st.binary(max_size=300))
 def test_envelope_mac_equals_stdlib_hmac(key, data):
-    # iotenvelope.mac keeps the SHA-256 states of the padded key per key; same bytes as the hmac module
-    from iotenvelope import mac
+    # iotenvelope.primitives.mac keeps the SHA-256 states of the padded key per key; same bytes as the hmac module
+    from iotenvelope.primitives import mac
     assert mac.hmac_sha256(key, data) == hmac.digest(key, data, "sha256")
     assert mac.tag(key, data) == hmac.digest(key, data, "sha256")[:16]
     assert mac.hmac_sha256(key, data) == hmac.digest(key, data, "sha256")  # again, from the cached states
 
 
 def test_envelope_mac_rfc4231_case_2_and_6():
-    from iotenvelope import mac
+    from iotenvelope.primitives import mac
     assert mac.hmac_sha256(b"Jefe", b"what do ya want for nothing?").hex() == (
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
     assert mac.hmac_sha256(b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First").hex() == (

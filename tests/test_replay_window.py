@@ -110,7 +110,7 @@ def test_exhaustive_window_arithmetic(window):
     alphabet = _alphabet(window) + [MAX - 1, MAX]
     n = 0
     for seqs in itertools.product(alphabet, repeat=4):
-        model, top, bits = Model(window), replay.NONE, 0
+        model, top, bits = Model(window), replay.window.NONE, 0
         for s in seqs:
             v, top, bits = w.check(top, bits, s)
             assert v == model.accept(s), (window, seqs)

@@ -8,7 +8,8 @@ import struct
 import pytest
 
 import iotenvelope
-from iotenvelope import open_store, resync
+from iotenvelope import open_store
+from iotenvelope.replay import resync
 from iotenvelope.envelope import Envelope
 from iotenvelope.errors import AuthenticationError, DirectionError, MalformedError, ReplayError, DuplicateError
 from replay_support import cli, redis_server  # noqa: F401 (fixture)

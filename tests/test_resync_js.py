@@ -1,4 +1,4 @@
-"""Resync across implementations: the real crypto-js device half against iotenvelope.resync's backend, and the
+"""Resync across implementations: the real crypto-js device half against iotenvelope.replay.resync's backend, and the
 Python device helpers against the JavaScript backend half (SPEC.md §8). Needs node + crypto-js (fails if missing)."""
 
 from __future__ import annotations
@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 import iotenvelope
-from iotenvelope import open_store, resync
-from iotenvelope.peers import js
+from iotenvelope import open_store
+from iotenvelope.replay import resync
+from iotenvelope.verify.peers import js
 from jspeer import require_node
 
 SECRET = bytes.fromhex("00112233445566778899aabbccddeeff")

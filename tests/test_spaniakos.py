@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from iotenvelope import errors, vectors
+from iotenvelope import errors
+from iotenvelope.verify import vectors
 from iotenvelope.profiles import spaniakos as sp
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,8 +2,9 @@
 
 import json
 
-from iotenvelope import vectors, verify
-from iotenvelope.peers import Peer, Result, key_size_subset
+from iotenvelope import verify
+from iotenvelope.verify import vectors
+from iotenvelope.verify.peers import Peer, Result, key_size_subset
 
 from conftest import ROOT
 

@@ -74,12 +74,15 @@ class Profile:
 
 
 _REGISTRY: dict[str, Profile] | None = None
+#: modules of this package that are not profiles (the registry does not import them)
+NOT_PROFILES = frozenset({"diagnose", "upload", "fernet_token"})
 
 
 def registry() -> dict[str, Profile]:
     global _REGISTRY
     if _REGISTRY is None:
-        modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
+        modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)
+                   if info.name not in NOT_PROFILES]
         _REGISTRY = {}
         for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
             for profile in module.PROFILES:

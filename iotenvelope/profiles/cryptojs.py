@@ -22,7 +22,7 @@ import argparse
 import re
 from dataclasses import dataclass
 
-from .. import b64, cipher, kdf as kdf_mod, keys, openssl, padding as padding_mod
+from ..primitives import b64, cipher, kdf as kdf_mod, keys, openssl, padding as padding_mod
 from ..errors import KeyFormatError, MalformedError, PaddingError, UsageError
 from . import OpenResult, Option, Profile, Warn, check_warn, no_warn
 

@@ -25,7 +25,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from .. import b64, cipher
+from ..primitives import b64, cipher
 from ..errors import AuthenticationError, KeyFormatError, MalformedError, PaddingError, UsageError
 from . import OpenResult, Option, Profile, Warn
 

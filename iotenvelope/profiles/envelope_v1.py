@@ -9,7 +9,7 @@ import os
 from .. import envelope, replay
 from ..envelope import check_device
 from ..errors import IotEnvelopeError, KeyFormatError, UsageError
-from ..keys import parse_iv, parse_secret
+from ..primitives.keys import parse_iv, parse_secret
 from . import OpenResult, Option, Profile, Warn
 
 BATCH_CHUNK = 1000  # envelopes per replay-store transaction in `open --batch`

@@ -16,7 +16,7 @@ import json
 import os
 import re
 
-from .. import b64, cipher, keys
+from ..primitives import b64, cipher, keys
 from ..errors import KeyFormatError, MalformedError, PaddingError, UsageError
 from . import OpenResult, Option, Profile, Warn, check_warn, no_warn
 from .cryptojs import explain_padding_failure, read_base64

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import fernet
+from . import fernet_token as fernet
 from ..errors import UsageError
 from . import OpenResult, Option, Profile, Warn
 

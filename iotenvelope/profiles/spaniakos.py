@@ -26,10 +26,10 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from .. import b64, cipher, padding
-from ..textshape import is_json_container, std_base64, text_of
+from ..primitives import b64, cipher, padding
+from ..primitives.textshape import is_json_container, std_base64, text_of
 from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, PaddingError, UsageError
-from ..keys import parse_aes_key, parse_iv
+from ..primitives.keys import parse_aes_key, parse_iv
 from . import OpenResult, Option, Profile, Warn, esp8266
 
 BLOCK = padding.BLOCK
@@ -468,8 +468,8 @@ def _check_legacy(case: dict) -> list[str]:
 
 def check_vector_file(data: dict):
     """The verify checker for ``vectors/spaniakos/spaniakos_vectors.json`` (both profiles, every case)."""
-    from ..peers import Result  # here, not at import time: peers imports nothing from profiles
-    from .. import vectors
+    from ..verify.peers import Result  # here, not at import time: peers imports nothing from profiles
+    from ..verify import vectors
     result = Result()
     for group, test in vectors.iter_tests(data):
         label = vectors.label(test)

@@ -27,8 +27,8 @@ import urllib.parse
 import urllib.request
 from typing import Iterable, Mapping, Sequence
 
-from . import httpauth
-from .errors import AuthenticationError, MalformedError, TransportError, UsageError
+from ..primitives import httpauth
+from ..errors import AuthenticationError, MalformedError, TransportError, UsageError
 
 CONTENT_TYPES = {
     "json": "application/json",

@@ -11,7 +11,7 @@ import base64
 import binascii
 import re
 
-from .errors import MalformedError
+from ..errors import MalformedError
 
 _STD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _URL = re.compile(r"[A-Za-z0-9_-]*")

@@ -46,9 +46,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Union
 
-from . import b64, cipher, envelope, fernet, keys, openssl, padding, textshape
-from .errors import IotEnvelopeError, KeyFormatError, MalformedError, UsageError
-from .profiles import cryptojs, dweeter as dweeter_profile, esp8266, no_warn, spaniakos
+from ..primitives import b64, cipher, keys, openssl, padding, textshape
+from .. import envelope
+from . import fernet_token as fernet
+from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, UsageError
+from . import cryptojs, dweeter as dweeter_profile, esp8266, no_warn, spaniakos
 
 MARGIN_BITS = 20
 MISTAKE_PRIOR = 0.9
@@ -659,12 +661,12 @@ class _Search:
         if finding.partial or stdin is None:
             return
         if self._parser is None:
-            from .cli import build_parser  # here: the CLI imports this module
+            from ..cli import build_parser  # here: the CLI imports this module
             self._parser = build_parser()
         attempts = [finding.options]
         if self.explicit_now and finding.profile == "envelope-v1":
             attempts.append(finding.options + ["--now", str(self.now)])
-        from .profiles import get
+        from . import get
         for options in attempts:
             try:
                 opts = self._parser.parse_args(["open", "--profile", finding.profile, *options])

@@ -6,7 +6,7 @@ import functools
 import hashlib
 import hmac
 
-from .errors import KeyFormatError, UsageError
+from ..errors import KeyFormatError, UsageError
 
 EVP_DIGESTS = ("md5", "sha1", "sha256")
 PBKDF2_DIGESTS = ("sha1", "sha256", "sha512")

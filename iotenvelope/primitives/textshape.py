@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from . import b64
-from .errors import MalformedError
+from ..errors import MalformedError
 
 TEXT_CONTROLS = "\t\n\r"
 

@@ -10,7 +10,7 @@ import binascii
 import string
 
 from . import b64
-from .errors import KeyFormatError, MalformedError, UsageError
+from ..errors import KeyFormatError, MalformedError, UsageError
 
 AES_KEY_SIZES = (16, 24, 32)
 SECRET_SIZES = (16, 32)

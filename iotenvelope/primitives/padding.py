@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import MalformedError, PaddingError, UsageError
+from ..errors import MalformedError, PaddingError, UsageError
 
 BLOCK = 16
 _PAD_TYPES = (bytes, bytearray)  # what ``data + bytes`` works on

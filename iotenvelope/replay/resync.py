@@ -28,9 +28,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from . import envelope
-from .envelope import MAX_U32, Envelope, Freshness, KeySource, ReplayCheck
-from .errors import AuthenticationError, MalformedError, ReplayError, UsageError
+from .. import envelope
+from ..envelope import MAX_U32, Envelope, Freshness, KeySource, ReplayCheck
+from ..errors import AuthenticationError, MalformedError, ReplayError, UsageError
 
 NONCE_LEN = 8
 RESPONSE_LEN = NONCE_LEN + 8
@@ -158,7 +158,7 @@ def read_response(keys: KeySource, text: str | bytes, nonce: bytes, *, freshness
 
 # -- CLI: `iotenvelope resync` (backend side) ------------------------------------------------------------
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .replay import DEFAULT_WINDOW
+    from . import DEFAULT_WINDOW
     p = sub.add_parser("resync", help="backend: resync-request on stdin -> resync-response on stdout (SPEC.md §8)")
     keys = p.add_mutually_exclusive_group(required=True)
     keys.add_argument("--key", help="the device secret (hex or b64:...)")
@@ -174,9 +174,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_resync(opts: argparse.Namespace) -> int:
-    from .keys import parse_secret
-    from .profiles.envelope_v1 import load_keyring
-    from .replay import open_store
+    from ..primitives.keys import parse_secret
+    from ..profiles.envelope_v1 import load_keyring
+    from . import open_store
     secret = parse_secret(opts.key) if opts.key is not None else load_keyring(opts.keyring)
     try:
         text = sys.stdin.buffer.read().decode("utf-8").strip()

@@ -40,7 +40,7 @@ from . import Peer, Result, Subset, key_size_subset
 
 ORDER = 30
 
-C_DIR = Path(__file__).resolve().parents[2] / "interop" / "c"
+C_DIR = Path(__file__).resolve().parents[3] / "interop" / "c"
 BUILD = C_DIR / "build"
 BACKENDS = ("openssl", "mbedtls", "bearssl", "tinyaes")
 WYCHEPROOF_CBC = "AES-CBC-PKCS5"

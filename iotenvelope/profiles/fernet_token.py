@@ -15,8 +15,8 @@ import os
 import struct
 import time
 
-from . import cipher
-from .errors import AuthenticationError, FutureError, KeyFormatError, MalformedError, StaleError, UsageError
+from ..primitives import cipher
+from ..errors import AuthenticationError, FutureError, KeyFormatError, MalformedError, StaleError, UsageError
 
 VERSION = 0x80
 MAX_CLOCK_SKEW = 60

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import MalformedError
+from ..errors import MalformedError
 
 MAGIC = b"Salted__"
 _BYTES = (bytes, bytearray)

@@ -8,10 +8,11 @@ what crypto-js returned instead (``cryptojsHex``) - that prediction is what the 
 
 from __future__ import annotations
 
-from . import b64, cipher, openssl, padding, vectors
-from .errors import IotEnvelopeError
+from ..primitives import b64, cipher, openssl, padding
+from . import vectors
+from ..errors import IotEnvelopeError
 from .peers import Result
-from .profiles import cryptojs, esp8266
+from ..profiles import cryptojs, esp8266
 
 ALGORITHM = "cryptojs-aes"
 

@@ -10,9 +10,10 @@ import json
 import random
 from pathlib import Path
 
-from . import __version__, b64, cipher, kdf, mac
-from .envelope import Envelope, seal_envelope
-from .errors import MalformedError
+from .. import __version__
+from ..primitives import b64, cipher, kdf, mac
+from ..envelope import Envelope, seal_envelope
+from ..errors import MalformedError
 
 ENVELOPE_ALGORITHM = "iotenvelope-v1"
 

@@ -17,11 +17,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import IotEnvelopeError
+from ...errors import IotEnvelopeError
 from . import Peer, Result
 
 ORDER = 10
-JS_DIR = Path(__file__).resolve().parent.parent.parent / "interop" / "js"
+JS_DIR = Path(__file__).resolve().parents[3] / "interop" / "js"
 BRIDGE = JS_DIR / "bridge.js"
 EXPECTED_VERSIONS = ("3.3.0", "4.1.1", "4.2.0")
 ALGORITHMS = frozenset({"iotenvelope-v1", "AES-CBC-PKCS5", "cryptojs-aes"})

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from .errors import AuthenticationError, KeyFormatError, MalformedError, UsageError
+from ..errors import AuthenticationError, KeyFormatError, MalformedError, UsageError
 
 SALTED_ALGORITHMS = tuple(sorted(a for a in hashlib.algorithms_guaranteed if "_" not in a))
 HMAC_ALGORITHMS = tuple(a for a in SALTED_ALGORITHMS if a != "md5")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import cipher, cryptojs_vectors, envelope, fernet, vectors
-from ..profiles import spaniakos
-from ..errors import IotEnvelopeError
+from ...primitives import cipher
+from .. import cryptojs_vectors, vectors
+from ... import envelope
+from ...profiles import fernet_token as fernet
+from ...profiles import spaniakos
+from ...errors import IotEnvelopeError
 from . import Peer, Result
 
 ORDER = 0
@@ -60,7 +63,7 @@ def check_wycheproof_cbc(data: dict) -> Result:
 
 def check_dweeter_file(data: dict) -> Result:
     """dweeter 0.3.0 vectors: seal reproduces the posted content and thing; open returns the receiver's data."""
-    from ..profiles import dweeter
+    from ...profiles import dweeter
     result = Result()
     for group, test in vectors.iter_tests(data):
         label = vectors.label(test)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import IotEnvelopeError
+from ...errors import IotEnvelopeError
 
 
 

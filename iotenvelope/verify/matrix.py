@@ -9,7 +9,7 @@ from pathlib import Path
 from . import vectors
 from .peers import Peer, Result, discover
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def default_vector_dir() -> Path:

@@ -29,7 +29,7 @@ from . import Peer, Result, Subset, key_size_subset
 
 ORDER = 40
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MP_DIR = ROOT / "interop" / "micropython"
 TESTING_DIR = MP_DIR / "testing"
 RUNNER = TESTING_DIR / "mpnode.mjs"

@@ -23,7 +23,8 @@ import time
 import types
 from pathlib import Path
 
-from .. import b64, vectors
+from ...primitives import b64
+from .. import vectors
 from . import Peer, Result
 
 ORDER = 60

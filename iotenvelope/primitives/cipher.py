@@ -10,7 +10,7 @@ import threading
 
 from Crypto.Cipher import AES
 
-from .errors import KeyFormatError, MalformedError
+from ..errors import KeyFormatError, MalformedError
 from .padding import BLOCK, pkcs7_pad, pkcs7_unpad
 
 
@@ -62,7 +62,7 @@ def _block_decryptor(key: bytes):
 
 
 def clear_cache() -> None:
-    """Forget the cached AES key schedules (:func:`iotenvelope.kdf.clear_caches` also clears derived keys)."""
+    """Forget the cached AES key schedules (:func:`iotenvelope.primitives.kdf.clear_caches` also clears derived keys)."""
     _block_encryptor.cache_clear()
     _block_decryptor.cache_clear()
 

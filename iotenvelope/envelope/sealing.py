@@ -1,0 +1,218 @@
+"""Sealing and opening envelopes (SPEC.md §6, §7): where K_enc/K_mac, the IV, ct and tag are produced and
+checked."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Protocol
+
+from ..primitives import cipher, kdf, mac
+from ..errors import (AuthenticationError, DirectionError, IotEnvelopeError, KeyFormatError,
+                     MalformedError, UnknownDeviceError, UsageError)
+from .fields import DIRECTIONS, IV_LEN, TYPES, VERSION, Envelope, KeySource, check_device, check_direction
+from .fields import _check_kind, _check_u32, _bad_format, _DIRECTION_NAMES, _TYPE_NAMES  # noqa: F401
+from .freshness import Freshness
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A successfully opened envelope."""
+
+    plaintext: bytes = field(repr=False)
+    device: str
+    direction: str
+    type: str
+    seq: int
+    ts: int
+
+    @classmethod
+    def _trusted(cls, plaintext: bytes, device: str, direction: str, kind: str, seq: int, ts: int) -> "Opened":
+        """Build from an envelope that was just verified (skips the frozen dataclass's per-field setattr)."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(plaintext=plaintext, device=device, direction=direction, type=kind, seq=seq, ts=ts)
+        return obj
+
+    @property
+    def text(self) -> str:
+        try:
+            return self.plaintext.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedError("plaintext is not UTF-8 text") from None
+
+
+class ReplayCheck(Protocol):
+    """What :func:`open` needs from a replay guard (see :mod:`iotenvelope.replay`; :func:`open_many` also uses
+    ``accept_many(items)`` when the guard has it, to check a batch in one transaction / round trip)."""
+
+    def accept(self, device: str, direction: str, seq: int) -> None: ...
+
+
+def _as_secret(secret: object) -> bytes:
+    if not isinstance(secret, (bytes, bytearray)):
+        raise KeyFormatError(f"device secret must be bytes, got {type(secret).__name__} (parse text with keys.parse_secret)")
+    if len(secret) not in (16, 32):
+        raise KeyFormatError(f"device secret is {len(secret)} bytes; must be 16 or 32")
+    return bytes(secret)
+
+
+def _as_bytes(plaintext: object) -> bytes:
+    if isinstance(plaintext, str):
+        try:
+            return plaintext.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedError("plaintext text contains a lone surrogate and cannot be encoded as UTF-8") from None
+    if isinstance(plaintext, (bytes, bytearray, memoryview)):
+        return bytes(plaintext)
+    raise MalformedError(f"plaintext must be bytes or text, got {type(plaintext).__name__}")
+
+
+def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: int | None = None,
+                  direction: str = "up", type: str = "data", iv: bytes | None = None) -> Envelope:
+    """Encrypt and authenticate; returns the :class:`Envelope` (call ``.to_compact()``/``.to_json()``).
+
+    ``ts`` None uses the current Unix time; pass 0 for "time unknown". ``iv`` is for test vectors only:
+    leave it None so a fresh random IV is used.
+    """
+    secret = _as_secret(secret)
+    data = _as_bytes(plaintext)
+    if ts is None:
+        ts = int(time.time())
+    check_direction(direction)
+    _check_kind(type)
+    check_device(device)
+    _check_u32(seq, "seq")
+    _check_u32(ts, "ts")
+    if iv is None:
+        iv = os.urandom(IV_LEN)
+    elif len(KeyFormatError.check_type(iv, (bytes, bytearray), "iv", "16 bytes or None")) != IV_LEN:
+        raise KeyFormatError(f"iv is {len(iv)} bytes; must be {IV_LEN}")
+    k_enc, k_mac = kdf.envelope_keys(secret)  # remembered per secret (kdf.clear_caches)
+    ct = cipher.encrypt(k_enc, iv, data)
+    dev = device.encode("ascii")
+    mac_input = (bytes((VERSION, DIRECTIONS[direction], TYPES[type], len(dev))) + dev
+                 + struct.pack(">II", seq, ts) + iv + ct)
+    return Envelope._trusted(mac_input, direction, type, device, seq, ts, bytes(iv), ct, mac.tag(k_mac, mac_input))
+
+
+def seal(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: int | None = None,
+         direction: str = "up", type: str = "data", format: str = "compact", iv: bytes | None = None) -> str:
+    """Seal ``plaintext`` and return the envelope text in ``format`` ('compact' or 'json')."""
+    return seal_envelope(secret, plaintext, device=device, seq=seq, ts=ts, direction=direction, type=type,
+                         iv=iv).encode(format)
+
+
+def _lookup(keys: KeySource, device: str) -> bytes:
+    if isinstance(keys, (bytes, bytearray)):
+        return _as_secret(keys)
+    if isinstance(keys, Mapping):
+        secret = keys.get(device)
+    elif callable(keys):
+        secret = keys(device)
+    else:
+        raise KeyFormatError.wrong_type("keys", keys, "bytes, a mapping or a callable")
+    if secret is None:
+        raise UnknownDeviceError(f"no secret known for device {device!r}")
+    return _as_secret(secret)
+
+
+def _check_open_options(direction: object, freshness: object, now: object, replay: object) -> None:
+    """The receiver's settings of open/open_envelope/open_many (MalformedError / UsageError)."""
+    check_direction(direction, "expected direction")
+    if freshness is not None and not isinstance(freshness, Freshness):
+        raise UsageError.wrong_type("freshness", freshness, "a Freshness policy or None")
+    if now is not None and type(now) is not int:
+        raise UsageError.wrong_type("now", now, "an integer Unix time or None")
+    if replay is not None and not callable(getattr(replay, "accept", None)):
+        raise UsageError.wrong_type("replay", replay, "a replay guard with accept(device, direction, seq), or None")
+
+
+def _check_keys(keys: object) -> None:
+    if isinstance(keys, (bytes, bytearray)):
+        _as_secret(keys)
+    elif not isinstance(keys, Mapping) and not callable(keys):
+        raise KeyFormatError.wrong_type("keys", keys, "bytes, a mapping or a callable")
+
+
+def open_envelope(keys: KeySource, envelope: Envelope, *, direction: str = "up",
+                  freshness: Freshness | None = Freshness(), now: int | None = None,
+                  replay: ReplayCheck | None = None) -> Opened:
+    """Verify and decrypt a parsed envelope, following SPEC.md §6 in order."""
+    if not isinstance(envelope, Envelope):
+        raise MalformedError.wrong_type("envelope", envelope, "an Envelope (see Envelope.decode)")
+    _check_open_options(direction, freshness, now, replay)
+    if envelope.direction != direction:
+        raise DirectionError(f"envelope travels {envelope.direction} but this receiver expects {direction}"
+                             " (a reflected message?)")
+    secret = _lookup(keys, envelope.device)
+    k_enc, k_mac = kdf.envelope_keys(secret)  # remembered per secret (kdf.clear_caches)
+    if not hmac.compare_digest(mac.tag(k_mac, envelope.mac_input()), envelope.tag):
+        raise AuthenticationError("authentication tag mismatch: wrong secret, or the envelope was altered")
+    plaintext = cipher.decrypt(k_enc, envelope.iv, envelope.ct)
+    if envelope.type != "resync-request":  # SPEC.md §8 step 2: no freshness or replay state for these
+        if freshness is not None:
+            freshness.check(envelope.ts, int(time.time()) if now is None else now)
+        if replay is not None:
+            replay.accept(envelope.device, envelope.direction, envelope.seq)
+    return Opened._trusted(plaintext, envelope.device, envelope.direction, envelope.type, envelope.seq, envelope.ts)
+
+
+def open(keys: KeySource, text: str | bytes, *, direction: str = "up", format: str | None = None,
+         freshness: Freshness | None = Freshness(), now: int | None = None,
+         replay: ReplayCheck | None = None) -> Opened:
+    """Parse, authenticate (MAC first, constant time), decrypt and check an envelope.
+
+    ``keys`` is the device secret, a mapping device id → secret, or a callable returning the secret (or
+    None). ``freshness=None`` disables the timestamp check; ``replay`` is an optional guard
+    (:class:`iotenvelope.replay.ReplayGuard`) whose state is advanced only after everything else passed.
+    """
+    return open_envelope(keys, Envelope.decode(text, format), direction=direction, freshness=freshness, now=now,
+                         replay=replay)
+
+
+def open_many(keys: KeySource, texts: "list[str | bytes]", *, direction: str = "up", format: str | None = None,
+              freshness: Freshness | None = Freshness(), now: int | None = None,
+              replay: ReplayCheck | None = None) -> "list[Opened | IotEnvelopeError]":
+    """Open a batch of envelopes; one result per text: an :class:`Opened` or the error that one raised.
+
+    Each envelope goes through SPEC.md §6 steps 1-6 on its own; then the replay window is checked and
+    advanced for all of those that passed in ONE atomic step (``replay.accept_many``: one SQLite transaction
+    or one Redis round trip), in input order, exactly as if they had been opened one by one. If the store
+    itself fails the :class:`~iotenvelope.errors.StoreError` is raised and nothing of the batch was accepted.
+    """
+    if isinstance(texts, (str, bytes, bytearray, memoryview)) or not isinstance(texts, Iterable):
+        raise MalformedError.wrong_type("texts", texts, "a list of envelope texts")
+    _check_keys(keys)
+    _check_open_options(direction, freshness, now, None)
+    if replay is not None and not callable(getattr(replay, "accept_many", getattr(replay, "accept", None))):
+        raise UsageError.wrong_type("replay", replay, "a replay guard with accept_many(items) or accept(...), or None")
+    if format not in (None, "compact", "json"):
+        raise _bad_format(format)
+    results: list[Opened | IotEnvelopeError] = []
+    pending: list[int] = []
+    if now is None:
+        now = int(time.time())
+    for text in texts:
+        try:
+            opened = open(keys, text, direction=direction, format=format, freshness=freshness, now=now)
+        except UsageError:
+            raise
+        except IotEnvelopeError as exc:
+            results.append(exc)
+            continue
+        if replay is not None and opened.type != "resync-request":
+            pending.append(len(results))
+        results.append(opened)
+    if pending:
+        from ..replay import accept_many
+        items = [(results[i].device, results[i].direction, results[i].seq) for i in pending]  # type: ignore[union-attr]
+        for i, err in zip(pending, accept_many(replay, items)):
+            if err is not None:
+                results[i] = err
+    return results
+
+
+__all__ = ["Opened", "ReplayCheck", "seal_envelope", "seal", "open_envelope", "open", "open_many"]

@@ -1,0 +1,51 @@
+"""Replay defence (SPEC.md §6 step 7): a sliding window of sequence numbers per (device, direction).
+
+The acceptance rules are those of RFC 4303 §3.4.3 (IPsec ESP). With ``top`` the highest accepted ``seq``
+and ``W`` the window size:
+
+* nothing accepted yet ................. accept
+* ``seq > top`` ........................ accept, the window slides so that ``seq`` is the new top
+* ``top - W < seq <= top`` ............. accept once; a second time is :class:`DuplicateError`
+* ``seq <= top - W`` ................... :class:`TooOldError`
+
+The window is kept as RFC 6479 describes: a ring of 64-bit blocks, one block more than ``W`` needs, so that
+sliding forward only clears whole blocks (no bit shifting) and large windows (thousands) cost no more per
+message than small ones. Bit ``seq mod R`` (``R`` = blocks * 64) records whether ``seq`` was accepted.
+
+State lives in a **store**, chosen by URL with :func:`open_store`:
+
+``memory://``
+    a dict in this process (tests, short-lived tools); lost on exit.
+``sqlite:///absolute/path.db`` or ``sqlite:relative/path.db``
+    the embedded default: one SQLite file in WAL mode, ``synchronous=FULL``; every check-and-update (one
+    message, or a whole batch with :meth:`ReplayStore.accept_many`) is one ``BEGIN IMMEDIATE`` transaction,
+    so several processes on one host may share the file.
+``redis://host:port/db`` (and ``rediss://``, ``unix://``)
+    a Redis server: every check-and-update (one message or a batch) is one server-side Lua script, which Redis
+    runs atomically, so any number of ingest processes or hosts may share it. Needs the ``redis`` package
+    (``pip install iotenvelope[redis]``).
+
+Every store may be shared between processes only with the same window size: the size is recorded in the
+store when it is created and a different one is refused (:class:`StoreError`).
+
+Stores also keep a durable **send counter** per (device, direction) (:meth:`ReplayStore.next_send_seq`) that
+a backend uses for its own down-going sequence numbers (e.g. resync responses, SPEC.md §8).
+
+Exactly-once: the decision and the state change for a message are one atomic step in every store, and the
+state is committed before the caller learns that the message was accepted. A crash at any point therefore
+either loses the acceptance of the messages in flight (they were not delivered and will be refused if
+replayed: at most once) or keeps it; it never lets a message be accepted twice. For Redis this holds across a
+*server* crash only if the server persists every write before answering (``appendonly yes`` and
+``appendfsync always``); see docs/replay.md.
+"""
+
+from .window import ACCEPT, DEFAULT_WINDOW, DUPLICATE, MAX_WINDOW, TOO_OLD, Window, check_window  # noqa: F401
+from .store import ReplayStore, ReplayGuard, accept_many  # noqa: F401
+from .memory import MemoryStore  # noqa: F401
+from .sqlite import SQLiteStore  # noqa: F401
+from .redis import RedisStore  # noqa: F401
+from .urls import open_store  # noqa: F401
+
+__all__ = ["DEFAULT_WINDOW", "MAX_WINDOW", "Window", "ReplayStore", "ReplayGuard", "MemoryStore", "SQLiteStore",
+           "RedisStore", "open_store", "accept_many", "check_window"]
+
