@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from iotenvelope import envelope
-from iotenvelope.peers import micropython as mp
+from iotenvelope.verify.peers import micropython as mp
 from test_micropython import KEY16, interp, module_dirs, ok, require_native  # noqa: F401  (fixtures)
 
 POWERCUT = mp.TESTING_DIR / "powercut.py"
