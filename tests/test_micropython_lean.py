@@ -174,3 +174,16 @@ def test_lean_seal_argument_errors(interp, tmp_path, bad):  # noqa: F811
     args[bad[0]] = bad[1]
     g = interp.batch(tmp_path, [["lean_seal", *args.values(), False]])[0]
     assert (g["ok"], g["code"]) == (False, "bad-key" if bad[0] == "key" else "malformed")
+
+
+def test_heap_of_one_lean_seal(interp, tmp_path):  # noqa: F811
+    reading = b'{"co2": 1223, "temp": 21.4, "hum": 48, "bat": 3.71, "rssi": -67, "uptime": 8639}'
+    heap = ok(interp.batch(tmp_path, [["heap", KEY16.hex(), reading.hex()]])[0])
+    assert 0 < heap["lean_seal_20"] <= heap["lean_seal"] <= 4096, heap
+    assert 0 < heap["lean_open"] <= 4096, heap
+
+
+def test_lean_module_is_small(module_dirs):  # noqa: F811
+    """The optional module keeps iotenv.mpy within its 6 KB target: the lean form costs this much more."""
+    assert (module_dirs["mpy"] / "iotenv.mpy").stat().st_size <= 6 * 1024
+    assert (module_dirs["mpy"] / "iotenv_lean.mpy").stat().st_size <= 2048

@@ -17,6 +17,11 @@ except ImportError:
 
 import iotenv
 
+try:
+    import iotenv_lean  # optional module: measured when it is installed beside iotenv
+except ImportError:
+    iotenv_lean = None
+
 SECRET = bytes(range(16))
 READING = b'{"co2": 1223, "temp": 21.4, "hum": 48, "bat": 3.71, "rssi": -67, "uptime": 8639}'  # 80 bytes
 TS = 1763900000
@@ -39,12 +44,19 @@ def heap(secret=SECRET, msg=READING):
     text = iotenv.seal(keys, msg, "sensor-01", 3, TS)
     block = iotenv.pad(msg)
     iv = bytes(16)
-    return {
+    out = {
         "seal": alloc(lambda: iotenv.seal(keys, msg, "sensor-01", 2, TS)),
         "seal_with_secret": alloc(lambda: iotenv.seal(secret, msg, "sensor-01", 2, TS)),
         "open": alloc(lambda: iotenv.open(keys, text, "up")),
         "aes": alloc(lambda: iotenv._cipher(keys.enc, iv).encrypt(block)),
     }
+    if iotenv_lean is not None:
+        lean = iotenv_lean.Keys(secret)
+        frame = iotenv_lean.seal(lean, msg, "sensor-01", 3, TS)
+        out["lean_seal"] = alloc(lambda: iotenv_lean.seal(lean, msg, "sensor-01", 2, TS))
+        out["lean_seal_20"] = alloc(lambda: iotenv_lean.seal(lean, msg[:20], "sensor-01", 2, 0))
+        out["lean_open"] = alloc(lambda: iotenv_lean.open(lean, frame, "sensor-01", "up"))
+    return out
 
 
 def _ticks():
@@ -82,6 +94,11 @@ def main(rounds):
             "open": median_us(lambda: iotenv.open(keys, text, "up"), rounds),
         },
     }
+    if iotenv_lean is not None:
+        lean = iotenv_lean.Keys(SECRET)
+        frame = iotenv_lean.seal(lean, READING, "sensor-01", 1, TS)
+        result["median_us"]["lean_seal"] = median_us(lambda: iotenv_lean.seal(lean, READING, "sensor-01", 1, TS), rounds)
+        result["median_us"]["lean_open"] = median_us(lambda: iotenv_lean.open(lean, frame, "sensor-01", "up"), rounds)
     print(json.dumps(result))
 
 
