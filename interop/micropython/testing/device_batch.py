@@ -75,6 +75,11 @@ def c_lean_keys(form_of_key, key):
     return iotenv.seal(iotenv_lean.Keys(u(key)), b"x", "d", 1, 0)
 
 
+def c_open_bytes(key, data):
+    r = iotenv.open(u(key), u(data))
+    return [h(r[0])] + list(r[1:])
+
+
 def c_open_window(key, texts, size):
     import iotenv_state
     w = iotenv_state.Window(size)
@@ -275,7 +280,7 @@ def c_standin():
 
 
 COMMANDS = {
-    "seal": c_seal, "seal_now": c_seal_now, "open": c_open, "open_window": c_open_window,
+    "seal": c_seal, "seal_now": c_seal_now, "open": c_open, "open_bytes": c_open_bytes, "open_window": c_open_window,
     "lean_seal": c_lean_seal, "lean_open": c_lean_open, "lean_window": c_lean_window, "lean_keys": c_lean_keys,
     "resync_request": c_resync_request, "resync_response": c_resync_response, "window": c_window,
     "resync_wait": c_resync_wait, "resync_ticks": c_resync_ticks, "counter": c_counter, "write": c_write,
