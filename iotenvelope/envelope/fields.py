@@ -141,7 +141,7 @@ class Envelope:
             return self.to_compact()
         if fmt == "json":
             return self.to_json()
-        raise _bad_format(fmt)
+        raise _bad_format(fmt, "'compact' or 'json'")
 
     # -- parsing ---------------------------------------------------------------------------------
     @classmethod
@@ -235,12 +235,12 @@ class Envelope:
             return cls.from_json(text)
         if fmt == "compact":
             return cls.from_compact(text)
-        raise _bad_format(fmt)
+        raise _bad_format(fmt, "'compact' or 'json'")
 
 
-def _bad_format(fmt: object) -> UsageError:
-    UsageError.check_type(fmt, str, "format", "'compact' or 'json'")
-    return UsageError(f"format {fmt!r} is not 'compact' or 'json'")
+def _bad_format(fmt: object, allowed: str = "'compact', 'json', 'lean' or 'lean-raw'") -> UsageError:
+    UsageError.check_type(fmt, str, "format", allowed)
+    return UsageError(f"format {fmt!r} is not {allowed}")
 
 
 __all__ = ["VERSION", "DIRECTIONS", "TYPES", "TAG_LEN", "IV_LEN", "MAX_DEVICE_LEN", "MAX_U32", "MIN_RAW_LEN", "EPOCH_2000", "JSON_MEMBERS", "KeySource", "check_device", "check_direction", "Envelope"]
