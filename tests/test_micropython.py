@@ -25,7 +25,7 @@ from Crypto.Cipher import AES
 import iotenvelope
 from iotenvelope import envelope
 from iotenvelope.primitives import b64, cipher, kdf, openssl
-from iotenvelope.verify import vectors
+from iotenvelope.verify import lean_vectors, vectors
 from iotenvelope.errors import IotEnvelopeError
 from iotenvelope.verify.peers import micropython as mp
 
@@ -123,13 +123,15 @@ def ok(item):
 
 
 def envelope_files():
+    """The envelope v1 vector files, compact/JSON and lean form (run_vectors.py checks both)."""
     return sorted(p for p in (ROOT / "vectors").glob("**/*.json")
-                  if vectors.algorithm_of(vectors.load(p)) == vectors.ENVELOPE_ALGORITHM)
+                  if vectors.algorithm_of(vectors.load(p)) in (vectors.ENVELOPE_ALGORITHM, lean_vectors.LEAN_ALGORITHM))
 
 
 # -- run_vectors.py -------------------------------------------------------------------------------------------
 def test_there_are_envelope_vector_files():
-    assert ROOT / "vectors" / "envelope_v1.json" in envelope_files()
+    files = envelope_files()
+    assert ROOT / "vectors" / "envelope_v1.json" in files and ROOT / "vectors" / "envelope_v1_lean.json" in files
 
 
 @pytest.mark.parametrize("path", envelope_files(), ids=lambda p: str(p.relative_to(ROOT)))

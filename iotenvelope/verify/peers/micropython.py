@@ -128,7 +128,7 @@ def parse_output(stdout: str, stderr: str, returncode: int) -> Result:
 
 
 class MicroPythonPeer(Peer):
-    algorithms = frozenset({"iotenvelope-v1", WYCHEPROOF_CBC})
+    algorithms = frozenset({"iotenvelope-v1", "iotenvelope-v1-lean", WYCHEPROOF_CBC})
 
     def __init__(self, name: str, prefix: list[str] | None, use_mpy: bool, native: bool,
                  reason: str | None = None) -> None:
