@@ -187,3 +187,41 @@ def test_lean_module_is_small(module_dirs):  # noqa: F811
     """The optional module keeps iotenv.mpy within its 6 KB target: the lean form costs this much more."""
     assert (module_dirs["mpy"] / "iotenv.mpy").stat().st_size <= 6 * 1024
     assert (module_dirs["mpy"] / "iotenv_lean.mpy").stat().st_size <= 2048
+
+
+def test_lean_agrees_with_the_python_library(interp, tmp_path):  # noqa: F811
+    """Differential: genuine lean frames of the Python library (iotenvelope.seal(format="lean-raw")) and random
+    damage to them; the module and the library accept exactly the same frames and name the same error."""
+    from iotenvelope import envelope
+    from iotenvelope.errors import IotEnvelopeError
+    rng = random.Random(17)
+    cmds, want = [], []
+    for key, msg, dev, seq, ts, _, kind in cases()[:16]:
+        raw = envelope.seal(key, msg, device=dev, seq=seq, ts=ts, direction="down", type=kind, format="lean-raw")
+        assert raw == reference_seal(key, msg, dev, seq, ts, "down", kind)
+        frames = [raw]
+        for _ in range(20):
+            b = bytearray(raw)
+            r = rng.randrange(4)
+            if r == 0:
+                b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+            elif r == 1:
+                del b[rng.randrange(len(b)):]
+            elif r == 2:
+                b += rng.randbytes(rng.randrange(1, 33))
+            else:
+                b[0] = rng.randrange(256)
+            frames.append(bytes(b))
+        for f in frames:
+            for direction, device in (("down", dev), ("up", dev), ("down", dev + "x" if len(dev) < 64 else "y")):
+                cmds.append(["lean_open", key.hex(), f.hex(), device, direction, False])
+                try:
+                    o = envelope.open(key, f, direction=direction, format="lean-raw", device=device, freshness=None)
+                    want.append((True, o.plaintext.hex()))
+                except IotEnvelopeError as exc:
+                    want.append((False, exc.code))
+    got = interp.batch(tmp_path, cmds)
+    have = [(True, g["result"][0]) if g["ok"] else (False, g["code"]) for g in got]
+    assert [(c[2][:40], c[3], c[4], w, h) for c, w, h in zip(cmds, want, have) if w != h] == []
+    assert sum(1 for w in want if w[0]) >= 16
+    assert {w[1] for w in want if not w[0]} >= {"malformed", "auth", "wrong-direction", "unsupported-version"}
