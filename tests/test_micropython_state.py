@@ -81,11 +81,12 @@ def test_counter_slots_alternate_and_hold_a_checked_mark(interp, tmp_path):  # n
     assert ok(got[5]) is None and ok(got[6]) is None  # nothing else written, nothing renamed
 
 
-def test_counter_ignores_a_damaged_or_missing_slot(interp, tmp_path):  # noqa: F811
+def test_counter_ignores_a_damaged_stale_or_missing_slot(interp, tmp_path):  # noqa: F811
     base = interp.scratch(tmp_path, "seq")
     cases = {
         "truncated": _slot(40)[:-2], "extended": _slot(40) + "00", "bad check": _slot(40)[:-1] + "0",
         "empty": "", "decimal text": b"40".hex(), "mark flipped": _slot(41)[:16] + _slot(40)[16:],
+        "stale (an older mark)": _slot(8),
     }
     cmds = []
     for i, damaged in enumerate(cases.values()):

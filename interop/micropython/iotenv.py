@@ -189,7 +189,7 @@ def _index(names, name):
     for i in range(len(names)):
         if names[i] == name:
             return i
-    _bad("bad direction/type")
+    _bad("bad dir/type")
 
 
 def _header(d, t, dev, seq, ts):
@@ -263,7 +263,7 @@ def _from_raw(raw):
 # member (so never reads a tenth) and at any object or array value, so nesting depth never matters.
 def _ws(s, i):
     n = len(s)
-    while i < n and s[i] in b" \t\n\r":
+    while i < n and s[i] in (32, 9, 10, 13):  # space, tab, LF, CR (int-in-bytes is new in MicroPython)
         i += 1
     return i
 
