@@ -1,8 +1,10 @@
 # iotenv_state: optional state helpers for the iotenv device module (SPEC.md sections 6 to 8).
 #
-#   Counter:  boot-safe sequence numbers for sealing (a high-water mark in a small file every k messages).
-#   Window:   a replay window for opening, e.g. iotenv.open(keys, text, replay=window).
-#   resync_request() / resync_response(): the device side of the resync exchange ("Case 1").
+#   Counter:  boot-safe sequence numbers for sealing (a high-water mark every k messages, kept in two checked
+#             slot files written alternately).
+#   Window:   a replay window for opening, e.g. iotenv.open(keys, text, replay=window) (or iotenv_lean.open).
+#   resync_request() / resync_response(): the device side of the resync exchange ("Case 1"); an answer is
+#             accepted only within T_WAIT seconds of its request (Pending).
 import time
 
 from iotenv import EnvelopeError, _be, _random, equal, now, open as _open, seal, sha256, struct
@@ -20,7 +22,7 @@ def _check(mark8):
 
 
 def _read_slot(path):
-    # The mark in a slot file, or -1 if the file is missing, truncated, too long or fails its check.
+    # The mark in a slot file; -1 if the file is missing, -2 if it is truncated, too long or fails its check.
     try:
         with open(path, "rb") as f:
             b = f.read(17)
@@ -33,7 +35,7 @@ def _read_slot(path):
 
 
 def _read_legacy(path):
-    # Version 0.1 kept one decimal mark in PATH, written to PATH.tmp and renamed over it.
+    # Version 0.1 kept one decimal mark in PATH, written to PATH.tmp and renamed over it: -1 missing, -2 corrupt.
     try:
         with open(path) as f:
             return int(f.read())

