@@ -12,7 +12,6 @@ import random
 import pytest
 from Crypto.Cipher import AES
 from Crypto.Util.Padding import pad
-
 from test_micropython import KEY16, KEY32, interp, module_dirs, ok  # noqa: F401  (fixtures)
 
 DIRS = {"up": 1, "down": 2}
@@ -61,8 +60,9 @@ def cases():
 
 def test_lean_seal_matches_the_spec_layout(interp, tmp_path):  # noqa: F811
     cs = cases()
-    got = interp.batch(tmp_path, [["lean_seal", k.hex(), m.hex(), d, s, t, di, ty, False] for k, m, d, s, t, di, ty in cs]
-                       + [["lean_seal", k.hex(), m.hex(), d, s, t, di, ty, True] for k, m, d, s, t, di, ty in cs[:8]])
+    cmds = [["lean_seal", k.hex(), m.hex(), d, s, t, di, ty, False] for k, m, d, s, t, di, ty in cs]
+    cmds += [["lean_seal", k.hex(), m.hex(), d, s, t, di, ty, True] for k, m, d, s, t, di, ty in cs[:8]]
+    got = interp.batch(tmp_path, cmds)
     want = [reference_seal(k, m, d, s, t, di, ty) for k, m, d, s, t, di, ty in cs]
     assert [ok(g) for g in got[:len(cs)]] == [w.hex() for w in want]
     assert [ok(g) for g in got[len(cs):]] == [b64u(w) for w in want[:8]]

@@ -17,13 +17,12 @@ import subprocess
 import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
+from test_micropython import ROOT, envelope_files, require_native
 
 from iotenvelope.verify import vectors
 from iotenvelope.verify.peers import micropython as mp
-from test_micropython import ROOT, envelope_files, require_native
 
 PACKAGES = {
     "package.json": ["iotenv"],
@@ -97,7 +96,10 @@ def test_package_files_and_module_versions():
 def test_mip_installs_the_package(servers, tmp_path, kind, name):
     urls, seen, _ = servers
     target = tmp_path / "lib"
+    before = len(seen[kind])
     out = mip_install(f"{urls[kind]}/{name}", target)
+    # mip fetched the package file and exactly its modules, nothing else (nothing test-only)
+    assert seen[kind][before:] == [f"/{name}"] + ["/" + m + "." + kind for m in PACKAGES[name]]
     suffix = "." + kind
     assert sorted(p.name for p in target.iterdir()) == sorted(m + suffix for m in PACKAGES[name]), out
     for m in PACKAGES[name]:
@@ -106,7 +108,7 @@ def test_mip_installs_the_package(servers, tmp_path, kind, name):
     if kind == "mpy":
         assert all((target / (m + ".mpy")).read_bytes()[:2] == b"M\x06" for m in PACKAGES[name])
     # the installed copy is what gets imported, and it says which version it is
-    probe = "import sys\n" + "".join("import %s\nprint(%s.__file__, %s.__version__)\n" % (m, m, m) for m in PACKAGES[name])
+    probe = "".join("import %s\nprint(%s.__file__, %s.__version__)\n" % (m, m, m) for m in PACKAGES[name])
     proc = subprocess.run(require_native() + ["-c", probe], capture_output=True, text=True, timeout=60,
                           env={"MICROPYPATH": str(target)}, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -14,10 +14,10 @@ import shutil
 import subprocess
 
 import pytest
+from test_micropython import KEY16, interp, module_dirs, ok, require_native  # noqa: F401  (fixtures)
 
 from iotenvelope import envelope
 from iotenvelope.verify.peers import micropython as mp
-from test_micropython import KEY16, interp, module_dirs, ok, require_native  # noqa: F401  (fixtures)
 
 POWERCUT = mp.TESTING_DIR / "powercut.py"
 
