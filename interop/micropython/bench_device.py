@@ -1,7 +1,10 @@
 # Footprint and speed of the iotenv module, measured inside a MicroPython interpreter (a board, the unix
 # port, or the WebAssembly build): copy it next to iotenv.py and run it.
 #
-#   micropython bench_device.py [ROUNDS]        prints one JSON object
+#   micropython bench_device.py [ROUNDS] [hostile]     prints one JSON object
+#
+# "hostile" adds the time to refuse 64 KB JSON texts built to be slow to parse (needs ~0.5 MB of heap: the
+# unix port or the wasm build, not a small board).
 #
 # Heap figures are bytes allocated with the garbage collector switched off (nothing is freed meanwhile), so
 # they bound the peak heap of the call. "aes" is the share of the cryptolib calls (object + encrypt), which
@@ -78,7 +81,28 @@ def median_us(f, rounds, batches=7):
     return round(per_call[batches // 2], 1)
 
 
-def main(rounds):
+def refuse_ms(text):
+    t0 = _ticks()
+    try:
+        iotenv.open(SECRET, text, "down", "json")
+        code = "opened"
+    except iotenv.EnvelopeError as e:
+        code = e.code
+    dt = time.ticks_diff(_ticks(), t0) if hasattr(time, "ticks_diff") else _ticks() - t0
+    return {"bytes": len(text.encode()), "code": code, "ms": round(dt / 1000, 1)}
+
+
+def hostile():
+    pad = "A" * 64900
+    return {
+        "5000_unknown_members": refuse_ms("{" + ", ".join('"m%d": 1' % i for i in range(5000)) + "}"),
+        "non_ascii_then_64kb_member": refuse_ms('{"v": 1, "dir": "\u00e9", "type": "' + pad + '"}'),
+        "nested_30000": refuse_ms('{"v": ' + "[" * 30000 + "]" * 30000 + "}"),
+        "over_the_cap": refuse_ms('{"v": 1, "x": "' + "A" * 65536 + '"}'),
+    }
+
+
+def main(rounds, with_hostile=False):
     keys = iotenv.Keys(SECRET)
     text = iotenv.seal(keys, READING, "sensor-01", 1, TS)
     result = {
@@ -99,8 +123,10 @@ def main(rounds):
         frame = iotenv_lean.seal(lean, READING, "sensor-01", 1, TS)
         result["median_us"]["lean_seal"] = median_us(lambda: iotenv_lean.seal(lean, READING, "sensor-01", 1, TS), rounds)
         result["median_us"]["lean_open"] = median_us(lambda: iotenv_lean.open(lean, frame, "sensor-01", "up"), rounds)
+    if with_hostile:
+        result["hostile_refusal"] = hostile()
     print(json.dumps(result))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200, "hostile" in sys.argv[2:])
