@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -75,7 +76,7 @@ def run_installed(target, scratch, *args):
     scratch.mkdir(exist_ok=True)
     shutil.copy(mp.RUN_VECTORS, scratch / mp.RUN_VECTORS.name)
     return subprocess.run(require_native() + [str(scratch / mp.RUN_VECTORS.name), *map(str, args)],
-                          capture_output=True, text=True, timeout=600, env={"MICROPYPATH": str(target)})
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ, MICROPYPATH=str(target)))
 
 
 def test_package_files_and_module_versions():
@@ -110,7 +111,7 @@ def test_mip_installs_the_package(servers, tmp_path, kind, name):
     # the installed copy is what gets imported, and it says which version it is
     probe = "".join("import %s\nprint(%s.__file__, %s.__version__)\n" % (m, m, m) for m in PACKAGES[name])
     proc = subprocess.run(require_native() + ["-c", probe], capture_output=True, text=True, timeout=60,
-                          env={"MICROPYPATH": str(target)}, cwd=tmp_path)
+                          env=dict(os.environ, MICROPYPATH=str(target)), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [w for m in PACKAGES[name] for w in (str(target / (m + suffix)), VERSION)]
 
