@@ -10,6 +10,7 @@ from .. import cryptojs_vectors, lean_vectors, vectors
 from ... import envelope
 from ...profiles import fernet_token as fernet
 from ...profiles import spaniakos
+from ...profiles import arduino_aes, cryptojs_pbkdf2  # issue 14: legacy long tail (each module owns its checker)
 from ...errors import IotEnvelopeError
 from . import Peer, Result
 
@@ -142,6 +143,8 @@ CHECKERS = {
     "dweeter-0.3.0": check_dweeter_file,
     cryptojs_vectors.ALGORITHM: cryptojs_vectors.check_file,
     spaniakos.ALGORITHM: spaniakos.check_vector_file,
+    cryptojs_pbkdf2.ALGORITHM: cryptojs_pbkdf2.check_vector_file,
+    **arduino_aes.CHECKERS,
 }
 
 
