@@ -109,7 +109,7 @@ function generate(version, seed) {
     const msgs = heavy ? [texts[0], texts[1], texts[0]] : texts.concat([rbytes(37)]);
     const tests = [];
     msgs.forEach((m, i) => {
-      const layout = layouts[(i + caseNo) % 3];
+      const layout = layouts[(i + groups.length) % 3]; // each group starts one layout further
       const pass = passphrases[(i + caseNo) % passphrases.length];
       const salt8 = !heavy && i === 4;
       const salt = WA.random(salt8 ? 8 : 16);
