@@ -201,3 +201,20 @@ def test_openssl_pbkdf2_md_both_directions(md, key_size):
     assert read.stdout == MSG.encode()
     with pytest.raises(PaddingError):  # the default -md sha256 does not read it
         cryptojs.decrypt_passphrase(made.stdout.decode(), "pw", key_size, "pbkdf2-sha256:1000")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_real_crypto_js_reads_every_versions_file(version):
+    """The verify peer cryptojs-native-<version>: this crypto-js reads all three files (the cross-version table)."""
+    from iotenvelope.verify.peers import cryptojs_native
+    require_node()
+    peer = cryptojs_native.CryptoJsNativePeer(version)
+    assert peer.unavailable_reason() is None
+    for file_version in VERSIONS:
+        path = ROOT / "vectors" / "cryptojs" / f"cryptojs_pbkdf2_{file_version}.json"
+        data = load(file_version)
+        part = peer.subset(data)
+        assert part is not None and part.left_out == 4  # the 250000-iteration derivations
+        result = peer.run(path, part.data)
+        assert result.failed == 0, result.failures
+        assert result.passed == data["numberOfTests"] - part.left_out

@@ -11,6 +11,7 @@
 //    "iterations": n}}                    -> {"hex": plaintext hex, "utf8"?: text, "utf8Error"?: message}
 //   {"op": "pbkdf2-encrypt", "lib", "layout", "message" (text), "passphrase", "salt": hex, "iv": hex, "options"}
 //                                         -> {"wire": text}
+//   {"op": "pbkdf2-check", "lib", "path", "maxIterations"?}   -> {"passed", "failed", "failures"} (verify)
 // options null means CryptoJS.PBKDF2(passphrase, salt) with no options: that version's defaults. Keys in the
 // options object are given only when present, so {"keySize": 256, "iterations": 100} leaves the hasher to the
 // version default, as user code does.
@@ -72,7 +73,46 @@ function handle(req) {
     if (req.layout === 'json') return { wire: JSON.stringify({ ct, iv: iv.toString(), s: salt.toString() }) };
     return { wire: ct };
   }
+  if (req.op === 'pbkdf2-check') return checkFile(C, req);
   throw new Error(`unknown op ${req.op}`);
+}
+
+// `iotenvelope verify`'s check of vectors/cryptojs/cryptojs_pbkdf2_*.json with this crypto-js version, written as
+// receiving code would (any version can read any file: settings are passed explicitly, except that a Defaults
+// group is read with no options by the version that wrote it). Valid: the key, the plaintext, and the
+// re-encryption with the case's salt/IV; invalid: exactly the bytes crypto-js returned when the file was made.
+// Groups and readings with more than req.maxIterations iterations are left out: the caller reports them as
+// unsupported (crypto-js needs ~10 s for one 250000-iteration derivation).
+function checkFile(C, req) {
+  const data = JSON.parse(fs.readFileSync(req.path, 'utf8'));
+  const res = { passed: 0, failed: 0, failures: [] };
+  const record = (ok, t, why) => {
+    if (ok) res.passed++; else { res.failed++; res.failures.push(`tcId ${t.tcId} (${t.comment}): ${why}`); }
+  };
+  const own = data.source && data.source.version === req.lib;
+  for (const g of data.testGroups) {
+    if (req.maxIterations && g.iterations > req.maxIterations) continue;
+    for (const t of g.tests) {
+      if (req.maxIterations && t.readWith && t.readWith.iterations > req.maxIterations) continue;
+      try {
+        const text = t.wire !== undefined ? t.wire : t.ct;
+        const base = { lib: req.lib, layout: t.layout, text, salt: t.salt, iv: t.iv, saltBytes: t.salt.length / 2, passphrase: t.passphrase };
+        if (t.result === 'valid') {
+          const options = own && t.flags.includes('Defaults') ? null : { keySize: g.keySize, hasher: g.hasher, iterations: g.iterations };
+          const key = deriveKey(C, { passphrase: t.passphrase, options }, C.enc.Hex.parse(t.salt));
+          const got = handle({ ...base, op: 'pbkdf2-decrypt', options });
+          const again = C.AES.encrypt(C.enc.Hex.parse(t.msg), key, { iv: C.enc.Hex.parse(t.iv) }).toString();
+          record(C.enc.Hex.stringify(key) === t.key && got.hex === t.msg && again === t.ct, t, `key/plaintext/ciphertext differ (got ${got.hex})`);
+        } else {
+          const got = handle({ ...base, op: 'pbkdf2-decrypt', options: t.readWith });
+          record(got.hex === t.cryptojsResult.hex, t, `crypto-js returned ${got.hex}, the file says ${t.cryptojsResult.hex}`);
+        }
+      } catch (e) {
+        record(false, t, `threw ${e.name}: ${e.message}`);
+      }
+    }
+  }
+  return res;
 }
 
 function main() {
