@@ -5,9 +5,9 @@ docs/legacy.md and iotenvelope/profiles/diagnose_legacy.py).
 
 Cases: a concat text and a ``{ct, iv, s}`` object, each sealed with crypto-js 4.2.0's defaults (SHA-256 x
 250000, the slowest setting tried: found last in the worst case is no different, every setting is tried anyway),
-diagnosed with ``--passphrase`` (one passphrase reading) and with ``--key`` text that is the passphrase (two
-readings: the key bytes are also tried as a passphrase), and a plain base64 ciphertext with no PBKDF2 shape (the
-cost for everything else). Medians of --runs wall-clock runs in this process; ratio = case / no-PBKDF2 case.
+diagnosed with ``--passphrase`` and with ``--key`` text that is the passphrase (the key text is read as a
+passphrase too: still one passphrase reading, plus the raw-key readings), and a plain base64 ciphertext with no
+PBKDF2 shape (the cost for everything else). Medians of --runs wall-clock runs in this process; ratio = case / no-PBKDF2 case.
 """
 
 from __future__ import annotations

@@ -3,14 +3,15 @@ libraries' paddings and IVs, and every way of writing an IV.
 
 Not a profile module (``PROFILES`` is empty); :mod:`.diagnose` calls these functions from its search.
 
-**PBKDF2 search bound.** For each passphrase reading (the passphrase, and the key text read as one) and each
-salt/IV/ciphertext split of the input, :func:`pbkdf2_settings` tries 3 hashers (SHA-1, SHA-256, SHA-512) x
+**PBKDF2 search bound.** For the one passphrase reading (``--passphrase``, or the ``--key`` text read as one)
+and the one salt/IV/ciphertext split of the input (16- and 8-byte salts exclude each other: they shift the
+ciphertext by 12 bytes), :func:`pbkdf2_settings` tries 3 hashers (SHA-1, SHA-256, SHA-512) x
 :data:`PBKDF2_ITERATIONS` (1, 100, 1000, 10000, 100000, 250000: crypto-js 3.x/4.1's default of 1, the popular
 gist's 100, tutorial values, crypto-js 4.2's default of 250000) = 18 derivations of 32 bytes; the 128/192/256-bit
 keys are prefixes of one derivation (PBKDF2 output does not depend on the length asked for). That is 361101
-iterations per hasher, SHA-1 twice (two 20-byte blocks): 1,444,404 HMAC computations per reading, measured at
-about 1 s per reading with hashlib on a loaded 2-core machine (docs/legacy.md has the figure). Inputs that do not
-have a PBKDF2 layout's shape cost nothing.
+iterations per hasher, SHA-1 twice (two 20-byte blocks): 1,444,404 HMAC computations, about 1 s with hashlib on
+a loaded 2-core machine (``bench/diagnose_pbkdf2.py``; docs/legacy.md has the figures). Inputs without a PBKDF2
+layout's shape cost nothing.
 """
 
 from __future__ import annotations
