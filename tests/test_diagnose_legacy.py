@@ -72,6 +72,12 @@ def legacy_cases():
     g, t = _pbkdf2("3.3.0", lambda g, t: "Salt8" in t["flags"] and t["layout"] == "concat")
     cases.append(("pbkdf2-salt8-concat", t["wire"], dict(passphrase=t["passphrase"]), (), "cryptojs-pbkdf2",
                   bytes.fromhex(t["msg"])))
+    # openssl enc -pbkdf2 -md sha1 (Debian's openssl CLI, its default -iter 10000)
+    made = subprocess.run(["openssl", "enc", "-e", "-aes-256-cbc", "-pbkdf2", "-md", "sha1", "-pass", "pass:hunter2",
+                           "-a", "-A"], input=READING, capture_output=True)
+    assert made.returncode == 0, made.stderr
+    cases.append(("openssl-pbkdf2-sha1", made.stdout.decode().strip(), dict(passphrase="hunter2"), ("kdf-pbkdf2",),
+                  "cryptojs-passphrase", READING))
     # the Arduino libraries' own output (vectors/<library>/)
     t = _lib("thinx-aes-lib", lambda t: t["libraryVersion"] == "HEAD" and t["paddingMode"].startswith("Array")
              and t["plaintextName"] == "ascii_json_prefix_len33" and "encrypt64" in t["api"])

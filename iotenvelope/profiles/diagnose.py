@@ -90,9 +90,11 @@ MISTAKES = {
     "base64-padding-missing": "base64 without its '=' padding",
     "zero-padding": "zero (NUL) padding instead of PKCS#7",
     "no-pad-block": "no padding at all: the length was a multiple of 16 and no pad block was added (pre-2018 "
-                    "Spaniakos called with size = strlen+1, or a library that does not pad)",
+                    "Spaniakos called with size = strlen+1, or a library that does not pad: DavyLandman AESLib, "
+                    "tiny-AES-c, AESLib's Array padding at multiples of 16)",
     "dropped-last-byte": "the last plaintext byte is missing (pre-2018 Spaniakos called with size = strlen)",
-    "c-string-nul": "the C string's terminating NUL was encrypted too (size = sizeof, i.e. strlen+1)",
+    "c-string-nul": "the C string's terminating NUL was encrypted too (size = sizeof, i.e. strlen+1; intrbiz "
+                    "arduino-crypto always does this: --profile intrbiz-crypto reads it as well)",
     "base64-plaintext": "the plaintext is base64 of the message (the ESP8266 'base64, then encrypt' pattern)",
     "dweeter-halves": "dweeter's key derivation: SHA-256(passphrase) split into key and IV",
     "dweeter-mode": "dweeter's other encoding mode (--base64 swaps the key and IV halves)",
