@@ -229,6 +229,7 @@ class Envelope:
                 raise MalformedError("envelope text is not UTF-8") from None
         if not isinstance(text, str):
             raise MalformedError(f"envelope must be text, got {type(text).__name__}")
+        text = strip_text(text)
         if fmt is None:
             fmt = "json" if text.lstrip().startswith("{") else "compact"
         if fmt == "json":
@@ -238,9 +239,22 @@ class Envelope:
         raise _bad_format(fmt, "'compact' or 'json'")
 
 
+MAX_TEXT = 65536  # SPEC.md §5: envelope text, after the one trailing newline is removed
+MAX_RAW = 49152
+
+
+def strip_text(text: str) -> str:
+    """SPEC.md §5: remove exactly one trailing LF or CRLF, nothing else; refuse text over :data:`MAX_TEXT`."""
+    if text.endswith("\n"):
+        text = text[:-2] if text.endswith("\r\n") else text[:-1]
+    if len(text) > MAX_TEXT:
+        raise MalformedError(f"envelope text is {len(text)} characters; the limit is {MAX_TEXT}")
+    return text
+
+
 def _bad_format(fmt: object, allowed: str = "'compact', 'json', 'lean' or 'lean-raw'") -> UsageError:
     UsageError.check_type(fmt, str, "format", allowed)
     return UsageError(f"format {fmt!r} is not {allowed}")
 
 
-__all__ = ["VERSION", "DIRECTIONS", "TYPES", "TAG_LEN", "IV_LEN", "MAX_DEVICE_LEN", "MAX_U32", "MIN_RAW_LEN", "EPOCH_2000", "JSON_MEMBERS", "KeySource", "check_device", "check_direction", "Envelope"]
+__all__ = ["VERSION", "DIRECTIONS", "TYPES", "TAG_LEN", "IV_LEN", "MAX_DEVICE_LEN", "MAX_U32", "MIN_RAW_LEN", "EPOCH_2000", "JSON_MEMBERS", "KeySource", "check_device", "check_direction", "Envelope", "MAX_TEXT", "MAX_RAW", "strip_text"]

@@ -645,5 +645,7 @@ def _checker(algorithm: str):
     return check
 
 
-#: verify checkers (iotenvelope/verify/peers/python.py): vector-file algorithm -> checker
+#: vector-file algorithm -> deep checker: the profile plus the library facts that are no profile behaviour (a second
+#: call continuing the chain, get_IV, what the library's decrypt wrote). Used by tests/test_arduino_aes.py; verify
+#: asks the profile part through the runner protocol (iotenvelope/verify/legacy_tail.py).
 CHECKERS = {algorithm: _checker(algorithm) for algorithm, _ in LIBRARIES.values()}

@@ -264,7 +264,9 @@ PROFILES = [CryptoJsPbkdf2()]
 # -- the vector files (verify) -----------------------------------------------------------------------------------
 
 def check_vector_file(data: dict):
-    """verify checker for ``vectors/cryptojs/cryptojs_pbkdf2_*.json`` (written by real crypto-js)."""
+    """Every case of ``vectors/cryptojs/cryptojs_pbkdf2_*.json`` (written by real crypto-js) through this module,
+    including the derived key (tests/test_cryptojs_pbkdf2.py; ``verify`` asks the same through the runner
+    protocol: iotenvelope/verify/legacy_tail.py)."""
     from ..verify import vectors
     from ..verify.peers import Result
     result = Result()
