@@ -183,3 +183,21 @@ def test_legacy_case_found_by_the_cli(name, cli):
     assert proc.returncode == 0, proc.stderr
     first = json.loads(proc.stdout)["findings"][0]
     assert first["profile"] == profile and set(first["mistakes"]) == set(mistakes) and first["cli_ready"]
+
+
+def test_davylandman_partial_block_sent_in_the_clear_is_a_note():
+    """The library's own output for a 33-byte message: any length % 16 != 0 comes back unchanged."""
+    t = _lib("davylandman-aeslib", lambda t: t["mode"] == "CBC" and t["plaintextName"] == "ascii_json_prefix_len33"
+             and t["keyBits"] == 128)
+    assert t["ciphertext_hex"] == t["plaintext_hex"]  # what went on the wire is the plaintext
+    report = diagnose(b64.encode_std(bytes.fromhex(t["ciphertext_hex"])), key=t["key_hex"], iv=t["iv_hex"])
+    assert not report.findings
+    assert any("UNENCRYPTED" in n for n in report.notes)
+
+
+def test_openssl_pbkdf2_sha512_is_found():
+    made = subprocess.run(["openssl", "enc", "-e", "-aes-256-cbc", "-pbkdf2", "-md", "sha512", "-pass", "pass:pw",
+                           "-a", "-A"], input=READING, capture_output=True)
+    assert made.returncode == 0, made.stderr
+    top = diagnose(made.stdout.decode(), passphrase="pw").findings[0]
+    assert top.options[-2:] == ["--kdf", "pbkdf2-sha512:10000"] and top.output == READING and top.cli_ready

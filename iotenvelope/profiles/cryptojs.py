@@ -34,7 +34,7 @@ KDF_HELP = ("evp-md5 (default; crypto-js default, openssl -md md5), evp-sha256 (
 #: -md sha1, then ``openssl enc -pbkdf2`` with its default 10000 iterations, crypto-js 4.2's PBKDF2 default of
 #: 250000 and the 1000 of many tutorials. ``iotenvelope diagnose`` tries exactly these.
 COMMON_KDFS = ("evp-md5", "evp-sha256", "evp-sha1", "pbkdf2-sha256:10000", "pbkdf2-sha256:250000",
-               "pbkdf2-sha256:1000", "pbkdf2-sha1:10000")
+               "pbkdf2-sha256:1000", "pbkdf2-sha1:10000", "pbkdf2-sha512:10000")
 _HEX_KEY = re.compile(r"(0x)?([0-9a-fA-F]{32}|[0-9a-fA-F]{48}|[0-9a-fA-F]{64})")
 _BYTES = (bytes, bytearray)
 _TEXT = (str, bytes, bytearray)

@@ -510,6 +510,18 @@ class _Search:
         for blob in _decodings(text):
             self._salted(blob)
             self._separate_iv(blob)
+        self._unencrypted_tail(text)
+
+    def _unencrypted_tail(self, text: str) -> None:
+        """A note (never a finding) when the bytes are not whole AES blocks but already read as text: what
+        DavyLandman AESLib sends for a length that is not a multiple of 16 (it leaves the buffer unencrypted)."""
+        for blob in _decodings(text):
+            if len(blob.data) % BLOCK and evidence(blob.data).kind in ("json", "text") and len(blob.data) >= 4:
+                self.notes.append(f"the input decodes to {len(blob.data)} bytes, not whole AES blocks, that already"
+                                  " read as text: DavyLandman AESLib returns a buffer whose length is not a multiple"
+                                  " of 16 UNENCRYPTED, so this may be a message that was never encrypted (pad to"
+                                  " whole blocks before calling it)")
+                return
 
     @staticmethod
     def _stdin_for(blob: Blob, data: bytes) -> str | None:
