@@ -9,7 +9,7 @@ ciphertext by 12 bytes), :func:`pbkdf2_settings` tries 3 hashers (SHA-1, SHA-256
 :data:`PBKDF2_ITERATIONS` (1, 100, 1000, 10000, 100000, 250000: crypto-js 3.x/4.1's default of 1, the popular
 gist's 100, tutorial values, crypto-js 4.2's default of 250000) = 18 derivations of 32 bytes; the 128/192/256-bit
 keys are prefixes of one derivation (PBKDF2 output does not depend on the length asked for). That is 361101
-iterations per hasher, SHA-1 twice (two 20-byte blocks): 1,444,404 HMAC computations, about 1 s with hashlib on
+iterations per hasher, SHA-1 twice (two 20-byte blocks): 1,444,404 HMAC computations, 1-2 s with hashlib on
 a loaded 2-core machine (``bench/diagnose_pbkdf2.py``; docs/legacy.md has the figures). Inputs without a PBKDF2
 layout's shape cost nothing.
 """
