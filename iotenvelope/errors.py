@@ -103,6 +103,12 @@ class TooOldError(ReplayError):
     code = "replay-too-old"
 
 
+class RateLimitError(ReplayError):
+    """A backend refused to answer another resync request from this device so soon (SPEC.md §8)."""
+
+    code = "rate-limited"
+
+
 class TimestampError(IotEnvelopeError):
     """The envelope's timestamp fails the receiver's freshness policy."""
 

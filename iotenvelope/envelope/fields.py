@@ -207,6 +207,7 @@ class Envelope:
                 raise MalformedError("envelope text is not UTF-8") from None
         if not isinstance(text, str):
             raise MalformedError(f"envelope must be text, got {type(text).__name__}")
+        text = strip_text(text)
         if fmt is None:
             fmt = "json" if text.lstrip().startswith("{") else "compact"
         if fmt == "json":
@@ -214,6 +215,19 @@ class Envelope:
         if fmt == "compact":
             return cls.from_compact(text)
         raise _bad_format(fmt, "'compact' or 'json'")
+
+
+MAX_TEXT = 65536  # SPEC.md §5: envelope text, after the one trailing newline is removed
+MAX_RAW = 49152
+
+
+def strip_text(text: str) -> str:
+    """SPEC.md §5: remove exactly one trailing LF or CRLF, nothing else; refuse text over :data:`MAX_TEXT`."""
+    if text.endswith("\n"):
+        text = text[:-2] if text.endswith("\r\n") else text[:-1]
+    if len(text) > MAX_TEXT:
+        raise MalformedError(f"envelope text is {len(text)} characters; the limit is {MAX_TEXT}")
+    return text
 
 
 _U32X2 = struct.Struct(">II")
@@ -247,8 +261,8 @@ def parse_compact(raw: bytes) -> tuple:
 
 def decode_fields(text: str | bytes, fmt: str | None = None) -> tuple:
     """What :meth:`Envelope.decode` reads, as the tuple of :func:`parse_compact` (no object for compact text)."""
-    if fmt == "compact" or (fmt is None and text.__class__ is str and text[:1] != "{" and not text[:1].isspace()):
-        return parse_compact(b64.decode_url(text, "compact envelope"))
+    if text.__class__ is str and (fmt == "compact" or (fmt is None and text[:1] != "{" and not text[:1].isspace())):
+        return parse_compact(b64.decode_url(strip_text(text), "compact envelope"))
     env = Envelope.decode(text, fmt)
     return env.direction, env.type, env.device, env.seq, env.ts, env.iv, env.ct, env.tag, env.mac_input()
 
@@ -279,4 +293,4 @@ def _bad_format(fmt: object, allowed: str = "'compact', 'json', 'lean' or 'lean-
     return UsageError(f"format {fmt!r} is not {allowed}")
 
 
-__all__ = ["VERSION", "DIRECTIONS", "TYPES", "TAG_LEN", "IV_LEN", "MAX_DEVICE_LEN", "MAX_U32", "MIN_RAW_LEN", "EPOCH_2000", "JSON_MEMBERS", "KeySource", "check_device", "check_direction", "Envelope", "parse_compact", "decode_fields"]
+__all__ = ["VERSION", "DIRECTIONS", "TYPES", "TAG_LEN", "IV_LEN", "MAX_DEVICE_LEN", "MAX_U32", "MIN_RAW_LEN", "EPOCH_2000", "JSON_MEMBERS", "KeySource", "check_device", "check_direction", "Envelope", "MAX_TEXT", "MAX_RAW", "strip_text", "parse_compact", "decode_fields"]
