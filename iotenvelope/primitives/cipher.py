@@ -10,8 +10,6 @@ import functools
 import os
 import threading
 
-from Crypto.Cipher import AES
-
 from ..errors import KeyFormatError, MalformedError, UsageError
 from .padding import BLOCK, pkcs7_pad, pkcs7_unpad
 
@@ -27,7 +25,10 @@ def _check(key: bytes, iv: bytes) -> None:
 
 
 def _pycryptodome_contexts(key: bytes):
-    """Long-lived CBC encrypt and decrypt functions on pycryptodome (the required dependency)."""
+    """Long-lived CBC encrypt and decrypt functions on pycryptodome (the required dependency; imported only when
+    it is the backend, since loading it costs more than the rest of the package)."""
+    from Crypto.Cipher import AES
+
     zero = bytes(BLOCK)
     return AES.new(key, AES.MODE_CBC, zero).encrypt, AES.new(key, AES.MODE_CBC, zero).decrypt
 
