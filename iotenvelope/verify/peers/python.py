@@ -279,11 +279,22 @@ class RunnerPeer(Peer):
 
 
 def python_peer() -> RunnerPeer:
+    """This process's own library; AES on :data:`iotenvelope.primitives.cipher.BACKEND` (cryptography when it
+    is installed, else pycryptodome)."""
     return RunnerPeer("python", protocol.InProcessRunner("python", handle))
 
 
+def pycryptodome_peer() -> RunnerPeer:
+    """The same handler in a child process whose AES runs on pycryptodome (IOTENVELOPE_AES_BACKEND): with
+    ``cryptography`` installed the ``python`` row runs on it, so each backend gets its own row."""
+    import shlex
+
+    command = f"env IOTENVELOPE_AES_BACKEND=pycryptodome {shlex.quote(sys.executable)} -m {__name__}"
+    return RunnerPeer("python-pycryptodome", protocol.ProcessRunner("python-pycryptodome", command))
+
+
 def discover() -> list[Peer]:
-    return [python_peer()]
+    return [python_peer(), pycryptodome_peer()]
 
 
 def serve(stdin=None, stdout=None) -> int:
