@@ -189,7 +189,7 @@ static IOTE_NOINLINE int mac_midstates(iote_keys *keys)
 }
 #endif
 
-static int derive_keys(iote_keys *keys, const uint8_t *secret, size_t secret_len, const char *info_enc,
+static IOTE_NOINLINE int derive_keys(iote_keys *keys, const uint8_t *secret, size_t secret_len, const char *info_enc,
                        const char *info_mac, size_t info_len)
 {
     uint8_t prk[32];
@@ -294,17 +294,19 @@ static int b64_value(unsigned c)
 #else
 static char b64_char(uint8_t v)
 {
+    uint8_t c;
     v &= 63u;
-    if (v < 26u) {
-        return (char)('A' + v);
+    c = (uint8_t)(v + 'A'); /* then shifted into the range of v's part of the alphabet */
+    if (v >= 26u) {
+        c = (uint8_t)(c + ('a' - 'A' - 26));
     }
-    if (v < 52u) {
-        return (char)('a' + (v - 26u));
+    if (v >= 52u) {
+        c = (uint8_t)(c - ('a' - '0' + 26));
     }
-    if (v < 62u) {
-        return (char)('0' + (v - 52u));
+    if (v >= 62u) {
+        c = v == 62u ? '-' : '_';
     }
-    return v == 62u ? '-' : '_';
+    return (char)c;
 }
 
 static int b64_value(unsigned c)
@@ -328,7 +330,7 @@ static int b64_value(unsigned c)
 }
 #endif
 
-size_t iote_b64url_encoded_len(size_t raw_len)
+IOTE_NOINLINE size_t iote_b64url_encoded_len(size_t raw_len)
 {
     if (raw_len / 3 > ((size_t)-1 - 3) / 4) {
         return 0;
@@ -391,8 +393,14 @@ int iote_b64url_encode(const uint8_t *in, size_t len, char *out, size_t out_cap,
         o[3] = B64_ENC[c & 63u];
     }
 #else
-    for (k = full; k-- > 0;) {
-        b64_group(out + 4 * k, in + 3 * k, 3);
+    {   /* small MCUs: one pointer pair walking backwards, no index arithmetic */
+        const uint8_t *g = in + full * 3;
+        char *o = out + full * 4;
+        for (k = full; k-- > 0;) {
+            g -= 3;
+            o -= 4;
+            b64_group(o, g, 3);
+        }
     }
 #endif
     if (out_len != NULL) {
@@ -451,11 +459,13 @@ static int b64_dec_end(b64_dec *d)
     if (d->pos > d->cap || d->cap - d->pos < need) {
         return IOTE_ERR_BUFFER;
     }
-    if (d->nchars >= 2) {
-        d->out[d->pos++] = (uint8_t)((d->q[0] << 2) | (d->q[1] >> 4));
-    }
-    if (d->nchars == 3) {
-        d->out[d->pos++] = (uint8_t)((d->q[1] << 4) | (d->q[2] >> 2));
+    /* the canonical check made the dropped low bits zero: write the group's first bytes as a whole group would */
+    if (need != 0) {
+        uint8_t b[2];
+        b[0] = (uint8_t)((d->q[0] << 2) | (d->q[1] >> 4));
+        b[1] = (uint8_t)((d->q[1] << 4) | (d->q[2] >> 2));
+        memcpy(d->out + d->pos, b, need);
+        d->pos += need;
     }
     d->nchars = 0;
     return IOTE_OK;
@@ -640,7 +650,7 @@ static int fields_ok(const iote_fields *f)
     return 1;
 }
 
-static void put_u32be(uint8_t *p, uint32_t v)
+static IOTE_NOINLINE void put_u32be(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);
     p[1] = (uint8_t)(v >> 16);
