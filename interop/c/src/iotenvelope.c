@@ -879,6 +879,36 @@ static int lean_iv(const iote_keys *keys, uint8_t hdr, const uint8_t seq_be[4], 
 }
 #endif
 
+#if IOTE_WITH_JSON
+/* The JSON text around the raw ct at out + ct_pos: the suffix after the ct text first (it lies beyond the raw
+ * ct), then ct in place, then the prefix. Its own frame (text buffers), never inlined into seal_any, so that it
+ * is not on the stack together with the MAC's. */
+static IOTE_NOINLINE int json_text(const iote_fields *f, const uint8_t *iv, size_t ct_len, const uint8_t *tag,
+                                   char *out, size_t ct_pos, size_t total)
+{
+    writer w;
+    size_t ct_text = iote_b64url_encoded_len(ct_len);
+    char tagtext[22];
+    int rc;
+    w.p = out;
+    w.pos = ct_pos + ct_text;
+    w.cap = total;
+    w.overflow = 0;
+    (void)iote_b64url_encode(tag, IOTE_TAG_LEN, tagtext, sizeof tagtext, NULL);
+    w_str(&w, JSON_TAG_OPEN);
+    w_bytes(&w, tagtext, sizeof tagtext);
+    w_str(&w, JSON_CLOSE);
+    rc = iote_b64url_encode((const uint8_t *)out + ct_pos, ct_len, out + ct_pos, ct_text, NULL);
+    w.pos = 0;
+    w.cap = ct_pos;
+    (void)json_prefix(&w, f, iv);
+    if (w.overflow) {
+        rc = IOTE_ERR_ARGUMENT; /* cannot happen: lengths were computed above */
+    }
+    return rc;
+}
+#endif
+
 /* ---- seal ---------------------------------------------------------------------------------------------- */
 
 /* Seal of every form. lean = 0: compact or JSON (iote_seal, iv from the caller, 16-byte tag); lean = 1: the
@@ -988,25 +1018,7 @@ static int seal_any(const iote_keys *keys, const iote_fields *f, const uint8_t *
     }
 #if IOTE_WITH_JSON
     if (rc == IOTE_OK && format == IOTE_FMT_JSON) {
-        writer w;
-        size_t ct_text = iote_b64url_encoded_len(ct_len);
-        char tagtext[22];
-        /* suffix after the ct text first (it lies beyond the raw ct), then ct in place, then the prefix */
-        w.p = out;
-        w.pos = ct_pos + ct_text;
-        w.cap = total;
-        w.overflow = 0;
-        (void)iote_b64url_encode(tagbuf, IOTE_TAG_LEN, tagtext, sizeof tagtext, NULL);
-        w_str(&w, JSON_TAG_OPEN);
-        w_bytes(&w, tagtext, sizeof tagtext);
-        w_str(&w, JSON_CLOSE);
-        rc = iote_b64url_encode(ct, ct_len, out + ct_pos, ct_text, NULL);
-        w.pos = 0;
-        w.cap = ct_pos;
-        (void)json_prefix(&w, f, iv);
-        if (w.overflow) {
-            rc = IOTE_ERR_ARGUMENT; /* cannot happen: lengths were computed above */
-        }
+        rc = json_text(f, iv, ct_len, tagbuf, out, ct_pos, total);
         wipe(tagbuf, sizeof tagbuf);
     } else
 #endif
