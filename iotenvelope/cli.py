@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 ``verify`` found a mismatch (or ``diagnose`` found no explanation); 2 usage;
 otherwise the failing error class's ``exit_code`` (3 malformed/padding, 4 bad key/unknown device,
-5 authentication, 6 replay, 7 timestamp, 8 replay store, 10 other library error). No traceback is printed for bad input.
+5 authentication, 6 replay, 7 timestamp, 8 replay store, 10 other library error; 6 is also a resync request refused
+as ``rate-limited``). No traceback is printed for bad input.
 ``open --batch`` prints one result per line and exits 0 when every line opened, else with the code of the first
 line that failed.
 """

@@ -209,7 +209,7 @@ def test_error_classes_match_the_documented_exit_codes():
     from iotenvelope import cli, errors
     documented = {"MalformedError": 3, "PaddingError": 3, "UnsupportedVersionError": 3, "KeyFormatError": 4,
                   "UnknownDeviceError": 4, "AuthenticationError": 5, "DirectionError": 5, "ReplayError": 6,
-                  "DuplicateError": 6, "TooOldError": 6, "TimestampError": 7, "StaleError": 7, "FutureError": 7,
+                  "DuplicateError": 6, "TooOldError": 6, "RateLimitError": 6, "TimestampError": 7, "StaleError": 7, "FutureError": 7,
                   "TimeUnknownError": 7, "StoreError": 8, "UsageError": 2, "TransportError": 10,
                   "IotEnvelopeError": 10}
     classes = {name: getattr(errors, name) for name in errors.__all__}

@@ -12,8 +12,8 @@ from typing import Iterable, Mapping, Protocol
 
 from ..primitives import cipher, kdf, mac
 from ..errors import (AuthenticationError, DirectionError, IotEnvelopeError, KeyFormatError,
-                     MalformedError, UnknownDeviceError, UsageError)
-from .fields import DIRECTIONS, IV_LEN, TYPES, VERSION, Envelope, KeySource, check_device, check_direction
+                     MalformedError, UnknownDeviceError, UsageError, untrusted)
+from .fields import DIRECTIONS, IV_LEN, MAX_RAW, MAX_TEXT, TAG_LEN, TYPES, VERSION, Envelope, KeySource, check_device, check_direction
 from .fields import _check_kind, _check_u32, _bad_format, _DIRECTION_NAMES, _TYPE_NAMES  # noqa: F401
 from .freshness import Freshness
 
@@ -90,9 +90,13 @@ def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: in
         iv = os.urandom(IV_LEN)
     elif len(KeyFormatError.check_type(iv, (bytes, bytearray), "iv", "16 bytes or None")) != IV_LEN:
         raise KeyFormatError(f"iv is {len(iv)} bytes; must be {IV_LEN}")
+    dev = device.encode("ascii")
+    size = 4 + len(dev) + 8 + IV_LEN + 16 * (len(data) // 16 + 1) + TAG_LEN
+    if size > MAX_RAW:
+        raise MalformedError(f"a {len(data)}-byte plaintext makes a {size}-byte envelope; the limit is {MAX_RAW}"
+                             " (SPEC.md §5): split the message")
     k_enc, k_mac = kdf.envelope_keys(secret)  # remembered per secret (kdf.clear_caches)
     ct = cipher.encrypt(k_enc, iv, data)
-    dev = device.encode("ascii")
     mac_input = (bytes((VERSION, DIRECTIONS[direction], TYPES[type], len(dev))) + dev
                  + struct.pack(">II", seq, ts) + iv + ct)
     return Envelope._trusted(mac_input, direction, type, device, seq, ts, bytes(iv), ct, mac.tag(k_mac, mac_input))
@@ -101,8 +105,14 @@ def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: in
 def seal(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: int | None = None,
          direction: str = "up", type: str = "data", format: str = "compact", iv: bytes | None = None) -> str:
     """Seal ``plaintext`` and return the envelope text in ``format`` ('compact' or 'json')."""
-    return seal_envelope(secret, plaintext, device=device, seq=seq, ts=ts, direction=direction, type=type,
+    if format not in ("compact", "json"):
+        raise _bad_format(format)
+    text = seal_envelope(secret, plaintext, device=device, seq=seq, ts=ts, direction=direction, type=type,
                          iv=iv).encode(format)
+    if len(text) > MAX_TEXT:  # only the JSON form can get here: compact text of MAX_RAW bytes is MAX_TEXT long
+        raise MalformedError(f"the {format} envelope of this plaintext would be {len(text)} characters; the limit is"
+                             f" {MAX_TEXT} (SPEC.md §5): split the message")
+    return text
 
 
 def _lookup(keys: KeySource, device: str) -> bytes:
@@ -115,7 +125,7 @@ def _lookup(keys: KeySource, device: str) -> bytes:
     else:
         raise KeyFormatError.wrong_type("keys", keys, "bytes, a mapping or a callable")
     if secret is None:
-        raise UnknownDeviceError(f"no secret known for device {device!r}")
+        raise UnknownDeviceError(f"no secret known for device {untrusted(device)}")
     return _as_secret(secret)
 
 

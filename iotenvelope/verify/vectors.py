@@ -54,6 +54,9 @@ FLAGS = {
     "Roundtrip": "A valid envelope: open it and compare every field and the plaintext; seal the same fields with "
                  "the given IV and compare the text exactly (unless NonCanonicalJson).",
     "NonCanonicalJson": "Valid JSON form with other member order or white space: open only, do not compare text.",
+    "TrailingNewline": "Envelope text that ends in one line feed or CR LF, which a receiver strips (SPEC.md §5); the "
+                       "invalid ones have another line break or white space that must not be stripped. Valid ones: "
+                       "open only, do not compare text (seal returns the text without the newline).",
     "Aes256": "32-byte device secret (AES-256).",
     "TimeUnknown": "ts = 0: the sender's clock is not set (SPEC.md §6 step 6).",
     "Resync": "resync-request / resync-response payload (SPEC.md §8).",
@@ -124,6 +127,11 @@ def _groups(rng: random.Random) -> list[dict]:
                       "ts": ref.ts, "iv": ref.iv.hex(), "msg": reading.hex(),
                       "envelope": json.dumps(dict(reversed(list(d.items()))), indent=2), "result": "valid"})
 
+        def newline_valid(env, comment, text, fmt):
+            tests.append({"comment": comment, "flags": ["TrailingNewline", *flags], "format": fmt,
+                          "direction": receiver, "type": env.type, "dev": env.device, "seq": env.seq, "ts": env.ts,
+                          "iv": env.iv.hex(), "msg": reading.hex(), "envelope": text, "result": "valid"})
+
         def invalid(comment, text, error, fmt, fl):
             tests.append({"comment": comment, "flags": [fl, *flags], "format": fmt, "envelope": text,
                           "result": "invalid", "error": error})
@@ -180,7 +188,8 @@ def _groups(rng: random.Random) -> list[dict]:
                 if ("-" in text or "_" in text) else "+" + text[1:], "malformed", "compact", "Encoding")
         invalid("'=' padding appended", text + "=" * (-len(text) % 4 or 2), "malformed", "compact", "Encoding")
         invalid("line break inside", text[:40] + "\n" + text[40:], "malformed", "compact", "Encoding")
-        invalid("trailing newline", text + "\n", "malformed", "compact", "Encoding")
+        # SPEC.md §5: exactly one trailing LF (or CR LF) is stripped. This case was invalid before that rule.
+        newline_valid(ref, "one trailing newline is stripped", text + "\n", "compact")
         if len(raw) % 3:  # the last character then has unused low bits; set one of them
             alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
             noncanon = text[:-1] + alphabet[alphabet.index(text[-1]) ^ 1]
@@ -207,6 +216,18 @@ def _groups(rng: random.Random) -> list[dict]:
         invalid("JSON: seq changed, tag kept", json.dumps(b), "auth", "json", "BitFlip")
         b = dict(d, dev=ref.device + "x")
         invalid("JSON: device id changed, tag kept", json.dumps(b), "auth", "json", "BitFlip")
+        if receiver == "down":  # appended to the last group, so every earlier case keeps its tcId
+            for comment, suffix in (("trailing CR LF is stripped", "\r\n"),):
+                newline_valid(ref, comment, text + suffix, "compact")
+            for comment, suffix in (("trailing newline is stripped (JSON)", "\n"),
+                                    ("trailing CR LF is stripped (JSON)", "\r\n")):
+                newline_valid(ref, comment, ref.to_json() + suffix, "json")
+            for comment, bad in (("two trailing newlines (only one is stripped)", text + "\n\n"),
+                                 ("space before the trailing newline", text + " \n"),
+                                 ("trailing lone CR", text + "\r"),
+                                 ("leading newline", "\n" + text),
+                                 ("trailing CR CR LF (only CR LF is stripped)", text + "\r\r\n")):
+                invalid(comment, bad, "malformed", "compact", "TrailingNewline")
         groups.append({"type": "EnvelopeTest", "secret": secret.hex(), "secretSize": secret_len * 8,
                        "encKey": k_enc.hex(), "macKey": k_mac.hex(), "receiverDirection": receiver, "tests": tests})
     return groups

@@ -147,7 +147,7 @@ def envelope_script(data: dict, keep=None) -> tuple[bytes, list[tuple[int, str]]
         out += f"O {test['tcId']} {fmt} {recv} {len(text)}\n".encode() + text + b"\n"
         if test["result"] == "valid":
             msg = bytes.fromhex(test["msg"])
-            reseal = "NonCanonicalJson" not in test["flags"]
+            reseal = not {"NonCanonicalJson", "TrailingNewline"} & set(test["flags"])  # those are open-only
             kind = {"data": 0, "resync-request": 1, "resync-response": 2}[test["type"]]
             out += (f"V {test['direction'][0]} {kind} {test['dev']} {test['seq']} {test['ts']} {test['iv']} "
                     f"{int(reseal)} {len(msg)}\n").encode() + msg + b"\n"

@@ -40,7 +40,7 @@ def check_envelope_file(data: dict) -> Result:
         if got != want:
             result.record(False, label, f"opened to {got}, expected {want}")
             continue
-        if "NonCanonicalJson" in test["flags"]:
+        if "NonCanonicalJson" in test["flags"] or "TrailingNewline" in test["flags"]:  # open only
             result.record(True, label)
             continue
         sealed = envelope.seal(secret, _hex(test, "msg"), device=test["dev"], seq=test["seq"], ts=test["ts"],

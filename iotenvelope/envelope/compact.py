@@ -1,0 +1,69 @@
+"""The compact form (SPEC.md §5.1): ``b64u(mac_input ‖ tag)``, and its raw binary bytes.
+
+Decoding costs time linear in the input: the text cap (:data:`fields.MAX_TEXT`) and the raw cap
+(:data:`fields.MAX_RAW`) are checked before any base64 decoding, and every later step looks at each byte once.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..errors import MalformedError, UnsupportedVersionError
+from ..primitives import b64
+from .fields import (_DIRECTION_NAMES, _TYPE_NAMES, IV_LEN, MAX_DEVICE_LEN, MAX_RAW, MIN_RAW_LEN, TAG_LEN, VERSION,
+                     Envelope, check_device, envelope_text)
+
+
+def to_bytes(env: Envelope) -> bytes:
+    """Raw compact form: ``mac_input ‖ tag``."""
+    return env.mac_input() + env.tag
+
+
+def to_text(env: Envelope) -> str:
+    return b64.encode_url(env.mac_input() + env.tag)
+
+
+def from_bytes(raw: bytes) -> Envelope:
+    """Parse a raw (binary) envelope; binary input is never newline-stripped (SPEC.md §5)."""
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise MalformedError.wrong_type("raw envelope", raw, "bytes")
+    raw = bytes(raw)
+    if len(raw) > MAX_RAW:
+        raise MalformedError(f"envelope is {len(raw)} bytes; the limit is {MAX_RAW} (SPEC.md §5)")
+    if len(raw) < 1:
+        raise MalformedError("envelope is empty")
+    if raw[0] != VERSION:
+        raise UnsupportedVersionError(f"envelope version {raw[0]} is not supported (this is v{VERSION})")
+    if len(raw) < MIN_RAW_LEN:
+        raise MalformedError(f"envelope is {len(raw)} bytes; the smallest valid one is {MIN_RAW_LEN}")
+    direction = _DIRECTION_NAMES.get(raw[1])
+    if direction is None:
+        raise MalformedError(f"direction byte {raw[1]:#04x} is not 0x01 (up) or 0x02 (down)")
+    kind = _TYPE_NAMES.get(raw[2])
+    if kind is None:
+        raise MalformedError(f"type byte {raw[2]:#04x} is not 0x00, 0x01 or 0x02")
+    n = raw[3]
+    if not 1 <= n <= MAX_DEVICE_LEN:
+        raise MalformedError(f"device id length {n} is outside 1..{MAX_DEVICE_LEN}")
+    body = len(raw) - (4 + n + 8 + IV_LEN + TAG_LEN)
+    if body < 16:
+        raise MalformedError(f"envelope is too short for a {n}-byte device id and one ciphertext block")
+    if body % 16:
+        raise MalformedError(f"ciphertext length {body} is not a multiple of 16 (truncated or extended?)")
+    device = check_device(raw[4:4 + n].decode("latin-1"))
+    seq, ts = struct.unpack(">II", raw[4 + n:12 + n])
+    return Envelope._trusted(raw[:-TAG_LEN], direction, kind, device, seq, ts, raw[12 + n:28 + n],
+                             raw[28 + n:-TAG_LEN], raw[-TAG_LEN:])
+
+
+def parse(text: str) -> Envelope:
+    """Decode compact text that :func:`fields.envelope_text` already prepared (newline stripped, cap checked)."""
+    return from_bytes(b64.decode_url(text, "compact envelope"))
+
+
+def from_text(text: str | bytes) -> Envelope:
+    """Decode compact envelope text (one trailing LF or CRLF is stripped first, SPEC.md §5)."""
+    return parse(envelope_text(text))
+
+
+__all__ = ["to_bytes", "to_text", "from_bytes", "from_text"]
