@@ -280,7 +280,10 @@ def test_cli_auth_verify_garbage_exits_with_a_documented_code(stdin, header, sch
 @FUZZ
 @given(stdin=GARBAGE)
 def test_cli_resync_garbage_exits_with_a_documented_code(stdin):
-    assert _main(["resync", "--key", KEY, "--replay-store", "memory://"], stdin) in {3, 4, 5}
+    # a durable store: `resync` refuses memory:// (issue 10 F14); garbage never reaches the store anyway
+    import tempfile
+    url = "sqlite://" + os.path.join(tempfile.gettempdir(), f"iotenvelope-audit-resync-{os.getpid()}.db")
+    assert _main(["resync", "--key", KEY, "--replay-store", url], stdin) in {3, 4, 5}
 
 
 def test_lead_review_followups():
@@ -386,7 +389,7 @@ _RESPONSE = _resync.answer_request(_S16, _REQUEST.text, _replay.MemoryStore(), n
 RESYNC_ANSWER = lambda t: dict(keys=_S16, text=_REQUEST.text, store=_replay.MemoryStore(), now=_NOW,  # noqa: E731
                                down_seq=5, format="json")
 RESYNC_READ = lambda t: dict(keys=_S16, text=_RESPONSE, nonce=_REQUEST.nonce, freshness=_ie.Freshness(),  # noqa: E731
-                             now=_NOW, replay=_replay.MemoryStore())
+                             now=_NOW, replay=_replay.MemoryStore(), sent_at=0.0, clock=lambda: 1.0, t_wait=60)
 TYPE_TABLE = [
     # top-level API
     *[(_ie.seal, SEAL, p, e, None, v) for p, e, v in [("secret", K, ()), ("plaintext", M, ()), ("device", M, ()),
@@ -505,7 +508,8 @@ TYPE_TABLE = [
         ("down_seq", U, None, ("None",)), ("format", U, None, ("None",))]],
     *[(_resync.read_response, RESYNC_READ, p, e, w, v) for p, e, w, v in [
         ("keys", K, None, ()), ("text", M, "envelope", ()), ("nonce", M, None, ()), ("freshness", U, None, ("None",)),
-        ("now", U, None, ("None",)), ("replay", U, None, ("None",))]],
+        ("now", U, None, ("None",)), ("replay", U, None, ("None",)), ("sent_at", U, None, ("float",)),
+        ("clock", U, None, ("None",)), ("t_wait", U, None, ("float",))]],
 ]
 
 
