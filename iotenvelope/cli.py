@@ -76,7 +76,9 @@ def _add_key_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--key", help="key or device secret: hex, or b64:<base64>")
     group.add_argument("--passphrase", help="passphrase (legacy profiles: crypto-js/OpenSSL string keys)")
-    parser.add_argument("--profile", default="envelope-v1", help="wire convention (default envelope-v1; see `profiles`)")
+    parser.add_argument("--profile", default="envelope-v1",
+                        help=f"wire convention (default envelope-v1; see `profiles`). Every other profile is"
+                             f" {profiles.UNAUTHENTICATED} ({profiles.UNAUTHENTICATED_MEANS})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -321,8 +323,11 @@ def _silence_stdout() -> None:
 def cmd_open(opts: argparse.Namespace) -> int:
     profile = profiles.get(opts.profile)
     if getattr(opts, "replay_store", None) and not profile.authenticated:
-        raise UsageError(f"--replay-store needs an authenticated profile; {profile.name} has no authenticated seq")
+        raise UsageError(f"--replay-store needs an authenticated profile: {profiles.unauthenticated_note(profile.name)},"
+                         " so it has no authenticated seq")
     exact = profile.authenticated  # envelope-v1: the SPEC.md §5 newline rule; legacy profiles strip white space
+    if not profile.authenticated:
+        _warn(profiles.unauthenticated_note(profile.name))
     if not opts.batch:
         data = _stdin_bytes()
         res = profile.open(_text(data, "envelope") if not exact else _utf8(data, "envelope"), opts, _warn)
@@ -426,7 +431,7 @@ def cmd_profiles(opts: argparse.Namespace) -> int:
     rows = list(profiles.registry().values())
     width = max(len(p.name) for p in rows)
     for p in rows:
-        label = "authenticated" if p.authenticated else "UNAUTHENTICATED (legacy)"
+        label = "authenticated" if p.authenticated else profiles.UNAUTHENTICATED
         print(f"{p.name.ljust(width)}  {label:<24}  {p.summary}")
     return 0
 

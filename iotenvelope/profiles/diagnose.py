@@ -53,6 +53,8 @@ from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, UsageErro
 from . import cryptojs, dweeter as dweeter_profile, esp8266, no_warn, spaniakos
 
 MARGIN_BITS = 20
+#: the longest input diagnose looks at: the SPEC.md §5 text cap plus one CR LF (longer input is refused unread)
+MAX_INPUT = envelope.MAX_TEXT + 2
 MISTAKE_PRIOR = 0.9
 PARTIAL_FACTOR = 0.5
 BLOCK = padding.BLOCK
@@ -736,6 +738,12 @@ def diagnose(data: bytes | str, *, key: str | None = None, passphrase: str | Non
             text = None
     else:
         text = data
+    if isinstance(data, (bytes, bytearray, memoryview)) or isinstance(data, str):
+        size = len(data) if not isinstance(data, str) else len(data.encode("utf-8", "surrogatepass"))
+        if size > MAX_INPUT:
+            # every try decrypts the whole input: bounding it bounds the search (and keeps it linear)
+            raise MalformedError(f"input is {size} bytes; diagnose reads at most {MAX_INPUT} (an envelope is at most"
+                                 f" {envelope.MAX_TEXT} characters of text, SPEC.md §5)")
     if not data.strip():
         raise MalformedError("nothing to diagnose: stdin is empty")
     search = _Search(key, passphrase, iv, now)
