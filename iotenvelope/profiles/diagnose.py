@@ -49,7 +49,7 @@ from typing import Union
 from ..primitives import b64, cipher, keys, openssl, padding, textshape
 from .. import envelope
 from . import fernet_token as fernet
-from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, UsageError
+from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, UsageError, untrusted
 from . import cryptojs, dweeter as dweeter_profile, esp8266, no_warn, spaniakos
 
 MARGIN_BITS = 20
@@ -610,8 +610,8 @@ class _Search:
             self.candidates.append(Finding("envelope-v1", 0.0, mistakes, opened.plaintext, options, stdin,
                                            evidence="MAC", bits=128.0, detail=detail))
         if not matched:
-            self.notes.append("this is an envelope-v1 message (device %r, seq %d) but its MAC fails under every "
-                              "reading of the key material: wrong device secret" % (env.device, env.seq))
+            self.notes.append("this is an envelope-v1 message (device %s, seq %d) but its MAC fails under every "
+                              "reading of the key material: wrong device secret" % (untrusted(env.device), env.seq))
 
     def fernet(self, text: str) -> None:
         if not text.strip().startswith("gAAAAA"):
