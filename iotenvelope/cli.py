@@ -92,14 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     seal.add_argument("--seq", type=int, default=0, help="sequence number (first one with --batch; default 0)")
     seal.add_argument("--ts", type=int, help="timestamp, Unix seconds (default now; 0 = time unknown)")
     seal.add_argument("--iv", help="fixed IV (hex or b64:) - for reproducing legacy messages and vectors only")
-    seal.add_argument("--format", choices=("json", "compact"), help="envelope encoding (default compact)")
+    seal.add_argument("--format", choices=("json", "compact", "lean"),
+                      help="envelope encoding (default compact; lean: SPEC.md §5.3, base64url text)")
     seal.add_argument("--batch", action="store_true", help="one plaintext per input line -> one envelope per line")
     _add_profile_options(seal, "seal")
 
     opn = sub.add_parser("open", help="envelope on stdin -> plaintext on stdout")
     _add_key_options(opn)
     opn.add_argument("--iv", help="IV for profiles where it travels separately (hex or b64:)")
-    opn.add_argument("--format", choices=("json", "compact"), help="envelope encoding (default: detect)")
+    opn.add_argument("--format", choices=("json", "compact", "lean"),
+                     help="envelope encoding (default: detect compact or JSON; lean needs --device)")
+    opn.add_argument("--device", help="device id of a lean envelope (it is not on the wire: from the transport)")
     opn.add_argument("--batch", action="store_true",
                      help="one envelope per line -> one JSON result per line (ok, device, seq, error|plaintext)")
     opn.add_argument("--json", action="store_true", help="print a JSON object with the plaintext and metadata")
@@ -135,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--iv", help="the IV you believe in (hex, or b64:<base64>), if it travels separately")
     diag.add_argument("--json", action="store_true", help='print {"findings": [...]} (best first)')
     diag.add_argument("--now", type=int, help="the time to judge timestamps against (default: this clock)")
+    diag.add_argument("--device", help="device id for a lean envelope (the lean form does not carry it)")
 
     sub.add_parser("profiles", help="list the profiles")
 
@@ -422,7 +426,8 @@ def cmd_verify(opts: argparse.Namespace) -> int:
 
 def cmd_diagnose(opts: argparse.Namespace) -> int:
     from .profiles import diagnose
-    report = diagnose.diagnose(_stdin_bytes(), key=opts.key, passphrase=opts.passphrase, iv=opts.iv, now=opts.now)
+    report = diagnose.diagnose(_stdin_bytes(), key=opts.key, passphrase=opts.passphrase, iv=opts.iv, now=opts.now,
+                               device=opts.device)
     print(json.dumps(report.as_json(), ensure_ascii=False) if opts.json else report.render())
     return 0 if report.findings else EXIT_VERIFY_FAILED
 

@@ -166,7 +166,7 @@ class Envelope:
             return _compact.to_text(self)
         if fmt == "json":
             return _jsonform.to_text(self)
-        raise _bad_format(fmt)
+        raise _bad_format(fmt, "'compact' or 'json'")
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Envelope":
@@ -189,16 +189,16 @@ class Envelope:
         """Parse either encoding; ``fmt`` None guesses from the first character ('{' means JSON). One trailing
         LF or CRLF is stripped and the length cap checked first (SPEC.md §5)."""
         if fmt not in (None, "compact", "json"):
-            raise _bad_format(fmt)
+            raise _bad_format(fmt, "'compact' or 'json'")
         text = envelope_text(text)
         if fmt is None:
             fmt = "json" if text.lstrip()[:1] == "{" else "compact"
         return _jsonform.parse(text) if fmt == "json" else _compact.parse(text)
 
 
-def _bad_format(fmt: object) -> UsageError:
-    UsageError.check_type(fmt, str, "format", "'compact' or 'json'")
-    return UsageError(f"format {untrusted(fmt)} is not 'compact' or 'json'")
+def _bad_format(fmt: object, allowed: str = "'compact', 'json', 'lean' or 'lean-raw'") -> UsageError:
+    UsageError.check_type(fmt, str, "format", allowed)
+    return UsageError(f"format {untrusted(fmt)} is not {allowed}")
 
 
 from . import compact as _compact, jsonform as _jsonform  # noqa: E402  (both import this module's names)

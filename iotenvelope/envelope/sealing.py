@@ -17,6 +17,9 @@ from .fields import DIRECTIONS, IV_LEN, MAX_RAW, MAX_TEXT, TAG_LEN, TYPES, VERSI
 from .fields import _check_kind, _check_u32, _bad_format, _DIRECTION_NAMES, _TYPE_NAMES  # noqa: F401
 from .freshness import Freshness
 
+#: the lean form's two spellings: base64url text, and the binary frame itself
+LEAN_FORMATS = ("lean", "lean-raw")
+
 
 @dataclass(frozen=True)
 class Opened:
@@ -103,8 +106,16 @@ def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: in
 
 
 def seal(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: int | None = None,
-         direction: str = "up", type: str = "data", format: str = "compact", iv: bytes | None = None) -> str:
-    """Seal ``plaintext`` and return the envelope text in ``format`` ('compact' or 'json')."""
+         direction: str = "up", type: str = "data", format: str = "compact", iv: bytes | None = None) -> "str | bytes":
+    """Seal ``plaintext`` and return the envelope in ``format``: 'compact' or 'json' text, 'lean' text
+    (base64url, SPEC.md §5.3) or 'lean-raw' (the binary frame, bytes). The lean form derives its IV from
+    ``seq`` and takes no ``iv``. A plaintext whose envelope would exceed the SPEC.md §5 caps is refused."""
+    if format in LEAN_FORMATS:
+        from . import lean
+        if iv is not None:
+            raise UsageError("the lean form derives its IV from seq: iv must be None")
+        env = lean.seal_lean(secret, plaintext, device=device, seq=seq, ts=ts, direction=direction, type=type)
+        return env.to_bytes() if format == "lean-raw" else env.to_text()
     if format not in ("compact", "json"):
         raise _bad_format(format)
     text = seal_envelope(secret, plaintext, device=device, seq=seq, ts=ts, direction=direction, type=type,
@@ -172,20 +183,28 @@ def open_envelope(keys: KeySource, envelope: Envelope, *, direction: str = "up",
 
 def open(keys: KeySource, text: str | bytes, *, direction: str = "up", format: str | None = None,
          freshness: Freshness | None = Freshness(), now: int | None = None,
-         replay: ReplayCheck | None = None) -> Opened:
+         replay: ReplayCheck | None = None, device: str | None = None) -> Opened:
     """Parse, authenticate (MAC first, constant time), decrypt and check an envelope.
 
     ``keys`` is the device secret, a mapping device id → secret, or a callable returning the secret (or
     None). ``freshness=None`` disables the timestamp check; ``replay`` is an optional guard
     (:class:`iotenvelope.replay.ReplayGuard`) whose state is advanced only after everything else passed.
+    ``format`` None reads compact or JSON text (guessed from the first character); 'lean' / 'lean-raw' read the
+    lean form (text / binary frame), which does not carry the device id: pass ``device`` (SPEC.md §5.3).
     """
+    if format in LEAN_FORMATS:
+        from . import lean
+        return lean.open_lean(keys, lean.decode(text, format), device=device, direction=direction,
+                              freshness=freshness, now=now, replay=replay)
+    if device is not None:
+        raise UsageError("device= is only for the lean form (the other forms carry the device id)")
     return open_envelope(keys, Envelope.decode(text, format), direction=direction, freshness=freshness, now=now,
                          replay=replay)
 
 
 def open_many(keys: KeySource, texts: "list[str | bytes]", *, direction: str = "up", format: str | None = None,
               freshness: Freshness | None = Freshness(), now: int | None = None,
-              replay: ReplayCheck | None = None) -> "list[Opened | IotEnvelopeError]":
+              replay: ReplayCheck | None = None, device: str | None = None) -> "list[Opened | IotEnvelopeError]":
     """Open a batch of envelopes; one result per text: an :class:`Opened` or the error that one raised.
 
     Each envelope goes through SPEC.md §6 steps 1-6 on its own; then the replay window is checked and
@@ -199,7 +218,7 @@ def open_many(keys: KeySource, texts: "list[str | bytes]", *, direction: str = "
     _check_open_options(direction, freshness, now, None)
     if replay is not None and not callable(getattr(replay, "accept_many", getattr(replay, "accept", None))):
         raise UsageError.wrong_type("replay", replay, "a replay guard with accept_many(items) or accept(...), or None")
-    if format not in (None, "compact", "json"):
+    if format not in (None, "compact", "json", *LEAN_FORMATS):
         raise _bad_format(format)
     results: list[Opened | IotEnvelopeError] = []
     pending: list[int] = []
@@ -207,7 +226,7 @@ def open_many(keys: KeySource, texts: "list[str | bytes]", *, direction: str = "
         now = int(time.time())
     for text in texts:
         try:
-            opened = open(keys, text, direction=direction, format=format, freshness=freshness, now=now)
+            opened = open(keys, text, direction=direction, format=format, freshness=freshness, now=now, device=device)
         except UsageError:
             raise
         except IotEnvelopeError as exc:

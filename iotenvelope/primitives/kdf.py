@@ -76,6 +76,9 @@ def hkdf_sha256(secret: bytes, info: bytes, length: int, salt: bytes = b"") -> b
 
 ENC_INFO = b"iotenvelope v1 enc"
 MAC_INFO = b"iotenvelope v1 mac"
+LEAN_ENC_INFO = b"iotenvelope v1 lean enc"
+LEAN_MAC_INFO = b"iotenvelope v1 lean mac"
+IV_INFO = b"iotenvelope v1 iv"
 
 
 def envelope_keys(secret: bytes) -> tuple[bytes, bytes]:
@@ -94,6 +97,28 @@ def _envelope_keys(secret: bytes) -> tuple[bytes, bytes]:
     return hkdf_sha256(secret, ENC_INFO, len(secret)), hkdf_sha256(secret, MAC_INFO, 32)
 
 
+def lean_keys(secret: bytes) -> tuple[bytes, bytes]:
+    """(K_enc_lean, K_mac_lean) for the lean form (SPEC.md §2.2, §5.3): never equal to the other forms' keys.
+
+    Remembered per secret like :func:`envelope_keys`.
+    """
+    if len(KeyFormatError.check_type(secret, (bytes, bytearray), "device secret")) not in (16, 32):
+        raise KeyFormatError(f"device secret is {len(secret)} bytes; must be 16 or 32")
+    return _lean_keys(bytes(secret))
+
+
+@functools.lru_cache(maxsize=256)
+def _lean_keys(secret: bytes) -> tuple[bytes, bytes]:
+    return hkdf_sha256(secret, LEAN_ENC_INFO, len(secret)), hkdf_sha256(secret, LEAN_MAC_INFO, 32)
+
+
+def iv_key(secret: bytes) -> bytes:
+    """K_iv (SPEC.md §2.2, §7): the key a device without a random source derives its compact-form IVs under."""
+    if len(KeyFormatError.check_type(secret, (bytes, bytearray), "device secret")) not in (16, 32):
+        raise KeyFormatError(f"device secret is {len(secret)} bytes; must be 16 or 32")
+    return hkdf_sha256(bytes(secret), IV_INFO, 32)
+
+
 def clear_caches() -> None:
     """Forget every derived key, AES key schedule and HMAC key state this process remembers (e.g. after rotating secrets).
 
@@ -102,5 +127,6 @@ def clear_caches() -> None:
     from . import cipher, mac  # imported here: neither depends on kdf
 
     _envelope_keys.cache_clear()
+    _lean_keys.cache_clear()
     cipher.clear_cache()
     mac.clear_cache()

@@ -393,8 +393,10 @@ def _command(target: _Target, pad: str, nul: bool, cut: spaniakos.Truncation | N
 # -- the search -----------------------------------------------------------------------------------------------
 
 class _Search:
-    def __init__(self, key_text: str | None, passphrase: str | None, iv_text: str | None, now: int | None):
+    def __init__(self, key_text: str | None, passphrase: str | None, iv_text: str | None, now: int | None,
+                 device: str | None = None):
         self.key_text, self.passphrase, self.iv_text = key_text, passphrase, iv_text
+        self.device = device
         self.explicit_now = now is not None
         self.now = int(time.time()) if now is None else now
         self.phrases = [(p, m) for p, m in ((passphrase, ()), (key_text, ("key-as-passphrase",))) if p]
@@ -613,6 +615,53 @@ class _Search:
             self.notes.append("this is an envelope-v1 message (device %s, seq %d) but its MAC fails under every "
                               "reading of the key material: wrong device secret" % (untrusted(env.device), env.seq))
 
+    def lean(self, data: bytes | str) -> None:
+        """A lean envelope (SPEC.md §5.3) as text or the binary frame: without --device only a note (the device
+        id is under the tag but not on the wire), with it a MAC-checked finding."""
+        from ..envelope import lean as lean_form
+
+        env, stdin = None, None
+        if isinstance(data, str):
+            try:
+                env = lean_form.decode(data.strip(), "lean")
+            except IotEnvelopeError:
+                try:
+                    env = lean_form.LeanEnvelope.from_bytes(b64.decode_any(data.strip()))
+                    stdin = env.to_text()
+                except IotEnvelopeError:
+                    return
+        else:
+            try:
+                env = lean_form.LeanEnvelope.from_bytes(data)
+            except IotEnvelopeError:
+                return
+            stdin = env.to_text()
+        where = "a lean envelope (%s, %s, seq %d%s)" % (env.direction, env.type, env.seq,
+                                                        ", ts %d" % env.ts if env.ts else ", no ts")
+        if self.device is None:
+            self.notes.append(f"this looks like {where}: the lean form does not carry the device id; give it with"
+                              " --device (the LoRaWAN device id, MQTT topic ... the device seals under)")
+            return
+        for rk in _raw_keys(self.key_text, self.passphrase):
+            if len(rk.key) not in keys.SECRET_SIZES or rk.iv is not None or "hashed-passphrase" in rk.mistakes:
+                continue
+            self.tries += 1
+            try:
+                opened = lean_form.open_lean(rk.key, env, device=self.device, direction=env.direction,
+                                             freshness=None)
+            except IotEnvelopeError:
+                continue
+            options = ["--format", "lean", "--device", self.device, "--key", rk.key.hex()]
+            mistakes = rk.mistakes
+            if env.direction != "up":
+                options += ["--direction", env.direction]
+                mistakes += ("wrong-direction",)
+            self.candidates.append(Finding("envelope-v1", 0.0, mistakes, opened.plaintext, options, stdin,
+                                           evidence="MAC", bits=64.0, detail="lean form"))
+            return
+        self.notes.append(f"this looks like {where} but its tag fails for device {self.device!r} under every reading"
+                          " of the key material: wrong device id or wrong device secret")
+
     def fernet(self, text: str) -> None:
         if not text.strip().startswith("gAAAAA"):
             return
@@ -727,7 +776,7 @@ def _input_notes(key: str | None, iv: str | None) -> list[str]:
 
 
 def diagnose(data: bytes | str, *, key: str | None = None, passphrase: str | None = None, iv: str | None = None,
-             now: int | None = None) -> Report:
+             now: int | None = None, device: str | None = None) -> Report:
     """Try every profile and known mistake on ``data`` (a ciphertext or whole message)."""
     if (key is None) == (passphrase is None):
         raise UsageError("diagnose needs exactly one of --key or --passphrase")
@@ -746,11 +795,14 @@ def diagnose(data: bytes | str, *, key: str | None = None, passphrase: str | Non
                                  f" {envelope.MAX_TEXT} characters of text, SPEC.md §5)")
     if not data.strip():
         raise MalformedError("nothing to diagnose: stdin is empty")
-    search = _Search(key, passphrase, iv, now)
+    if device is not None:
+        envelope.check_device(device)
+    search = _Search(key, passphrase, iv, now, device)
     search.notes += _input_notes(key, iv)
     if text is None:
         search._separate_iv(Blob(bytes(data), canonical=False))
         search._salted(Blob(bytes(data), canonical=False))
+        search.lean(bytes(data))
     else:
         obj = None
         if text.strip().startswith("{"):
@@ -767,6 +819,7 @@ def diagnose(data: bytes | str, *, key: str | None = None, passphrase: str | Non
                 search.dweeter(obj)
         else:
             search.envelope(text)
+            search.lean(text)
             search.fernet(text)
             search.raw_ciphertext(text)
     return Report(search.findings(text), search.notes, search.tries)

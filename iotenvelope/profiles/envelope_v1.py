@@ -75,6 +75,8 @@ class EnvelopeV1(Profile):
         if opts.device is None:
             raise UsageError("envelope-v1 needs --device")
         iv = None
+        if opts.iv is not None and opts.format == "lean":
+            raise UsageError("the lean form derives its IV from --seq: --iv is not allowed")
         if opts.iv is not None:
             if opts.batch:
                 raise UsageError("--iv with --batch would reuse one IV for every envelope")
@@ -111,14 +113,26 @@ class EnvelopeV1(Profile):
 
     def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
         return self._result(envelope.open(self._keys(opts), text, direction=opts.direction, format=opts.format,
-                                          freshness=self.freshness(opts), now=opts.now, replay=self.replay_guard(opts)))
+                                          freshness=self.freshness(opts), now=opts.now, replay=self.replay_guard(opts),
+                                          device=self._lean_device(opts)))
+
+    @staticmethod
+    def _lean_device(opts: argparse.Namespace) -> "str | None":
+        """--device for --format lean (required there); refused with the forms that carry the device id."""
+        device = getattr(opts, "device", None)
+        if opts.format == "lean" and device is None:
+            raise UsageError("--format lean needs --device: the lean form does not carry the device id")
+        if opts.format != "lean" and device is not None:
+            raise UsageError("open --device is only for --format lean (the other forms carry the device id)")
+        return device
 
     def open_batch(self, texts, opts, warn):
         """Chunks of BATCH_CHUNK envelopes; each chunk's replay state is checked in one store transaction."""
         keys, freshness, guard = self._keys(opts), self.freshness(opts), self.replay_guard(opts)
         for start in range(0, len(texts), BATCH_CHUNK):
             for res in envelope.open_many(keys, texts[start:start + BATCH_CHUNK], direction=opts.direction,
-                                          format=opts.format, freshness=freshness, now=opts.now, replay=guard):
+                                          format=opts.format, freshness=freshness, now=opts.now, replay=guard,
+                                          device=self._lean_device(opts)):
                 yield res if isinstance(res, IotEnvelopeError) else self._result(res)
 
 

@@ -263,6 +263,11 @@ def dump(data: dict) -> str:
 
 
 def write_generated(directory: str | Path, seed: int = 1) -> list[Path]:
+    """Write envelope_v1.json and envelope_v1_lean.json (SPEC.md §10) into ``directory``."""
+    from . import lean_vectors  # imports this module
+
     out = Path(directory) / "envelope_v1.json"
     out.write_text(dump(generate_envelope_v1(seed)), encoding="utf-8")
-    return [out]
+    lean_out = Path(directory) / lean_vectors.FILE_NAME
+    lean_out.write_text(dump(lean_vectors.generate(seed)), encoding="utf-8")
+    return [out, lean_out]

@@ -1,0 +1,128 @@
+'use strict';
+// iotenvelope-open: SPEC.md §6 for each incoming envelope. Output 1: the plaintext (msg.payload) and
+// msg.iotenvelope = {device, seq, ts, direction, type}; output 2: msg.error = {code, message} with the SPEC.md §6.1
+// name. Rejections also go to node.error (Catch nodes get msg.error.code as well).
+//
+// Order: decode (length caps first) -> direction -> secret lookup -> tag in constant time -> decrypt + strict
+// PKCS#7 (the library, §6 steps 1-5) -> type must be data -> freshness (§6 step 6) -> plaintext must be UTF-8
+// (and JSON if so configured) -> the replay window, written and fsynced (§6 step 7) -> output 1. Whatever fails
+// leaves the window as it was, so an envelope refused for its plaintext does not use up its sequence number.
+
+const iotenvelope = require('iotenvelope');
+const { toEnvelopeInput } = require('../lib/input');
+
+const DEFAULT_SKEW = 300;
+const DEFAULT_MAX_AGE = 86400;
+
+function intSetting(value, fallback, name) {
+  if (value === undefined || value === null || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a whole number of seconds >= 0, got ${JSON.stringify(String(value)).slice(0, 20)}`);
+  return n;
+}
+
+function clock() {
+  return new Date().toISOString().slice(11, 19);
+}
+
+/** The Error given to node.error: own `code` (Node-RED copies it to a Catch node's msg.error.code), no stack noise. */
+function catchable(code, name, message) {
+  const err = new Error(message);
+  err.name = name;
+  err.code = code;
+  return err;
+}
+
+module.exports = function register(RED) {
+  function OpenNode(config) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const keyring = RED.nodes.getNode(config.keyring);
+    const direction = config.direction === 'down' ? 'down' : 'up';
+    const parseJson = config.json === true || config.json === 'true';
+    const replay = !(config.replay === false || config.replay === 'false');
+    let freshness = null;
+    let setupProblem = null;
+    try {
+      if (!(config.freshness === false || config.freshness === 'false')) {
+        const maxAge = intSetting(config.maxAge, DEFAULT_MAX_AGE, 'max age');
+        freshness = {
+          skew: intSetting(config.skew, DEFAULT_SKEW, 'skew'),
+          maxAge: maxAge === 0 ? null : maxAge,
+          allowUnknownTime: !(config.requireTime === true || config.requireTime === 'true'),
+        };
+      }
+    } catch (e) {
+      setupProblem = e.message;
+    }
+    if (!keyring) setupProblem = 'no keyring configured';
+    if (setupProblem) {
+      node.status({ fill: 'red', shape: 'ring', text: setupProblem.slice(0, 40) });
+      node.error(`not usable: ${setupProblem}`);
+    } else if (keyring.problem) {
+      node.status({ fill: 'red', shape: 'ring', text: 'keyring not usable' });
+    } else {
+      node.status({ fill: 'grey', shape: 'ring', text: `${keyring.deviceCount} device(s), waiting` });
+    }
+
+    function reject(msg, send, done, e, device) {
+      const who = device ? ` ${device}` : '';
+      msg.error = { code: e.code, message: e.message };
+      node.status({ fill: 'red', shape: 'ring', text: `${e.code}${who} ${clock()}` });
+      send([null, msg]);
+      done(catchable(e.code, e.name, e.message));
+    }
+
+    node.on('input', (msg, send, done) => {
+      let opened = null;
+      let payload;
+      try {
+        if (setupProblem) throw new iotenvelope.KeyFormatError(`the open node is not usable: ${setupProblem}`);
+        const env = iotenvelope.decode(toEnvelopeInput(msg.payload, iotenvelope));
+        opened = iotenvelope.openEnvelope((device) => keyring.secret(device), env, { direction, freshness: null });
+        if (opened.type !== 'data') {
+          throw new iotenvelope.MalformedError(`expected a data envelope, got ${opened.type} (this node does not answer resync requests)`);
+        }
+        if (freshness) iotenvelope.checkFreshness(opened.ts, Math.floor(Date.now() / 1000), freshness);
+        payload = opened.text; // MalformedError when the authentic plaintext is not UTF-8
+        if (parseJson) {
+          try {
+            payload = JSON.parse(payload);
+          } catch (e) {
+            // V8's message would quote the plaintext
+            throw new iotenvelope.MalformedError('the plaintext is not JSON (the node is set to parse it)');
+          }
+        }
+      } catch (e) {
+        if (e instanceof iotenvelope.IotEnvelopeError) {
+          reject(msg, send, done, e, opened && opened.device);
+          return;
+        }
+        node.status({ fill: 'red', shape: 'dot', text: `internal error ${clock()}` });
+        done(e);
+        return;
+      }
+      if (replay) {
+        try {
+          keyring.accept(opened.device, direction, opened.seq); // on disk (fsynced) before anything is sent
+        } catch (e) {
+          if (e instanceof iotenvelope.IotEnvelopeError) {
+            reject(msg, send, done, e, opened.device);
+          } else {
+            // The state could not be written: the envelope is neither accepted nor refused by the protocol.
+            node.status({ fill: 'red', shape: 'dot', text: `replay store failed ${clock()}` });
+            done(catchable('store-failed', 'StoreError', `replay window not written, envelope dropped: ${e.code || e.message}`));
+          }
+          return;
+        }
+      }
+      msg.payload = payload;
+      msg.iotenvelope = { device: opened.device, seq: opened.seq, ts: opened.ts, direction: opened.direction, type: opened.type };
+      node.status({ fill: 'green', shape: 'dot', text: `${opened.device} #${opened.seq} ${clock()}` });
+      send([msg, null]);
+      done();
+    });
+  }
+
+  RED.nodes.registerType('iotenvelope-open', OpenNode);
+};

@@ -1,0 +1,391 @@
+"""The palette package (interop/node-red) installed from its npm tarball into a real Node-RED 4.1.x.
+
+As a user would: `npm pack` interop/js (the iotenvelope package) and interop/node-red, `npm install` both tarballs
+into a fresh Node-RED user dir, start the pinned Node-RED (.ci/install.d/35-node-red.sh), deploy the package's
+example flow through the admin API with the keyring credential, and talk to it over HTTP with envelopes sealed
+by the Python library. Then kill -9 Node-RED (while envelopes and seals are in flight), start it again on the same
+user dir, and check that nothing accepted before is accepted again and that no down sequence number repeats.
+Last, the secret is looked for in every file of the user dir: only the encrypted flows_cred.json may hold it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import iotenvelope
+from iotenvelope.primitives import b64
+from iotenvelope.errors import DirectionError
+
+from servers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PALETTE = ROOT / "interop" / "node-red"
+JS = ROOT / "interop" / "js"
+FRAGMENT = ROOT / ".ci" / "install.d" / "35-node-red.sh"
+RUNTIME = ROOT / "build" / "node-red" / "runtime" / "node_modules" / "node-red"
+EXAMPLE = PALETTE / "examples" / "http-ingest-and-commands.json"
+KEY = secrets.token_bytes(32)
+OTHER_KEY = secrets.token_bytes(16)
+CRED_SECRET = secrets.token_hex(16)  # settings.js credentialSecret: encrypts flows_cred.json
+MARKER = f"plaintext-marker-{secrets.token_hex(6)}"  # a plaintext that must never reach a file or the log
+START_TIMEOUT = 30.0
+SETTINGS = """\
+module.exports = {
+  uiHost: '127.0.0.1',
+  uiPort: %(port)d,
+  flowFile: 'flows.json',
+  credentialSecret: %(secret)s,
+  logging: { console: { level: 'info', metrics: false, audit: false } },
+  diagnostics: { enabled: false },
+  telemetry: { enabled: false },
+  editorTheme: { tours: false },
+};
+"""
+# A second tab deployed with the example: POST /command {"device": ..., "payload": ...} -> a seal node sharing
+# the example's keyring -> the envelope as the HTTP answer (the example's own seal node feeds a debug node).
+TEST_TAB = "f00dfeed00000001"
+TEST_NODES = [
+    {"id": TEST_TAB, "type": "tab", "label": "test"},
+    {"id": "f00dfeed00000002", "type": "http in", "z": TEST_TAB, "url": "/command", "method": "post",
+     "upload": False, "swaggerDoc": "", "wires": [["f00dfeed00000003"]]},
+    {"id": "f00dfeed00000003", "type": "change", "z": TEST_TAB, "rules": [
+        {"t": "set", "p": "device", "pt": "msg", "to": "payload.device", "tot": "msg"},
+        {"t": "set", "p": "payload", "pt": "msg", "to": "payload.payload", "tot": "msg"}],
+     "wires": [["f00dfeed00000004"]]},
+    {"id": "f00dfeed00000004", "type": "iotenvelope-seal", "z": TEST_TAB, "name": "test seal",
+     "keyring": "e1a0c0de00000002", "device": "", "format": "compact", "time": "now", "every": 1,
+     "wires": [["f00dfeed00000005"]]},
+    {"id": "f00dfeed00000005", "type": "http response", "z": TEST_TAB, "statusCode": "200", "headers": {},
+     "wires": []},
+]
+
+
+def _pinned_version() -> str:
+    m = re.search(r"^NODE_RED_VERSION=(\S+)$", FRAGMENT.read_text(), re.M)
+    assert m, f"{FRAGMENT} does not pin NODE_RED_VERSION"
+    return m.group(1)
+
+
+def _require_tools() -> tuple[str, str]:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.fail("node/npm not found: Node.js >= 18.5 must be installed (then run .ci/install)")
+    if not (RUNTIME / "package.json").is_file():
+        pytest.fail(f"Node-RED is not installed in {RUNTIME}: run .ci/install (35-node-red.sh)")
+    version = json.loads((RUNTIME / "package.json").read_text())["version"]
+    if version != _pinned_version() or not version.startswith("4.1."):
+        pytest.fail(f"node-red {version} installed, {_pinned_version()} pinned: run .ci/install (35-node-red.sh)")
+    return node, npm
+
+
+def _pack(npm: str, folder: Path, dest: Path) -> tuple[Path, list[str]]:
+    out = subprocess.run([npm, "pack", "--json", "--pack-destination", str(dest)], cwd=folder, check=True,
+                         capture_output=True, text=True).stdout
+    info = json.loads(out)[0]
+    return dest / info["filename"], sorted(f["path"] for f in info["files"])
+
+
+class NodeRed:
+    """One Node-RED process on a user dir; its console output is collected."""
+
+    def __init__(self, node: str, userdir: Path):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        (userdir / "settings.js").write_text(SETTINGS % {"port": self.port, "secret": json.dumps(CRED_SECRET)})
+        self.log: list[str] = []
+        self.cond = threading.Condition()
+        self.proc = subprocess.Popen([node, str(RUNTIME / "red.js"), "--userDir", str(userdir),
+                                      "--settings", str(userdir / "settings.js")],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._read_log, daemon=True).start()
+
+    def _read_log(self) -> None:
+        for line in self.proc.stdout:
+            with self.cond:
+                self.log.append(line.rstrip("\n"))
+                self.cond.notify_all()
+
+    def log_text(self) -> str:
+        with self.cond:
+            return "\n".join(self.log)
+
+    def log_count(self) -> int:
+        with self.cond:
+            return len(self.log)
+
+    def wait_log(self, predicate, what: str, start: int = 0) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        with self.cond:
+            while not any(predicate(line) for line in self.log[start:]):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"Node-RED: no {what} (exit {self.proc.poll()}):\n" + "\n".join(self.log[-40:]))
+                self.cond.wait(0.1)
+
+    def request(self, method: str, path: str, body: bytes | None = None, ctype: str = "text/plain",
+                headers: dict | None = None, timeout: float = 10) -> tuple[int, bytes]:
+        req = urllib.request.Request(self.base + path, data=body, method=method,
+                                     headers={"Content-Type": ctype, **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def ingest(self, text: str, ctype: str = "text/plain") -> tuple[int, bytes]:
+        return self.request("POST", "/ingest", text.encode(), ctype)
+
+    def command(self, device: str, payload) -> tuple[int, bytes]:
+        return self.request("POST", "/command", json.dumps({"device": device, "payload": payload}).encode(),
+                            "application/json")
+
+    def kill9(self) -> None:
+        self.proc.kill()  # SIGKILL: no shutdown handlers, no flush of anything
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _deploy(red: NodeRed) -> None:
+    flow = json.loads(EXAMPLE.read_text())
+    (keyring,) = [n for n in flow if n["type"] == "iotenvelope-keyring"]
+    keyring["credentials"] = {"keys": json.dumps({"sensor-01": KEY.hex(), "sensor-02": "b64:" + base64.b64encode(
+        OTHER_KEY).decode()})}
+    start = red.log_count()
+    status, body = red.request("POST", "/flows", json.dumps(flow + TEST_NODES).encode(), "application/json",
+                               {"Node-RED-Deployment-Type": "full"})
+    assert status in (200, 204), (status, body)
+    red.wait_log(lambda line: line.endswith("[info] Started flows"), "'Started flows' after the deploy", start)
+
+
+def _start(node: str, userdir: Path) -> NodeRed:
+    red = NodeRed(node, userdir)
+    red.wait_log(lambda line: line.endswith(f"[info] Server now running at {red.base}/"), "server start")
+    red.wait_log(lambda line: line.endswith("[info] Started flows"), "'Started flows'")
+    return red
+
+
+def _seal(seq: int, plaintext: bytes, **kw) -> str:
+    return iotenvelope.seal(kw.pop("key", KEY), plaintext, device=kw.pop("device", "sensor-01"), seq=seq, **kw)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    node, npm = _require_tools()
+    work = tmp_path_factory.mktemp("palette")
+    js_tgz, _ = _pack(npm, JS, work)
+    palette_tgz, files = _pack(npm, PALETTE, work)
+    userdir = work / "user"
+    userdir.mkdir()
+    (userdir / "package.json").write_text('{"name": "node-red-project", "private": true}\n')
+    subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error",
+                    str(js_tgz), str(palette_tgz)], cwd=userdir, check=True, capture_output=True, text=True)
+    return {"node": node, "userdir": userdir, "palette_tgz": palette_tgz, "files": files}
+
+
+def test_tarball_holds_the_nodes_examples_and_license_but_no_tests(installed):
+    files = installed["files"]
+    assert files == sorted([
+        "LICENSE", "README.md", "package.json", "examples/http-ingest-and-commands.json",
+        "lib/input.js", "lib/keyring.js", "lib/state.js",
+        "nodes/keyring.html", "nodes/keyring.js", "nodes/open.html", "nodes/open.js",
+        "nodes/seal.html", "nodes/seal.js"])
+    pkg = json.loads((installed["userdir"] / "node_modules" / "@iotenvelope" / "node-red" / "package.json").read_text())
+    assert pkg["version"] == "0.2.0"
+    assert (installed["userdir"] / "node_modules" / "iotenvelope" / "package.json").is_file()
+
+
+def test_deploy_open_seal_kill9_restart_and_where_the_secret_is(installed):
+    node, userdir = installed["node"], installed["userdir"]
+    red = _start(node, userdir)
+    try:
+        assert f"Node-RED version: v{_pinned_version()}" in red.log_text()
+        # The editor's view of the package: three node types loaded without error, their help, the example.
+        status, body = red.request("GET", "/nodes", headers={"Accept": "application/json"})
+        sets = [s for s in json.loads(body) if s["module"] == "@iotenvelope/node-red"]
+        assert sorted(t for s in sets for t in s["types"]) == ["iotenvelope-keyring", "iotenvelope-open",
+                                                               "iotenvelope-seal"]
+        assert all(s["enabled"] and not s.get("err") and s["version"] == "0.2.0" for s in sets), sets
+        status, html = red.request("GET", "/nodes", headers={"Accept": "text/html"})
+        for t in ("iotenvelope-keyring", "iotenvelope-open", "iotenvelope-seal"):
+            assert f'data-help-name="{t}"'.encode() in html, t
+        status, body = red.request("GET", "/library/examples/flows/@iotenvelope/node-red/http-ingest-and-commands")
+        assert (status, json.loads(body)) == (200, json.loads(EXAMPLE.read_text()))
+        _deploy(red)
+
+        # The editor never gets the keyring back: only the fact that one is set.
+        assert red.request("GET", "/credentials/iotenvelope-keyring/e1a0c0de00000002") == (200, b'{"has_keys":true}')
+
+        # Python-sealed readings in both forms: 200 and the exact plaintext bytes.
+        reading = '{"co2": 1223, "note": "café ☕"}'.encode()
+        assert red.ingest(_seal(1, reading)) == (200, reading)
+        assert red.ingest(_seal(2, reading, format="json"), "application/json") == (200, reading)
+        assert red.ingest(_seal(1, b"x", key=OTHER_KEY, device="sensor-02")) == (200, b"x")
+        marker = _seal(3, MARKER.encode())
+        assert red.ingest(marker) == (200, MARKER.encode())
+
+        # Refusals: the SPEC names as the 403 body (the example's change node sets it from msg.error.code).
+        altered = json.loads(_seal(4, b"y", format="json"))
+        altered["seq"] = 5
+        down = iotenvelope.seal(KEY, b"z", device="sensor-01", seq=6, direction="down")
+        duplicated = _seal(7, b"d", format="json").replace('{"v": 1, ', '{"v": 1, "seq": 0, ', 1)
+        cases = [
+            (marker, "replay-duplicate"),
+            (json.dumps(altered), "auth"),
+            (_seal(8, b"w", key=OTHER_KEY), "auth"),
+            (_seal(9, b"u", device="sensor-77"), "unknown-device"),
+            (down, "wrong-direction"),
+            (_seal(10, b"s", ts=int(time.time()) - 200000), "stale"),
+            (duplicated, "malformed"),  # the http-in hands over the raw body: the strict reader sees both members
+            ("not an envelope", "malformed"),
+        ]
+        for text, code in cases:
+            ctype = "application/json" if text.startswith("{") else "text/plain"
+            assert red.ingest(text, ctype) == (403, code.encode()), code
+
+        # Seals: the example's inject node (sensor-01) and the test tab's seal node share one counter.
+        assert red.request("POST", "/inject/e1a0c0de0000000a")[0] == 200
+        status, text = red.command("sensor-01", {"interval": 30})
+        assert status == 200
+        opened = iotenvelope.open(KEY, text.decode(), direction="down")
+        assert (opened.plaintext, opened.device, opened.seq, opened.type) == (b'{"interval":30}', "sensor-01", 1, "data")
+        with pytest.raises(DirectionError):
+            iotenvelope.open(KEY, text.decode())
+        status, text = red.command("sensor-02", "reboot")
+        assert (status, iotenvelope.open(OTHER_KEY, text.decode(), direction="down").seq) == (200, 0)
+
+        # kill -9 while envelopes and seals are in flight.
+        accepted: list[int] = []
+        sealed: list[int] = []
+        stop = threading.Event()
+
+        def post_readings():
+            seq = 100
+            while not stop.is_set():
+                try:
+                    if red.ingest(_seal(seq, b"r%d" % seq), "text/plain")[0] == 200:
+                        accepted.append(seq)
+                except OSError:
+                    return
+                seq += 1
+
+        def post_commands():
+            while not stop.is_set():
+                try:
+                    status, body = red.command("sensor-01", "c")
+                except OSError:
+                    return
+                if status == 200:
+                    sealed.append(iotenvelope.open(KEY, body.decode(), direction="down").seq)
+
+        threads = [threading.Thread(target=post_readings), threading.Thread(target=post_commands)]
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        red.kill9()
+        elapsed = time.monotonic() - started
+        stop.set()
+        for t in threads:
+            t.join(timeout=15)
+        assert accepted and sealed, (accepted, sealed)
+        print(f"\nbefore kill -9: {len(accepted)} envelopes accepted and {len(sealed)} commands sealed in "
+              f"{elapsed:.2f} s (one fsync each)")
+        log_before = red.log_text()
+    finally:
+        red.stop()
+
+    red = _start(node, userdir)  # the deployed flow and its credentials come back from flows.json/flows_cred.json
+    try:
+        # The readings were posted one at a time: at most seq top + 1 was in flight at the kill. It may have been
+        # accepted (window on disk) without its answer getting out; now it is accepted at most once.
+        top = max(accepted)
+        first = red.ingest(_seal(top + 1, b"late"))
+        assert first in ((200, b"late"), (403, b"replay-duplicate")), first
+        assert red.ingest(_seal(top + 1, b"late")) == (403, b"replay-duplicate")
+        print(f"seq {top + 1}, in flight at the kill: {'accepted now' if first[0] == 200 else 'already accepted'}")
+        # Every envelope answered 200 before the kill is refused now (the window is 64 wide, its top is top + 1).
+        for seq in [1, 2, 3, *accepted]:
+            code = b"replay-duplicate" if seq > top + 1 - 64 else b"replay-too-old"
+            assert red.ingest(_seal(seq, b"again")) == (403, code), seq
+        assert red.ingest(_seal(top + 2, b"never sent")) == (200, b"never sent")
+        assert red.ingest(_seal(top + 10, b"new")) == (200, b"new")
+        # Down numbers continue above every number sealed before the kill.
+        status, text = red.command("sensor-01", "after restart")
+        assert status == 200
+        after = iotenvelope.open(KEY, text.decode(), direction="down").seq
+        assert sorted(sealed) == sealed and len(set(sealed)) == len(sealed)
+        assert after > max(sealed), (after, sealed[-3:])
+        assert after <= max(sealed) + 2, "K = 1: at most the one number in flight is skipped"
+        print(f"first down seq after the restart: {after} (last one answered before the kill: {max(sealed)})")
+        log_after = red.log_text()
+    finally:
+        red.stop()
+
+    # The secret: in no file of the user dir in any spelling, flows_cred.json included (it is encrypted);
+    # the keyring decrypted from flows_cred.json with the credentialSecret is the one deployed.
+    spellings = [KEY.hex().encode(), KEY.hex().upper().encode(), base64.b64encode(KEY), base64.urlsafe_b64encode(KEY),
+                 KEY, OTHER_KEY.hex().encode(), base64.b64encode(OTHER_KEY), OTHER_KEY]
+    checked = set()
+    for path in userdir.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            checked.add(path.relative_to(userdir).as_posix())
+            assert not any(s in data for s in spellings), f"a secret is in {path.relative_to(userdir)}"
+            assert MARKER.encode() not in data, f"a plaintext is in {path.relative_to(userdir)}"
+    assert {"flows.json", "flows_cred.json", "settings.js", "node_modules/@iotenvelope/node-red/nodes/keyring.js",
+            "node_modules/iotenvelope/index.js"} <= checked
+    assert any(name.startswith("iotenvelope-state/window-") for name in checked)
+    flows = json.loads((userdir / "flows.json").read_text())
+    assert [n for n in flows if n["type"] == "iotenvelope-keyring"][0].get("credentials") is None
+    cred = json.loads((userdir / "flows_cred.json").read_text())["$"]
+    from Crypto.Cipher import AES  # pycryptodome, the library's dependency
+
+    iv, body = bytes.fromhex(cred[:32]), base64.b64decode(cred[32:])
+    plain = AES.new(hashlib.sha256(CRED_SECRET.encode()).digest(), AES.MODE_CTR, nonce=b"", initial_value=iv).decrypt(body)
+    keys = json.loads(json.loads(plain)["e1a0c0de00000002"]["keys"])
+    assert keys == {"sensor-01": KEY.hex(), "sensor-02": "b64:" + base64.b64encode(OTHER_KEY).decode()}
+    # ... and neither the log nor the state files carry a secret or a plaintext.
+    for log in (log_before, log_after):
+        assert KEY.hex() not in log and MARKER not in log and b64.encode_url(KEY) not in log
+    state = sorted(p.name for p in (userdir / "iotenvelope-state").iterdir())
+    assert any(n.startswith("window-" + b"sensor-01".hex()) for n in state)
+    assert any(n.startswith("down-" + b"sensor-01".hex()) for n in state)
+
+
+def test_npm_test_passes_in_the_palette_package():
+    """`npm test` in interop/node-red: node-red-node-test-helper tests in node-red 4.1.8 + the state-file tests."""
+    _node, npm = _require_tools()
+    modules = PALETTE / "node_modules"
+    if not (modules / "node-red-node-test-helper").is_dir() or not (modules / "node-red").is_dir():
+        pytest.fail(f"{modules} lacks the test helper or node-red: run .ci/install (36-node-red-palette.sh)")
+    copy = modules / "iotenvelope"
+    files = ["package.json", "index.js", *(f"lib/{p.name}" for p in (JS / "lib").glob("*.js"))]
+    stale = [f for f in files if not (copy / f).is_file() or (copy / f).read_bytes() != (JS / f).read_bytes()]
+    if stale:
+        pytest.fail(f"{copy} is older than interop/js ({', '.join(stale[:3])}): run .ci/install (36-node-red-palette.sh)")
+    proc = subprocess.run([npm, "test"], cwd=PALETTE, capture_output=True, text=True, timeout=300)
+    summary = "\n".join(proc.stdout.splitlines()[-9:])
+    assert proc.returncode == 0, f"npm test failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    assert re.search(r"^# fail 0$", proc.stdout, re.M), summary
+    assert int(re.search(r"^# pass (\d+)$", proc.stdout, re.M).group(1)) >= 18, summary
