@@ -11,6 +11,7 @@ line that failed.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import queue
@@ -106,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     opn.add_argument("--batch", action="store_true",
                      help="one envelope per line -> one JSON result per line (ok, device, seq, error|plaintext)")
     opn.add_argument("--json", action="store_true", help="print a JSON object with the plaintext and metadata")
+    opn.add_argument("--commit-every", type=int, default=BATCH_GROUP, metavar="N",
+                     help=f"--batch: lines per replay-store transaction (default {BATCH_GROUP}); a group also closes"
+                          f" {int(BATCH_LINGER * 1000)} ms after its first line. Its results are printed once it is"
+                          " committed: a crash loses at most one group (refused as replays later), larger groups"
+                          " cost fewer disk syncs")
     _add_profile_options(opn, "open")
 
     auth = sub.add_parser("auth", help="HTTP body authentication headers (co2logserver salted hashes, HMAC)")
@@ -173,7 +179,7 @@ def _plain_json(plaintext: bytes) -> dict:
         return {"plaintext_b64": b64.encode_std(plaintext)}
 
 
-#: ``open --batch`` group commit: a group is at most BATCH_GROUP lines, and waits at most BATCH_LINGER seconds
+#: ``open --batch`` group commit: a group is at most BATCH_GROUP lines (--commit-every), and waits at most BATCH_LINGER seconds
 #: after its first line for more; its replay state is committed in one store transaction, then its results are
 #: printed and flushed. So each result appears within BATCH_LINGER + the time to open one group of its line
 #: arriving, and a crash loses at most one group (committed, not printed: refused as replays later).
@@ -206,8 +212,9 @@ def _stdin_reader() -> "Callable[[], bytes]":
 
 
 def _read_lines(read, out: "queue.Queue") -> None:
-    """Reader thread: put each line (without its LF; a CR before it stays) on ``out`` as it arrives, an
-    :class:`_Oversize` for a line longer than BATCH_LINE_MAX, then _EOF (or the OSError that ended reading)."""
+    """Reader thread: put the lines of each chunk read (a list; each line without its LF, a CR before it stays)
+    on ``out`` as they arrive, an :class:`_Oversize` for a line longer than BATCH_LINE_MAX, then _EOF (or the
+    OSError that ended reading). One queue item per chunk, not per line: the threads rarely hand over."""
     pending = bytearray()
     dropping = 0  # > 0: inside an oversize line, this many bytes dropped so far
     try:
@@ -215,6 +222,7 @@ def _read_lines(read, out: "queue.Queue") -> None:
             chunk = read()
             if not chunk:
                 break
+            lines: list = []
             start = 0
             while start < len(chunk):
                 end = chunk.find(b"\n", start)
@@ -224,47 +232,56 @@ def _read_lines(read, out: "queue.Queue") -> None:
                 elif len(pending) + len(piece) > BATCH_LINE_MAX:
                     dropping = len(pending) + len(piece)
                     pending.clear()
+                elif end >= 0 and not pending:
+                    lines.append(piece)  # the common case: a whole line inside this chunk
+                    start = end + 1
+                    continue
                 else:
                     pending += piece
                 if end < 0:
                     break
-                out.put(_Oversize(dropping) if dropping else bytes(pending))
+                lines.append(_Oversize(dropping) if dropping else bytes(pending))
                 pending.clear()
                 dropping = 0
                 start = end + 1
+            if lines:
+                out.put(lines)
         if dropping:
-            out.put(_Oversize(dropping))
+            out.put([_Oversize(dropping)])
         elif pending:
-            out.put(bytes(pending))
+            out.put([bytes(pending)])
         out.put(_EOF)
     except OSError as exc:
         out.put(exc)
 
 
-def _batch_groups(lines: "queue.Queue"):
-    """Groups of lines as they arrive: a group closes at BATCH_GROUP lines, BATCH_LINGER seconds after its first
-    line, or at the end of the input."""
-    while True:
-        first = lines.get()
-        if first is _EOF:
-            return
-        group, done = [first], False
+def _batch_groups(chunks: "queue.Queue", size: int):
+    """Groups of lines as they arrive: a group closes at ``size`` lines, BATCH_LINGER seconds after its first
+    line, or at the end of the input. Lines already read never wait for the timer."""
+    ready: "collections.deque" = collections.deque()
+    done = False
+
+    def take(timeout: "float | None") -> bool:
+        nonlocal done
+        try:
+            item = chunks.get(timeout=timeout) if timeout is None or timeout > 0 else chunks.get_nowait()
+        except queue.Empty:
+            return False
+        if item is _EOF:
+            done = True
+            return False
+        if isinstance(item, OSError):
+            raise MalformedError(f"reading stdin failed: {item.strerror or type(item).__name__}")
+        ready.extend(item)
+        return True
+
+    while ready or not done:
+        if not ready and not take(None):
+            continue
         deadline = time.monotonic() + BATCH_LINGER
-        while len(group) < BATCH_GROUP and not isinstance(group[-1], OSError):
-            wait = deadline - time.monotonic()
-            if wait <= 0:
-                break
-            try:
-                item = lines.get(timeout=wait)
-            except queue.Empty:
-                break
-            if item is _EOF:
-                done = True
-                break
-            group.append(item)
-        yield group
-        if done:
-            return
+        while len(ready) < size and not done and take(deadline - time.monotonic()):
+            pass
+        yield [ready.popleft() for _ in range(min(size, len(ready)))]
 
 
 def _line_text(line: bytes, exact: bool) -> str:
@@ -347,17 +364,18 @@ def cmd_open(opts: argparse.Namespace) -> int:
             sys.stdout.buffer.write(res.plaintext)
             sys.stdout.flush()
         return 0
-    lines: queue.Queue = queue.Queue(maxsize=4 * BATCH_GROUP)  # back-pressure: the reader stays a little ahead
-    threading.Thread(target=_read_lines, args=(_stdin_reader(), lines), daemon=True, name="stdin").start()
+    size = opts.commit_every
+    if size < 1:
+        raise UsageError(f"--commit-every must be at least 1, got {size}")
+    chunks: queue.Queue = queue.Queue(maxsize=8)  # back-pressure: the reader stays at most 8 chunks ahead
+    threading.Thread(target=_read_lines, args=(_stdin_reader(), chunks), daemon=True, name="stdin").start()
     out = sys.stdout.buffer
     sys.stdout.flush()
     worst, done = 0, 0
-    for group in _batch_groups(lines):
+    for group in _batch_groups(chunks, size):
         rows = []
         texts = []
         for item in group:
-            if isinstance(item, OSError):
-                raise MalformedError(f"reading stdin failed: {item.strerror or type(item).__name__}")
             if isinstance(item, _Oversize):
                 texts.append(None)
                 continue
