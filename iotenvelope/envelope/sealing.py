@@ -211,6 +211,11 @@ def open_many(keys: KeySource, texts: "list[str | bytes]", *, direction: str = "
     advanced for all of those that passed in ONE atomic step (``replay.accept_many``: one SQLite transaction
     or one Redis round trip), in input order, exactly as if they had been opened one by one. If the store
     itself fails the :class:`~iotenvelope.errors.StoreError` is raised and nothing of the batch was accepted.
+
+    A result whose ``type`` is not "data" is authentic but not a reading: a "resync-request" (SPEC.md §8: it
+    never reaches the replay store, so a replayed one comes back the same way; answer it with
+    :func:`iotenvelope.replay.resync.answer_request`) or a "resync-response". Callers handling readings check
+    ``result.type == "data"``; the CLI reports them as their own ``kind``, never as ``"ok": true``.
     """
     if isinstance(texts, (str, bytes, bytearray, memoryview)) or not isinstance(texts, Iterable):
         raise MalformedError.wrong_type("texts", texts, "a list of envelope texts")
