@@ -71,6 +71,9 @@ def many_members(n: int) -> str:
 OBJ_209K = many_members(20_000)     # 20,000 members, 220 KB (the review's 5-12 s on 8a17a2b)
 OBJ_1M = many_members(100_000)      # 100,000 members, 1.1 MB (did not finish in a minute on 8a17a2b)
 NESTED = '{"v": ' + "[" * 60_000 + "]" * 60_000 + "}"
+# the same sizes with distinct member names (8a17a2b: 11.7 s for the 20,000, over two minutes for the 100,000)
+DISTINCT_20K = "{" + ", ".join(f'"m{i}": 0' for i in range(20_000)) + "}"
+DISTINCT_100K = "{" + ", ".join(f'"m{i}": 0' for i in range(100_000)) + "}"
 COMPACT_1M = "A" * 1_000_000
 
 
@@ -79,7 +82,8 @@ def test_sizes_of_the_hostile_inputs():
     assert OBJ_1M.count('": ') == 100_000 and OBJ_1M.count('"seq"') == 100_000 - 8
 
 
-@pytest.mark.parametrize("text", [OBJ_209K, OBJ_1M, COMPACT_1M, NESTED], ids=["209KB", "1.1MB", "compact-1MB", "nested"])
+@pytest.mark.parametrize("text", [OBJ_209K, OBJ_1M, COMPACT_1M, NESTED, DISTINCT_20K, DISTINCT_100K],
+                         ids=["209KB", "1.1MB", "compact-1MB", "nested", "distinct-20k", "distinct-100k"])
 def test_over_the_cap_is_refused_before_any_parsing(text, monkeypatch):
     """F1: envelope text over MAX_TEXT (65536 bytes) is `malformed` before parsing: the JSON scanner never runs.
     On 8a17a2b the 209 KB object was parsed (seconds, quadratic) and refused as a duplicate."""
@@ -170,7 +174,8 @@ def test_seal_refuses_a_plaintext_whose_envelope_would_exceed_the_cap():
         iotenvelope.seal_envelope(SECRET, bytes(MAX_RAW), device=device, seq=1)
 
 
-@pytest.mark.parametrize("text", [OBJ_1M, COMPACT_1M, NESTED, OBJ_209K], ids=["1.1MB", "compact-1MB", "nested", "209KB"])
+@pytest.mark.parametrize("text", [OBJ_1M, COMPACT_1M, NESTED, OBJ_209K, DISTINCT_20K, DISTINCT_100K],
+                         ids=["1.1MB", "compact-1MB", "nested", "209KB", "distinct-20k", "distinct-100k"])
 def test_cli_open_and_resync_refuse_hostile_input_with_exit_3(text, tmp_path):
     """F1: `open`, `open --json`, `resync` and `diagnose` refuse the review's inputs as malformed, exit 3 (on
     8a17a2b the 1.1 MB object did not finish within a minute: this test's subprocess timeout)."""
