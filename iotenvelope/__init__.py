@@ -7,7 +7,7 @@ Public API (see README.md and SPEC.md)::
     msg = iotenvelope.open(secret, token)        # MAC first, then decrypt, then freshness/replay
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .envelope import Envelope, Freshness, Opened, open, open_envelope, open_many, seal, seal_envelope  # noqa: E402
 from .errors import *  # noqa: E402,F401,F403

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 from . import __version__, profiles
 from .primitives import b64, httpauth
 from .replay import resync as resync_mod
-from .verify import matrix as verify_mod, vectors as vectors_mod
+from .verify import matrix as verify_mod, protocol as verify_protocol, vectors as vectors_mod
 from .envelope import MAX_TEXT, Envelope
 from .errors import (IotEnvelopeError, MalformedError, PaddingError, ReplayError, StoreError, TimestampError,
                      UsageError)
@@ -125,9 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
                            " needs every Content-<ALG>-Salted header to match)")
 
     ver = sub.add_parser("verify", help="run every available implementation over every vector file")
-    ver.add_argument("--json", action="store_true", help="machine-readable result")
-    ver.add_argument("--vectors", help="vector directory (default: the checkout's vectors/)")
-    ver.add_argument("--impl", action="append", help="only this implementation (repeatable)")
+    ver.add_argument("--json", metavar="FILE", nargs="?", const="-",
+                     help="machine-readable result: to FILE, or stdout alone")
+    ver.add_argument("--vectors", help="vector directory (default: the bundled vector files)")
+    ver.add_argument("--impl", action="append", help="only this built-in implementation (repeatable; --peer runners "
+                                                     "always run)")
+    ver.add_argument("--peer", action="append", metavar="NAME=COMMAND", default=[],
+                     help="an external runner (docs/runner-protocol.md) as the matrix row NAME: COMMAND is split like "
+                          "a shell line and started without a shell (repeatable)")
+    ver.add_argument("--timeout", type=float, default=verify_protocol.DEFAULT_TIMEOUT,
+                     help=f"seconds a runner may take per request (default {verify_protocol.DEFAULT_TIMEOUT:g})")
+    ver.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (one testcase per vector case and peer)")
+    ver.add_argument("--markdown", metavar="FILE", nargs="?", const="-",
+                     help="the matrix as a Markdown table (for a pull-request comment): to FILE, or stdout alone")
+    ver.add_argument("--html", metavar="FILE", help="write a self-contained HTML page: the matrix and each failing "
+                                                    "case's tcId, comment, flags, expected and actual")
 
     diag = sub.add_parser("diagnose", help="ciphertext or message on stdin + the key material you think is right ->"
                                            " which convention or mistake explains it",
@@ -152,12 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.add_argument("--bytes", type=int, choices=(16, 32), default=16, help="16 (AES-128, default) or 32")
     keygen.add_argument("--b64", action="store_true", help="print as b64:<base64> instead of hex")
 
-    vec = sub.add_parser("vectors", help="vector files")
-    vec.add_argument("action", choices=("generate",))
+    vec = sub.add_parser("vectors", help="vector files: generate (rewrite envelope_v1.json) or export DIR (write "
+                                         "every bundled file and the schema README, for other languages)")
+    vec.add_argument("action", choices=("generate", "export"))
+    vec.add_argument("dir", nargs="?", help="export: the directory to write")
     vec.add_argument("--seed", type=int, default=1)
-    vec.add_argument("--out", default=None, help="directory (default: the checkout's vectors/)")
+    vec.add_argument("--out", default=None, help="generate: directory (default: the checkout's vectors/)")
 
     resync_mod.add_parser(sub)
+    _add_serve(sub)
     return parser
 
 
@@ -432,13 +447,78 @@ def cmd_auth(opts: argparse.Namespace) -> int:
     return 0
 
 
+_PEER_NAME = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+
+
+def _runner_peers(specs: list[str], builtin: list[str], timeout: float) -> list:
+    from .verify.peers.python import RunnerPeer
+    if not timeout > 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    peers, names = [], set(builtin)
+    for spec in specs:
+        name, sep, command = spec.partition("=")
+        if not sep or not name or not command.strip():
+            raise UsageError(f"--peer takes NAME=COMMAND, got {spec[:80]!r}")
+        if len(name) > 64 or any(ch not in _PEER_NAME for ch in name):
+            raise UsageError(f"--peer name {name[:80]!r}: use 1-64 letters, digits, '.', '_' or '-'")
+        if name in names:
+            raise UsageError(f"--peer name {name!r} is already taken (built-in rows: {', '.join(builtin)})")
+        names.add(name)
+        try:
+            runner = verify_protocol.ProcessRunner(name, command, timeout=timeout)
+        except ValueError as exc:  # shlex: unbalanced quotes
+            raise UsageError(f"--peer {name}: cannot split the command: {exc}") from None
+        peers.append(RunnerPeer(name, runner))
+    return peers
+
+
+def _write(path: str, text: str, what: str) -> None:
+    from pathlib import Path
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: cannot write: {exc.strerror or exc}") from None
+
+
 def cmd_verify(opts: argparse.Namespace) -> int:
     from pathlib import Path
+    from .verify import reports
+    from .verify.peers import discover
     vector_dir = Path(opts.vectors) if opts.vectors else None
     if vector_dir is not None and not vector_dir.is_dir():
         raise UsageError(f"--vectors {opts.vectors}: not a directory")
-    cells = verify_mod.run(vector_dir, only=set(opts.impl) if opts.impl else None)
-    print(verify_mod.as_json(cells) if opts.json else verify_mod.render(cells))
+    if vector_dir is not None and not verify_mod.vector_files(vector_dir):
+        raise UsageError(f"--vectors {opts.vectors}: no vector files (*.json) in it")
+    if opts.json == "-" and opts.markdown == "-":
+        raise UsageError("--json and --markdown without FILE both want stdout: give one of them a FILE")
+    builtin = discover()
+    names = [p.name for p in builtin]
+    runners = _runner_peers(opts.peer, names, opts.timeout)
+    if opts.impl:
+        unknown = [i for i in opts.impl if i not in names]
+        if unknown:
+            raise UsageError(f"--impl {', '.join(unknown)}: no such implementation; valid names: {', '.join(names)}"
+                             + (" (runners given with --peer always run)" if runners else ""))
+        builtin = [p for p in builtin if p.name in set(opts.impl)]
+    try:
+        cells = verify_mod.run(vector_dir, peers=builtin + runners)
+    except verify_mod.VerifyError as exc:
+        print(f"iotenvelope: verify: {exc}", file=sys.stderr)
+        return EXIT_VERIFY_FAILED
+    if opts.junit:
+        _write(opts.junit, reports.junit(cells), "--junit")
+    if opts.html:
+        _write(opts.html, reports.html(cells), "--html")
+    if opts.markdown and opts.markdown != "-":
+        _write(opts.markdown, reports.markdown(cells), "--markdown")
+    if opts.json and opts.json != "-":
+        _write(opts.json, verify_mod.as_json(cells) + "\n", "--json")
+    if opts.json == "-":
+        print(verify_mod.as_json(cells))
+    elif opts.markdown == "-":
+        print(reports.markdown(cells))
+    else:
+        print(verify_mod.render(cells))
     return 0 if verify_mod.ok(cells) else EXIT_VERIFY_FAILED
 
 
@@ -467,7 +547,24 @@ def cmd_keygen(opts: argparse.Namespace) -> int:
 
 def cmd_vectors(opts: argparse.Namespace) -> int:
     from pathlib import Path
-    out = Path(opts.out) if opts.out else verify_mod.default_vector_dir()
+    if opts.action == "export":
+        if not opts.dir:
+            raise UsageError("vectors export needs a directory: iotenvelope vectors export DIR")
+        target = Path(opts.dir)
+        if target.exists() and not target.is_dir():
+            raise UsageError(f"vectors export {opts.dir}: not a directory")
+        try:
+            written = vectors_mod.export(target)
+        except OSError as exc:
+            raise UsageError(f"vectors export {opts.dir}: cannot write: {exc.strerror or exc}") from None
+        for path in written:
+            print(path)
+        return 0
+    if opts.dir:
+        raise UsageError("vectors generate takes --out DIR, not a positional directory")
+    if not opts.out and not vectors_mod.CHECKOUT_DIR.is_dir():
+        raise UsageError("vectors generate: no checkout's vectors/ here (an installed package): give --out DIR")
+    out = Path(opts.out) if opts.out else vectors_mod.CHECKOUT_DIR
     out.mkdir(parents=True, exist_ok=True)
     for path in vectors_mod.write_generated(out, opts.seed):
         print(path)
@@ -477,6 +574,20 @@ def cmd_vectors(opts: argparse.Namespace) -> int:
 COMMANDS = {"seal": cmd_seal, "open": cmd_open, "auth": cmd_auth, "verify": cmd_verify, "profiles": cmd_profiles,
             "keygen": cmd_keygen, "diagnose": cmd_diagnose, "vectors": cmd_vectors}
 COMMANDS["resync"] = resync_mod.cmd_resync
+
+
+# -- `iotenvelope serve` (the ingest service; its options and code live in iotenvelope/ingest/server.py) ------
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from .ingest import server
+    server.add_parser(sub)
+
+
+def _cmd_serve(opts: argparse.Namespace) -> int:
+    from .ingest import server
+    return server.cmd_serve(opts)
+
+
+COMMANDS["serve"] = _cmd_serve
 
 
 def _check_utf8(opts: argparse.Namespace) -> None:

@@ -125,7 +125,7 @@ class TooOldError(ReplayError):
 
 
 class RateLimitError(ReplayError):
-    """A backend refused to answer another resync request for this device so soon (SPEC.md §8)."""
+    """A backend refused to answer another resync request from this device so soon (SPEC.md §8)."""
 
     code = "rate-limited"
 

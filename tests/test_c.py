@@ -8,6 +8,7 @@ missing they FAIL with the reason, they do not skip.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -50,7 +51,7 @@ def test_vectors_under_sanitizers(backend):
     script, cases = c.envelope_script(data)
     result = c.run_script(c.runner_command(backend, sanitize=True), script, cases)
     assert result.failed == 0, result.failures[:5]
-    assert result.passed == data["numberOfTests"] == 267
+    assert result.passed == data["numberOfTests"] == 278
 
 
 def test_avr_vectors_in_simavr():
@@ -58,7 +59,7 @@ def test_avr_vectors_in_simavr():
     data = envelope_file()
     result = c.CPeer("avr").run(default_vector_dir() / "envelope_v1.json", data)
     assert result.failed == 0, result.failures[:5]
-    assert result.passed == 267
+    assert result.passed == 278
     # most cases run on the Uno itself; only envelopes longer than its buffer go to the Mega
     cap = c.avr_buffer_size("uno")
     on_mega = [len(t["envelope"]) for _, t in vectors.iter_tests(data) if len(t["envelope"]) > cap]
@@ -76,7 +77,7 @@ def test_avr_device_envelope_vectors_in_simavr():
     part = c.CPeer("avr-device").subset(data)
     assert part.label == "[compact,16-byte secret]" and "IOTE_WITH_JSON=0" in part.why
     assert part.left_out == len(tests) - compact_aes128
-    assert (compact_aes128, part.left_out) == (100, 167)
+    assert (compact_aes128, part.left_out) == (109, 169)
     result = c.CPeer("avr-device").run(default_vector_dir() / "envelope_v1.json", part.data)
     assert result.failed == 0, result.failures[:5]
     assert result.passed == compact_aes128
@@ -163,7 +164,8 @@ def test_verify_lists_c_avr_device():
     import json
     matrix = json.loads(proc.stdout)["matrix"]
     assert [(m["impl"], m["file"], m["passed"], m["failed"], m["unsupported"]) for m in matrix] == [
-        ("c-avr-device", "envelope_v1.json [compact,16-byte secret]", 100, 0, 167),
+        ("c-avr-device", "envelope_v1.json [compact,16-byte secret]", 109, 0, 169),
+        ("c-avr-device", "envelope_v1_lean.json [16-byte secret]", 128, 0, 64),
         ("c-avr-device", "wycheproof/aes_cbc_pkcs5_test.json [128]", 72, 0, 144)]
 
 
@@ -393,5 +395,274 @@ def test_verify_lists_every_c_peer():
     matrix = json.loads(proc.stdout)["matrix"]
     assert {(m["impl"], m["file"], m["passed"], m["failed"], m.get("unsupported", 0)) for m in matrix} == {
         (impl, file, passed, 0, unsupported) for impl in ("c-avr", "c-bearssl")
-        for file, passed, unsupported in (("envelope_v1.json", 267, 0),
+        for file, passed, unsupported in (("envelope_v1.json", 278, 0), ("envelope_v1_lean.json", 192, 0),
                                           ("wycheproof/aes_cbc_pkcs5_test.json [128,256]", 144, 72))}
+
+
+# -- the lean form (SPEC.md section 5.3), byte for byte against an independent computation ---------------------------
+def _lean_reference(secret: bytes, msg: bytes, *, device: str, seq: int, ts: int, direction: str = "up",
+                    type: str = "data") -> bytes:
+    """The lean raw bytes computed here from SPEC.md section 5.3 with pycryptodome and hmac (not through the
+    iotenvelope package), to check the C library byte for byte."""
+    import hashlib
+    import hmac as hmac_mod
+
+    from Crypto.Cipher import AES
+
+    prk = hmac_mod.new(bytes(32), secret, hashlib.sha256).digest()
+    k_enc = hmac_mod.new(prk, b"iotenvelope v1 lean enc\x01", hashlib.sha256).digest()[:len(secret)]
+    k_mac = hmac_mod.new(prk, b"iotenvelope v1 lean mac\x01", hashlib.sha256).digest()
+    t = 1 if ts else 0
+    hdr = 0x40 | t << 4 | {"up": 1, "down": 2}[direction] << 2 | {"data": 0, "resync-request": 1,
+                                                                   "resync-response": 2}[type]
+    seq_be = seq.to_bytes(4, "big")
+    ts_be = ts.to_bytes(4, "big") if t else b""
+    iv = AES.new(k_enc, AES.MODE_ECB).encrypt(bytes([0x4C, hdr & 0x0F]) + seq_be + bytes(10))
+    pad = 16 - len(msg) % 16
+    ct = AES.new(k_enc, AES.MODE_CBC, iv).encrypt(msg + bytes([pad]) * pad)
+    dev = device.encode()
+    tag = hmac_mod.new(k_mac, bytes([hdr, len(dev)]) + dev + seq_be + ts_be + ct, hashlib.sha256).digest()[:8]
+    return bytes([hdr]) + seq_be + ts_be + ct + tag
+
+
+LEAN_CASES = [  # (secret, msg, device, seq, ts, direction, type)
+    (SECRET, b"", "a", 0, 0, "up", "data"),
+    (SECRET, b'{"t":21.5,"rh":40}xx', "lora-node-1", 5, 0, "up", "data"),        # 20 bytes -> 45 raw
+    (SECRET, bytes(range(31)), "eui-70b3d57ed0001234", 4294967295, 1763900000, "up", "data"),  # 31 -> 49
+    (SECRET, b"x" * 16, "gw", 1, 1, "down", "data"),
+    (bytes(range(32)), os.urandom(47), "s:1", 77, 4294967295, "down", "resync-response"),
+    (bytes(range(32)), os.urandom(8), "s:1", 0, 0, "up", "resync-request"),
+]
+
+
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_lean_bytes_match_an_independent_computation(backend):
+    """C seals every header kind, both key sizes, with and without ts: exactly the bytes computed from the SPEC
+    layout with pycryptodome; the C library opens those bytes (raw and b64u text) with the device id given."""
+    import base64
+    need(backend)
+    for secret, msg, device, seq, ts, direction, type in LEAN_CASES:
+        want = _lean_reference(secret, msg, device=device, seq=seq, ts=ts, direction=direction, type=type)
+        assert len(want) == 13 + 16 * ((len(msg) + 1 + 15) // 16) + (4 if ts else 0)
+        args = ["seal", "--key", secret.hex(), "--device", device, "--seq", str(seq), "--ts", str(ts), "--dir",
+                direction, "--type", type]
+        raw = run_cli(backend, args + ["--format", "lean-raw"], msg)
+        assert (raw.returncode, raw.stdout) == (0, want), raw.stderr
+        text = run_cli(backend, args + ["--format", "lean"], msg)
+        assert (text.returncode, text.stdout) == (0, base64.urlsafe_b64encode(want).rstrip(b"=") + b"\n")
+        for fmt, data in (("lean-raw", want), ("lean", text.stdout), ("lean", text.stdout.rstrip(b"\n"))):
+            opened = run_cli(backend, ["open", "--key", secret.hex(), "--format", fmt, "--device", device, "--dir",
+                                       direction], data)
+            assert (opened.returncode, opened.stdout) == (0, msg), opened.stderr
+            assert f"device={device} seq={seq} ts={ts} type={['data', 'resync-request', 'resync-response'].index(type)}"\
+                .encode() in opened.stderr
+        # the device id is bound under the tag; the direction is checked first
+        other = run_cli(backend, ["open", "--key", secret.hex(), "--format", "lean-raw", "--device", device + "x",
+                                  "--dir", direction], want)
+        assert (other.returncode, other.stderr) == (5, b"iote-runner: error auth\n")
+        wrong = run_cli(backend, ["open", "--key", secret.hex(), "--format", "lean-raw", "--device", device,
+                                  "--dir", "down" if direction == "up" else "up"], want)
+        assert (wrong.returncode, wrong.stderr) == (5, b"iote-runner: error wrong-direction\n")
+
+
+def test_lean_sizes_fit_lorawan():
+    """A 20-byte reading is 45 raw bytes without ts; a 31-byte one with ts is 49, under the 51 of EU868 DR0-DR2."""
+    need("openssl")
+    for size, ts, raw_len in ((20, 0, 45), (31, 1763900000, 49), (15, 0, 29), (0, 1, 33)):
+        proc = run_cli("openssl", ["seal", "--key", SECRET.hex(), "--device", "n", "--seq", "1", "--ts", str(ts),
+                                   "--format", "lean-raw"], bytes(size))
+        assert proc.returncode == 0 and len(proc.stdout) == raw_len
+
+
+@pytest.mark.parametrize("sanitize", [False, True], ids=["plain", "asan-ubsan"])
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_lean_refusals(backend, sanitize):
+    """SPEC.md section 5.3 decoding refusals, through the C command line (each exit code and SPEC error)."""
+    need(backend, sanitize)
+    binary = c.BUILD / ("san" if sanitize else "host") / f"iote-runner-{backend}"
+    good = _lean_reference(SECRET, b"21.5", device="n1", seq=9, ts=1763900000)
+
+    def open_raw(data: bytes, device: str = "n1") -> tuple[int, bytes]:
+        proc = subprocess.run([str(binary), "open", "--key", SECRET.hex(), "--format", "lean-raw", "--device", device],
+                              input=data, capture_output=True, timeout=60)
+        return proc.returncode, proc.stderr
+
+    assert open_raw(good)[0] == 0
+    no_ts = bytearray(good[:1] + good[1:5] + bytes(4) + good[9:])
+    cases = [
+        (good[:28], "malformed"), (good[:32], "malformed"), (good + b"\x00", "malformed"),  # lengths
+        (bytes([0x57]) + good[1:], "malformed"),    # Y = 11
+        (bytes([0x50]) + good[1:], "malformed"),    # D = 00
+        (bytes([0x5C]) + good[1:], "malformed"),    # D = 11
+        (bytes([0x34]) + good[1:], "unsupported-version"),  # bits 7..5 = 001
+        (bytes([0x01]) + good[1:], "unsupported-version"),  # a compact envelope's version byte
+        (bytes(no_ts), "malformed"),                  # T = 1 with ts = 0
+        (good[:-1] + bytes([good[-1] ^ 1]), "auth"),  # tag
+        (good[:10] + bytes([good[10] ^ 0x80]) + good[11:], "auth"),  # ct
+        (good + b"\n", "malformed"),                  # raw bytes are never stripped
+    ]
+    for data, name in cases:
+        assert open_raw(data) == ({"malformed": 3, "unsupported-version": 3, "auth": 5}[name],
+                                  f"iote-runner: error {name}\n".encode()), (data.hex(), name)
+
+
+# -- SPEC.md section 5: one trailing newline, the text cap, linear refusal -----------------------------------------
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_open_strips_exactly_one_trailing_newline(backend):
+    """`seal > f; open < f` works (C's seal prints one newline, Python's CLI too), a second one is malformed."""
+    need(backend)
+    for fmt in ("compact", "json"):
+        token = iotenvelope.seal(SECRET, b"r", device="gw", seq=1, ts=0, direction="down", format=fmt).encode()
+        for tail, code in ((b"", 0), (b"\n", 0), (b"\r\n", 0), (b"\n\n", 3 if fmt == "compact" else 0),
+                           (b"\r", 3 if fmt == "compact" else 0), (b" \n", 3 if fmt == "compact" else 0)):
+            proc = run_cli(backend, ["open", "--key", SECRET.hex(), "--dir", "down"], token + tail)
+            assert proc.returncode == code, (fmt, tail)
+            assert proc.stdout == (b"r" if code == 0 else b"")
+
+
+@pytest.mark.parametrize("sanitize", [False, True], ids=["plain", "asan-ubsan"])
+def test_hostile_inputs_are_malformed(sanitize):
+    """Issue 10 F1: a 1.1 MB JSON object with 100,000 members, a 1 MB compact string, 60,000 nested brackets
+    and a 64 KiB object of repeated members are each refused as malformed (exit 3); bench/c.py measures how
+    fast."""
+    need("openssl", sanitize)
+    binary = c.BUILD / ("san" if sanitize else "host") / "iote-runner-openssl"
+    members = b"{" + b",".join(b'"m%05d":1' % i for i in range(100000)) + b"}"
+    assert len(members) == 1100001
+    inputs = [members, b"A" * 1000000, b'{"v": ' + b"[" * 60000, b"{" + b'"v": 1, ' * 8000 + b'"v": 1}',
+              b"A" * 65537 + b"\n", b" " * 65537]
+    for data in inputs:
+        for fmt in ("auto", "json", "compact"):
+            proc = subprocess.run([str(binary), "open", "--key", SECRET.hex(), "--format", fmt], input=data,
+                                  capture_output=True, timeout=60)
+            assert (proc.returncode, proc.stderr) == (3, b"iote-runner: error malformed\n"), (len(data), fmt)
+
+
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_resync_response_after_t_wait_is_stale(backend):
+    """SPEC.md section 8: 60 s after the request (device's monotonic ms) the response is still taken, 1 ms
+    later it is stale (exit 7), also across a wrap of the 32-bit millisecond counter."""
+    need(backend)
+    nonce = os.urandom(8)
+    answer = nonce + (1000).to_bytes(4, "big") + (1763900000).to_bytes(4, "big")
+    response = iotenvelope.seal(SECRET, answer, device="uno-7", seq=5, ts=1763900000, direction="down",
+                                type="resync-response")
+    base = ["resync-accept", "--key", SECRET.hex(), "--nonce", nonce.hex(), "--counter", "17"]
+    for sent, now, code in ((0, 60000, 0), (0, 60001, 7), (4294967000, 1000, 0), (4294967000, 60000, 7),
+                            (1000, 999, 7), (0, 864000000, 7)):
+        proc = run_cli(backend, base + ["--sent-ms", str(sent), "--now-ms", str(now)], response.encode())
+        assert proc.returncode == code, (sent, now, proc.stderr)
+        if code:
+            assert (proc.stdout, proc.stderr) == (b"", b"iote-runner: error stale\n")
+        else:
+            assert proc.stdout == b"counter=1000 time=1763900000\n"
+
+
+# -- libFuzzer (tools/fuzz.c): a short run per build in every test run; longer runs: make fuzz, then by hand ----------
+FUZZ_SECRET = bytes(range(16))  # the key tools/fuzz.c derives
+
+
+def _fuzz_seeds(directory) -> int:
+    """Seed inputs: every vector envelope for each text decoder (mode byte 0..2, 6), envelopes valid under the
+    harness's key (they open, so the reseal checks run), lean ones (3, 4), resync responses (5), round trips (7)."""
+    seeds = []
+    for _, test in vectors.iter_tests(envelope_file()):
+        text = test["envelope"].encode()
+        seeds += [bytes([m]) + text for m in (0, 1, 2, 6)]
+    for i, fmt in enumerate(("compact", "json")):
+        text = iotenvelope.seal(FUZZ_SECRET, b'{"t": 1}', device="fz-1", seq=i, ts=0, format=fmt).encode()
+        seeds += [bytes([i]) + text, bytes([2]) + text + b"\n", bytes([6]) + text]
+    for ts in (0, 1763900000):
+        raw = _lean_reference(FUZZ_SECRET, b"21.5C", device="fz-1", seq=3, ts=ts)
+        import base64
+        seeds += [bytes([4]) + raw, bytes([3]) + base64.urlsafe_b64encode(raw).rstrip(b"=") + b"\r\n"]
+    nonce = bytes(8)
+    resp = iotenvelope.seal(FUZZ_SECRET, nonce + bytes(8), device="fz-1", seq=1, ts=0, direction="down",
+                            type="resync-response").encode()
+    seeds += [bytes([5]) + resp, bytes([7]) + bytes(range(40)), bytes([7 | 8]) + bytes(60)]
+    for i, seed in enumerate(seeds):
+        (directory / f"seed-{i:04d}").write_bytes(seed)
+    return len(seeds)
+
+
+@pytest.mark.parametrize("backend", ["openssl", "tinyaes"])
+def test_fuzz_harness_short_run(backend, tmp_path):
+    """Seconds of libFuzzer with ASan + UBSan over the compact, JSON and lean decoders, resync and seal/open round
+    trips: no crash, no sanitizer report, no broken invariant (the harness aborts on one)."""
+    if shutil.which("clang") is None:
+        pytest.fail("clang not found (run .ci/install: .ci/install.d/45-c-fuzz.sh)")
+    proc = subprocess.run(["make", "-s", "-C", str(c.C_DIR), f"build/fuzz/iote-fuzz-{backend}"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stderr or proc.stdout)[-2000:]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    seeds = _fuzz_seeds(corpus)
+    proc = subprocess.run([str(c.BUILD / "fuzz" / f"iote-fuzz-{backend}"), "-max_total_time=3", "-timeout=10",
+                           "-rss_limit_mb=2048", "-print_final_stats=1", str(corpus)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = int(proc.stderr.split("stat::number_of_executed_units:")[1].split()[0])
+    assert runs > seeds, proc.stderr[-1000:]  # every seed ran, and mutations after them
+
+
+# -- vectors/envelope_v1_lean.json (the Python reference's lean vectors) through the C runner -----------------------
+def lean_file() -> dict:
+    return vectors.load(default_vector_dir() / "envelope_v1_lean.json")
+
+
+@pytest.mark.parametrize("sanitize", [False, True], ids=["plain", "asan-ubsan"])
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_lean_vectors(backend, sanitize):
+    """Every lean case: opened for its device id, fields and plaintext compared, sealed again to the exact text;
+    every invalid case refused with its SPEC error; the repeated-seq cases through the C replay window."""
+    need(backend, sanitize)
+    data = lean_file()
+    script, cases = c.lean_script(data)
+    result = c.run_script(c.runner_command(backend, sanitize), script, cases)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == data["numberOfTests"] == 192
+
+
+def test_lean_runner_rejects_wrong_expectations():
+    """The L/P/V/X commands really compare: a changed plaintext, a wrong error, a repeated-seq case whose first
+    envelope is expected to fail, and a wrong device id each fail their case."""
+    need("openssl")
+    import copy
+    bad = copy.deepcopy(lean_file())
+    tests = bad["testGroups"][0]["tests"]
+    valid = [t for t in tests if t["result"] == "valid" and t["msg"]]
+    valid[0]["msg"] = "00" + valid[0]["msg"][2:] if valid[0]["msg"][:2] != "00" else "01" + valid[0]["msg"][2:]
+    valid[1]["dev"] = valid[1]["dev"] + "x"
+    auth = next(t for t in tests if t.get("error") == "auth")
+    auth["error"] = "malformed"
+    repeated = next(t for t in tests if "envelopes" in t)
+    repeated["results"] = ["auth", "replay-duplicate"]
+    script, cases = c.lean_script(bad)
+    result = c.run_script(c.runner_command("openssl"), script, cases)
+    assert result.failed == 4 and result.passed == 188, result.failures
+    details = "\n".join(result.failures)
+    assert f"tcId {valid[0]['tcId']} " in details and "plaintext-mismatch" in details
+    assert f"tcId {valid[1]['tcId']} " in details and "open-failed" in details
+    assert f"tcId {auth['tcId']} " in details and "got error auth" in details
+    assert f"tcId {repeated['tcId']} " in details and "an earlier envelope of the case" in details
+
+
+def test_avr_lean_vectors_in_simavr():
+    """The lean vectors on the simulated ATmega328P (full build), all 192 on the Uno."""
+    need("avr")
+    data = lean_file()
+    result = c.CPeer("avr").run(default_vector_dir() / "envelope_v1_lean.json", data)
+    assert result.failed == 0, result.failures[:5]
+    assert result.passed == 192
+    assert max(c.lean_buffer_need(t) for _, t in vectors.iter_tests(data)) <= c.avr_buffer_size("uno")
+
+
+def test_unit_tests_under_thread_sanitizer():
+    """The unit tests (with 4 threads sealing and opening through one shared iote_keys) under ThreadSanitizer with
+    the OpenSSL backend, whose per-key EVP contexts are taken with atomic flags (docs/c.md): no data race."""
+    proc = subprocess.run(["make", "-s", "-C", str(c.C_DIR), "build/tsan/iote-unit-openssl"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stderr or proc.stdout)[-2000:]
+    proc = subprocess.run([str(c.BUILD / "tsan" / "iote-unit-openssl")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "ThreadSanitizer" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("checks, 0 failed"), proc.stdout

@@ -13,7 +13,7 @@ import pytest
 from iotenvelope.verify import vectors
 from iotenvelope.errors import AuthenticationError, MalformedError, PaddingError
 from iotenvelope.verify.peers import dweeter_pypi
-from iotenvelope.verify.peers.python import check_dweeter_file
+from iotenvelope.verify.peers.python import python_peer
 from iotenvelope.profiles import dweeter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def test_vector_file_layout_and_provenance():
 
 
 def test_python_checker_passes_every_vector():
-    res = check_dweeter_file(vectors.load(VECTORS))
+    res = python_peer().run(VECTORS, vectors.load(VECTORS))  # the python row: the protocol's dweeter requests
     assert (res.passed, res.failed) == (11, 0), res.failures
 
 

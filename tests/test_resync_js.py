@@ -17,7 +17,7 @@ SECRET = bytes.fromhex("00112233445566778899aabbccddeeff")
 NOW = 1763900000
 
 
-@pytest.mark.parametrize("version", js.EXPECTED_VERSIONS)
+@pytest.mark.parametrize("version", (js.NODE_CRYPTO, *js.EXPECTED_VERSIONS))
 def test_js_device_against_python_backend_with_a_store(version, tmp_path):
     bridge = require_node()
     store = open_store(f"sqlite://{tmp_path}/b.db")
@@ -36,7 +36,7 @@ def test_js_device_against_python_backend_with_a_store(version, tmp_path):
     assert iotenvelope.open(SECRET, nxt, replay=store).seq == 10
 
 
-@pytest.mark.parametrize("version", js.EXPECTED_VERSIONS)
+@pytest.mark.parametrize("version", (js.NODE_CRYPTO, *js.EXPECTED_VERSIONS))
 def test_python_device_against_js_backend(version):
     bridge = require_node()
     req = resync.make_request(SECRET, device="gw-1", seq=0, ts=0, format="json")

@@ -4,11 +4,12 @@
 //
 // Protocol: JSON lines. Each request line is an object {"id", "op", ...}; each answer is one line
 // {"id", "ok": true, "result": ...} or {"id", "ok": false, "error": {"name", "code", "message"}}.
-// Byte strings travel as {"hex": "..."}. Every request names the crypto-js version it wants ("lib"); all
-// installed versions (npm aliases crypto-js-<version>) are loaded side by side in this one process.
+// Byte strings travel as {"hex": "..."}. Every request names the backend it wants ("lib"): "node" for the
+// node:crypto backend (the package's default under Node.js), or a crypto-js version for the crypto-js backend
+// on that version; all installed versions (npm aliases crypto-js-<version>) are loaded side by side.
 //
 // ops:
-//   hello                         -> {node, versions, package}
+//   hello                         -> {node, versions, package, backends, openssl}
 //   check {lib, path}             -> {passed, failed, failures}: the vector file checked with that crypto-js
 //   call {lib, fn, args}          -> the return value of iotenvelope.<fn>(...args) ("legacy.decryptKey" etc.)
 //   native {lib, what, ...}       -> crypto-js's own high-level calls (what crypto-js users write)
@@ -18,7 +19,7 @@
 const fs = require('fs');
 const path = require('path');
 const iotenvelope = require('.');
-const { checkFile } = require('./lib/vectors');
+const { checkFile } = require('./verify/vectors');
 
 const instances = new Map();
 
@@ -31,6 +32,9 @@ function installedVersions() {
 
 function lib(version) {
   if (!version) return iotenvelope;
+  if (version === 'node' && !instances.has(version)) {
+    instances.set(version, iotenvelope.create(iotenvelope.CryptoJS, iotenvelope.cryptoJsVersion, { backend: 'node:crypto' }));
+  }
   if (!instances.has(version)) {
     if (!/^\d+\.\d+\.\d+$/.test(version)) throw new Error(`bad crypto-js version ${version}`);
     // eslint-disable-next-line global-require, import/no-dynamic-require
@@ -95,7 +99,10 @@ function native(ie, req) {
 function run(req) {
   switch (req.op) {
     case 'hello':
-      return { node: process.version, versions: installedVersions(), package: require('./package.json').version };
+      return {
+        node: process.version, versions: installedVersions(), package: require('./package.json').version,
+        backends: ['node:crypto', 'crypto-js'], openssl: process.versions.openssl, default: iotenvelope.backend,
+      };
     case 'check': {
       const data = req.data || JSON.parse(fs.readFileSync(req.path, 'utf8'));
       return checkFile(lib(req.lib), data);

@@ -20,6 +20,9 @@ State lives in a **store**, chosen by URL with :func:`open_store`:
     the embedded default: one SQLite file in WAL mode, ``synchronous=FULL``; every check-and-update (one
     message, or a whole batch with :meth:`ReplayStore.accept_many`) is one ``BEGIN IMMEDIATE`` transaction,
     so several processes on one host may share the file.
+``postgresql://user@host:port/database``
+    PostgreSQL (psycopg 3): each check-and-update is one transaction locking the streams' rows; any number of
+    processes on any number of hosts may share it; :meth:`ReplayStore.transaction` holds the caller's rows too.
 ``redis://host:port/db`` (and ``rediss://``, ``unix://``)
     a Redis server: every check-and-update (one message or a batch) is one server-side Lua script, which Redis
     runs atomically, so any number of ingest processes or hosts may share it. Needs the ``redis`` package
@@ -31,21 +34,25 @@ store when it is created and a different one is refused (:class:`StoreError`).
 Stores also keep a durable **send counter** per (device, direction) (:meth:`ReplayStore.next_send_seq`) that
 a backend uses for its own down-going sequence numbers (e.g. resync responses, SPEC.md §8).
 
-Exactly-once: the decision and the state change for a message are one atomic step in every store, and the
-state is committed before the caller learns that the message was accepted. A crash at any point therefore
-either loses the acceptance of the messages in flight (they were not delivered and will be refused if
-replayed: at most once) or keeps it; it never lets a message be accepted twice. For Redis this holds across a
-*server* crash only if the server persists every write before answering (``appendonly yes`` and
-``appendfsync always``); see docs/replay.md.
+Atomicity: the decision and the state change for a message are one atomic step in every store, so no message is
+ever accepted twice. Delivery depends on the API (docs/replay.md, "Delivery"): ``open(..., replay=store)``
+commits the acceptance before it returns, so a crash before the caller's own write loses that message (at most
+once); ``with store.transaction() as tx: open(..., replay=tx); tx.execute(...)`` (SQLite, PostgreSQL) commits the
+acceptance together with the caller's writes (exactly once, with a sender that retries). Redis is replay-only:
+at most once. For Redis the state survives a *server* crash only if the server persists every write before
+answering (``appendonly yes`` and ``appendfsync always``), and a server whose ``maxmemory-policy`` may evict
+keys is refused.
 """
 
 from .window import ACCEPT, DEFAULT_WINDOW, DUPLICATE, MAX_WINDOW, TOO_OLD, Window, check_window  # noqa: F401
-from .store import ReplayStore, ReplayGuard, accept_many  # noqa: F401
+from .store import RESYNC_LIMIT, RESYNC_PERIOD, ReplayStore, ReplayGuard, Transaction, accept_many  # noqa: F401
 from .memory import MemoryStore  # noqa: F401
 from .sqlite import SQLiteStore  # noqa: F401
 from .redis import RedisStore  # noqa: F401
+from .postgres import PostgresStore  # noqa: F401
 from .urls import open_store  # noqa: F401
 
 __all__ = ["DEFAULT_WINDOW", "MAX_WINDOW", "Window", "ReplayStore", "ReplayGuard", "MemoryStore", "SQLiteStore",
-           "RedisStore", "open_store", "accept_many", "check_window"]
+           "RedisStore", "PostgresStore", "Transaction", "open_store", "accept_many", "check_window",
+           "RESYNC_LIMIT", "RESYNC_PERIOD"]
 

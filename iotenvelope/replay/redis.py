@@ -8,6 +8,18 @@ from .window import DEFAULT_WINDOW, _error
 from .store import ReplayStore, _items, _redact  # noqa: F401
 
 
+def _password_of(url: str) -> str | None:
+    """The password in a Redis URL (userinfo or ?password=), to keep it out of every message."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+    try:
+        parts = urlsplit(url)
+        found = [unquote(parts.password)] if parts.password else []
+    except ValueError:
+        found = []
+    found += [v for k, v in parse_qsl(url.partition("?")[2]) if k.lower() == "password" and v]
+    return found[0] if found else None
+
+
 # The window of Window.check, in Lua, run atomically by Redis for a whole batch.
 # Key layout (one string per stream): bytes 0..7 = top + 1 as a signed 64-bit big-endian integer (0: nothing
 # accepted yet), then the ring of `blocks` 64-bit blocks; bit (64 + seq % ring) records seq.
@@ -52,9 +64,35 @@ return verdicts
 
 _REDIS_NEXT_SEND = "return redis.call('INCR', KEYS[1]) - 1"
 
+# The answer-rate rule of store._rate_decide on the comma-separated answer times in KEYS[1].
+# ARGV = now, limit, period. Returns 1 (answer; the time is counted) or 0 (refuse).
+_REDIS_RATE = """
+local now, limit, period = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local kept = {}
+for t in string.gmatch(redis.call('GET', KEYS[1]) or '', '[^,]+') do
+  if tonumber(t) > now - period then kept[#kept + 1] = t end
+end
+local allowed = 0
+if #kept < limit then
+  kept[#kept + 1] = tostring(now)
+  allowed = 1
+end
+redis.call('SET', KEYS[1], table.concat(kept, ','))
+return allowed
+"""
+
+# maxmemory-policy values under which Redis may evict keys that have no TTL (the store's keys have none).
+EVICTING_POLICIES = ("allkeys-lru", "allkeys-lfu", "allkeys-random")
+
 
 class RedisStore(ReplayStore):
-    """State in a Redis server; each :meth:`accept_many` is one atomic Lua script call (one round trip)."""
+    """State in a Redis server; each :meth:`accept_many` is one atomic Lua script call (one round trip).
+
+    A replay-only store: it has no :meth:`transaction` that could also hold the caller's writes, so a process
+    that dies between ``open`` returning and its own write loses that message (at most once).
+
+    Opening refuses a server whose ``maxmemory-policy`` may evict keys without a TTL (``allkeys-*``): an
+    evicted window would accept old envelopes again."""
 
     def __init__(self, url: str, window: int = DEFAULT_WINDOW, *, prefix: str = "iotenvelope:"):
         super().__init__(window)
@@ -65,15 +103,18 @@ class RedisStore(ReplayStore):
         self._errors = (redis.exceptions.RedisError, OSError)
         self.url = _redact(url)
         self.prefix = prefix
+        self._secrets = [p for p in (_password_of(url),) if p]
         try:
             self._r = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=10)
+            self._check_policy(redis.exceptions.ResponseError)
             self._accept_script = self._r.register_script(_REDIS_LUA)
             self._send_script = self._r.register_script(_REDIS_NEXT_SEND)
+            self._rate_script = self._r.register_script(_REDIS_RATE)
             key = prefix + "config:window"
             self._r.set(key, str(self.window.size), nx=True)
             stored = self._r.get(key)
         except self._errors as exc:
-            raise StoreError(f"Redis store {self.url}: {exc}") from None
+            raise StoreError(f"Redis store {self.url}: {self._clean(exc)}") from None
         except ValueError as exc:  # from_url rejects a malformed URL with ValueError
             raise UsageError(f"Redis store URL {self.url}: {exc}") from None
         except TypeError:  # a query option the client's connection does not take (it becomes a keyword argument)
@@ -81,6 +122,30 @@ class RedisStore(ReplayStore):
         if stored is not None and stored.decode("ascii", "replace") != str(self.window.size):
             raise StoreError(f"Redis store {self.url} (prefix {prefix!r}) was created with window"
                              f" {stored.decode('ascii', 'replace')}; this process uses {self.window.size}")
+
+    def _clean(self, exc: BaseException) -> str:
+        """The client's error text with the password (should the client ever echo it) replaced."""
+        text = str(exc)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _check_policy(self, response_error: type) -> None:
+        """StoreError if the server may evict the store's keys (F3: an evicted window accepts replays)."""
+        try:
+            policy = self._r.config_get("maxmemory-policy").get("maxmemory-policy")
+        except response_error:  # CONFIG renamed or disabled (managed Redis): INFO still reports it
+            policy = self._r.info("memory").get("maxmemory_policy")
+        if isinstance(policy, bytes):
+            policy = policy.decode("ascii", "replace")
+        if not isinstance(policy, str):
+            raise StoreError(f"Redis store {self.url}: cannot read the server's maxmemory-policy setting; refusing"
+                             " a server that might evict replay state")
+        if policy in EVICTING_POLICIES or policy.startswith("allkeys-"):
+            raise StoreError(f"Redis store {self.url}: the server's maxmemory-policy is {policy!r}, under which"
+                             " Redis evicts keys without a TTL, such as the replay windows (an evicted window"
+                             " accepts old envelopes again). Set maxmemory-policy to noeviction (or a volatile-*"
+                             " policy) on this server")
 
     def _key(self, kind: str, device: str, direction: str) -> str:
         return f"{self.prefix}{kind}:{direction}:{device}"
@@ -94,7 +159,7 @@ class RedisStore(ReplayStore):
         try:
             reply = self._accept_script(keys=list(keys), args=args)
         except self._errors as exc:
-            raise StoreError(f"Redis store {self.url}: replay check failed: {exc}") from None
+            raise StoreError(f"Redis store {self.url}: replay check failed: {self._clean(exc)}") from None
         n = len(items)
         return [_error(int(reply[i]), d, r, s, int(reply[n + i]), self.window.size)
                 for i, (d, r, s) in enumerate(items)]
@@ -103,13 +168,19 @@ class RedisStore(ReplayStore):
         try:
             return int(self._r.bitfield(self._key("w", device, direction)).get("i64", 0).execute()[0]) - 1
         except self._errors as exc:
-            raise StoreError(f"Redis store {self.url}: read failed: {exc}") from None
+            raise StoreError(f"Redis store {self.url}: read failed: {self._clean(exc)}") from None
 
     def _next_send_seq(self, device, direction):
         try:
             return int(self._send_script(keys=[self._key("c", device, direction)]))
         except self._errors as exc:
-            raise StoreError(f"Redis store {self.url}: send counter failed: {exc}") from None
+            raise StoreError(f"Redis store {self.url}: send counter failed: {self._clean(exc)}") from None
+
+    def _limit_resync(self, device, now, limit, period):
+        try:
+            return int(self._rate_script(keys=[self._key("r", device, "up")], args=[now, limit, period])) == 1
+        except self._errors as exc:
+            raise StoreError(f"Redis store {self.url}: resync rate failed: {self._clean(exc)}") from None
 
     def close(self) -> None:
         try:

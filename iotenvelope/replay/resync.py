@@ -118,7 +118,9 @@ def answer_request(keys: KeySource, text: str | bytes, store, *, now: int | None
     last; its send counter supplies the response's down seq unless ``down_seq`` is given. ``format`` None
     answers in the encoding of the request. Raises the usual open errors for a bad request,
     :class:`MalformedError` for a request of another type or a nonce that is not 8 bytes, and
-    :class:`ReplayError` when the device used up all 2**32 sequence numbers (its secret must be replaced).
+    :class:`ReplayError` when the device used up all 2**32 sequence numbers (its secret must be replaced),
+    :class:`RateLimitError` when the store already answered this device 6 times within 60 s (SPEC.md §8; no
+    down seq is spent; only when the store supplies the down seq, i.e. ``down_seq`` is None).
     """
     if not all(callable(getattr(store, name, None)) for name in ("top", "next_send_seq")):
         raise UsageError.wrong_type("store", store, "a replay store (iotenvelope.open_store)")
@@ -139,11 +141,14 @@ def answer_request(keys: KeySource, text: str | bytes, store, *, now: int | None
     if next_seq > MAX_U32:
         raise ReplayError(f"device {untrusted(opened.device)} used every sequence number up to {MAX_U32}: replace its"
                           " secret (SPEC.md §7) instead of resyncing")
-    if down_seq is None:
-        down_seq = store.next_send_seq(opened.device, "down")
     backend_time = int(time.time()) if now is None else now
     if type(backend_time) is not int or not 0 <= backend_time <= MAX_U32:
         raise UsageError(f"backend time {backend_time!r} is not a Unix time in 0..{MAX_U32}")
+    if down_seq is None:
+        limit = getattr(store, "limit_resync", None)
+        if limit is not None:  # SPEC.md §8 answer rate: RateLimitError before a down seq is spent
+            limit(opened.device, now=backend_time)
+        down_seq = store.next_send_seq(opened.device, "down")
     plaintext = opened.plaintext + struct.pack(">II", next_seq, backend_time)
     secret = envelope._lookup(keys, opened.device)
     response = envelope.seal(secret, plaintext, device=opened.device, seq=down_seq, ts=backend_time,

@@ -11,6 +11,7 @@ from .store import ReplayStore, _redact
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
 from .redis import RedisStore
+from .postgres import PostgresStore
 
 
 def open_store(url: str, window: int = DEFAULT_WINDOW) -> ReplayStore:
@@ -22,6 +23,7 @@ def open_store(url: str, window: int = DEFAULT_WINDOW) -> ReplayStore:
       ``normal`` is faster but a power loss, not a process crash, may roll back the last acceptances)
     * ``redis://[:password@]host:port/db``, ``rediss://...``, ``unix:///path.sock?db=N``; query option
       ``prefix`` (key prefix, default ``iotenvelope:``); other query options go to the redis client.
+    * ``postgresql://[user[:password]@]host[:port]/database[?libpq options]`` (also ``postgres://``)
     """
     if not isinstance(url, str):
         raise UsageError(f"replay store URL must be text, got {type(url).__name__}")
@@ -69,7 +71,12 @@ def open_store(url: str, window: int = DEFAULT_WINDOW) -> ReplayStore:
                 prefix = value
             else:
                 rest_opts.append(f"{name}={value}")
-        return RedisStore(parts._replace(query="&".join(rest_opts)).geturl(), window, prefix=prefix)
-    raise UsageError(f"replay store URL {_redact(url)!r}: use memory://, sqlite:///path or redis://host:port/db")
+        # rebuilt by hand: SplitResult.geturl() turns unix:///path into unix:/path, which the client refuses
+        client_url = f"{parts.scheme}://{parts.netloc}{parts.path}" + ("?" + "&".join(rest_opts) if rest_opts else "")
+        return RedisStore(client_url, window, prefix=prefix)
+    if scheme in ("postgresql", "postgres"):
+        return PostgresStore(url, window)
+    raise UsageError(f"replay store URL {_redact(url)!r}: use memory://, sqlite:///path, redis://host:port/db or"
+                     " postgresql://user@host:port/database")
 
 

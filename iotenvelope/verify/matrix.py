@@ -8,14 +8,18 @@ from pathlib import Path
 
 from . import vectors
 from .peers import Peer, Result, discover
+from .protocol import CaseOutcome
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def default_vector_dir() -> Path:
-    """The checkout's ``vectors/`` (next to the package), else ``./vectors``."""
-    here = PACKAGE_DIR.parent / "vectors"
-    return here if here.is_dir() else Path.cwd() / "vectors"
+    """The bundled vector files (inside the installed package, or the checkout's ``vectors/``)."""
+    return vectors.bundled_dir()
+
+
+class VerifyError(Exception):
+    """verify cannot produce a matrix (no vector files, nothing to check): a message for the user."""
 
 
 @dataclass
@@ -27,9 +31,14 @@ class Cell:
     failed: int = 0
     reason: str = ""
     failures: tuple[str, ...] = ()
-    #: tests of the file this peer cannot check (its cell covers a subset): never counted as passed
+    #: tests of the file this peer cannot check (its cell covers a subset, or a runner lacks an op/form/profile):
+    #: never counted as passed
     unsupported: int = 0
     unsupported_reason: str = ""
+    #: one CaseOutcome per case of the file (passed, failed, unsupported, or not-available)
+    cases: tuple[CaseOutcome, ...] = ()
+    #: the vector file's path relative to the vector directory (``file`` may add a subset label)
+    path: str = ""
 
     def as_json(self) -> dict:
         out = {"impl": self.impl, "file": self.file, "passed": self.passed, "failed": self.failed,
@@ -39,13 +48,61 @@ class Cell:
         if self.unsupported:
             out["unsupported"] = self.unsupported
             out["unsupportedReason"] = self.unsupported_reason
+        if self.failed:
+            out["failedCases"] = [c.as_json() for c in self.cases if c.status == "failed"]
+            other = [f for f in self.failures if not f.startswith("tcId ")]
+            if other:
+                out["otherFailures"] = other
         return out
+
+
+def _tests(data: dict) -> list[dict]:
+    return [t for _, t in vectors.iter_tests(data)]
+
+
+def _outcome(test: dict, status: str, detail: str = "", expected: str = "", actual: str = "") -> CaseOutcome:
+    return CaseOutcome(test["tcId"], str(test.get("comment", "")), tuple(test.get("flags", ())), status,
+                       expected, actual, detail)
+
+
+def _want(test: dict) -> str:
+    return "valid" if test.get("result") == "valid" else f"invalid ({test.get('error', 'any error')})"
+
+
+def _derive_cases(data: dict, res: Result) -> list[CaseOutcome]:
+    """Per-case outcomes for a peer that reports counts and failure lines only (``tcId N (...): detail``)."""
+    tests = _tests(data)
+    by_id: dict[int, str] = {}
+    for line in res.failures:
+        head = line.split(" ", 2)
+        if len(head) >= 2 and head[0] == "tcId" and head[1].isdigit():
+            by_id.setdefault(int(head[1]), line.split(": ", 1)[1] if ": " in line else line)
+    known = {t["tcId"] for t in tests}
+    matched = {k: v for k, v in by_id.items() if k in known}
+    consistent = (res.failed == len(matched) and res.passed + res.failed == len(tests))
+    other = "; ".join(f for f in res.failures if not any(f.startswith(f"tcId {k} ") for k in matched))[:300]
+    out = []
+    for t in tests:
+        if t["tcId"] in matched:
+            out.append(_outcome(t, "failed", matched[t["tcId"]], _want(t)))
+        elif consistent:
+            out.append(_outcome(t, "passed"))
+        else:
+            out.append(_outcome(t, "failed", f"no verdict of its own from the peer ({other or 'counts do not add up'})",
+                                _want(t)))
+    return out
+
+
+def vector_files(vector_dir: Path) -> list[Path]:
+    return [p for p in sorted(vector_dir.glob("**/*.json")) if p.name not in ("package.json", "package-lock.json")]
 
 
 def run(vector_dir: Path | None = None, peers: list[Peer] | None = None, only: set[str] | None = None) -> list[Cell]:
     vector_dir = vector_dir or default_vector_dir()
-    files = sorted(vector_dir.glob("**/*.json"))
-    loaded = [(p, vectors.load(p)) for p in files if p.name != "package.json"]
+    files = vector_files(vector_dir)
+    if not files:
+        raise VerifyError(f"no vector files (*.json) in {vector_dir}")
+    loaded = [(p, vectors.load(p)) for p in files]
     peers = discover() if peers is None else peers
     cells: list[Cell] = []
     try:
@@ -56,24 +113,39 @@ def run(vector_dir: Path | None = None, peers: list[Peer] | None = None, only: s
             for path, data in loaded:
                 if vectors.algorithm_of(data) not in peer.algorithms:
                     continue
-                rel = str(path.relative_to(vector_dir))
+                rel = path.relative_to(vector_dir).as_posix()
                 part = peer.subset(data)
+                checked = data if part is None else part.data
                 # a subset is its own column ("file [label]"), and its left-out tests are counted apart
-                extra = {} if part is None else {"unsupported": part.left_out, "unsupported_reason": part.why}
+                left_out: list[CaseOutcome] = []
+                extra = {"unsupported": 0, "unsupported_reason": ""}
+                name = rel
                 if part is not None:
-                    rel = f"{rel} {part.label}"
+                    name = f"{rel} {part.label}"
+                    kept = {t["tcId"] for t in _tests(part.data)}
+                    left_out = [_outcome(t, "unsupported", part.why) for t in _tests(data) if t["tcId"] not in kept]
+                    extra = {"unsupported": part.left_out, "unsupported_reason": part.why}
                 if reason:
-                    cells.append(Cell(peer.name, rel, False, reason=reason, **extra))
+                    cases = [_outcome(t, "not-available", reason) for t in _tests(checked)] + left_out
+                    cells.append(Cell(peer.name, name, False, reason=reason, cases=tuple(cases), path=rel, **extra))
                     continue
                 try:
-                    res = peer.run(path, data if part is None else part.data)
+                    res = peer.run(path, checked)
                 except Exception as exc:  # a crashing peer is a failed cell, not a crashed matrix
                     res = Result(failed=1, failures=[f"peer crashed: {type(exc).__name__}: {exc}"])
-                cells.append(Cell(peer.name, rel, True, res.passed, res.failed, failures=tuple(res.failures),
-                                  **extra))
+                cases = list(res.cases) if res.cases else _derive_cases(checked, res)
+                if res.unsupported:
+                    extra = {"unsupported": extra["unsupported"] + res.unsupported,
+                             "unsupported_reason": "; ".join(r for r in (extra["unsupported_reason"],
+                                                                         res.unsupported_reason) if r)}
+                cells.append(Cell(peer.name, name, True, res.passed, res.failed, failures=tuple(res.failures),
+                                  cases=tuple(cases + left_out), path=rel, **extra))
     finally:
         for peer in peers:
             peer.close()
+    if not cells:
+        raise VerifyError("empty matrix: no selected implementation can check any vector file in "
+                          f"{vector_dir}")
     return cells
 
 
@@ -91,6 +163,8 @@ def render(cells: list[Cell], show_failures: int = 5) -> str:
             return "-"
         if not c.available:
             return "not available"
+        if not c.passed and not c.failed and c.unsupported:
+            return "unsupported"
         return f"{c.passed} passed" if not c.failed else f"FAILED {c.failed}/{c.passed + c.failed}"
 
     # tests a peer cannot check (its cell is "file [subset]"), grouped by column and reason
@@ -98,7 +172,7 @@ def render(cells: list[Cell], show_failures: int = 5) -> str:
     for c in cells:
         if c.unsupported:
             left_out.setdefault((c.file, c.unsupported, c.unsupported_reason), []).append(c.impl)
-    subsets = {f for f, _, _ in left_out}
+    subsets = {c.file for c in cells if c.file != c.path}
 
     # columns are numbered and the file names listed above the table, which keeps it narrow
     lines = [f"[{i}] {f}" + ("  (part of the file: the tests left out are listed below, not counted as passed)"

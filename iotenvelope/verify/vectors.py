@@ -18,6 +18,63 @@ from ..errors import MalformedError
 ENVELOPE_ALGORITHM = "iotenvelope-v1"
 
 
+#: the vector files inside an installed package (the wheel's build step copies the repository's vectors/ here)
+BUNDLED_PACKAGE_DIR = "_vectors"
+CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "vectors"
+
+
+def bundled_dir() -> Path:
+    """The bundled vector files: ``iotenvelope/_vectors`` of an installed wheel (read through
+    importlib.resources), else the checkout's top-level ``vectors/``, which is the source of truth."""
+    from importlib import resources
+    root = resources.files("iotenvelope").joinpath(BUNDLED_PACKAGE_DIR)
+    if root.is_dir():
+        if isinstance(root, Path):
+            return root
+        return _extracted(root)  # a zipped install: copy out once, so peers get real paths
+    return CHECKOUT_DIR
+
+
+_EXTRACTED: list = []
+
+
+def _extracted(root) -> Path:
+    import tempfile
+    if not _EXTRACTED:
+        tmp = tempfile.TemporaryDirectory(prefix="iotenvelope-vectors-")
+        _EXTRACTED.append(tmp)
+
+        def copy(node, dest: Path) -> None:
+            for child in node.iterdir():
+                if child.is_dir():
+                    (dest / child.name).mkdir()
+                    copy(child, dest / child.name)
+                else:
+                    (dest / child.name).write_bytes(child.read_bytes())
+        copy(root, Path(tmp.name))
+    return Path(_EXTRACTED[0].name)
+
+
+def bundled_files() -> list[Path]:
+    """Every bundled file (the vector JSON files and README.md), sorted, as paths."""
+    base = bundled_dir()
+    return sorted(p for p in base.rglob("*") if p.is_file() and (p.suffix == ".json" or p.name == "README.md")
+                  and p.name not in ("package.json", "package-lock.json"))
+
+
+def export(directory: str | Path) -> list[Path]:
+    """Write every bundled vector file, with the schema README, under ``directory`` (same relative paths)."""
+    base = bundled_dir()
+    out = Path(directory)
+    written = []
+    for src in bundled_files():
+        dest = out / src.relative_to(base)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(src.read_bytes())
+        written.append(dest)
+    return written
+
+
 def load(path: str | Path) -> dict:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -54,9 +111,6 @@ FLAGS = {
     "Roundtrip": "A valid envelope: open it and compare every field and the plaintext; seal the same fields with "
                  "the given IV and compare the text exactly (unless NonCanonicalJson).",
     "NonCanonicalJson": "Valid JSON form with other member order or white space: open only, do not compare text.",
-    "TrailingNewline": "Envelope text that ends in one line feed or CR LF, which a receiver strips (SPEC.md §5); the "
-                       "invalid ones have another line break or white space that must not be stripped. Valid ones: "
-                       "open only, do not compare text (seal returns the text without the newline).",
     "Aes256": "32-byte device secret (AES-256).",
     "TimeUnknown": "ts = 0: the sender's clock is not set (SPEC.md §6 step 6).",
     "Resync": "resync-request / resync-response payload (SPEC.md §8).",
@@ -67,6 +121,8 @@ FLAGS = {
     "Reflection": "A genuine envelope for the other direction (MAC valid).",
     "BadPadding": "MAC valid over a ciphertext whose PKCS#7 padding is wrong (a broken sender).",
     "Encoding": "Invalid base64url or JSON encoding.",
+    "TrailingNewline": "Text ending in exactly one LF or CRLF, which the receiver strips (SPEC.md §5); when sealing "
+                       "again, compare with the text without it.",
     "FieldRange": "A header field outside its allowed values.",
 }
 
@@ -127,11 +183,6 @@ def _groups(rng: random.Random) -> list[dict]:
                       "ts": ref.ts, "iv": ref.iv.hex(), "msg": reading.hex(),
                       "envelope": json.dumps(dict(reversed(list(d.items()))), indent=2), "result": "valid"})
 
-        def newline_valid(env, comment, text, fmt):
-            tests.append({"comment": comment, "flags": ["TrailingNewline", *flags], "format": fmt,
-                          "direction": receiver, "type": env.type, "dev": env.device, "seq": env.seq, "ts": env.ts,
-                          "iv": env.iv.hex(), "msg": reading.hex(), "envelope": text, "result": "valid"})
-
         def invalid(comment, text, error, fmt, fl):
             tests.append({"comment": comment, "flags": [fl, *flags], "format": fmt, "envelope": text,
                           "result": "invalid", "error": error})
@@ -188,8 +239,10 @@ def _groups(rng: random.Random) -> list[dict]:
                 if ("-" in text or "_" in text) else "+" + text[1:], "malformed", "compact", "Encoding")
         invalid("'=' padding appended", text + "=" * (-len(text) % 4 or 2), "malformed", "compact", "Encoding")
         invalid("line break inside", text[:40] + "\n" + text[40:], "malformed", "compact", "Encoding")
-        # SPEC.md §5: exactly one trailing LF (or CR LF) is stripped. This case was invalid before that rule.
-        newline_valid(ref, "one trailing newline is stripped", text + "\n", "compact")
+        tests.append({"comment": "trailing newline (one LF, stripped by the receiver: SPEC.md §5)",
+                      "flags": ["Roundtrip", "TrailingNewline", *flags], "format": "compact", "direction": receiver,
+                      "type": "data", "dev": ref.device, "seq": ref.seq, "ts": ref.ts, "iv": ref.iv.hex(),
+                      "msg": reading.hex(), "envelope": text + "\n", "result": "valid"})
         if len(raw) % 3:  # the last character then has unused low bits; set one of them
             alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
             noncanon = text[:-1] + alphabet[alphabet.index(text[-1]) ^ 1]
@@ -216,21 +269,32 @@ def _groups(rng: random.Random) -> list[dict]:
         invalid("JSON: seq changed, tag kept", json.dumps(b), "auth", "json", "BitFlip")
         b = dict(d, dev=ref.device + "x")
         invalid("JSON: device id changed, tag kept", json.dumps(b), "auth", "json", "BitFlip")
-        if receiver == "down":  # appended to the last group, so every earlier case keeps its tcId
-            for comment, suffix in (("trailing CR LF is stripped", "\r\n"),):
-                newline_valid(ref, comment, text + suffix, "compact")
-            for comment, suffix in (("trailing newline is stripped (JSON)", "\n"),
-                                    ("trailing CR LF is stripped (JSON)", "\r\n")):
-                newline_valid(ref, comment, ref.to_json() + suffix, "json")
-            for comment, bad in (("two trailing newlines (only one is stripped)", text + "\n\n"),
-                                 ("space before the trailing newline", text + " \n"),
-                                 ("trailing lone CR", text + "\r"),
-                                 ("leading newline", "\n" + text),
-                                 ("trailing CR CR LF (only CR LF is stripped)", text + "\r\r\n")):
-                invalid(comment, bad, "malformed", "compact", "TrailingNewline")
         groups.append({"type": "EnvelopeTest", "secret": secret.hex(), "secretSize": secret_len * 8,
                        "encKey": k_enc.hex(), "macKey": k_mac.hex(), "receiverDirection": receiver, "tests": tests})
+        if receiver == "up" and secret_len == 16:
+            first = (secret, k_enc, k_mac, ref)
+    groups.append(_newline_group(*first))
     return groups
+
+
+def _newline_group(secret: bytes, k_enc: bytes, k_mac: bytes, ref: Envelope) -> dict:
+    """SPEC.md §5: exactly one trailing LF or CRLF is stripped from envelope text, nothing else (added in 0.2.0
+    as a group of its own after the others, so every earlier tcId is unchanged)."""
+    fields = {"direction": "up", "type": "data", "dev": ref.device, "seq": ref.seq, "ts": ref.ts, "iv": ref.iv.hex()}
+    msg = cipher.decrypt(k_enc, ref.iv, ref.ct).hex()
+    tests = []
+    for fmt, text in (("compact", ref.to_compact()), ("json", ref.to_json())):
+        for suffix, name in (("\n", "LF"), ("\r\n", "CRLF")):
+            tests.append({"comment": f"{fmt} with one trailing {name} (stripped)", "flags": ["Roundtrip", "TrailingNewline"],
+                          "format": fmt, **fields, "msg": msg, "envelope": text + suffix, "result": "valid"})
+    text = ref.to_compact()
+    for comment, bad in (("two trailing LFs", text + "\n\n"), ("trailing space and LF", text + " \n"),
+                         ("trailing lone CR", text + "\r"), ("trailing LF CR", text + "\n\r"),
+                         ("leading LF", "\n" + text), ("trailing tab", text + "\t"), ("CR CR LF", text + "\r\r\n")):
+        tests.append({"comment": f"compact with {comment} (only one LF or CRLF is stripped)", "flags": ["Encoding"],
+                      "format": "compact", "envelope": bad, "result": "invalid", "error": "malformed"})
+    return {"type": "EnvelopeTest", "secret": secret.hex(), "secretSize": len(secret) * 8, "encKey": k_enc.hex(),
+            "macKey": k_mac.hex(), "receiverDirection": "up", "tests": tests}
 
 
 def generate_envelope_v1(seed: int = 1) -> dict:

@@ -1,4 +1,5 @@
-/* SHA-256 (FIPS 180-4) written for small 8-bit MCUs: round constants in flash on AVR, 16-word schedule. */
+/* SHA-256 (FIPS 180-4) written for small 8-bit MCUs, 16-word rolling schedule. On AVR the 64 rounds are
+ * iote_sha256_avr.S (assembly, round constants in flash); elsewhere the portable C below. */
 #include "iote_sha256.h"
 
 #include <string.h>
@@ -12,6 +13,24 @@
 #define K_ATTR
 #endif
 
+#if defined(__AVR__)
+/* iote_sha256_avr.S: w = the block (used as the schedule), v[8..15] = a..h in and the working variables out */
+void iote_sha256_rounds_avr(uint32_t *w, uint32_t v[16]);
+
+/* p is always the context's own block buffer, whose bytes are not needed afterwards: the assembly uses its 64
+ * bytes as the message schedule (64 bytes less stack). */
+static void compress(uint32_t h[8], uint8_t *p)
+{
+    uint32_t v[16];
+    uint8_t i;
+    memcpy(v + 8, h, 8 * sizeof h[0]);
+    iote_sha256_rounds_avr((uint32_t *)(void *)p, v);
+    for (i = 0; i < 8; i++) {
+        h[i] += v[8 + i];
+    }
+    memset(v, 0, sizeof v);
+}
+#else
 static const uint32_t K[64] K_ATTR = {
     0x428a2f98ul, 0x71374491ul, 0xb5c0fbcful, 0xe9b5dba5ul, 0x3956c25bul, 0x59f111f1ul, 0x923f82a4ul,
     0xab1c5ed5ul, 0xd807aa98ul, 0x12835b01ul, 0x243185beul, 0x550c7dc3ul, 0x72be5d74ul, 0x80deb1feul,
@@ -117,92 +136,90 @@ static void compress(uint32_t h[8], const uint8_t *p)
     memset(s, 0, sizeof s);
 }
 
+#endif
+
 static const uint32_t H0[8] K_ATTR = {0x6a09e667ul, 0xbb67ae85ul, 0x3c6ef372ul, 0xa54ff53aul,
                                       0x510e527ful, 0x9b05688cul, 0x1f83d9abul, 0x5be0cd19ul};
 
 void iote_sha256_init(iote_sha256_ctx *c)
 {
-    unsigned i;
-    for (i = 0; i < 8; i++) {
+    memset(c, 0, sizeof *c);
 #if defined(__AVR__)
-        c->h[i] = pgm_read_dword(&H0[i]);
+    memcpy_P(c->h, H0, sizeof c->h);
 #else
-        c->h[i] = H0[i];
+    memcpy(c->h, H0, sizeof c->h);
 #endif
-    }
-    c->bits_lo = 0;
-    c->bits_hi = 0;
-    c->fill = 0;
 }
 
 void iote_sha256_update(iote_sha256_ctx *c, const uint8_t *data, size_t len)
 {
     while (len > 0) {
-        size_t take = 64u - c->fill;
+        uint8_t take = (uint8_t)(64u - c->fill);
         if (take > len) {
-            take = len;
+            take = (uint8_t)len;
         }
         memcpy(c->block + c->fill, data, take);
         c->fill = (uint8_t)(c->fill + take);
         data += take;
         len -= take;
-        c->bits_lo += (uint32_t)take;
-        if (c->bits_lo < (uint32_t)take) {
-            c->bits_hi++;
-        }
         if (c->fill == 64u) {
             compress(c->h, c->block);
             c->fill = 0;
+            c->blocks++;
         }
     }
 }
 
-static void put_be(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 void iote_sha256_save(const iote_sha256_ctx *c, uint8_t state[32])
 {
-    unsigned i;
-    for (i = 0; i < 8; i++) {
-        put_be(state + 4 * i, c->h[i]);
+    uint8_t i;
+    for (i = 0; i < 32; i += 4) { /* big-endian words; shifts by 8 are byte moves on an 8-bit CPU */
+        uint32_t v = c->h[i >> 2];
+        state[i + 3] = (uint8_t)v;
+        v >>= 8;
+        state[i + 2] = (uint8_t)v;
+        v >>= 8;
+        state[i + 1] = (uint8_t)v;
+        state[i] = (uint8_t)(v >> 8);
     }
 }
 
 void iote_sha256_resume(iote_sha256_ctx *c, const uint8_t state[32])
 {
-    unsigned i;
-    for (i = 0; i < 8; i++) {
-        c->h[i] = ((uint32_t)state[4 * i] << 24) | ((uint32_t)state[4 * i + 1] << 16) |
-                  ((uint32_t)state[4 * i + 2] << 8) | state[4 * i + 3];
+    uint8_t i;
+    memset(c, 0, sizeof *c);
+    for (i = 0; i < 32; i++) {
+        c->h[i >> 2] = (c->h[i >> 2] << 8) | state[i];
     }
-    c->bits_lo = 64;
-    c->bits_hi = 0;
-    c->fill = 0;
+    c->blocks = 1;
 }
 
 void iote_sha256_final(iote_sha256_ctx *c, uint8_t out[32])
 {
-    /* length in bits = bytes * 8, as a 64-bit big-endian number (shifts kept cheap for 8-bit CPUs) */
-    uint32_t hi = (c->bits_hi << 1 << 1 << 1) | (uint8_t)((uint8_t)(c->bits_lo >> 24) >> 5);
-    uint32_t lo = c->bits_lo << 1 << 1 << 1;
-    unsigned i;
+    /* the message length in bits as a 64-bit big-endian number: blocks * 512 + fill * 8 */
+    uint32_t blocks = c->blocks;
+    uint8_t fill = c->fill;
+    uint8_t i;
     c->block[c->fill++] = 0x80;
     if (c->fill > 56u) {
         memset(c->block + c->fill, 0, 64u - c->fill);
         compress(c->h, c->block);
         c->fill = 0;
     }
-    memset(c->block + c->fill, 0, 56u - c->fill);
-    put_be(c->block + 56, hi);
-    put_be(c->block + 60, lo);
-    compress(c->h, c->block);
-    for (i = 0; i < 8; i++) {
-        put_be(out + 4 * i, c->h[i]);
+    memset(c->block + c->fill, 0, 58u - c->fill); /* up to the length's two top bytes, always 0 here */
+    /* blocks * 512 + fill * 8, byte by byte: x = blocks << 1 is that number shifted right by 8 (fill * 8 only
+     * reaches into the lowest byte and one bit of the next), so every byte is a byte move */
+    {
+        uint32_t x = blocks << 1;
+        c->block[63] = (uint8_t)(fill << 3);
+        c->block[62] = (uint8_t)((uint8_t)x | (uint8_t)(fill >> 5));
+        for (i = 61; i >= 59; i--) {
+            x >>= 8;
+            c->block[i] = (uint8_t)x;
+        }
+        c->block[58] = (uint8_t)((uint8_t)(blocks >> 24) >> 7);
     }
+    compress(c->h, c->block);
+    iote_sha256_save(c, out);
     memset(c, 0, sizeof *c);
 }

@@ -8,8 +8,7 @@
 
 typedef struct {
     uint32_t h[8];
-    uint32_t bits_lo; /* message length in bytes, as a 64-bit count split in two */
-    uint32_t bits_hi;
+    uint32_t blocks; /* whole 64-byte blocks compressed so far (messages below 2^38 bytes) */
     uint8_t block[64];
     uint8_t fill;
 } iote_sha256_ctx;

@@ -1,6 +1,6 @@
 /*
- * iotenvelope envelope v1 in C99: key derivation, HMAC, strict base64url, strict PKCS#7, the compact and JSON
- * encodings, seal/open, the device half of resync and a receiver replay window.
+ * iotenvelope envelope v1 in C99: key derivation, HMAC, strict base64url, strict PKCS#7, the compact, JSON and
+ * lean encodings, seal/open, the device half of resync and a receiver replay window.
  *
  * Memory rules: no heap, no static buffers; every write is bounds-checked against the caller's stated
  * capacity before it happens; MACs are compared in constant time before any decryption.
@@ -25,6 +25,13 @@
 
 #define HDR_FIXED 12u /* version, direction, type, L, seq, ts */
 
+/* SPEC.md section 5: a text longer than IOTE_MAX_TEXT is malformed. A 16-bit size_t (AVR) cannot say longer. */
+#if SIZE_MAX > 65536u
+#define OVER_TEXT_CAP(n) ((n) > IOTE_MAX_TEXT)
+#else
+#define OVER_TEXT_CAP(n) 0
+#endif
+
 #if defined(__AVR__) && !defined(IOTE_WITH_ERROR_NAMES)
 /* On AVR the names would cost about 200 bytes of RAM: report the numbers (iote_err) instead. */
 const char *iote_error_name(int err)
@@ -35,7 +42,8 @@ const char *iote_error_name(int err)
 #else
 static const char *const ERR_NAMES[] = {"ok", "malformed", "unsupported-version", "bad-key", "auth",
                                         "wrong-direction", "padding", "buffer", "argument", "backend",
-                                        "error" /* 10: reserved */, "replay-duplicate", "replay-too-old"};
+                                        "error" /* 10: reserved */, "replay-duplicate", "replay-too-old",
+                                        "stale"};
 
 const char *iote_error_name(int err)
 {
@@ -134,9 +142,13 @@ void iote_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, si
     wipe(hashed, sizeof hashed);
 }
 
-/* HKDF info strings (18 bytes) followed by the HKDF-Expand counter byte 0x01 */
+/* HKDF info strings (18 bytes; lean: 23) followed by the HKDF-Expand counter byte 0x01 */
 static const char INFO_ENC[] FLASH = "iotenvelope v1 enc\x01";
 static const char INFO_MAC[] FLASH = "iotenvelope v1 mac\x01";
+#if IOTE_WITH_LEAN
+static const char INFO_LEAN_ENC[] FLASH = "iotenvelope v1 lean enc\x01";
+static const char INFO_LEAN_MAC[] FLASH = "iotenvelope v1 lean mac\x01";
+#endif
 
 static void info_copy(uint8_t *dst, const char *flash_src, size_t n)
 {
@@ -146,16 +158,46 @@ static void info_copy(uint8_t *dst, const char *flash_src, size_t n)
     }
 }
 
-int iote_keys_init(iote_keys *keys, const uint8_t *secret, size_t secret_len)
+/* HKDF (SPEC.md section 2.2) with the two info strings of one form (info_len bytes each, counter included) */
+#if defined(IOTE_BE_MIDSTATE)
+#if defined(__GNUC__)
+#define IOTE_NOINLINE __attribute__((noinline))
+#else
+#define IOTE_NOINLINE
+#endif
+/* Replaces K_mac by the states after its ipad and opad blocks. A function of its own, never inlined, so that its
+ * hash context is not on the stack next to the ones hmac_once uses (with LTO that cost an Uno 250 B). */
+static IOTE_NOINLINE int mac_midstates(iote_keys *keys)
+{
+    iote_be_sha256_ctx c;
+    uint8_t k[32];
+    uint8_t ignore[32];
+    int rc;
+    memcpy(k, keys->mac, sizeof k);
+    rc = iote_be_sha256_init(&c);
+    hmac_key_block(&c, k, sizeof k, 0x36u);
+    iote_be_sha256_save(&c, keys->mac);
+    rc |= iote_be_sha256_final(&c, ignore);
+    rc |= iote_be_sha256_init(&c);
+    hmac_key_block(&c, k, sizeof k, 0x5cu);
+    iote_be_sha256_save(&c, keys->mac + 32);
+    rc |= iote_be_sha256_final(&c, ignore);
+    wipe(k, sizeof k);
+    return rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND;
+}
+#endif
+
+static int derive_keys(iote_keys *keys, const uint8_t *secret, size_t secret_len, const char *info_enc,
+                       const char *info_mac, size_t info_len)
 {
     uint8_t prk[32];
-    uint8_t info[sizeof INFO_ENC - 1];
+    uint8_t info[24];
     int rc;
 
     if (keys == NULL || secret == NULL) {
         return IOTE_ERR_ARGUMENT;
     }
-    memset(keys, 0, sizeof *keys);
+    memset(keys, 0, sizeof *keys); /* also be = NULL: an uninitialised struct holds nothing to free */
     if (secret_len != 16 && secret_len != 32) {
         return IOTE_ERR_BAD_KEY;
     }
@@ -167,29 +209,20 @@ int iote_keys_init(iote_keys *keys, const uint8_t *secret, size_t secret_len)
     /* HKDF-Extract with an empty salt: HMAC with 32 zero bytes as key, which pads to the same block as an
      * empty key */
     rc = hmac_once(NULL, 0, secret, secret_len, prk, sizeof prk);
-    info_copy(info, INFO_ENC, sizeof info);
-    rc |= hmac_once(prk, sizeof prk, info, sizeof info, keys->enc, secret_len); /* HKDF-Expand, L = len(S) */
-    info_copy(info, INFO_MAC, sizeof info);
-    rc |= hmac_once(prk, sizeof prk, info, sizeof info, keys->mac, 32);
+    info_copy(info, info_enc, info_len);
+    rc |= hmac_once(prk, sizeof prk, info, info_len, keys->enc, secret_len); /* HKDF-Expand, L = len(S) */
+    info_copy(info, info_mac, info_len);
+    rc |= hmac_once(prk, sizeof prk, info, info_len, keys->mac, 32);
     keys->enc_len = (uint8_t)secret_len;
+#if defined(IOTE_BE_KEYCTX)
+    /* long-lived contexts for K_enc and K_mac; without them (out of memory) every call makes its own */
+    iote_be_keys_init(&keys->be, keys->enc, secret_len, keys->mac);
+#endif
 #if defined(IOTE_BE_MIDSTATE)
-    { /* replace K_mac by the states after its ipad and opad blocks */
-        iote_be_sha256_ctx c;
-        uint8_t k[32];
-        uint8_t ignore[32];
-        memcpy(k, keys->mac, sizeof k);
-        rc |= iote_be_sha256_init(&c);
-        hmac_key_block(&c, k, sizeof k, 0x36u);
-        iote_be_sha256_save(&c, keys->mac);
-        rc |= iote_be_sha256_final(&c, ignore);
-        rc |= iote_be_sha256_init(&c);
-        hmac_key_block(&c, k, sizeof k, 0x5cu);
-        iote_be_sha256_save(&c, keys->mac + 32);
-        rc |= iote_be_sha256_final(&c, ignore);
-        wipe(k, sizeof k);
-    }
+    rc |= mac_midstates(keys);
 #endif
     wipe(prk, sizeof prk);
+    wipe(info, sizeof info);
     if (rc != IOTE_OK) {
         iote_keys_wipe(keys);
         return IOTE_ERR_BACKEND;
@@ -197,12 +230,35 @@ int iote_keys_init(iote_keys *keys, const uint8_t *secret, size_t secret_len)
     return IOTE_OK;
 }
 
+int iote_keys_init(iote_keys *keys, const uint8_t *secret, size_t secret_len)
+{
+    return derive_keys(keys, secret, secret_len, INFO_ENC, INFO_MAC, sizeof INFO_ENC - 1);
+}
+
 void iote_keys_wipe(iote_keys *keys)
 {
     if (keys != NULL) {
+#if defined(IOTE_BE_KEYCTX)
+        iote_be_keys_free(&keys->be);
+#endif
         wipe(keys, sizeof *keys);
     }
 }
+
+#if IOTE_WITH_LEAN
+int iote_lean_keys_init(iote_lean_keys *keys, const uint8_t *secret, size_t secret_len)
+{
+    return derive_keys(keys == NULL ? NULL : &keys->k, secret, secret_len, INFO_LEAN_ENC, INFO_LEAN_MAC,
+                       sizeof INFO_LEAN_ENC - 1);
+}
+
+void iote_lean_keys_wipe(iote_lean_keys *keys)
+{
+    if (keys != NULL) {
+        iote_keys_wipe(&keys->k);
+    }
+}
+#endif
 
 static int keys_ok(const iote_keys *keys)
 {
@@ -211,6 +267,29 @@ static int keys_ok(const iote_keys *keys)
 
 /* ---- base64url (RFC 4648 section 5, no '=') ------------------------------------------------------------- */
 
+#if !defined(__AVR__)
+/* Hosts: tables (small MCUs keep the branches, which take less flash than 320 bytes of tables). */
+static const char B64_ENC[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/* value + 1 of each base64url character, 0 for every other byte */
+static const uint8_t B64_DEC[256] = {
+    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10,
+    ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19,
+    ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28,
+    ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37,
+    ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46,
+    ['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55,
+    ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64};
+
+static char b64_char(uint8_t v)
+{
+    return B64_ENC[v & 63u];
+}
+
+static int b64_value(unsigned c)
+{
+    return (int)B64_DEC[c & 0xFFu] - 1;
+}
+#else
 static char b64_char(uint8_t v)
 {
     v &= 63u;
@@ -245,6 +324,7 @@ static int b64_value(unsigned c)
     }
     return -1;
 }
+#endif
 
 size_t iote_b64url_encoded_len(size_t raw_len)
 {
@@ -298,9 +378,21 @@ int iote_b64url_encode(const uint8_t *in, size_t len, char *out, size_t out_cap,
     if (rem != 0) {
         b64_group(out + full * 4, in + full * 3, rem);
     }
+#if !defined(__AVR__)
+    for (k = full; k-- > 0;) { /* hosts: straight from the table, the 3 bytes read before the 4 are written */
+        const uint8_t *g = in + 3 * k;
+        unsigned a = g[0], b = g[1], c = g[2];
+        char *o = out + 4 * k;
+        o[0] = B64_ENC[a >> 2];
+        o[1] = B64_ENC[((a & 3u) << 4) | (b >> 4)];
+        o[2] = B64_ENC[((b & 15u) << 2) | (c >> 6)];
+        o[3] = B64_ENC[c & 63u];
+    }
+#else
     for (k = full; k-- > 0;) {
         b64_group(out + 4 * k, in + 3 * k, 3);
     }
+#endif
     if (out_len != NULL) {
         *out_len = n;
     }
@@ -385,7 +477,24 @@ int iote_b64url_decode(const char *in, size_t len, uint8_t *out, size_t out_cap,
     }
     /* forward; out may equal in since 3 bytes are written only after 4 characters were read */
     b64_dec_init(&d, out, out_cap);
-    for (i = 0; i < len; i++) {
+    i = 0;
+#if !defined(__AVR__)
+    /* whole groups of 4 with the table (need <= out_cap was checked), then the rest one by one */
+    for (; len - i > 4; i += 4) {
+        const unsigned char *g = (const unsigned char *)in + i;
+        unsigned a, b, c, e;
+        /* each character is checked before the next is read: nothing after the first bad one is looked at */
+        if ((a = B64_DEC[g[0]]) == 0 || (b = B64_DEC[g[1]]) == 0 || (c = B64_DEC[g[2]]) == 0 ||
+            (e = B64_DEC[g[3]]) == 0) {
+            return IOTE_ERR_MALFORMED;
+        }
+        a--, b--, c--, e--;
+        out[d.pos++] = (uint8_t)((a << 2) | (b >> 4));
+        out[d.pos++] = (uint8_t)((b << 4) | (c >> 2));
+        out[d.pos++] = (uint8_t)((c << 6) | e);
+    }
+#endif
+    for (; i < len; i++) {
         rc = b64_dec_put(&d, (unsigned char)in[i]);
         if (rc != IOTE_OK) {
             return rc;
@@ -429,20 +538,28 @@ int iote_pkcs7_unpad(const uint8_t *data, size_t len, size_t *msg_len)
 
 /* ---- AES-CBC + PKCS#7 (what seal and open run) ---------------------------------------------------------- */
 
-/* Both directions in one function, so the backend's AES-CBC has a single call site (small builds with -flto
- * would otherwise inline it twice). Encrypt pads buf[0..len) first; decrypt checks the padding after. */
-static int cbc_pkcs7(int decrypt, const uint8_t *key, size_t key_len, const uint8_t *iv, uint8_t *buf,
-                     size_t len, size_t cap, size_t *out_len)
+/* Every use of the backend's AES-CBC goes through this one function, so it has a single call site (small builds
+ * with -flto would otherwise inline it several times). CBC_ENC pads buf[0..len) first; CBC_DEC checks the
+ * padding after; CBC_ENC_RAW encrypts len bytes (whole blocks) as they are (the lean form's IV: one block
+ * under a zero IV is AES-ECB). keys (NULL for the raw-key API) lets a backend use its per-key contexts. */
+enum { CBC_ENC = 0, CBC_DEC = 1, CBC_ENC_RAW = 2 };
+
+static int cbc_pkcs7(int mode, const iote_keys *keys, const uint8_t *key, size_t key_len, const uint8_t *iv,
+                     uint8_t *buf, size_t len, size_t cap, size_t *out_len)
 {
-    size_t n = decrypt ? len : (len / 16 + 1) * 16;
+    int decrypt = mode == CBC_DEC;
+    size_t n = mode == CBC_ENC ? (len / 16 + 1) * 16 : len;
     int rc = IOTE_OK;
+#if !defined(IOTE_BE_KEYCTX)
+    (void)keys;
+#endif
     if (key == NULL || iv == NULL || (buf == NULL && cap != 0)) {
         return IOTE_ERR_ARGUMENT;
     }
     if (key_len != 16 && !(IOTE_WITH_AES256 && key_len == 32)) {
         return IOTE_ERR_BAD_KEY;
     }
-    if (decrypt) {
+    if (mode != CBC_ENC) {
         if (len % 16 != 0) {
             return IOTE_ERR_PADDING; /* no whole blocks, so no valid padding either */
         }
@@ -452,7 +569,12 @@ static int cbc_pkcs7(int decrypt, const uint8_t *key, size_t key_len, const uint
         }
         memset(buf + len, (int)(n - len), n - len);
     }
-    if (iote_be_aes_cbc(decrypt, key, key_len, iv, buf, n) != 0) {
+#if defined(IOTE_BE_KEYCTX)
+    rc = iote_be_aes_cbc_key(keys != NULL ? keys->be : NULL, decrypt, key, key_len, iv, buf, n);
+#else
+    rc = iote_be_aes_cbc(decrypt, key, key_len, iv, buf, n);
+#endif
+    if (rc != 0) {
         rc = IOTE_ERR_BACKEND;
     } else if (decrypt) {
         rc = iote_pkcs7_unpad(buf, n, &n);
@@ -468,13 +590,13 @@ static int cbc_pkcs7(int decrypt, const uint8_t *key, size_t key_len, const uint
 int iote_cbc_pkcs7_encrypt(const uint8_t *key, size_t key_len, const uint8_t iv[IOTE_IV_LEN], uint8_t *buf,
                            size_t msg_len, size_t buf_cap, size_t *ct_len)
 {
-    return cbc_pkcs7(0, key, key_len, iv, buf, msg_len, buf_cap, ct_len);
+    return cbc_pkcs7(CBC_ENC, NULL, key, key_len, iv, buf, msg_len, buf_cap, ct_len);
 }
 
 int iote_cbc_pkcs7_decrypt(const uint8_t *key, size_t key_len, const uint8_t iv[IOTE_IV_LEN], uint8_t *buf,
                            size_t ct_len, size_t *msg_len)
 {
-    return cbc_pkcs7(1, key, key_len, iv, buf, ct_len, ct_len, msg_len);
+    return cbc_pkcs7(CBC_DEC, NULL, key, key_len, iv, buf, ct_len, ct_len, msg_len);
 }
 
 /* ---- header fields ------------------------------------------------------------------------------------- */
@@ -517,43 +639,65 @@ static uint32_t get_u32be(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
+/* Starts an HMAC-SHA-256 under keys->mac (K_mac, 32 bytes) with its inner (outer = 0) or outer key block
+ * already hashed: from the saved states (IOTE_BE_MIDSTATE), the backend's per-key context (IOTE_BE_KEYCTX), or
+ * by hashing the padded key. */
+static int mac_key_block(iote_be_sha256_ctx *c, const iote_keys *keys, int outer)
+{
+#if defined(IOTE_BE_MIDSTATE)
+    return iote_be_sha256_resume(c, keys->mac + (outer ? 32 : 0));
+#else
+    int rc;
+#if defined(IOTE_BE_KEYCTX)
+    rc = iote_be_hmac_begin(c, keys->be, outer);
+    if (rc <= 0) {
+        return rc;
+    }
+#endif
+    rc = iote_be_sha256_init(c);
+    hmac_key_block(c, keys->mac, 32, outer ? 0x5cu : 0x36u);
+    return rc;
+#endif
+}
+
+/* The MAC of every form: HMAC(K_mac, head || dev || mid || [iv] || ct)[0:tag_len]. */
+static int mac_tag(const iote_keys *keys, const uint8_t *head, size_t head_len, const char *dev, uint8_t dev_len,
+                   const uint8_t *mid, size_t mid_len, const uint8_t *iv, const uint8_t *ct, size_t ct_len,
+                   uint8_t *tag, size_t tag_len)
+{
+    iote_be_sha256_ctx c;
+    uint8_t inner[32];
+    int rc = mac_key_block(&c, keys, 0);
+    iote_be_sha256_update(&c, head, head_len);
+    iote_be_sha256_update(&c, (const uint8_t *)dev, dev_len);
+    iote_be_sha256_update(&c, mid, mid_len);
+    if (iv != NULL) {
+        iote_be_sha256_update(&c, iv, IOTE_IV_LEN);
+    }
+    iote_be_sha256_update(&c, ct, ct_len);
+    rc |= iote_be_sha256_final(&c, inner);
+    rc |= mac_key_block(&c, keys, 1);
+    iote_be_sha256_update(&c, inner, sizeof inner);
+    rc |= iote_be_sha256_final(&c, inner);
+    memcpy(tag, inner, tag_len);
+    wipe(inner, sizeof inner);
+    return rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND;
+}
+
 /* tag = HMAC(K_mac, version || dir || type || L || dev || seq || ts || iv || ct)[0:16] */
 static int compute_tag(const iote_keys *keys, uint8_t dir, uint8_t type, const char *dev, uint8_t dev_len,
                        uint32_t seq, uint32_t ts, const uint8_t *iv, const uint8_t *ct, size_t ct_len,
                        uint8_t tag[IOTE_TAG_LEN])
 {
-    iote_be_sha256_ctx c;
-    uint8_t head[8];
-#if defined(IOTE_BE_MIDSTATE)
-    int rc = iote_be_sha256_resume(&c, keys->mac);
-#else
-    int rc = hmac_start(&c, keys->mac, 32);
-#endif
+    uint8_t head[4];
+    uint8_t mid[8];
     head[0] = 1;
     head[1] = dir;
     head[2] = type;
     head[3] = dev_len;
-    iote_be_sha256_update(&c, head, 4);
-    iote_be_sha256_update(&c, (const uint8_t *)dev, dev_len);
-    put_u32be(head, seq);
-    put_u32be(head + 4, ts);
-    iote_be_sha256_update(&c, head, 8);
-    iote_be_sha256_update(&c, iv, IOTE_IV_LEN);
-    iote_be_sha256_update(&c, ct, ct_len);
-#if defined(IOTE_BE_MIDSTATE)
-    {
-        uint8_t inner[32];
-        rc |= iote_be_sha256_final(&c, inner);
-        rc |= iote_be_sha256_resume(&c, keys->mac + 32);
-        iote_be_sha256_update(&c, inner, sizeof inner);
-        rc |= iote_be_sha256_final(&c, inner);
-        memcpy(tag, inner, IOTE_TAG_LEN);
-        wipe(inner, sizeof inner);
-        return rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND;
-    }
-#else
-    return hmac_finish(&c, keys->mac, 32, tag, IOTE_TAG_LEN) | (rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND);
-#endif
+    put_u32be(mid, seq);
+    put_u32be(mid + 4, ts);
+    return mac_tag(keys, head, sizeof head, dev, dev_len, mid, sizeof mid, iv, ct, ct_len, tag, IOTE_TAG_LEN);
 }
 
 /* ---- JSON text pieces (shared by seal and sealed_len) --------------------------------------------------- */
@@ -708,6 +852,9 @@ int iote_seal(const iote_keys *keys, const iote_fields *f, const uint8_t iv[IOTE
     if (total == 0) {
         return IOTE_ERR_ARGUMENT;
     }
+    if (OVER_TEXT_CAP(total)) {
+        return IOTE_ERR_MALFORMED; /* SPEC.md section 5: no receiver need take it */
+    }
     if (out_cap < total + 1) {
         return IOTE_ERR_BUFFER;
     }
@@ -722,7 +869,7 @@ int iote_seal(const iote_keys *keys, const iote_fields *f, const uint8_t iv[IOTE
     if (msg_len != 0) {
         memmove(ct, msg, msg_len);
     }
-    rc = iote_cbc_pkcs7_encrypt(keys->enc, keys->enc_len, iv, ct, msg_len, ct_len, NULL);
+    rc = cbc_pkcs7(CBC_ENC, keys, keys->enc, keys->enc_len, iv, ct, msg_len, ct_len, NULL);
     if (rc != IOTE_OK) {
         wipe(out, out_cap);
         return rc;
@@ -783,6 +930,18 @@ int iote_seal(const iote_keys *keys, const iote_fields *f, const uint8_t iv[IOTE
 
 /* ---- open ---------------------------------------------------------------------------------------------- */
 
+/* SPEC.md section 5: exactly one trailing LF or CR LF is not part of the envelope text; nothing else is removed. */
+static size_t strip_newline(const char *text, size_t len)
+{
+    if (len != 0 && text[len - 1] == '\n') {
+        len--;
+        if (len != 0 && text[len - 1] == '\r') {
+            len--;
+        }
+    }
+    return len;
+}
+
 /* Steps 2, 4, 5 of SPEC.md section 6 on parsed fields; ct lies in buf at ct_off; plaintext moved to buf[0]. */
 static int verify_decrypt(const iote_keys *keys, uint8_t expect_dir, iote_header *hdr, const uint8_t *iv,
                           const uint8_t *tag, uint8_t *buf, size_t ct_off, size_t ct_len, size_t *msg_len)
@@ -806,7 +965,7 @@ static int verify_decrypt(const iote_keys *keys, uint8_t expect_dir, iote_header
         return rc;
     }
     memcpy(ivcopy, iv, IOTE_IV_LEN); /* iv may lie in buf, which is about to change */
-    rc = iote_cbc_pkcs7_decrypt(keys->enc, keys->enc_len, ivcopy, buf + ct_off, ct_len, &n); /* wipes on failure */
+    rc = cbc_pkcs7(CBC_DEC, keys, keys->enc, keys->enc_len, ivcopy, buf + ct_off, ct_len, ct_len, &n); /* wipes on failure */
     if (rc != IOTE_OK) {
         return rc;
     }
@@ -826,10 +985,7 @@ static int open_compact(const iote_keys *keys, uint8_t expect_dir, const char *t
     uint8_t L;
     int rc;
 
-    if (b64_decoded_len(text_len) == (size_t)-1) {
-        return IOTE_ERR_MALFORMED;
-    }
-    rc = iote_b64url_decode(text, text_len, buf, buf_cap, &raw_len);
+    rc = iote_b64url_decode(text, text_len, buf, buf_cap, &raw_len); /* a length = 1 (mod 4) is malformed */
     if (rc != IOTE_OK) {
         return rc;
     }
@@ -879,6 +1035,9 @@ static int open_compact(const iote_keys *keys, uint8_t expect_dir, const char *t
  * only then are the other members' types and values checked (malformed).
  * Difference: a nested array/object as a member value is malformed at once (Python would first report a
  * v != 1 as unsupported-version).
+ * Cost: one pass, front to back, each byte looked at a bounded number of times (member names are compared
+ * with the nine names only up to their first difference); it stops at the first unknown or repeated member name
+ * (before its value) and at the first '[' or '{' value, so neither member count nor nesting depth matters.
  */
 enum { J_ABSENT = 0, J_STRING, J_INT, J_NUMBER, J_LITERAL };
 enum { M_V, M_DIR, M_TYPE, M_DEV, M_SEQ, M_TS, M_IV, M_CT, M_TAG, M_COUNT };
@@ -1202,6 +1361,12 @@ static int j_parse(const char *text, size_t len, jvalue members[M_COUNT])
                     which = (int)i;
                 }
             }
+            /* An unknown member is malformed, and so is a repeated one (so a tenth member is, at the latest):
+             * refused here, before its value is read, whatever follows. Python reports both as malformed too,
+             * before it looks at the version. */
+            if (which < 0 || members[which].kind != J_ABSENT) {
+                return IOTE_ERR_MALFORMED;
+            }
             j_skip_ws(&c);
             if (c.p >= c.end || *c.p != ':') {
                 return IOTE_ERR_MALFORMED;
@@ -1211,11 +1376,6 @@ static int j_parse(const char *text, size_t len, jvalue members[M_COUNT])
             rc = j_value(&c, &value);
             if (rc != IOTE_OK) {
                 return rc;
-            }
-            /* An unknown member is malformed, and so is a duplicated one; both are JSON that parses, and
-             * both are malformed in Python too, before the version is looked at. */
-            if (which < 0 || members[which].kind != J_ABSENT) {
-                return IOTE_ERR_MALFORMED;
             }
             members[which] = value;
             j_skip_ws(&c);
@@ -1397,6 +1557,10 @@ int iote_open(const iote_keys *keys, uint8_t expect_dir, const char *text, size_
         (expect_dir != IOTE_UP && expect_dir != IOTE_DOWN)) {
         return IOTE_ERR_ARGUMENT;
     }
+    text_len = strip_newline(text, text_len);
+    if (OVER_TEXT_CAP(text_len)) {
+        return IOTE_ERR_MALFORMED; /* refused before any of it is parsed */
+    }
     if (format == IOTE_FMT_AUTO) {
         size_t i = 0;
         while (i < text_len && (text[i] == ' ' || (text[i] >= '\t' && text[i] <= '\r') ||
@@ -1422,14 +1586,214 @@ int iote_open(const iote_keys *keys, uint8_t expect_dir, const char *text, size_
     return rc;
 }
 
+/* ---- lean form (SPEC.md section 5.3) ------------------------------------------------------------------- */
+
+#if IOTE_WITH_LEAN
+#define LEAN_FIXED(t) (5u + 4u * (t)) /* hdr, seq, [ts] */
+
+size_t iote_lean_sealed_len(const iote_fields *f, size_t msg_len, int format)
+{
+    size_t raw;
+    if (!fields_ok(f) || msg_len > (size_t)-1 - 256) {
+        return 0;
+    }
+    raw = LEAN_FIXED(f->ts != 0) + (msg_len / 16 + 1) * 16 + IOTE_LEAN_TAG_LEN;
+    if (format == IOTE_FMT_LEAN_RAW) {
+        return raw;
+    }
+    return format == IOTE_FMT_LEAN ? iote_b64url_encoded_len(raw) : 0;
+}
+
+/* iv = AES-ECB(K_enc_lean, 0x4C || hdr & 0x0F || seq || 0^10): one block, CBC under a zero IV */
+static int lean_iv(const iote_keys *keys, uint8_t hdr, const uint8_t seq_be[4], uint8_t iv[IOTE_IV_LEN])
+{
+    uint8_t zero[IOTE_IV_LEN];
+    memset(zero, 0, sizeof zero);
+    memset(iv, 0, IOTE_IV_LEN);
+    iv[0] = 0x4C;
+    iv[1] = (uint8_t)(hdr & 0x0Fu);
+    memcpy(iv + 2, seq_be, 4);
+    return cbc_pkcs7(CBC_ENC_RAW, keys, keys->enc, keys->enc_len, zero, iv, IOTE_IV_LEN, IOTE_IV_LEN, NULL);
+}
+
+/* tag = HMAC(K_mac_lean, hdr || L || dev || seq || [ts] || ct)[0:8]; raw points at hdr */
+static int lean_tag(const iote_keys *keys, const uint8_t *raw, const char *dev, uint8_t dev_len, size_t fixed,
+                    size_t ct_len, uint8_t tag[IOTE_LEAN_TAG_LEN])
+{
+    uint8_t head[2];
+    head[0] = raw[0];
+    head[1] = dev_len;
+    return mac_tag(keys, head, sizeof head, dev, dev_len, raw + 1, fixed - 1, NULL, raw + fixed, ct_len, tag,
+                   IOTE_LEAN_TAG_LEN);
+}
+
+int iote_lean_seal(const iote_lean_keys *lk, const iote_fields *f, const uint8_t *msg, size_t msg_len, int format,
+                   void *out, size_t out_cap, size_t *out_len)
+{
+    const iote_keys *keys = lk == NULL ? NULL : &lk->k;
+    uint8_t *raw = (uint8_t *)out;
+    uint8_t iv[IOTE_IV_LEN];
+    size_t total, raw_len, fixed, ct_len;
+    unsigned t;
+    int rc;
+
+    if (!keys_ok(keys) || out == NULL || (msg == NULL && msg_len != 0)) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    if (!fields_ok(f)) {
+        return IOTE_ERR_MALFORMED;
+    }
+    total = iote_lean_sealed_len(f, msg_len, format);
+    if (total == 0) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    t = f->ts != 0;
+    fixed = LEAN_FIXED(t);
+    ct_len = (msg_len / 16 + 1) * 16;
+    raw_len = fixed + ct_len + IOTE_LEAN_TAG_LEN;
+    if (raw_len > IOTE_MAX_RAW) {
+        return IOTE_ERR_MALFORMED; /* SPEC.md section 5 (the text of IOTE_MAX_RAW bytes is IOTE_MAX_TEXT long) */
+    }
+    if (out_cap < total + (format == IOTE_FMT_LEAN)) {
+        return IOTE_ERR_BUFFER;
+    }
+    if (msg_len != 0) { /* msg may lie inside out: move it to its place before the header is written */
+        memmove(raw + fixed, msg, msg_len);
+    }
+    raw[0] = (uint8_t)(0x40u | (t << 4) | ((unsigned)f->direction << 2) | f->type);
+    put_u32be(raw + 1, f->seq);
+    if (t) {
+        put_u32be(raw + 5, f->ts);
+    }
+    rc = lean_iv(keys, raw[0], raw + 1, iv);
+    if (rc == IOTE_OK) {
+        rc = cbc_pkcs7(CBC_ENC, keys, keys->enc, keys->enc_len, iv, raw + fixed, msg_len, ct_len, NULL);
+    }
+    if (rc == IOTE_OK) {
+        rc = lean_tag(keys, raw, f->dev, f->dev_len, fixed, ct_len, raw + fixed + ct_len);
+    }
+    if (rc == IOTE_OK && format == IOTE_FMT_LEAN) {
+        rc = iote_b64url_encode(raw, raw_len, (char *)out, total, NULL); /* in place, backwards */
+        ((char *)out)[total] = '\0';
+    }
+    wipe(iv, sizeof iv);
+    if (rc != IOTE_OK) {
+        wipe(out, out_cap);
+        return rc;
+    }
+    if (out_len != NULL) {
+        *out_len = total;
+    }
+    return IOTE_OK;
+}
+
+int iote_lean_open(const iote_lean_keys *lk, uint8_t expect_dir, const char *dev, uint8_t dev_len, const void *in,
+                   size_t in_len, int format, uint8_t *buf, size_t buf_cap, iote_header *hdr, size_t *msg_len)
+{
+    const iote_keys *keys = lk == NULL ? NULL : &lk->k;
+    uint8_t want[IOTE_LEAN_TAG_LEN];
+    uint8_t iv[IOTE_IV_LEN];
+    size_t raw_len = in_len;
+    size_t fixed, ct_len, n = 0, i;
+    unsigned h, t;
+    int rc;
+
+    if (!keys_ok(keys) || (in == NULL && in_len != 0) || (buf == NULL && buf_cap != 0) || hdr == NULL ||
+        (expect_dir != IOTE_UP && expect_dir != IOTE_DOWN) || dev == NULL || dev_len < 1 || dev_len > IOTE_MAX_DEV ||
+        (format != IOTE_FMT_LEAN && format != IOTE_FMT_LEAN_RAW)) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    for (i = 0; i < dev_len; i++) {
+        if (!dev_char_ok((unsigned char)dev[i])) {
+            return IOTE_ERR_ARGUMENT;
+        }
+    }
+    /* step 1: decode into buf */
+    if (format == IOTE_FMT_LEAN) {
+        raw_len = strip_newline((const char *)in, in_len);
+        if (OVER_TEXT_CAP(raw_len)) {
+            return IOTE_ERR_MALFORMED;
+        }
+        rc = iote_b64url_decode((const char *)in, raw_len, buf, buf_cap, &raw_len);
+        if (rc != IOTE_OK) {
+            return rc;
+        }
+    } else {
+        if (raw_len > IOTE_MAX_RAW) {
+            return IOTE_ERR_MALFORMED;
+        }
+        if (raw_len > buf_cap) {
+            return IOTE_ERR_BUFFER;
+        }
+        if (raw_len != 0) {
+            memmove(buf, in, raw_len);
+        }
+    }
+    if (raw_len < 1) {
+        return IOTE_ERR_MALFORMED;
+    }
+    h = buf[0];
+    if ((h >> 5) != 2u) {
+        return IOTE_ERR_VERSION;
+    }
+    t = (h >> 4) & 1u;
+    fixed = LEAN_FIXED(t);
+    if (((h >> 2) & 3u) == 0 || ((h >> 2) & 3u) == 3u || (h & 3u) == 3u ||
+        raw_len < fixed + 16u + IOTE_LEAN_TAG_LEN) {
+        return IOTE_ERR_MALFORMED;
+    }
+    ct_len = raw_len - fixed - IOTE_LEAN_TAG_LEN;
+    if (ct_len % 16 != 0) {
+        return IOTE_ERR_MALFORMED;
+    }
+    hdr->direction = (uint8_t)((h >> 2) & 3u);
+    hdr->type = (uint8_t)(h & 3u);
+    hdr->dev_len = dev_len;
+    memcpy(hdr->dev, dev, dev_len);
+    hdr->dev[dev_len] = '\0';
+    hdr->seq = get_u32be(buf + 1);
+    hdr->ts = t ? get_u32be(buf + 5) : 0u;
+    if (t && hdr->ts == 0) {
+        return IOTE_ERR_MALFORMED; /* ts = 0 has one encoding: T = 0 */
+    }
+    /* step 2, then the tag (constant time) before anything is decrypted */
+    if (hdr->direction != expect_dir) {
+        return IOTE_ERR_DIRECTION;
+    }
+    rc = lean_tag(keys, buf, dev, dev_len, fixed, ct_len, want);
+    if (rc == IOTE_OK && !iote_ct_equal(want, buf + fixed + ct_len, IOTE_LEAN_TAG_LEN)) {
+        rc = IOTE_ERR_AUTH;
+    }
+    wipe(want, sizeof want);
+    if (rc == IOTE_OK) {
+        rc = lean_iv(keys, buf[0], buf + 1, iv);
+    }
+    if (rc == IOTE_OK) {
+        rc = cbc_pkcs7(CBC_DEC, keys, keys->enc, keys->enc_len, iv, buf + fixed, ct_len, ct_len, &n);
+    }
+    wipe(iv, sizeof iv);
+    if (rc != IOTE_OK) {
+        return rc;
+    }
+    if (n != 0) {
+        memmove(buf, buf + fixed, n);
+    }
+    if (msg_len != NULL) {
+        *msg_len = n;
+    }
+    return IOTE_OK;
+}
+#endif
+
 /* ---- resync, device side (SPEC.md section 8) ----------------------------------------------------------- */
 
-int iote_resync_request(const iote_keys *keys, const char *dev, uint8_t dev_len, uint32_t seq, uint32_t ts,
-                        const uint8_t iv[IOTE_IV_LEN], const uint8_t nonce[IOTE_NONCE_LEN], int format,
-                        char *out, size_t out_cap, size_t *out_len)
+int iote_resync_request(const iote_keys *keys, iote_resync *rs, const char *dev, uint8_t dev_len, uint32_t seq,
+                        uint32_t ts, const uint8_t iv[IOTE_IV_LEN], const uint8_t nonce[IOTE_NONCE_LEN],
+                        uint32_t now_ms, int format, char *out, size_t out_cap, size_t *out_len)
 {
     iote_fields f;
-    if (nonce == NULL) {
+    int rc;
+    if (rs == NULL || nonce == NULL) {
         return IOTE_ERR_ARGUMENT;
     }
     f.direction = IOTE_UP;
@@ -1438,34 +1802,45 @@ int iote_resync_request(const iote_keys *keys, const char *dev, uint8_t dev_len,
     f.dev_len = dev_len;
     f.seq = seq;
     f.ts = ts;
-    return iote_seal(keys, &f, iv, nonce, IOTE_NONCE_LEN, format, out, out_cap, out_len);
+    rc = iote_seal(keys, &f, iv, nonce, IOTE_NONCE_LEN, format, out, out_cap, out_len);
+    if (rc == IOTE_OK) { /* the newest request is the pending one */
+        memcpy(rs->nonce, nonce, IOTE_NONCE_LEN);
+        rs->sent_ms = now_ms;
+        rs->pending = 1;
+    }
+    return rc;
 }
 
-int iote_resync_accept(const iote_keys *keys, const char *text, size_t text_len, int format, uint8_t *buf,
-                       size_t buf_cap, const uint8_t nonce[IOTE_NONCE_LEN], uint32_t *counter,
-                       uint32_t *backend_time)
+int iote_resync_accept(const iote_keys *keys, iote_resync *rs, const char *text, size_t text_len, int format,
+                       uint8_t *buf, size_t buf_cap, uint32_t now_ms, uint32_t *counter, uint32_t *backend_time)
 {
     iote_header hdr;
     size_t n = 0;
     int rc;
-    if (nonce == NULL || counter == NULL) {
+    if (rs == NULL || counter == NULL) {
         return IOTE_ERR_ARGUMENT;
     }
     rc = iote_open(keys, IOTE_DOWN, text, text_len, format, buf, buf_cap, &hdr, &n);
     if (rc != IOTE_OK) {
         return rc;
     }
-    /* SPEC.md section 8: wrong type or size is malformed; another nonce (compared in constant time) means the
-     * response does not authenticate this request: auth. The device ignores the response either way. */
+    /* SPEC.md section 8: wrong type or size is malformed; a response after T_wait (on the device's monotonic
+     * clock, modulo 2^32) or with nothing pending is stale, and the request is dropped so that no response can
+     * be accepted for it later; another nonce (compared in constant time) means the response does not
+     * authenticate this request: auth. The device ignores the response in every case. */
     if (hdr.type != IOTE_TYPE_RESYNC_RESPONSE || n != 16) {
         rc = IOTE_ERR_MALFORMED;
-    } else if (!iote_ct_equal(buf, nonce, IOTE_NONCE_LEN)) {
+    } else if (!rs->pending || (uint32_t)(now_ms - rs->sent_ms) > (uint32_t)IOTE_RESYNC_WAIT_MS) {
+        wipe(rs, sizeof *rs);
+        rc = IOTE_ERR_STALE;
+    } else if (!iote_ct_equal(buf, rs->nonce, IOTE_NONCE_LEN)) {
         rc = IOTE_ERR_AUTH;
     }
     if (rc != IOTE_OK) {
         wipe(buf, n);
         return rc;
     }
+    wipe(rs, sizeof *rs); /* answered: the nonce is used up */
     {
         uint32_t next = get_u32be(buf + 8);
         if (next > *counter) {

@@ -7,6 +7,9 @@
  * Build-time options (define to 0/1 with -D...):
  *   IOTE_WITH_JSON    the JSON form of SPEC.md section 5.2 (default 1). 0 leaves only the compact form.
  *   IOTE_WITH_AES256  32-byte device secrets / AES-256 (default 1). 0 rejects them with IOTE_ERR_BAD_KEY.
+ *   IOTE_WITH_LEAN    the lean form of SPEC.md section 5.3 (default 1; iote_lean_*). With -ffunction-sections
+ *                     and --gc-sections a program that never calls it pays nothing either way.
+ *   IOTE_RESYNC_WAIT_MS  T_wait of SPEC.md section 8 in milliseconds (default 60000).
  *
  * Error names follow SPEC.md section 6.1; iote_error_name() returns them.
  */
@@ -27,7 +30,14 @@ extern "C" {
 #define IOTE_WITH_AES256 1
 #endif
 
-#define IOTE_VERSION_STRING "0.1.0"
+#ifndef IOTE_WITH_LEAN
+#define IOTE_WITH_LEAN 1
+#endif
+#ifndef IOTE_RESYNC_WAIT_MS
+#define IOTE_RESYNC_WAIT_MS 60000u
+#endif
+
+#define IOTE_VERSION_STRING "0.2.0"
 
 /* field values (SPEC.md section 3) */
 #define IOTE_UP 1u
@@ -41,11 +51,16 @@ extern "C" {
 #define IOTE_MAX_DEV 64u
 #define IOTE_NONCE_LEN 8u
 #define IOTE_MIN_RAW 61u
+#define IOTE_MAX_TEXT 65536u /* SPEC.md section 5: envelope text (after the one trailing newline is removed) */
+#define IOTE_MAX_RAW 49152u  /* ... and a raw binary envelope */
+#define IOTE_LEAN_TAG_LEN 8u
 
 /* encodings */
 #define IOTE_FMT_COMPACT 0
 #define IOTE_FMT_JSON 1
 #define IOTE_FMT_AUTO 2 /* open only: JSON if the first non-blank character is '{' */
+#define IOTE_FMT_LEAN 3     /* lean form as text: b64u of the raw bytes (iote_lean_* only) */
+#define IOTE_FMT_LEAN_RAW 4 /* lean form as raw bytes (iote_lean_* only) */
 
 typedef enum {
     IOTE_OK = 0,
@@ -57,16 +72,30 @@ typedef enum {
     IOTE_ERR_PADDING = 6,     /* "padding": MAC valid, PKCS#7 invalid (a broken sender) */
     IOTE_ERR_BUFFER = 7,      /* "buffer": the caller's output buffer is too small (nothing written) */
     IOTE_ERR_ARGUMENT = 8,    /* "argument": NULL pointer or a field value the sender may not use */
-    IOTE_ERR_BACKEND = 9      /* "backend": the crypto backend reported a failure */
+    IOTE_ERR_BACKEND = 9,     /* "backend": the crypto backend reported a failure */
     /* 10 is reserved (it was IOTE_ERR_RESYNC; iote_resync_accept now reports _MALFORMED or _AUTH) */
+    /* 11, 12: IOTE_REPLAY_DUPLICATE, IOTE_REPLAY_TOO_OLD (below) */
+    IOTE_ERR_STALE = 13       /* "stale": a resync response after T_wait, or with no request pending */
 } iote_err;
 
-/* Keys derived from one device secret (SPEC.md section 2.2). Derive once, keep, wipe with iote_keys_wipe. */
+/* Keys derived from one device secret (SPEC.md section 2.2). Derive once, keep, wipe with iote_keys_wipe.
+ * With the OpenSSL backend the keys also own long-lived EVP contexts (be): iote_keys_wipe frees them, so call it
+ * when done, also before iote_keys_init on the same struct again, and never copy an iote_keys by value. One
+ * iote_keys may be used by several threads at once (a thread that finds a context busy uses a one-shot one). */
 typedef struct {
     uint8_t enc[32];
     uint8_t mac[64]; /* K_mac, or with a backend that can (IOTE_BE_MIDSTATE) the two HMAC key-block states */
     uint8_t enc_len; /* 16 (AES-128) or 32 (AES-256) */
+#if !defined(__AVR__)
+    void *be; /* backend state per key (OpenSSL: EVP contexts), NULL for the other backends */
+#endif
 } iote_keys;
+
+/* The keys of the lean form (K_enc_lean, K_mac_lean: SPEC.md section 2.2), a type of their own so that they
+ * cannot be passed where the compact/JSON keys are expected, or the other way round. */
+typedef struct {
+    iote_keys k;
+} iote_lean_keys;
 
 /* The header of an envelope. For sealing, dev points at dev_len bytes (no terminator needed). */
 typedef struct {
@@ -100,7 +129,8 @@ size_t iote_sealed_len(const iote_fields *f, size_t msg_len, int format);
 
 /*
  * Seal msg into out (NUL-terminated text; *out_len excludes the NUL). iv: 16 bytes from a CSPRNG.
- * out_cap must be at least iote_sealed_len(...) + 1, else IOTE_ERR_BUFFER and out is not written.
+ * out_cap must be at least iote_sealed_len(...) + 1, else IOTE_ERR_BUFFER and out is not written. An envelope
+ * longer than IOTE_MAX_TEXT is refused with IOTE_ERR_MALFORMED (SPEC.md section 5), whatever out_cap is.
  * msg may lie anywhere inside out (in-place sealing saves RAM on small MCUs).
  */
 int iote_seal(const iote_keys *keys, const iote_fields *f, const uint8_t iv[IOTE_IV_LEN],
@@ -108,6 +138,9 @@ int iote_seal(const iote_keys *keys, const iote_fields *f, const uint8_t iv[IOTE
 
 /*
  * Open an envelope text expecting direction expect_dir (a device expects IOTE_DOWN, a backend IOTE_UP).
+ * One trailing LF or CRLF is removed first (SPEC.md section 5), nothing else; a text then longer than
+ * IOTE_MAX_TEXT is malformed before it is parsed. The JSON decoder reads the text once, front to back, and stops
+ * at the first unknown or repeated member (so at a tenth member at the latest) and at an object or array value.
  * Steps in SPEC.md section 6 order: decode, direction, MAC (constant time), decrypt, strict PKCS#7.
  * No freshness or replay check here (see iote_window for the latter).
  * The plaintext ends up in buf[0 .. *msg_len). buf may be the text itself (in place: the text is consumed).
@@ -117,16 +150,51 @@ int iote_seal(const iote_keys *keys, const iote_fields *f, const uint8_t iv[IOTE
 int iote_open(const iote_keys *keys, uint8_t expect_dir, const char *text, size_t text_len, int format,
               uint8_t *buf, size_t buf_cap, iote_header *hdr, size_t *msg_len);
 
-/* Device half of resync (SPEC.md section 8). */
-int iote_resync_request(const iote_keys *keys, const char *dev, uint8_t dev_len, uint32_t seq, uint32_t ts,
-                        const uint8_t iv[IOTE_IV_LEN], const uint8_t nonce[IOTE_NONCE_LEN], int format,
-                        char *out, size_t out_cap, size_t *out_len);
-/* Opens a resync-response (direction down, any iote_open error first). IOTE_ERR_MALFORMED when it is not a
- * resync-response or its plaintext is not 16 bytes, IOTE_ERR_AUTH when it answers another nonce (compared in
- * constant time); the device ignores it then (buf wiped). On success *counter = max(*counter, next_seq). */
-int iote_resync_accept(const iote_keys *keys, const char *text, size_t text_len, int format,
-                       uint8_t *buf, size_t buf_cap, const uint8_t nonce[IOTE_NONCE_LEN],
-                       uint32_t *counter, uint32_t *backend_time);
+/* Device half of resync (SPEC.md section 8). The pending request: its nonce and when it was sent, on the
+ * caller's monotonic millisecond clock (Arduino millis(), clock_gettime(CLOCK_MONOTONIC), esp_timer_get_time()
+ * / 1000: any uint32_t that counts milliseconds and wraps; the difference is taken modulo 2^32). */
+typedef struct {
+    uint8_t nonce[IOTE_NONCE_LEN];
+    uint32_t sent_ms;
+    uint8_t pending; /* 1 from iote_resync_request until a response is accepted or found stale */
+} iote_resync;
+
+/* Seals a resync-request for nonce (8 bytes from a CSPRNG) and records it in *rs as the pending request, sent
+ * at now_ms (a new request replaces an older one: only the newest nonce counts). */
+int iote_resync_request(const iote_keys *keys, iote_resync *rs, const char *dev, uint8_t dev_len, uint32_t seq,
+                        uint32_t ts, const uint8_t iv[IOTE_IV_LEN], const uint8_t nonce[IOTE_NONCE_LEN],
+                        uint32_t now_ms, int format, char *out, size_t out_cap, size_t *out_len);
+/* Opens a resync-response received at now_ms (same clock as iote_resync_request), in this order: any iote_open
+ * error (direction down, MAC first); IOTE_ERR_MALFORMED when it is not a resync-response or its plaintext is
+ * not 16 bytes; IOTE_ERR_STALE when no request is pending or more than IOTE_RESYNC_WAIT_MS have passed since it
+ * was sent (the request is then discarded: no later response can be accepted for it); IOTE_ERR_AUTH when it
+ * answers another nonce (compared in constant time; the request stays pending). On any refusal buf is wiped
+ * and counter/backend_time are untouched. On success *counter = max(*counter, next_seq), the request is no
+ * longer pending, and *backend_time (if not NULL) is the backend's clock. */
+int iote_resync_accept(const iote_keys *keys, iote_resync *rs, const char *text, size_t text_len, int format,
+                       uint8_t *buf, size_t buf_cap, uint32_t now_ms, uint32_t *counter, uint32_t *backend_time);
+
+#if IOTE_WITH_LEAN
+/*
+ * The lean form (SPEC.md section 5.3): no device id on the wire (the caller names it), IV derived from seq,
+ * 8-byte tag. format IOTE_FMT_LEAN (b64u text, NUL-terminated, out_cap >= length + 1) or IOTE_FMT_LEAN_RAW
+ * (raw bytes, no terminator, out_cap >= length). ts = 0 leaves the timestamp out.
+ */
+int iote_lean_keys_init(iote_lean_keys *keys, const uint8_t *secret, size_t secret_len);
+void iote_lean_keys_wipe(iote_lean_keys *keys);
+/* Exact length of the lean envelope (text: without the NUL); 0 for invalid fields or format. */
+size_t iote_lean_sealed_len(const iote_fields *f, size_t msg_len, int format);
+/* Seal: f->dev is bound under the tag but not written. msg may lie anywhere inside out. Envelopes longer than
+ * IOTE_MAX_RAW raw / IOTE_MAX_TEXT text are refused (IOTE_ERR_MALFORMED). */
+int iote_lean_seal(const iote_lean_keys *keys, const iote_fields *f, const uint8_t *msg, size_t msg_len,
+                   int format, void *out, size_t out_cap, size_t *out_len);
+/* Open (SPEC.md section 6 order) a lean envelope from device dev (dev_len bytes, the id the transport named).
+ * Text: one trailing LF or CRLF is removed first; raw input is taken as it is. buf may be the input (in place);
+ * buf_cap must hold the raw bytes (text: 3/4 of its length). hdr->dev is a copy of dev. */
+int iote_lean_open(const iote_lean_keys *keys, uint8_t expect_dir, const char *dev, uint8_t dev_len,
+                   const void *in, size_t in_len, int format, uint8_t *buf, size_t buf_cap, iote_header *hdr,
+                   size_t *msg_len);
+#endif
 
 /* Receiver replay window (RFC 4303 section 3.4.3 rules, W = 64) for the messages a device receives. */
 typedef struct {

@@ -1,10 +1,18 @@
 /* Compiles tiny-AES-c's aes.c as AES-IOTE_TINYAES_BITS under private names; included by tinyaes128.c and
  * tinyaes256.c (tiny-AES-c fixes the key size at compile time; see backend_tinyaes.c). aes.c/aes.h are not part
  * of this repository: the build takes them from the tinyaes source distribution on PyPI (docs/c.md). */
+/* The Arduino release zip carries the flash-S-box copy as tinyaes/aes_c.inc (tools/arduino_zip.sh); builds
+ * from the repository put aes.c on the include path. */
 #if defined(__has_include)
-#if !__has_include("aes.c")
+#if __has_include("tinyaes/aes_c.inc")
+#define IOTE_TINYAES_SOURCE "tinyaes/aes_c.inc"
+#elif __has_include("aes.c")
+#define IOTE_TINYAES_SOURCE "aes.c"
+#else
 #error "tiny-AES-c's aes.c/aes.h not found: put them on the include path (see docs/c.md)"
 #endif
+#else
+#define IOTE_TINYAES_SOURCE "aes.c"
 #endif
 #include <string.h>
 
@@ -24,7 +32,7 @@
 #define AES_ctx_set_iv IOTE_TA(_ctx_set_iv)
 #define AES_CBC_encrypt_buffer IOTE_TA(_cbc_encrypt_buffer)
 #define AES_CBC_decrypt_buffer IOTE_TA(_cbc_decrypt_buffer)
-#include "aes.c"
+#include IOTE_TINYAES_SOURCE
 
 int IOTE_TA(_cbc)(int decrypt, const uint8_t *key, const uint8_t iv[16], uint8_t *data, size_t len);
 

@@ -6,20 +6,50 @@
  * on stderr, which bench/avr.py turns into cycles per operation. The run ends when the firmware sleeps with
  * interrupts off (simavr's "done"), crashes, or exceeds --max-cycles.
  *
- * usage: avrsim [--mcu atmega328p] [--freq 16000000] [--max-cycles N] firmware.elf < input > output
+ * --eeprom FILE loads the EEPROM from FILE before the run (when it exists; otherwise it starts erased, 0xFF)
+ * and writes it back after the run, so consecutive runs are reboots of one device. --until-lines N ends the run
+ * (as a success) once the firmware has printed N lines, for sketches that loop forever.
+ *
+ * usage: avrsim [--mcu atmega328p] [--freq 16000000] [--max-cycles N] [--eeprom FILE] [--until-lines N]
+ *               firmware.elf < input > output
  */
+#include <simavr/avr_eeprom.h>
 #include <simavr/avr_uart.h>
 #include <simavr/sim_avr.h>
 #include <simavr/sim_elf.h>
 #include <simavr/sim_io.h>
 #include <simavr/sim_irq.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "read_all.h"
 
+/* simavr prints "Loaded ... .text" lines on stdout while reading the ELF file: stdout is for the UART alone */
+static int quiet_fd = -1;
+static void quiet(int on)
+{
+    fflush(stdout);
+    if (on) {
+        int null_fd = open("/dev/null", O_WRONLY);
+        quiet_fd = dup(1);
+        if (null_fd >= 0 && quiet_fd >= 0) {
+            dup2(null_fd, 1);
+        }
+        if (null_fd >= 0) {
+            close(null_fd);
+        }
+    } else if (quiet_fd >= 0) {
+        dup2(quiet_fd, 1);
+        close(quiet_fd);
+        quiet_fd = -1;
+    }
+}
+
 static int xon = 1;
+static unsigned long lines_out;
 static unsigned requests;
 
 static void on_output(struct avr_irq_t *irq, uint32_t value, void *param)
@@ -27,6 +57,9 @@ static void on_output(struct avr_irq_t *irq, uint32_t value, void *param)
     (void)irq;
     (void)param;
     putchar((int)(value & 0xFFu));
+    if ((value & 0xFFu) == '\n') {
+        lines_out++;
+    }
 }
 
 static void on_xon(struct avr_irq_t *irq, uint32_t value, void *param)
@@ -65,6 +98,8 @@ int main(int argc, char **argv)
     const char *path = NULL;
     unsigned long freq = 16000000ul;
     unsigned long long max_cycles = 20000000000ull;
+    const char *eeprom_path = NULL;
+    unsigned long until_lines = 0;
     elf_firmware_t fw;
     avr_t *avr;
     unsigned char *input;
@@ -81,16 +116,23 @@ int main(int argc, char **argv)
             freq = strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--max-cycles") == 0 && i + 1 < argc) {
             max_cycles = strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--eeprom") == 0 && i + 1 < argc) {
+            eeprom_path = argv[++i];
+        } else if (strcmp(argv[i], "--until-lines") == 0 && i + 1 < argc) {
+            until_lines = strtoul(argv[++i], NULL, 10);
         } else {
             path = argv[i];
         }
     }
     if (path == NULL) {
-        fputs("usage: avrsim [--mcu M] [--freq F] [--max-cycles N] firmware.elf\n", stderr);
+        fputs("usage: avrsim [--mcu M] [--freq F] [--max-cycles N] [--eeprom FILE] [--until-lines N] firmware.elf\n", stderr);
         return 2;
     }
     memset(&fw, 0, sizeof fw);
-    if (elf_read_firmware(path, &fw) != 0) {
+    quiet(1);
+    i = elf_read_firmware(path, &fw);
+    quiet(0);
+    if (i != 0) {
         fprintf(stderr, "avrsim: cannot read %s\n", path);
         return 2;
     }
@@ -103,7 +145,29 @@ int main(int argc, char **argv)
     avr->log = LOG_ERROR;
     avr->frequency = (uint32_t)freq;
     avr_load_firmware(avr, &fw);
-
+    if (eeprom_path != NULL) {
+        FILE *f = fopen(eeprom_path, "rb");
+        if (f != NULL) {
+            static uint8_t image[65536];
+            avr_eeprom_desc_t ee;
+            size_t n = fread(image, 1, sizeof image, f);
+            fclose(f);
+            ee.ee = image;
+            ee.offset = 0;
+            ee.size = (uint32_t)n;
+            if (n == 0 || n > avr->e2end + 1u) {
+                fprintf(stderr, "avrsim: %s does not fit the EEPROM of %s\n", eeprom_path, mcu);
+                return 2;
+            }
+            (void)avr_ioctl(avr, AVR_IOCTL_EEPROM_SET, &ee); /* its result is not reliable in simavr 1.6: */
+            ee.ee = NULL;                                    /* read the EEPROM back instead */
+            (void)avr_ioctl(avr, AVR_IOCTL_EEPROM_GET, &ee);
+            if (ee.ee == NULL || memcmp(ee.ee, image, n) != 0) {
+                fprintf(stderr, "avrsim: cannot load %s into the EEPROM\n", eeprom_path);
+                return 2;
+            }
+        }
+    }
     avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &flags);
     flags &= ~(uint32_t)AVR_UART_FLAG_STDIO;
     avr_ioctl(avr, AVR_IOCTL_UART_SET_FLAGS('0'), &flags);
@@ -124,6 +188,10 @@ int main(int argc, char **argv)
         if (state == cpu_Done || state == cpu_Crashed) {
             break;
         }
+        if (until_lines > 0 && lines_out >= until_lines) {
+            state = cpu_Done;
+            break;
+        }
         if (avr->cycle > max_cycles) {
             fprintf(stderr, "avrsim: stopped after %llu cycles\n", (unsigned long long)avr->cycle);
             state = cpu_Crashed;
@@ -135,6 +203,19 @@ int main(int argc, char **argv)
         }
     }
     fflush(stdout);
+    if (eeprom_path != NULL) {
+        avr_eeprom_desc_t ee;
+        FILE *f;
+        ee.ee = NULL;
+        ee.offset = 0;
+        ee.size = avr->e2end + 1u;
+        (void)avr_ioctl(avr, AVR_IOCTL_EEPROM_GET, &ee); /* simavr 1.6 answers -1 here even when it worked */
+        if (ee.ee == NULL || (f = fopen(eeprom_path, "wb")) == NULL ||
+            fwrite(ee.ee, 1, ee.size, f) != ee.size || fclose(f) != 0) {
+            fprintf(stderr, "avrsim: cannot write %s\n", eeprom_path);
+            return 2;
+        }
+    }
     fprintf(stderr, "cycles %llu\n", (unsigned long long)avr->cycle);
     free(input);
     return state == cpu_Done ? 0 : 1;

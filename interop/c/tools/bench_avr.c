@@ -1,11 +1,12 @@
 /*
  * AVR benchmark firmware for bench/avr.py, run in simavr (tools/avrsim.c) at 16 MHz.
  *
- * Derives the keys, seals a 32-byte reading (compact form), opens it again, and marks each step by writing
+ * Derives the keys, seals a 32-byte reading (compact form), opens it again, derives the lean keys and seals the
+ * reading in the lean form (SPEC.md section 5.3, raw frame, when IOTE_WITH_LEAN), and marks each step by writing
  * GPIOR0 (avrsim prints the cycle count of every write). Around each step it paints the free RAM and then
  * finds the deepest stack byte touched, so the stack each operation needs is measured, not estimated.
- * Output on the UART: the envelope text and one "stack <op> <bytes>" line per operation, so the bench can
- * check the envelope with the Python implementation.
+ * Output on the UART: one "stack <op> <bytes>" line per operation, "lean <b64url of the raw lean frame>", and
+ * "ok <compact envelope>", so the bench can check both envelopes with the Python implementation.
  *
  * BENCH_BASELINE builds the same skeleton without calling the library: the difference in flash and static
  * RAM between the two ELF files is what envelope + crypto cost.
@@ -17,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "iote_backend.h"
 #include "iotenvelope.h"
 
 static void putc_uart(char c)
@@ -95,7 +97,30 @@ int main(void)
     UCSR0B = (uint8_t)(1u << TXEN0);
     UCSR0C = (uint8_t)((1u << UCSZ01) | (1u << UCSZ00));
 
-#if defined(BENCH_BASELINE)
+#if defined(BENCH_PRIMS)
+    { /* the primitives alone: one SHA-256 block (update of 64 bytes), AES-128-CBC over 64 bytes each way
+       * (key expansion included, as iote_be_aes_cbc does it per call) */
+        static uint8_t data[64];
+        iote_be_sha256_ctx c;
+        (void)reading;
+        (void)work;
+        (void)paint;
+        (void)used_below;
+        (void)report;
+        (void)top;
+        iote_be_sha256_init(&c);
+        MARK(11);
+        iote_be_sha256_update(&c, data, 64);
+        MARK(12);
+        iote_be_sha256_final(&c, (uint8_t *)text);
+        MARK(13);
+        iote_be_aes_cbc(0, secret, 16, iv, data, 64);
+        MARK(14);
+        iote_be_aes_cbc(1, secret, 16, iv, data, 64);
+        MARK(15);
+        puts_uart("prims\n");
+    }
+#elif defined(BENCH_BASELINE)
     (void)secret;
     (void)iv;
     (void)work;
@@ -115,6 +140,7 @@ int main(void)
         iote_fields f;
         size_t len = 0, n = 0;
         int rc;
+        int opened;
 
         f.direction = IOTE_UP;
         f.type = IOTE_TYPE_DATA;
@@ -143,7 +169,31 @@ int main(void)
         MARK(6);
         report("open", used_below(top));
 
-        puts_uart(rc == 0 && n == sizeof reading - 1 && memcmp(work, reading, n) == 0 ? "ok " : "FAILED ");
+        opened = rc == 0 && n == sizeof reading - 1 && memcmp(work, reading, n) == 0;
+#if IOTE_WITH_LEAN
+        {
+            static iote_lean_keys lkeys;
+            static uint8_t frame[80]; /* 9 + 48 + 8 = 65 bytes for the 32-byte reading with ts */
+            size_t flen = 0;
+            top = paint();
+            MARK(7);
+            rc |= iote_lean_keys_init(&lkeys, secret, sizeof secret);
+            MARK(8);
+            report("lean_keys", used_below(top));
+            top = paint();
+            MARK(9);
+            rc |= iote_lean_seal(&lkeys, &f, (const uint8_t *)reading, sizeof reading - 1, IOTE_FMT_LEAN_RAW, frame,
+                                 sizeof frame, &flen);
+            MARK(10);
+            report("lean_seal", used_below(top));
+            rc |= iote_b64url_encode(frame, flen, (char *)work, sizeof work - 1, &n);
+            work[n] = 0;
+            puts_uart("lean ");
+            puts_uart((const char *)work);
+            putc_uart('\n');
+        }
+#endif
+        puts_uart(opened && rc == 0 ? "ok " : "FAILED ");
         puts_uart(text);
         putc_uart('\n');
     }

@@ -13,8 +13,16 @@
  *       PKCS#7 alone (iote_cbc_pkcs7_*, what seal/open run; for Wycheproof's AES-CBC-PKCS5 file). code 0:
  *       decrypting the ciphertext gives the plaintext and encrypting the plaintext gives the ciphertext;
  *       otherwise decrypting must fail with error <code>.           -> "pass <tcId>" | "fail <tcId> ..."
+ *   L <tcId> <recv u|d> <dev> <window 0|1> <n>   + n bytes of lean envelope text (SPEC.md 5.3): open it for
+ *       device <dev> with the lean keys, remember the outcome like O; with window 1 an opened envelope must
+ *       then pass the replay window (W), whose refusal becomes the outcome. V (iv "-": derived) and X follow.
+ *   W                                       a fresh replay window (W = 64) for L ... 1, and no failed step
+ *   P <code> <m>                            + m bytes: an intermediate step of a multi-envelope case: the last
+ *       L gave <code> (0: opened, and to these m plaintext bytes); prints nothing, a mismatch fails the case's
+ *       final V/X verdict.
  *   Q                                       quit                           -> "bye"
- * Error codes are the iote_err numbers (iotenvelope.h).
+ * K derives the keys of both forms (compact/JSON and lean). Error codes are the iote_err numbers
+ * (iotenvelope.h); the replay window's are IOTE_REPLAY_DUPLICATE / _TOO_OLD.
  *
  * Built without a feature (-DIOTE_WITH_JSON=0 / -DIOTE_WITH_AES256=0, the AVR device configuration), a case that
  * needs it gets "unsupported <tcId> json|aes256" instead of pass/fail - only once the library itself refused
@@ -253,6 +261,12 @@ static int rd_compare(const uint8_t *want, size_t have, uint32_t n)
 /* ---- state --------------------------------------------------------------------------------------------- */
 
 static iote_keys keys;
+#if IOTE_WITH_LEAN
+static iote_lean_keys lean_keys;
+static char lean_dev[IOTE_MAX_DEV + 2];
+static iote_window window;
+#endif
+static uint8_t step_failed; /* a P step of the current case went wrong */
 static iote_header hdr;
 static char tok[34]; /* the longest token kept whole is an IV in hex; device ids are compared as they come */
 #if defined(__AVR__)
@@ -274,6 +288,7 @@ static uint32_t tc_id;
 
 static void verdict_unsupported(uint8_t feature)
 {
+    step_failed = 0; /* the case is over */
     io_puts(MSG_STR("unsupported "));
     io_putu(tc_id);
     io_puts(feature == FEAT_JSON ? MSG_STR(" json\n") : MSG_STR(" aes256\n"));
@@ -282,6 +297,7 @@ static void verdict_unsupported(uint8_t feature)
 
 static void verdict(int ok, const char *why, int code)
 {
+    step_failed = 0; /* the case is over */
     io_puts(ok ? MSG_STR("pass ") : MSG_STR("fail "));
     io_putu(tc_id);
     if (!ok) {
@@ -320,18 +336,47 @@ static void check_guard(const uint8_t *p, size_t n)
 }
 #endif
 
-/* O <tcId> <fmt> <recv> <n> + n bytes */
-static void cmd_open(void)
+/* the open of O and L: compact/JSON with keys, or lean with lean_keys for lean_dev */
+static int open_any(uint8_t recv, const uint8_t *text, size_t n, uint8_t *out, size_t cap)
+{
+#if IOTE_WITH_LEAN
+    if (open_fmt == IOTE_FMT_LEAN) {
+        return iote_lean_open(&lean_keys, recv, lean_dev, (uint8_t)strlen(lean_dev), text, n, IOTE_FMT_LEAN, out, cap,
+                              &hdr, &msg_len);
+    }
+#endif
+    return iote_open(&keys, recv, (const char *)text, n, open_fmt, out, cap, &hdr, &msg_len);
+}
+
+/* O <tcId> <fmt> <recv> <n> + n bytes;  L <tcId> <recv> <dev> <window> <n> + n bytes */
+static void cmd_open(int lean)
 {
     int ok = 1;
     uint8_t recv, missing;
+    uint8_t use_window = 0;
     uint32_t n;
     rd_token(tok, sizeof tok);
     tc_id = to_u32(tok, &ok);
-    rd_token(tok, sizeof tok);
-    open_fmt = tok[0] == 'j' ? IOTE_FMT_JSON : IOTE_FMT_COMPACT;
+    if (!lean) {
+        rd_token(tok, sizeof tok);
+        open_fmt = tok[0] == 'j' ? IOTE_FMT_JSON : IOTE_FMT_COMPACT;
+    }
     rd_token(tok, sizeof tok);
     recv = tok[0] == 'd' ? IOTE_DOWN : IOTE_UP;
+    if (lean) {
+#if IOTE_WITH_LEAN
+        open_fmt = IOTE_FMT_LEAN;
+        if (rd_token(lean_dev, sizeof lean_dev) < 0) {
+            ok = 0;
+        }
+        rd_token(tok, sizeof tok);
+        use_window = tok[0] == '1';
+#else
+        ok = 0; /* this build has no lean form */
+        rd_token(tok, sizeof tok);
+        rd_token(tok, sizeof tok);
+#endif
+    }
     rd_token(tok, sizeof tok);
     n = to_u32(tok, &ok);
     skip_line();
@@ -357,8 +402,7 @@ static void cmd_open(void)
             }
         }
     }
-    open_rc = iote_open(&keys, recv, (const char *)buf, n < IO_BUF ? n : IO_BUF, open_fmt, buf, IO_BUF, &hdr,
-                        &msg_len);
+    open_rc = open_any(recv, buf, n < IO_BUF ? n : IO_BUF, buf, IO_BUF);
 #else
     {
         /* text and output in separate exactly sized heap blocks; the output gets the decoded size */
@@ -371,7 +415,7 @@ static void cmd_open(void)
         }
         free(msg_heap);
         msg_heap = guarded(cap);
-        open_rc = ok ? iote_open(&keys, recv, (const char *)text, n, open_fmt, msg_heap, cap, &hdr, &msg_len) : -1;
+        open_rc = ok ? open_any(recv, text, n, msg_heap, cap) : -1;
         check_guard(text, n);
         check_guard(msg_heap, cap);
         free(text);
@@ -379,6 +423,28 @@ static void cmd_open(void)
 #endif
     if (missing != 0 && open_rc == IOTE_ERR_ARGUMENT) {
         open_unsupported = missing;
+    }
+#if IOTE_WITH_LEAN
+    if (use_window && open_rc == IOTE_OK) {
+        open_rc = iote_window_accept(&window, hdr.seq);
+    }
+#else
+    (void)use_window;
+#endif
+}
+
+/* P <code> <m> + m bytes */
+static void cmd_step(void)
+{
+    int ok = 1;
+    uint32_t want, m;
+    rd_token(tok, sizeof tok);
+    want = to_u32(tok, &ok);
+    rd_token(tok, sizeof tok);
+    m = to_u32(tok, &ok);
+    skip_line();
+    if (!rd_compare(MSG, open_rc == IOTE_OK ? msg_len : 0, m) || !ok || (uint32_t)open_rc != want) {
+        step_failed = 1;
     }
 }
 
@@ -392,6 +458,8 @@ static void cmd_expect_error(void)
     skip_line();
     if (ok && open_unsupported) {
         verdict_unsupported(open_unsupported);
+    } else if (step_failed) {
+        verdict(0, MSG_STR("an earlier envelope of the case"), -1);
     } else if (open_rc == IOTE_OK) {
         verdict(0, MSG_STR("opened; expected error"), (int)want);
     } else {
@@ -420,8 +488,8 @@ static void cmd_expect_valid(void)
     rd_token(tok, sizeof tok);
     ts = to_u32(tok, &ok);
     rd_token(tok, sizeof tok);
-    if (!from_hex(tok, iv, sizeof iv)) {
-        ok = 0;
+    if (!(open_fmt == IOTE_FMT_LEAN && tok[0] == '-' && tok[1] == '\0') && !from_hex(tok, iv, sizeof iv)) {
+        ok = 0; /* the lean form has no IV on the wire: "-" */
     }
     rd_token(tok, sizeof tok);
     reseal = tok[0] == '1';
@@ -465,16 +533,31 @@ static void cmd_expect_valid(void)
             f.seq = hdr.seq;
             f.ts = hdr.ts;
 #if defined(__AVR__)
-            rc = iote_seal(&keys, &f, iv, buf, msg_len, open_fmt, (char *)buf, IO_BUF, &out_len);
+#if IOTE_WITH_LEAN
+            if (open_fmt == IOTE_FMT_LEAN) {
+                rc = iote_lean_seal(&lean_keys, &f, buf, msg_len, IOTE_FMT_LEAN, buf, IO_BUF, &out_len);
+            } else
+#endif
+            {
+                rc = iote_seal(&keys, &f, iv, buf, msg_len, open_fmt, (char *)buf, IO_BUF, &out_len);
+            }
             if (!rd_compare(buf, rc == IOTE_OK ? out_len : 0, n) && ok) {
                 ok = 0;
                 why = MSG_STR("seal-mismatch");
             }
 #else
             {
-                size_t want = iote_sealed_len(&f, msg_len, open_fmt);
+                size_t want = open_fmt == IOTE_FMT_LEAN ? iote_lean_sealed_len(&f, msg_len, IOTE_FMT_LEAN)
+                                                        : iote_sealed_len(&f, msg_len, open_fmt);
                 uint8_t *out = guarded(want + 1); /* exactly the stated size, NUL included */
-                rc = iote_seal(&keys, &f, iv, msg_heap, msg_len, open_fmt, (char *)out, want + 1, &out_len);
+#if IOTE_WITH_LEAN
+                if (open_fmt == IOTE_FMT_LEAN) {
+                    rc = iote_lean_seal(&lean_keys, &f, msg_heap, msg_len, IOTE_FMT_LEAN, out, want + 1, &out_len);
+                } else
+#endif
+                {
+                    rc = iote_seal(&keys, &f, iv, msg_heap, msg_len, open_fmt, (char *)out, want + 1, &out_len);
+                }
                 if ((!rd_compare(out, rc == IOTE_OK ? out_len : 0, n) || out_len != want) && ok) {
                     ok = 0;
                     why = MSG_STR("seal-mismatch");
@@ -502,7 +585,7 @@ static void cmd_expect_valid(void)
     if (proto_ok && open_unsupported) {
         verdict_unsupported(open_unsupported);
     } else {
-        verdict(ok, why, -1);
+        verdict(ok && !step_failed, step_failed ? MSG_STR("an earlier envelope of the case") : why, -1);
     }
 }
 
@@ -536,7 +619,14 @@ static void cmd_key(void)
     int n = rd_hex(secret, sizeof secret);
     int rc;
     skip_line();
+    iote_keys_wipe(&keys); /* frees the previous key's backend contexts */
     rc = (n == 16 || n == 32) ? iote_keys_init(&keys, secret, (size_t)n) : IOTE_ERR_BAD_KEY;
+#if IOTE_WITH_LEAN
+    iote_lean_keys_wipe(&lean_keys);
+    if (rc == IOTE_OK) {
+        rc = iote_lean_keys_init(&lean_keys, secret, (size_t)n);
+    }
+#endif
     memset(secret, 0, sizeof secret);
     key_unsupported = (!IOTE_WITH_AES256 && n == 32 && rc == IOTE_ERR_BAD_KEY) ? FEAT_AES256 : 0;
     io_puts(MSG_STR("key "));
@@ -707,7 +797,16 @@ static int vector_loop(void)
         last_delim = ' ';
         switch (c) {
         case 'K': cmd_key(); break;
-        case 'O': cmd_open(); break;
+        case 'O': cmd_open(0); break;
+        case 'L': cmd_open(1); break;
+        case 'P': cmd_step(); break;
+        case 'W':
+            skip_line();
+#if IOTE_WITH_LEAN
+            iote_window_init(&window);
+#endif
+            step_failed = 0;
+            break;
         case 'X': cmd_expect_error(); break;
         case 'V': cmd_expect_valid(); break;
         case 'C': cmd_cipher(); break;
@@ -769,10 +868,15 @@ static const char *USAGE =
     "usage: iote-runner vectors                      (vector protocol on stdin, see the source)\n"
     "       iote-runner info                         (backend and error names)\n"
     "       iote-runner seal --key HEX --device ID --seq N --ts N [--iv HEX] [--dir up|down]\n"
-    "                        [--type data|resync-request|resync-response] [--format compact|json]  < plaintext\n"
+    "                        [--type data|resync-request|resync-response] [--format compact|json|lean|lean-raw]\n"
+    "                        < plaintext                (lean: no --iv, the IV is derived from seq)\n"
     "       iote-runner open --key HEX [--dir up|down] [--format auto|compact|json]  < envelope\n"
+    "       iote-runner open --key HEX --format lean|lean-raw --device ID [--dir up|down]  < envelope\n"
     "       iote-runner resync-request --key HEX --device ID --seq N --ts N --nonce HEX [--iv HEX] [--format F]\n"
-    "       iote-runner resync-accept --key HEX --nonce HEX --counter N [--format F]  < response\n";
+    "       iote-runner resync-accept --key HEX --nonce HEX --counter N [--sent-ms N --now-ms N] [--format F]\n"
+    "                        < response   (the request was sent at --sent-ms, the response read at --now-ms:\n"
+    "                        the device's monotonic milliseconds, both 0 unless given)\n"
+    "Text input may end in one LF or CR LF (the library removes it); seal prints one after the text.\n";
 
 static int exit_code(int rc)
 {
@@ -785,6 +889,7 @@ static int exit_code(int rc)
     case IOTE_ERR_AUTH:
     case IOTE_ERR_DIRECTION: return 5;
     case IOTE_ERR_ARGUMENT: return 2;
+    case IOTE_ERR_STALE: return 7;
     default: return 10;
     }
 }
@@ -826,10 +931,19 @@ static int random_bytes(uint8_t *out, size_t n)
     return got == n;
 }
 
-static int parse_common(int argc, char **argv, int *format, int allow_auto)
+static iote_lean_keys lean_keys;
+
+static int is_lean(int format)
+{
+    return format == IOTE_FMT_LEAN || format == IOTE_FMT_LEAN_RAW;
+}
+
+/* --key and --format; lean formats (allow_lean) derive the lean keys instead of the compact/JSON ones */
+static int parse_common(int argc, char **argv, int *format, int allow_auto, int allow_lean)
 {
     uint8_t secret[32];
     size_t len = 0;
+    int rc;
     const char *fmt = opt(argc, argv, "--format");
     if (!hex_arg(opt(argc, argv, "--key"), secret, sizeof secret, &len)) {
         fputs("iote-runner: --key HEX (16 or 32 bytes) is required\n", stderr);
@@ -837,15 +951,21 @@ static int parse_common(int argc, char **argv, int *format, int allow_auto)
     }
     *format = allow_auto ? IOTE_FMT_AUTO : IOTE_FMT_COMPACT;
     if (fmt != NULL) {
-        *format = strcmp(fmt, "json") == 0 ? IOTE_FMT_JSON : strcmp(fmt, "compact") == 0 ? IOTE_FMT_COMPACT : -1;
-        if (*format < 0 && !(allow_auto && strcmp(fmt, "auto") == 0)) {
+        *format = strcmp(fmt, "json") == 0       ? IOTE_FMT_JSON
+                  : strcmp(fmt, "compact") == 0  ? IOTE_FMT_COMPACT
+                  : strcmp(fmt, "lean") == 0     ? IOTE_FMT_LEAN
+                  : strcmp(fmt, "lean-raw") == 0 ? IOTE_FMT_LEAN_RAW
+                                                 : -1;
+        if ((*format < 0 && !(allow_auto && strcmp(fmt, "auto") == 0)) || (is_lean(*format) && !allow_lean)) {
             return IOTE_ERR_ARGUMENT;
         }
         if (*format < 0) {
             *format = IOTE_FMT_AUTO;
         }
     }
-    return iote_keys_init(&keys, secret, len);
+    rc = is_lean(*format) ? iote_lean_keys_init(&lean_keys, secret, len) : iote_keys_init(&keys, secret, len);
+    memset(secret, 0, sizeof secret);
+    return rc;
 }
 
 static int parse_fields(int argc, char **argv, iote_fields *f, uint8_t iv[IOTE_IV_LEN])
@@ -898,11 +1018,16 @@ static int cli_seal(int argc, char **argv, int resync)
     size_t len = 0, need, out_len = 0;
     uint8_t *msg;
     char *out;
-    int rc = parse_common(argc, argv, &format, 0);
+    iote_resync rs;
+    int rc = parse_common(argc, argv, &format, 0, !resync);
     if (rc != IOTE_OK) {
         return fail(rc);
     }
     rc = parse_fields(argc, argv, &f, iv);
+    if (rc == IOTE_OK && is_lean(format) && opt(argc, argv, "--iv") != NULL) {
+        fputs("iote-runner: the lean form derives its IV from --seq (no --iv)\n", stderr);
+        rc = IOTE_ERR_ARGUMENT;
+    }
     if (rc != IOTE_OK) {
         return fail(rc);
     }
@@ -921,16 +1046,21 @@ static int cli_seal(int argc, char **argv, int resync)
             return fail(IOTE_ERR_ARGUMENT);
         }
     }
-    need = iote_sealed_len(&f, len, format);
+    need = is_lean(format) ? iote_lean_sealed_len(&f, len, format) : iote_sealed_len(&f, len, format);
     out = (char *)malloc(need + 1);
     if (need == 0 || out == NULL) {
         rc = IOTE_ERR_MALFORMED;
     } else if (resync) {
-        rc = iote_resync_request(&keys, f.dev, f.dev_len, f.seq, f.ts, iv, nonce, format, out, need + 1, &out_len);
+        rc = iote_resync_request(&keys, &rs, f.dev, f.dev_len, f.seq, f.ts, iv, nonce, 0, format, out, need + 1,
+                                 &out_len);
+    } else if (is_lean(format)) {
+        rc = iote_lean_seal(&lean_keys, &f, msg, len, format, out, need + 1, &out_len);
     } else {
         rc = iote_seal(&keys, &f, iv, msg, len, format, out, need + 1, &out_len);
     }
-    if (rc == IOTE_OK) {
+    if (rc == IOTE_OK && format == IOTE_FMT_LEAN_RAW) {
+        fwrite(out, 1, out_len, stdout); /* binary: no newline */
+    } else if (rc == IOTE_OK) {
         emit(out, out_len);
     }
     free(out);
@@ -940,31 +1070,32 @@ static int cli_seal(int argc, char **argv, int resync)
     return rc == IOTE_OK ? 0 : fail(rc);
 }
 
-static size_t trimmed(const uint8_t *text, size_t len)
-{
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) {
-        len--;
-    }
-    return len;
-}
-
 static int cli_open(int argc, char **argv)
 {
     const char *dir = opt(argc, argv, "--dir");
     int format;
     size_t len = 0, n = 0;
+    const char *dev = opt(argc, argv, "--device");
     uint8_t *text;
-    int rc = parse_common(argc, argv, &format, 1);
+    uint8_t expect = (dir != NULL && strcmp(dir, "down") == 0) ? IOTE_DOWN : IOTE_UP;
+    int rc = parse_common(argc, argv, &format, 1, 1);
     if (rc != IOTE_OK) {
         return fail(rc);
+    }
+    if (is_lean(format) && (dev == NULL || strlen(dev) > 255)) {
+        fputs("iote-runner: the lean form needs --device ID (it is not on the wire)\n", stderr);
+        return fail(IOTE_ERR_ARGUMENT);
     }
     text = read_all(stdin, &len);
     if (text == NULL) {
         return fail(IOTE_ERR_ARGUMENT);
     }
-    len = trimmed(text, len);
-    rc = iote_open(&keys, (dir != NULL && strcmp(dir, "down") == 0) ? IOTE_DOWN : IOTE_UP, (const char *)text, len,
-                   format, text, len, &hdr, &n); /* in place */
+    /* in place; the library removes one trailing newline from text and nothing else */
+    if (is_lean(format)) {
+        rc = iote_lean_open(&lean_keys, expect, dev, (uint8_t)strlen(dev), text, len, format, text, len, &hdr, &n);
+    } else {
+        rc = iote_open(&keys, expect, (const char *)text, len, format, text, len, &hdr, &n);
+    }
     if (rc == IOTE_OK) {
         fwrite(text, 1, n, stdout);
         fprintf(stderr, "device=%s seq=%lu ts=%lu type=%u dir=%u\n", hdr.dev, (unsigned long)hdr.seq,
@@ -976,19 +1107,27 @@ static int cli_open(int argc, char **argv)
 
 static int cli_resync_accept(int argc, char **argv)
 {
-    uint8_t nonce[IOTE_NONCE_LEN];
+    iote_resync rs;
     size_t nlen = 0, len = 0;
-    uint32_t counter, backend_time = 0;
+    uint32_t counter, backend_time = 0, now_ms = 0;
     int ok = 1;
     int format;
     uint8_t *text;
-    int rc = parse_common(argc, argv, &format, 1);
+    int rc = parse_common(argc, argv, &format, 1, 0);
     if (rc != IOTE_OK) {
         return fail(rc);
     }
-    if (!hex_arg(opt(argc, argv, "--nonce"), nonce, sizeof nonce, &nlen) || nlen != sizeof nonce ||
+    memset(&rs, 0, sizeof rs);
+    if (!hex_arg(opt(argc, argv, "--nonce"), rs.nonce, sizeof rs.nonce, &nlen) || nlen != sizeof rs.nonce ||
         opt(argc, argv, "--counter") == NULL) {
         return fail(IOTE_ERR_ARGUMENT);
+    }
+    rs.pending = 1; /* the request this process stands for was sent at --sent-ms */
+    if (opt(argc, argv, "--sent-ms") != NULL) {
+        rs.sent_ms = to_u32(opt(argc, argv, "--sent-ms"), &ok);
+    }
+    if (opt(argc, argv, "--now-ms") != NULL) {
+        now_ms = to_u32(opt(argc, argv, "--now-ms"), &ok);
     }
     counter = to_u32(opt(argc, argv, "--counter"), &ok);
     text = read_all(stdin, &len);
@@ -996,8 +1135,7 @@ static int cli_resync_accept(int argc, char **argv)
         free(text);
         return fail(IOTE_ERR_ARGUMENT);
     }
-    len = trimmed(text, len);
-    rc = iote_resync_accept(&keys, (const char *)text, len, format, text, len, nonce, &counter, &backend_time);
+    rc = iote_resync_accept(&keys, &rs, (const char *)text, len, format, text, len, now_ms, &counter, &backend_time);
     free(text);
     if (rc != IOTE_OK) {
         return fail(rc);
@@ -1020,7 +1158,7 @@ int main(int argc, char **argv)
         int i;
         printf("backend %s\nlibrary %s\njson %d\naes256 %d\nerrors", iote_be_name(), IOTE_VERSION_STRING,
                IOTE_WITH_JSON, IOTE_WITH_AES256);
-        for (i = 0; i <= IOTE_REPLAY_TOO_OLD; i++) {
+        for (i = 0; i <= IOTE_ERR_STALE; i++) {
             printf(" %s", iote_error_name(i));
         }
         putchar('\n');

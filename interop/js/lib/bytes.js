@@ -22,13 +22,52 @@ function concat(parts) {
   return res;
 }
 
-function utf8Encode(text) { return new TextEncoder().encode(text); }
+const ENCODER = new TextEncoder();
+const DECODER = new TextDecoder('utf-8', { fatal: true });
+
+function utf8Encode(text) { return HAS_BUFFER ? Buffer.from(text, 'utf8') : ENCODER.encode(text); }
 
 function utf8Decode(bytes, what) {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return DECODER.decode(bytes);
   } catch (e) {
     throw new MalformedError(`${what || 'data'} is not UTF-8 text`);
+  }
+}
+
+/** Number of bytes `text` takes in UTF-8 (lone surrogates count as the 3 bytes of U+FFFD). */
+function utf8Length(text) {
+  if (HAS_BUFFER) return Buffer.byteLength(text, 'utf8');
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { n += 4; i++; } else n += 3;
+  }
+  return n;
+}
+
+const B64U_VALUE = new Int8Array(128).fill(-1);
+'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('').forEach((c, i) => { B64U_VALUE[c.charCodeAt(0)] = i; });
+
+/**
+ * Strict unpadded base64url (SPEC.md §5.1): alphabet, length not 1 mod 4, unused trailing bits zero. Throws
+ * MalformedError naming the defect; returns nothing. One pass over the text (a regex test).
+ */
+function checkB64u(text, what) {
+  what = what || 'base64url';
+  if (typeof text !== 'string') throw new MalformedError(`${what}: expected text`);
+  if (!URL_RE.test(text)) {
+    let c = null;
+    for (const ch of text) if (!/[A-Za-z0-9_-]/.test(ch)) { c = ch; break; }
+    const hint = c === '=' ? " ('=' padding is not used)" : ('+/'.includes(c) ? ' (that is the standard alphabet; envelope v1 uses base64url)' : '');
+    throw new MalformedError(`${what}: invalid character ${JSON.stringify(c)}${hint}`);
+  }
+  const rest = text.length % 4;
+  if (rest === 1) throw new MalformedError(`${what}: impossible length ${text.length} (a character is missing or extra)`);
+  if (rest && (B64U_VALUE[text.charCodeAt(text.length - 1)] & (rest === 2 ? 0x0f : 0x03))) {
+    throw new MalformedError(`${what}: non-canonical base64 (unused trailing bits are not zero)`);
   }
 }
 
@@ -61,22 +100,29 @@ function constantTimeEqual(a, b) {
   return diff === 0;
 }
 
+let nodeRandomFill = null;
+try {
+  // eslint-disable-next-line global-require
+  nodeRandomFill = require('crypto').randomFillSync || null;
+} catch (e) {
+  nodeRandomFill = null; // not Node.js: the Web Crypto API below
+}
+
 function randomBytes(n) {
   // Always the platform CSPRNG. crypto-js 3.x's WordArray.random is Math.random based: never used here.
+  if (nodeRandomFill) return nodeRandomFill(Buffer.allocUnsafe(n));
   const res = new Uint8Array(n);
   if (typeof globalThis !== 'undefined' && globalThis.crypto && globalThis.crypto.getRandomValues) {
     globalThis.crypto.getRandomValues(res);
     return res;
   }
-  // eslint-disable-next-line global-require
-  const nodeCrypto = require('crypto');
-  res.set(nodeCrypto.randomBytes(n));
-  return res;
+  throw new Error('no cryptographically secure random source (crypto.getRandomValues) on this platform');
 }
 
 function asBytes(value, what) {
   if (value instanceof Uint8Array) return value;
   if (typeof value === 'string') return utf8Encode(value);
+  if (HAS_BUFFER && Buffer.isBuffer(value)) return value;
   if (value && value.buffer instanceof ArrayBuffer && typeof value.byteLength === 'number') {
     return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   }
@@ -172,6 +218,6 @@ function bind(CryptoJS) {
 }
 
 module.exports = {
-  bind, out, concat, utf8Encode, utf8Decode, hexEncode, hexDecode, equalBytes, constantTimeEqual, randomBytes,
-  asBytes,
+  bind, out, concat, utf8Encode, utf8Decode, utf8Length, hexEncode, hexDecode, equalBytes, constantTimeEqual,
+  randomBytes, asBytes, checkB64u,
 };

@@ -109,4 +109,42 @@ function bind(CryptoJS, B) {
   return { encryptCbc, decryptCbcRaw, decryptCbc, cryptojsDecrypt, padObject };
 }
 
-module.exports = { bind, unpad, checkAesKey, checkPadding, PADDINGS, CRYPTOJS_PAD_NAMES };
+/**
+ * The same functions with AES-CBC on node:crypto for the cases node:crypto does exactly as crypto-js (PKCS#7 or
+ * no padding, a 16-byte IV); crypto-js's other paddings and its IV zero-fill/truncation stay on crypto-js.
+ */
+function bindNode(nodeCrypto, base) {
+  const ALG = { 16: 'aes-128-cbc', 24: 'aes-192-cbc', 32: 'aes-256-cbc' };
+  const NATIVE = { pkcs7: true, none: true };
+
+  function encryptCbc(key, iv, plaintext, padding) {
+    padding = padding || 'pkcs7';
+    checkAesKey(key);
+    checkPadding(padding);
+    if (!NATIVE[padding] || iv.length !== 16) return base.encryptCbc(key, iv, plaintext, padding);
+    if (padding === 'none' && plaintext.length % 16) {
+      throw new MalformedError(`NoPadding needs a multiple of 16 bytes, got ${plaintext.length}`);
+    }
+    const c = nodeCrypto.createCipheriv(ALG[key.length], key, iv);
+    c.setAutoPadding(padding === 'pkcs7');
+    return Buffer.concat([c.update(plaintext), c.final()]);
+  }
+
+  function decryptCbcRaw(key, iv, ciphertext) {
+    checkAesKey(key);
+    if (!ciphertext.length) throw new MalformedError('ciphertext is empty (CBC with padding always produces at least one block)');
+    if (ciphertext.length % 16) throw new MalformedError(`ciphertext length ${ciphertext.length} is not a multiple of 16`);
+    if (iv.length !== 16) return base.decryptCbcRaw(key, iv, ciphertext);
+    const d = nodeCrypto.createDecipheriv(ALG[key.length], key, iv);
+    d.setAutoPadding(false);
+    return Buffer.concat([d.update(ciphertext), d.final()]);
+  }
+
+  function decryptCbc(key, iv, ciphertext, padding) {
+    return unpad(decryptCbcRaw(key, iv, ciphertext), padding || 'pkcs7');
+  }
+
+  return { ...base, encryptCbc, decryptCbcRaw, decryptCbc };
+}
+
+module.exports = { bind, bindNode, unpad, checkAesKey, checkPadding, PADDINGS, CRYPTOJS_PAD_NAMES };

@@ -27,13 +27,24 @@ const DirectionError = define('DirectionError', AuthenticationError, 'wrong-dire
 const ReplayError = define('ReplayError', IotEnvelopeError, 'replay');
 const DuplicateError = define('DuplicateError', ReplayError, 'replay-duplicate');
 const TooOldError = define('TooOldError', ReplayError, 'replay-too-old');
+const RateLimitError = define('RateLimitError', ReplayError, 'rate-limited');
 const TimestampError = define('TimestampError', IotEnvelopeError, 'timestamp');
 const StaleError = define('StaleError', TimestampError, 'stale');
 const FutureError = define('FutureError', TimestampError, 'future');
 const TimeUnknownError = define('TimeUnknownError', TimestampError, 'time-unknown');
 
+/**
+ * Untrusted text (a JSON member name, a direction value ...) as it may appear in a message: JSON-quoted, so
+ * control characters and line breaks cannot forge log lines, and cut to `max` characters.
+ */
+function quote(value, max) {
+  const limit = max || 40;
+  const text = String(value);
+  return text.length > limit ? `${JSON.stringify(text.slice(0, limit))}... (${text.length} characters)` : JSON.stringify(text);
+}
+
 module.exports = {
   IotEnvelopeError, MalformedError, UnsupportedVersionError, PaddingError, KeyFormatError, UnknownDeviceError,
-  AuthenticationError, DirectionError, ReplayError, DuplicateError, TooOldError, TimestampError, StaleError,
-  FutureError, TimeUnknownError,
+  AuthenticationError, DirectionError, ReplayError, DuplicateError, TooOldError, RateLimitError, TimestampError,
+  StaleError, FutureError, TimeUnknownError, quote,
 };

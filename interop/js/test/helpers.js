@@ -27,4 +27,10 @@ function libs() {
   return versions.map((v) => [v, iotenvelope.create(require(`crypto-js-${v}`), v)]);
 }
 
-module.exports = { iotenvelope, VECTORS, vectorFiles, libs, EXPECTED };
+/** [label, instance] for every crypto backend: node:crypto, then each installed crypto-js version. */
+function backends() {
+  const node = iotenvelope.create(iotenvelope.CryptoJS, iotenvelope.cryptoJsVersion, { backend: 'node:crypto' });
+  return [['node:crypto', node], ...libs().map(([v, ie]) => [`crypto-js ${v}`, ie])];
+}
+
+module.exports = { iotenvelope, VECTORS, vectorFiles, libs, backends, EXPECTED };

@@ -23,6 +23,12 @@ class Result:
     passed: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
+    #: one ``protocol.CaseOutcome`` per case when the peer reports them (protocol runners); otherwise verify
+    #: derives them from ``failures`` (each starts with the case's ``tcId N``)
+    cases: list = field(default_factory=list)
+    #: cases the peer could not check (a protocol runner lacking an op, form or profile): never passed
+    unsupported: int = 0
+    unsupported_reason: str = ""
 
     def record(self, ok: bool, label: str, detail: str = "") -> None:
         if ok:
@@ -96,9 +102,48 @@ class Peer:
         """Release processes or files (called once at the end of a verify run)."""
 
 
+#: the repository root when the package runs from a checkout (interop/ beside iotenvelope/)
+REPOSITORY = Path(__file__).resolve().parents[3]
+
+
+def missing_repository_dir(module: Any) -> Path | None:
+    """A directory of the repository (``interop/...``, named by a module-level ``*_DIR`` path) that the peer
+    module needs and that is not there: the package was installed from a wheel, without the repository."""
+    for name, value in vars(module).items():
+        if name.endswith("_DIR") and isinstance(value, Path):
+            try:
+                value.relative_to(REPOSITORY / "interop")
+            except ValueError:
+                continue
+            if not value.is_dir():
+                return value
+    return None
+
+
+class NotInstalled(Peer):
+    """A repository peer (its code lives in interop/, outside the Python package) seen from an installed wheel:
+    the same row and columns, "not available" with the remedy."""
+
+    def __init__(self, peer: Peer, missing: Path):
+        self._peer = peer
+        self.name = peer.name
+        self.algorithms = peer.algorithms
+        self._reason = (f"needs {missing.relative_to(REPOSITORY).as_posix()}/ from the iotenvelope repository (not "
+                        "in the PyPI package): run verify in a checkout after .ci/install, or give your own runner "
+                        "with --peer")
+
+    def unavailable_reason(self) -> str | None:
+        return self._reason
+
+    def subset(self, data: dict) -> Subset | None:
+        return self._peer.subset(data)
+
+
 def discover() -> list[Peer]:
     modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
     peers: list[Peer] = []
     for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
-        peers.extend(module.discover())
+        missing = missing_repository_dir(module)
+        found = module.discover()
+        peers.extend(found if missing is None else [NotInstalled(p, missing) for p in found])
     return peers

@@ -16,7 +16,9 @@ gets the JSON and 32-byte-key cases (not the AES-192 ones, as for ``c-avr``) and
 ``unsupported json|aes256`` after the library refused it: a runner built with the full configuration would
 open them, which fails the cell.
 
-Files: ``envelope_v1.json`` (open + reseal every case), and Project Wycheproof's AES-CBC-PKCS5 file through
+Files: ``envelope_v1.json`` (open + reseal every case), ``envelope_v1_lean.json`` (the lean form: open for the
+case's device id, reseal; the repeated-seq cases through the C replay window), and Project Wycheproof's
+AES-CBC-PKCS5 file through
 ``iote_cbc_pkcs7_encrypt``/``_decrypt``, the AES-CBC + strict PKCS#7 that seal/open run (the backend's AES,
 the library's padding). The library takes 16- and 32-byte keys only (SPEC.md: no AES-192), so its Wycheproof
 cell is the file's 128- and 256-bit groups; verify reports the AES-192 tests as unsupported, not passed.
@@ -35,7 +37,7 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from .. import vectors
+from .. import lean_vectors, vectors
 from . import Peer, Result, Subset, key_size_subset
 
 ORDER = 30
@@ -51,13 +53,15 @@ UNSUPPORTED_KEYS = "key size 192 bits: the C library takes 16- and 32-byte keys 
 DEVICE_FLAGS = "-DIOTE_WITH_JSON=0 -DIOTE_WITH_AES256=0"
 UNSUPPORTED_DEVICE = (f"JSON form or 32-byte secret: the device configuration ({DEVICE_FLAGS}, measured by "
                       "bench/avr.py) has the compact form and 16-byte secrets only")
+UNSUPPORTED_DEVICE_LEAN = (f"32-byte secret: the device configuration ({DEVICE_FLAGS}, measured by bench/avr.py) "
+                           "has 16-byte secrets only")
 UNSUPPORTED_DEVICE_KEYS = (f"key size 192 or 256 bits: the device configuration ({DEVICE_FLAGS}) takes 16-byte "
                            "keys only (and the library has no AES-192)")
 
 #: iote_err numbers of interop/c/src/iotenvelope.h, by SPEC.md error name
 ERROR_CODES = {"ok": 0, "malformed": 1, "unsupported-version": 2, "bad-key": 3, "auth": 4, "wrong-direction": 5,
                "padding": 6, "buffer": 7, "argument": 8, "backend": 9,
-               "replay-duplicate": 11, "replay-too-old": 12}
+               "replay-duplicate": 11, "replay-too-old": 12, "stale": 13}
 #: numbers the C library no longer returns (10 was IOTE_ERR_RESYNC); iote_error_name() calls them "error"
 RESERVED_CODES = (10,)
 ERROR_NAMES = {v: k for k, v in ERROR_CODES.items()}
@@ -183,7 +187,60 @@ def cbc_buffer_need(test: dict) -> int:
     return m + n + max(n, (m // 16 + 1) * 16)
 
 
+def _strip_one_newline(text: str) -> str:
+    """SPEC.md section 5: what a receiver decodes (one trailing LF or CRLF removed): the text a reseal gives."""
+    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+
+
+def lean_script(data: dict, keep=None) -> tuple[bytes, list[tuple[int, str]]]:
+    """The runner's input for envelope_v1_lean.json: ``L`` opens each case for its ``dev`` with the lean keys;
+    valid cases are compared and sealed again (the IV comes from seq: ``V`` with iv ``-``); a RepeatedSeq case
+    opens its envelopes in order through one fresh replay window (``W``, ``P`` for all but the last)."""
+    out = bytearray()
+    cases: list[tuple[int, str]] = []
+    secret = None
+    for group, test in vectors.iter_tests(data):
+        if keep is not None and not keep(test):
+            continue
+        if group["secret"] != secret:
+            secret = group["secret"]
+            out += f"K {secret}\n".encode()
+        recv = "d" if group["receiverDirection"] == "down" else "u"
+        if "envelopes" in test:
+            out += b"W\n"
+            steps = list(zip(test["envelopes"], test["results"], test.get("msgs", [])))
+            for i, (text, outcome, msg) in enumerate(steps):
+                raw = text.encode("utf-8")
+                out += f"L {test['tcId']} {recv} {test['dev']} 1 {len(raw)}\n".encode() + raw + b"\n"
+                if i < len(steps) - 1:
+                    plain = bytes.fromhex(msg) if outcome == "valid" else b""
+                    code = ERROR_CODES["ok"] if outcome == "valid" else ERROR_CODES.get(outcome, 99)
+                    out += f"P {code} {len(plain)}\n".encode() + plain + b"\n"
+                else:
+                    out += f"X {ERROR_CODES.get(outcome, 99)}\n".encode()
+        else:
+            text = test["envelope"].encode("utf-8")
+            out += f"L {test['tcId']} {recv} {test['dev']} 0 {len(text)}\n".encode() + text + b"\n"
+            if test["result"] == "valid":
+                msg = bytes.fromhex(test["msg"])
+                kind = {"data": 0, "resync-request": 1, "resync-response": 2}[test["type"]]
+                again = _strip_one_newline(test["envelope"]).encode("utf-8")
+                out += (f"V {test['direction'][0]} {kind} {test['dev']} {test['seq']} {test['ts']} - 1 "
+                        f"{len(msg)}\n").encode() + msg + b"\n" + f"R {len(again)}\n".encode() + again + b"\n"
+            else:
+                out += f"X {ERROR_CODES.get(test.get('error', ''), 99)}\n".encode()
+        cases.append((test["tcId"], vectors.label(test)))
+    out += b"Q\n"
+    return bytes(out), cases
+
+
+def lean_buffer_need(test: dict) -> int:
+    """Bytes of the AVR runner's buffer one lean case needs (its longest envelope text)."""
+    return max(len(t.encode()) for t in test.get("envelopes", [test.get("envelope", "")]))
+
+
 SCRIPTS = {vectors.ENVELOPE_ALGORITHM: (envelope_script, lambda t: len(t["envelope"].encode())),
+           lean_vectors.LEAN_ALGORITHM: (lean_script, lean_buffer_need),
            WYCHEPROOF_CBC: (cbc_script, cbc_buffer_need)}
 
 
@@ -247,7 +304,8 @@ def device_feature(group: dict, test: dict) -> str | None:
 
 
 def device_subset(data: dict) -> Subset | None:
-    """The cases of a file the device configuration checks: compact form, 16-byte secrets / AES-128 keys."""
+    """The cases of a file the device configuration checks: compact form (and lean), 16-byte secrets / AES-128
+    keys."""
     if vectors.algorithm_of(data) == WYCHEPROOF_CBC:
         return key_size_subset(data, (128,), UNSUPPORTED_DEVICE_KEYS)
     groups, left_out = [], 0
@@ -256,6 +314,8 @@ def device_subset(data: dict) -> Subset | None:
         left_out += len(group.get("tests", [])) - len(tests)
         if tests:
             groups.append({**group, "tests": tests})
+    if vectors.algorithm_of(data) == lean_vectors.LEAN_ALGORITHM:  # the lean form is in the device build
+        return Subset("[16-byte secret]", {**data, "testGroups": groups}, left_out, UNSUPPORTED_DEVICE_LEAN)
     return Subset("[compact,16-byte secret]", {**data, "testGroups": groups}, left_out, UNSUPPORTED_DEVICE)
 
 

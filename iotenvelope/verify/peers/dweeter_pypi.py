@@ -24,8 +24,9 @@ import types
 from pathlib import Path
 
 from ...primitives import b64
-from .. import vectors
+from .. import protocol, vectors
 from . import Peer, Result
+from .python import RunnerPeer
 
 ORDER = 60
 ALGORITHM = "dweeter-0.3.0"
@@ -202,9 +203,41 @@ def check_file(data: dict) -> Result:
     return result
 
 
-class DweeterPackagePeer(Peer):
-    name = "dweeter-pypi"
+def handle(request: dict) -> dict:
+    """The real dweeter as a protocol runner (docs/runner-protocol.md, profile ``dweeter``): legacy-seal is
+    ``send_data`` at the request's time (the POST it made is the answer), legacy-open is ``get_new_data`` against a
+    service holding the request's dweet."""
+    rid, op = request.get("id"), request.get("op")
+    if op == "hello":
+        return {"id": rid, "ok": True, "protocol": protocol.PROTOCOL_VERSION, "name": "dweeter (PyPI)",
+                "version": str(versions()["dweeter"]), "ops": ["legacy-open", "legacy-seal"], "forms": [],
+                "profiles": ["dweeter"]}
+    if op not in ("legacy-open", "legacy-seal") or request.get("profile") != "dweeter":
+        return {"id": rid, "ok": False, "error": "unsupported", "message": "only the dweeter profile"}
+    try:
+        params = request["params"]
+        mailbox, use_base64, key = params["mailbox"], params["use_base64"], request["passphrase"]
+        if op == "legacy-seal":
+            gmtime = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(request["ts"]))
+            service, _ = send(mailbox, key, request["data"], gmtime, use_base64)
+            method, url, headers, body = service.posts[0]
+            return {"id": rid, "ok": True, "thing": url.rsplit("/", 1)[1], "body": body,
+                    "wire": {"method": method, "url": url, "headers": headers, "body": body}}
+        (got,) = receive(mailbox, key, use_base64, request["dweet"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return {"id": rid, "ok": False, "error": "bad-request", "message": type(exc).__name__}
+    if got is None:
+        return {"id": rid, "ok": False, "error": "refused", "message": "the real get_new_data returned None"}
+    return {"id": rid, "ok": True, "data": got}
+
+
+class DweeterPackagePeer(RunnerPeer):
+    """The real package answering the protocol in-process: verify judges it with the same code as every row."""
+
     algorithms = frozenset({ALGORITHM})
+
+    def __init__(self) -> None:
+        super().__init__("dweeter-pypi", protocol.InProcessRunner("dweeter-pypi", handle))
 
     def unavailable_reason(self) -> str | None:
         try:
@@ -215,9 +248,6 @@ class DweeterPackagePeer(Peer):
         if installed != WANTED_VERSION:
             return f"dweeter {installed} is installed; the vectors need {WANTED_VERSION}"
         return None
-
-    def run(self, path: Path, data: dict) -> Result:
-        return check_file(data)
 
 
 def discover() -> list[Peer]:

@@ -1,4 +1,5 @@
-"""crypto-js under node as verify peers: one ``js-cryptojs-<version>`` per installed crypto-js version.
+"""interop/js under node as verify peers: ``js-node-crypto`` (the package's default backend under Node.js) and
+one ``js-cryptojs-<version>`` per installed crypto-js version (its crypto-js backend on that version).
 
 All of them talk to ONE long-lived ``node interop/js/bridge.js`` child process over JSON lines (started on
 first use, stopped by :meth:`NodeBridge.close`); that process loads every installed crypto-js version side by
@@ -24,7 +25,7 @@ ORDER = 10
 JS_DIR = Path(__file__).resolve().parents[3] / "interop" / "js"
 BRIDGE = JS_DIR / "bridge.js"
 EXPECTED_VERSIONS = ("3.3.0", "4.1.1", "4.2.0")
-ALGORITHMS = frozenset({"iotenvelope-v1", "AES-CBC-PKCS5", "cryptojs-aes"})
+ALGORITHMS = frozenset({"iotenvelope-v1", "iotenvelope-v1-lean", "AES-CBC-PKCS5", "cryptojs-aes"})
 INSTALL_HINT = "run .ci/install (or: cd interop/js && npm ci)"
 
 
@@ -173,14 +174,18 @@ def bridge() -> NodeBridge:
     return _BRIDGE
 
 
+NODE_CRYPTO = "node"  # the bridge's name for the node:crypto backend (its legacy profiles use crypto-js 4.2.0)
+
+
 class JsPeer(Peer):
-    """``js-cryptojs-<version>``: interop/js's checkers on that crypto-js version, through ``transport``."""
+    """``js-cryptojs-<version>`` (or ``js-node-crypto`` for version ``"node"``): interop/js's checkers on that
+    backend, through ``transport``."""
 
     algorithms = ALGORITHMS
 
     def __init__(self, version: str, transport: Any = None, suffix: str = "") -> None:
         self.version = version
-        self.name = f"js-cryptojs-{version}{suffix}"
+        self.name = f"js-node-crypto{suffix}" if version == NODE_CRYPTO else f"js-cryptojs-{version}{suffix}"
         self._transport = transport
 
     @property
@@ -188,7 +193,7 @@ class JsPeer(Peer):
         return self._transport or bridge()
 
     def unavailable_reason(self) -> str | None:
-        return unavailable_reason(self.version)
+        return unavailable_reason(None if self.version == NODE_CRYPTO else self.version)
 
     def run(self, path: Path, data: dict) -> Result:
         res = self.transport.call("check", lib=self.version, path=str(Path(path).resolve()))
@@ -202,4 +207,4 @@ class JsPeer(Peer):
 def discover() -> list[Peer]:
     versions = sorted(set(EXPECTED_VERSIONS) | set(installed_versions()),
                       key=lambda v: tuple(int(x) for x in v.split(".")))
-    return [JsPeer(v) for v in versions]
+    return [JsPeer(NODE_CRYPTO)] + [JsPeer(v) for v in versions]
