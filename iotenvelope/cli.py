@@ -333,7 +333,7 @@ NOT_A_READING = {
 }
 
 
-def _write(out, data: bytes, done: int) -> None:
+def _emit(out, data: bytes, done: int) -> None:
     """Write and flush ``data``; a closed or full stdout becomes a StoreError (exit 8): the group was already
     committed, so those envelopes are accepted but their results were not delivered."""
     try:
@@ -413,7 +413,7 @@ def cmd_open(opts: argparse.Namespace) -> int:
                 worst = worst or res.exit_code
             rows.append(json.dumps(row, ensure_ascii=False) + "\n")
         if rows:
-            _write(out, "".join(rows).encode("utf-8"), done)
+            _emit(out, "".join(rows).encode("utf-8"), done)
             done += len(rows)
     return worst
 
