@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--json", action="store_true", help='print {"findings": [...]} (best first)')
     diag.add_argument("--now", type=int, help="the time to judge timestamps against (default: this clock)")
     diag.add_argument("--device", help="device id for a lean envelope (the lean form does not carry it)")
+    diag.add_argument("--salt", help="the salt (hex or b64:) of a crypto-js PBKDF2 message whose salt travels separately")
 
     sub.add_parser("profiles", help="list the profiles")
 
@@ -525,7 +526,7 @@ def cmd_verify(opts: argparse.Namespace) -> int:
 def cmd_diagnose(opts: argparse.Namespace) -> int:
     from .profiles import diagnose
     report = diagnose.diagnose(_stdin_bytes(), key=opts.key, passphrase=opts.passphrase, iv=opts.iv, now=opts.now,
-                               device=opts.device)
+                               device=opts.device, salt=opts.salt)
     print(json.dumps(report.as_json(), ensure_ascii=False) if opts.json else report.render())
     return 0 if report.findings else EXIT_VERIFY_FAILED
 

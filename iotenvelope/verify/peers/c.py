@@ -155,8 +155,10 @@ def envelope_script(data: dict, keep=None) -> tuple[bytes, list[tuple[int, str]]
             kind = {"data": 0, "resync-request": 1, "resync-response": 2}[test["type"]]
             out += (f"V {test['direction'][0]} {kind} {test['dev']} {test['seq']} {test['ts']} {test['iv']} "
                     f"{int(reseal)} {len(msg)}\n").encode() + msg + b"\n"
-            if reseal:
-                out += f"R {len(text)}\n".encode() + text + b"\n"
+            if reseal:  # a TrailingNewline case reseals to the text without the newline the receiver stripped
+                again = (_strip_one_newline(test["envelope"]) if "TrailingNewline" in test["flags"]
+                         else test["envelope"]).encode("utf-8")
+                out += f"R {len(again)}\n".encode() + again + b"\n"
         else:
             out += f"X {ERROR_CODES.get(test.get('error', ''), 99)}\n".encode()
         cases.append((test["tcId"], vectors.label(test)))

@@ -18,7 +18,7 @@ from ... import __version__, envelope
 from ...envelope import Freshness
 from ...errors import IotEnvelopeError
 from ...primitives import b64, cipher, openssl, padding
-from .. import protocol
+from .. import legacy_tail, protocol
 from . import Peer, Result
 
 ORDER = 0
@@ -199,6 +199,7 @@ LEGACY: dict[str, Callable[[dict, bool], dict]] = {
     "spaniakos": _spaniakos, "spaniakos-legacy": lambda r, s: _spaniakos(r, s, legacy=True),
     "dweeter": _dweeter, "fernet": _fernet,
 }
+LEGACY.update(legacy_tail.HANDLERS)  # issue 14: cryptojs-pbkdf2 and the Arduino AES libraries
 
 
 def _legacy(sealing: bool) -> Callable[[dict], dict]:
