@@ -66,7 +66,7 @@ def build(out: Path) -> tuple[list[Path], list[str]]:
                 continue
             source = MP_DIR / src
             if not source.is_file():
-                problems.append(f"{pkg.name}: URL {src!r} names no file in interop/micropython/")
+                problems.append(f"{pkg.name}: URL {src!r} names no file beside the package file")
                 continue
             (out / src).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, out / src)
@@ -86,7 +86,8 @@ def check_package(name: str, tree: Path, base_url: str, work: Path) -> list[str]
     code = "import mip\nmip.install(%r, target=%r)\n" % (f"{base_url}/{name}", str(target))
     proc = run_mp(["-c", code], None, work)
     if proc.returncode != 0 or "Done" not in proc.stdout:
-        return [f"mip.install failed (exit {proc.returncode}): {(proc.stdout + proc.stderr).strip()[-300:]}"]
+        said = " | ".join((proc.stdout + proc.stderr).strip().splitlines())
+        return [f"mip.install failed (exit {proc.returncode}): {said[-300:]}"]
     problems = []
     want = {dest: src for dest, src in data.get("urls", [])}
     got = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
