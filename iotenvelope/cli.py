@@ -18,7 +18,6 @@ from typing import Sequence
 from . import __version__, profiles
 from .primitives import b64, httpauth
 from .replay import resync as resync_mod
-from .verify import matrix as verify_mod, protocol as verify_protocol, vectors as vectors_mod
 from .envelope import Envelope
 from .errors import IotEnvelopeError, MalformedError, PaddingError, ReplayError, TimestampError, UsageError
 
@@ -64,6 +63,11 @@ def _add_key_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--key", help="key or device secret: hex, or b64:<base64>")
     group.add_argument("--passphrase", help="passphrase (legacy profiles: crypto-js/OpenSSL string keys)")
     parser.add_argument("--profile", default="envelope-v1", help="wire convention (default envelope-v1; see `profiles`)")
+
+
+#: verify --timeout default; equal to iotenvelope.verify.protocol.DEFAULT_TIMEOUT (checked by tests/test_cli.py),
+#: written here so that building the parser does not import the verify package
+RUNNER_TIMEOUT = 10.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--peer", action="append", metavar="NAME=COMMAND", default=[],
                      help="an external runner (docs/runner-protocol.md) as the matrix row NAME: COMMAND is split like "
                           "a shell line and started without a shell (repeatable)")
-    ver.add_argument("--timeout", type=float, default=verify_protocol.DEFAULT_TIMEOUT,
-                     help=f"seconds a runner may take per request (default {verify_protocol.DEFAULT_TIMEOUT:g})")
+    ver.add_argument("--timeout", type=float, default=RUNNER_TIMEOUT,
+                     help=f"seconds a runner may take per request (default {RUNNER_TIMEOUT:g})")
     ver.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (one testcase per vector case and peer)")
     ver.add_argument("--markdown", metavar="FILE", nargs="?", const="-",
                      help="the matrix as a Markdown table (for a pull-request comment): to FILE, or stdout alone")
@@ -136,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--json", action="store_true", help='print {"findings": [...]} (best first)')
     diag.add_argument("--now", type=int, help="the time to judge timestamps against (default: this clock)")
     diag.add_argument("--device", help="device id for a lean envelope (the lean form does not carry it)")
+    diag.add_argument("--salt", help="the salt (hex or b64:) of a crypto-js PBKDF2 message whose salt travels separately")
 
     sub.add_parser("profiles", help="list the profiles")
 
@@ -234,6 +239,7 @@ _PEER_NAME = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
 
 def _runner_peers(specs: list[str], builtin: list[str], timeout: float) -> list:
+    from .verify import protocol as verify_protocol  # here: only verify needs it
     from .verify.peers.python import RunnerPeer
     if not timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
@@ -264,6 +270,7 @@ def _write(path: str, text: str, what: str) -> None:
 
 
 def cmd_verify(opts: argparse.Namespace) -> int:
+    from .verify import matrix as verify_mod  # here: only verify needs it
     from pathlib import Path
     from .verify import reports
     from .verify.peers import discover
@@ -308,7 +315,7 @@ def cmd_verify(opts: argparse.Namespace) -> int:
 def cmd_diagnose(opts: argparse.Namespace) -> int:
     from .profiles import diagnose
     report = diagnose.diagnose(_stdin_bytes(), key=opts.key, passphrase=opts.passphrase, iv=opts.iv, now=opts.now,
-                               device=opts.device)
+                               device=opts.device, salt=opts.salt)
     print(json.dumps(report.as_json(), ensure_ascii=False) if opts.json else report.render())
     return 0 if report.findings else EXIT_VERIFY_FAILED
 
@@ -329,6 +336,7 @@ def cmd_keygen(opts: argparse.Namespace) -> int:
 
 
 def cmd_vectors(opts: argparse.Namespace) -> int:
+    from .verify import vectors as vectors_mod
     from pathlib import Path
     if opts.action == "export":
         if not opts.dir:

@@ -24,7 +24,7 @@ import pytest
 
 import iotenvelope
 from iotenvelope.primitives import b64, kdf
-from iotenvelope.verify import default_vector_dir, vectors
+from iotenvelope.verify import default_vector_dir, protocol, vectors
 from iotenvelope.verify.peers import c
 
 SECRET = bytes(range(16))
@@ -86,15 +86,17 @@ def test_own_aes_backend_unit_tests_and_vectors(sanitize):
     assert proc.stdout.strip().endswith("checks, 0 failed"), proc.stdout
     data = vectors.load(default_vector_dir() / "wycheproof" / "aes_cbc_pkcs5_test.json")
     part = c.CPeer("tinyaes").subset(data)  # the 128- and 256-bit groups (no AES-192 in the library)
-    script, cases = c.cbc_script(part.data)
-    result = c.run_script([str(c.BUILD / sub / "iote-runner-ownaes"), "vectors"], script, cases)
-    assert (result.passed, result.failed) == (144, 0), result.failures[:5]
-    # the envelope vectors: every case but the three trailing-newline ones, whose expectation main's vector
-    # file and the C library (branch c-lib) do not yet agree on (the same three fail on every C row)
-    env = vectors.load(default_vector_dir() / "envelope_v1.json")
-    script, cases = c.envelope_script(env, keep=lambda t: t.get("comment") != "trailing newline")
-    result = c.run_script([str(c.BUILD / sub / "iote-runner-ownaes"), "vectors"], script, cases)
-    assert (result.passed, result.failed) == (264, 0), result.failures[:5]
+    runner = c.host_runner("ownaes", sanitize)
+    try:
+        result = protocol.check_file(part.data, runner)
+        assert (result.count("passed"), len(result.cases)) == (144, 144), [x.detail for x in result.cases][:5]
+        # the envelope vectors, every case
+        env = vectors.load(default_vector_dir() / "envelope_v1.json")
+        result = protocol.check_file(env, runner)
+        assert (result.count("passed"), len(result.cases)) == (278, 278), [
+            x.detail for x in result.cases if x.status != "passed"][:5]
+    finally:
+        runner.close()
 
 
 _K = [int(x, 16) for x in """

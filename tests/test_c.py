@@ -15,7 +15,7 @@ import sys
 import pytest
 
 import iotenvelope
-from iotenvelope.verify import vectors
+from iotenvelope.verify import protocol, vectors
 from iotenvelope.verify.peers import c
 from iotenvelope.verify import default_vector_dir
 
@@ -30,6 +30,31 @@ def need(kind: str, sanitize: bool = False) -> None:
 
 def envelope_file() -> dict:
     return vectors.load(default_vector_dir() / "envelope_v1.json")
+
+
+def run_peer(kind: str, name: str, data: dict | None = None, sanitize: bool = False, runner=None):
+    """One verify cell of a C peer (the vector file ``name``, or ``data`` taken from it): its Result, and the
+    runner it used (closed)."""
+    peer = c.CPeer(kind, sanitize)
+    if runner is not None:
+        peer.runner = runner
+    path = default_vector_dir() / name
+    try:
+        return peer.run(path, vectors.load(path) if data is None else data), peer.runner
+    finally:
+        peer.close()
+
+
+def check(data: dict, runner) -> protocol.FileResult:
+    """verify's checking code over data through runner (closed afterwards)."""
+    try:
+        return protocol.check_file(data, runner)
+    finally:
+        runner.close()
+
+
+def statuses(result: protocol.FileResult) -> dict[int, str]:
+    return {case.tc_id: case.status for case in result.cases}
 
 
 @pytest.mark.parametrize("sanitize", [False, True], ids=["plain", "asan-ubsan"])
@@ -47,24 +72,21 @@ def test_unit_tests(backend, sanitize):
 @pytest.mark.parametrize("backend", c.BACKENDS)
 def test_vectors_under_sanitizers(backend):
     need(backend, sanitize=True)
-    data = envelope_file()
-    script, cases = c.envelope_script(data)
-    result = c.run_script(c.runner_command(backend, sanitize=True), script, cases)
+    result, _ = run_peer(backend, "envelope_v1.json", sanitize=True)
     assert result.failed == 0, result.failures[:5]
-    assert result.passed == data["numberOfTests"] == 278
-
+    assert result.passed == envelope_file()["numberOfTests"] == 278
 
 def test_avr_vectors_in_simavr():
     need("avr")
     data = envelope_file()
-    result = c.CPeer("avr").run(default_vector_dir() / "envelope_v1.json", data)
+    result, runner = run_peer("avr", "envelope_v1.json")
     assert result.failed == 0, result.failures[:5]
     assert result.passed == 278
     # most cases run on the Uno itself; only envelopes longer than its buffer go to the Mega
     cap = c.avr_buffer_size("uno")
     on_mega = [len(t["envelope"]) for _, t in vectors.iter_tests(data) if len(t["envelope"]) > cap]
     assert cap >= 512 and len(on_mega) == 6 and min(on_mega) > 1400  # only the six 1000-byte-message cases
-
+    assert set(runner._devices) == {"uno", "mega"}
 
 # -- c-avr-device: the runner built with the configuration bench/avr.py measures (no JSON, no AES-256) ---------------
 def test_avr_device_envelope_vectors_in_simavr():
@@ -78,7 +100,7 @@ def test_avr_device_envelope_vectors_in_simavr():
     assert part.label == "[compact,16-byte secret]" and "IOTE_WITH_JSON=0" in part.why
     assert part.left_out == len(tests) - compact_aes128
     assert (compact_aes128, part.left_out) == (109, 169)
-    result = c.CPeer("avr-device").run(default_vector_dir() / "envelope_v1.json", part.data)
+    result, _ = run_peer("avr-device", "envelope_v1.json", part.data)
     assert result.failed == 0, result.failures[:5]
     assert result.passed == compact_aes128
     # the long compact cases (1000-byte messages) exceed the Uno runner's buffer and run on the Mega build
@@ -93,69 +115,75 @@ def test_avr_device_wycheproof_cbc_in_simavr():
     part = c.CPeer("avr-device").subset(data)
     assert part.label == "[128]" and part.left_out == data["numberOfTests"] - aes128
     assert (aes128, part.left_out) == (72, 144)
-    result = c.CPeer("avr-device").run(default_vector_dir() / "wycheproof" / "aes_cbc_pkcs5_test.json", part.data)
+    result, runner = run_peer("avr-device", "wycheproof/aes_cbc_pkcs5_test.json", part.data)
     assert result.failed == 0, result.failures[:5]
     assert result.passed == aes128
+    assert set(runner._devices) == {"uno"}  # every AES-CBC case fits the Uno's buffer
 
 
-def _left_out_script(kind_of_case: str) -> tuple[bytes, list[tuple[int, str]], dict[int, str]]:
-    """A script of the envelope cases the device build leaves out for one feature that fit the Uno's buffer
-    (JSON: only those under 16-byte secrets, a key the device takes)."""
+def _left_out(feature: str) -> dict:
+    """The envelope cases the device build leaves out for one feature that fit the Uno's buffer (JSON: only those
+    under 16-byte secrets, a key the device takes), as a vector file."""
     data = envelope_file()
     cap = c.avr_buffer_size("uno")
-    ids = {t["tcId"] for g, t in vectors.iter_tests(data) if c.device_feature(g, t) == kind_of_case
-           and len(t["envelope"]) <= cap and (kind_of_case != "json" or len(g["secret"]) == 32)}
-    script, cases = c.envelope_script(data, lambda t: t["tcId"] in ids)
-    return script, cases, {tc: kind_of_case for tc in ids}
+    groups = []
+    for group in data["testGroups"]:
+        tests = [t for t in group["tests"] if c.device_feature(group, t) == feature and len(t["envelope"]) <= cap
+                 and (feature != "json" or len(group["secret"]) == 32)]
+        if tests:
+            groups.append({**group, "tests": tests})
+    return {**data, "testGroups": groups}
 
 
 @pytest.mark.parametrize("feature", ["json", "aes256"])
-def test_avr_device_runner_refuses_what_the_device_build_leaves_out(feature):
-    """The device runner answers "unsupported <tcId> <feature>" for every such case; the full build (c-avr)
-    checks the same cases and passes them, so a device runner built with JSON/AES-256 would fail this cell."""
+def test_avr_device_refuses_what_the_device_build_leaves_out(feature):
+    """The device build's library refuses every such case (argument / bad-key) and the adapter reports exactly
+    that as unsupported; the full build (c-avr) opens and reseals the same cases."""
     need("avr-device")
     need("avr")
-    script, cases, expected = _left_out_script(feature)
-    assert len(cases) > 40
-    proc = subprocess.run(c.avr_command("uno", "avr-device"), input=script, capture_output=True, timeout=600)
-    lines = proc.stdout.decode().splitlines()
-    assert [ln for ln in lines if ln.split()[0] in ("pass", "fail", "unsupported")] == [
-        f"unsupported {tc} {feature}" for tc, _ in cases]
-    keys = [ln for ln in lines if ln.startswith("key ")]
-    assert set(keys) == ({"key unsupported aes256"} if feature == "aes256" else {"key 0"})
-    assert lines[-1].startswith("free ") and int(lines[-1].split()[1]) > 0  # the stack never reached buf
-    # the peer's bookkeeping: unsupported as expected adds nothing, neither a pass nor a failure
-    result = c.run_script(c.avr_command("uno", "avr-device"), script, cases, unsupported=expected)
-    assert (result.passed, result.failed) == (0, 0), result.failures[:3]
-    # the full configuration opens them: with the device's expectations every case is a failure
-    full = c.run_script(c.avr_command("uno", "avr"), script, cases, unsupported=expected)
-    assert (full.passed, full.failed) == (0, len(cases))
-    assert f"expected 'unsupported {feature}'" in full.failures[0] and "pass" in full.failures[0]
-    assert c.run_script(c.avr_command("uno", "avr"), script, cases).passed == len(cases)
+    data = _left_out(feature)
+    device = check(data, c.AvrRunner("avr-device"))
+    assert len(device.cases) > 40
+    assert {case.status for case in device.cases} == {"unsupported"}
+    assert {case.detail.split(":")[0] for case in device.cases} == {feature}
+    assert all("refused" in case.detail for case in device.cases)
+    full = check(data, c.AvrRunner("avr"))
+    assert set(statuses(full).values()) == {"passed"} and len(full.cases) == len(device.cases)
 
 
-def test_avr_device_runner_unsupported_is_a_failure_where_not_expected():
-    """Without the expectation (c-avr's cells), an "unsupported" answer fails the case."""
+def test_avr_device_row_fails_a_build_that_opens_what_it_should_refuse():
+    """The c-avr-device cells with the full firmware behind them: the left-out cases come back opened, not
+    refused, and each fails the cell (a device build that still had JSON/AES-256 would fail here)."""
+    need("avr")
+    part = c.CPeer("avr-device").subset(envelope_file())
+    result, _ = run_peer("avr-device", "envelope_v1.json", part.data, runner=c.AvrRunner("avr"))
+    assert (result.passed, result.failed) == (109, 169)
+    assert "expected unsupported json" in "\n".join(result.failures)
+    assert "expected unsupported aes256" in "\n".join(result.failures)
+
+
+def test_avr_device_row_unsupported_is_a_failure_where_not_expected():
+    """A case of the device build's own cells that comes back unsupported fails (here: JSON cases given to the
+    device row as if it had to check them)."""
     need("avr-device")
-    script, cases, _ = _left_out_script("json")
-    result = c.run_script(c.avr_command("uno", "avr-device"), script, cases)
-    assert (result.passed, result.failed) == (0, len(cases))
-    assert "the runner calls it unsupported" in result.failures[0]
+    data = _left_out("json")
+    ids = {t["tcId"] for _, t in vectors.iter_tests(data)}
+    result, _ = run_peer("avr-device", "envelope_v1.json", data)
+    must = {case.tc_id for case in result.cases if case.status == "failed" and "device build must check it" in case.detail}
+    assert must == ids and len(ids) == 78 and result.passed == 0
 
 
-def test_avr_device_runner_refuses_aes256_wycheproof_keys():
-    """The 256-bit Wycheproof tests: the device build's iote_cbc_pkcs7_* refuse the key (bad-key) in both
-    directions, and the runner says so; the full build checks them."""
+def test_avr_device_refuses_aes256_wycheproof_keys():
+    """The 256-bit Wycheproof tests: the device build's iote_cbc_pkcs7_* refuse the key (bad-key), and the
+    adapter says unsupported; the full build checks them."""
     need("avr-device")
     need("avr")
     data = wycheproof_file()
     only256 = {**data, "testGroups": [g for g in data["testGroups"] if g["keySize"] == 256]}
-    script, cases = c.cbc_script(only256)
-    proc = subprocess.run(c.avr_command("uno", "avr-device"), input=script, capture_output=True, timeout=600)
-    verdicts = [ln for ln in proc.stdout.decode().splitlines() if ln.split()[0] in ("pass", "fail", "unsupported")]
-    assert verdicts == [f"unsupported {tc} aes256" for tc, _ in cases] and len(cases) == 72
-    assert c.run_script(c.avr_command("uno", "avr"), script, cases).passed == 72
-
+    device = check(only256, c.AvrRunner("avr-device"))
+    assert len(device.cases) == 72 and set(statuses(device).values()) == {"unsupported"}
+    assert {case.detail.split(":")[0] for case in device.cases} == {"aes256"}
+    assert set(statuses(check(only256, c.AvrRunner("avr"))).values()) == {"passed"}
 
 def test_verify_lists_c_avr_device():
     proc = subprocess.run([sys.executable, "-m", "iotenvelope", "verify", "--json", "--impl", "c-avr-device"],
@@ -190,24 +218,22 @@ def test_wycheproof_subset_is_the_128_and_256_bit_groups():
 def test_wycheproof_cbc(backend, sanitize):
     need(backend, sanitize)
     part = c.CPeer(backend).subset(wycheproof_file())
-    script, cases = c.cbc_script(part.data)
-    result = c.run_script(c.runner_command(backend, sanitize), script, cases)
+    result, _ = run_peer(backend, "wycheproof/aes_cbc_pkcs5_test.json", part.data, sanitize)
     assert result.failed == 0, result.failures[:5]
-    assert result.passed == len(cases) == 144
+    assert result.passed == 144
 
 
 def test_avr_wycheproof_cbc_in_simavr():
     need("avr")
     part = c.CPeer("avr").subset(wycheproof_file())
-    result = c.CPeer("avr").run(default_vector_dir() / "wycheproof" / "aes_cbc_pkcs5_test.json", part.data)
+    result, runner = run_peer("avr", "wycheproof/aes_cbc_pkcs5_test.json", part.data)
     assert result.failed == 0, result.failures[:5]
     assert result.passed == 144
-    # every case fits the Uno's buffer: the whole file runs on the ATmega328P
-    assert max(c.cbc_buffer_need(t) for _, t in vectors.iter_tests(part.data)) <= c.avr_buffer_size("uno")
+    assert set(runner._devices) == {"uno"}  # every case fits the Uno's buffer: the whole file ran on the ATmega328P
 
 
-def test_cbc_runner_rejects_wrong_expectations():
-    """The C command really compares: changed bytes or a swapped verdict fail, with the reason."""
+def test_cbc_answers_are_compared():
+    """The runner answers, verify compares: changed bytes or a swapped verdict fail, with the reason."""
     need("openssl")
     import copy
     part = c.CPeer("openssl").subset(wycheproof_file())
@@ -218,37 +244,28 @@ def test_cbc_runner_rejects_wrong_expectations():
     valid[1]["msg"] = "00" + valid[1]["msg"][2:] if valid[1]["msg"] else "00"  # plaintext changed
     valid[2]["result"] = "invalid"                                            # a good ciphertext called bad
     invalid[0]["result"] = "valid"                                            # a bad padding called good
-    script, cases = c.cbc_script(bad)
-    result = c.run_script(c.runner_command("openssl"), script, cases)
-    assert result.failed == 3 and result.passed == 141
-    details = "\n".join(result.failures)
-    assert f"tcId {valid[1]['tcId']} " in details and "ciphertext-mismatch" in details
-    assert f"tcId {valid[2]['tcId']} " in details and "decrypted; expected error padding" in details
-    assert f"tcId {invalid[0]['tcId']} " in details
-
+    invalid[0]["msg"] = ""
+    result = check(bad, c.host_runner("openssl"))
+    failed = {case.tc_id: case.detail for case in result.cases if case.status == "failed"}
+    assert len(result.cases) == 144 and result.count("passed") == 141
+    assert "plaintext_hex differs" in failed[valid[1]["tcId"]]
+    assert "accepted an invalid case" in failed[valid[2]["tcId"]]
+    assert "error padding" in failed[invalid[0]["tcId"]]
 
 @pytest.mark.parametrize("backend", (*c.BACKENDS, "avr"))
 def test_aes192_is_refused_by_the_library_not_skipped_silently(backend):
-    """The 72 tests verify reports as unsupported: the library itself refuses their 24-byte keys (bad-key)."""
+    """The 72 tests verify reports as unsupported: given to the runner anyway, the library itself refuses their
+    24-byte keys (bad-key), which the runner answers as unsupported."""
     need(backend)
     data = wycheproof_file()
-    out = bytearray()
-    cases = []
-    for group, test in vectors.iter_tests(data):
-        if group["keySize"] != 192:
-            continue
-        msg, ct = bytes.fromhex(test["msg"]), bytes.fromhex(test["ct"])
-        out += (f"C {test['tcId']} {test['key']} {test['iv']} {c.ERROR_CODES['bad-key']} {len(msg)} {len(ct)}\n"
-                .encode() + msg + ct + b"\n")
-        cases.append((test["tcId"], f"tcId {test['tcId']}"))
-    command = c.avr_command("uno") if backend == "avr" else c.runner_command(backend)
-    result = c.run_script(command, bytes(out) + b"Q\n", cases)
-    assert result.failed == 0, result.failures[:5]
-    assert result.passed == len(cases) == 72
+    only192 = {**data, "testGroups": [g for g in data["testGroups"] if g["keySize"] == 192]}
+    result = check(only192, c.AvrRunner("avr") if backend == "avr" else c.host_runner(backend))
+    assert len(result.cases) == 72 and set(statuses(result).values()) == {"unsupported"}
+    assert all("AES-192" in case.detail for case in result.cases)
 
 
-def test_runner_rejects_a_wrong_expectation():
-    """The runner really compares: a vector with a changed plaintext or error must fail."""
+def test_envelope_answers_are_compared():
+    """A vector with a changed plaintext or error fails: verify compares the runner's answers."""
     need("openssl")
     data = envelope_file()
     import copy
@@ -257,12 +274,48 @@ def test_runner_rejects_a_wrong_expectation():
     tests[2]["msg"] = "42"  # was "41"
     invalid = next(t for t in tests if t["result"] == "invalid" and t["error"] == "auth")
     invalid["error"] = "malformed"
-    script, cases = c.envelope_script(bad)
-    result = c.run_script(c.runner_command("openssl"), script, cases)
-    assert result.failed == 2
-    assert any("plaintext-mismatch" in f for f in result.failures)
-    assert any("got error auth" in f for f in result.failures)
+    result = check(bad, c.host_runner("openssl"))
+    failed = {case.tc_id: case.detail for case in result.cases if case.status == "failed"}
+    assert len(failed) == 2 and result.count("passed") == 276
+    assert "plaintext_hex differs" in failed[tests[2]["tcId"]]
+    assert "failed with auth, expected malformed" in failed[invalid["tcId"]]
 
+
+def _ask(backend: str, *lines: str) -> list[dict]:
+    import json
+    proc = subprocess.run(c.runner_command(backend), input="".join(ln + "\n" for ln in lines).encode(),
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(ln) for ln in proc.stdout.decode().splitlines()]
+
+
+@pytest.mark.parametrize("backend", c.BACKENDS)
+def test_protocol_json_scanner(backend):
+    """The runner's flat JSON scanner: escaped requests (\\" \\\\ \\n \\uXXXX, a surrogate pair), members it does not
+    know (nested objects/arrays, strings holding braces) skipped, the JSON-form answer escaped; a line that is
+    not an object is a bad-request, and the runner goes on."""
+    need(backend)
+    import json
+    iv = bytes(range(16))
+    msg = "caf\u00e9 \U0001F600 \"q\" \\ \n".encode()
+    sealed = iotenvelope.seal(SECRET, msg, device="d-1", seq=9, ts=1, iv=iv, format="json")
+    seal = {"id": 3, "op": "seal", "form": "json", "secret_hex": SECRET.hex(), "plaintext_hex": msg.hex(),
+            "device": "d-1", "seq": 9, "ts": 1, "direction": "up", "type": "data", "iv_hex": iv.hex(),
+            "extra": {"a": [1, {"b": "}]\\\""}], "c": None}}
+    opened = {"id": 4, "op": "open", "form": "json", "secret_hex": SECRET.hex(), "direction": "up",
+              "envelope": sealed + "\n", "now": None}
+    escaped = json.dumps(opened, ensure_ascii=True).replace("d-1", "\\u0064-1")  # inside the envelope text
+    assert escaped.count("\\u0064-1") == 1
+    answers = _ask(backend, json.dumps(seal), escaped, "[1, 2]",
+                   json.dumps({"id": 6, "op": "open", "form": "lean", "secret_hex": SECRET.hex(), "direction": "up",
+                               "envelope": "\ud83d\ude00", "device": "d", "now": None}, ensure_ascii=True),
+                   json.dumps({"id": 7, "op": "frobnicate"}))
+    assert answers[0] == {"id": 3, "ok": True, "envelope": sealed}
+    assert answers[1] == {"id": 4, "ok": True, "plaintext_hex": msg.hex(), "device": "d-1", "direction": "up",
+                          "type": "data", "seq": 9, "ts": 1}
+    assert answers[2]["ok"] is False and answers[2]["error"] == "bad-request"
+    assert answers[3] == {"id": 6, "ok": False, "error": "malformed"}
+    assert answers[4]["id"] == 7 and answers[4]["error"] == "unsupported"
 
 @pytest.mark.parametrize("backend", c.BACKENDS)
 def test_runner_error_names_match_the_python_table(backend):
@@ -616,16 +669,14 @@ def test_lean_vectors(backend, sanitize):
     """Every lean case: opened for its device id, fields and plaintext compared, sealed again to the exact text;
     every invalid case refused with its SPEC error; the repeated-seq cases through the C replay window."""
     need(backend, sanitize)
-    data = lean_file()
-    script, cases = c.lean_script(data)
-    result = c.run_script(c.runner_command(backend, sanitize), script, cases)
+    result, _ = run_peer(backend, "envelope_v1_lean.json", sanitize=sanitize)
     assert result.failed == 0, result.failures[:5]
-    assert result.passed == data["numberOfTests"] == 192
+    assert result.passed == lean_file()["numberOfTests"] == 192
 
 
-def test_lean_runner_rejects_wrong_expectations():
-    """The L/P/V/X commands really compare: a changed plaintext, a wrong error, a repeated-seq case whose first
-    envelope is expected to fail, and a wrong device id each fail their case."""
+def test_lean_answers_are_compared():
+    """A changed plaintext, a wrong error, a repeated-seq case whose first envelope is expected to fail, and a
+    wrong device id each fail their case."""
     need("openssl")
     import copy
     bad = copy.deepcopy(lean_file())
@@ -637,25 +688,22 @@ def test_lean_runner_rejects_wrong_expectations():
     auth["error"] = "malformed"
     repeated = next(t for t in tests if "envelopes" in t)
     repeated["results"] = ["auth", "replay-duplicate"]
-    script, cases = c.lean_script(bad)
-    result = c.run_script(c.runner_command("openssl"), script, cases)
-    assert result.failed == 4 and result.passed == 188, result.failures
-    details = "\n".join(result.failures)
-    assert f"tcId {valid[0]['tcId']} " in details and "plaintext-mismatch" in details
-    assert f"tcId {valid[1]['tcId']} " in details and "open-failed" in details
-    assert f"tcId {auth['tcId']} " in details and "got error auth" in details
-    assert f"tcId {repeated['tcId']} " in details and "an earlier envelope of the case" in details
+    result = check(bad, c.host_runner("openssl"))
+    failed = {case.tc_id: case.detail for case in result.cases if case.status == "failed"}
+    assert len(failed) == 4 and result.count("passed") == 188, failed
+    assert "plaintext_hex differs" in failed[valid[0]["tcId"]]
+    assert "open failed: error auth" in failed[valid[1]["tcId"]]  # the MAC covers the device id
+    assert "failed with auth, expected malformed" in failed[auth["tcId"]]
+    assert "open-many [0] accepted an invalid case" in failed[repeated["tcId"]]
 
 
 def test_avr_lean_vectors_in_simavr():
     """The lean vectors on the simulated ATmega328P (full build), all 192 on the Uno."""
     need("avr")
-    data = lean_file()
-    result = c.CPeer("avr").run(default_vector_dir() / "envelope_v1_lean.json", data)
+    result, runner = run_peer("avr", "envelope_v1_lean.json")
     assert result.failed == 0, result.failures[:5]
     assert result.passed == 192
-    assert max(c.lean_buffer_need(t) for _, t in vectors.iter_tests(data)) <= c.avr_buffer_size("uno")
-
+    assert set(runner._devices) == {"uno"}
 
 def test_unit_tests_under_thread_sanitizer():
     """The unit tests (with 4 threads sealing and opening through one shared iote_keys) under ThreadSanitizer with
@@ -666,3 +714,18 @@ def test_unit_tests_under_thread_sanitizer():
     proc = subprocess.run([str(c.BUILD / "tsan" / "iote-unit-openssl")], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "ThreadSanitizer" not in proc.stderr, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith("checks, 0 failed"), proc.stdout
+
+
+@pytest.mark.parametrize("program, reason", [
+    ("read line; echo 'hello there'", "is not a device answer line"),
+    ("exit 3", "the simulation ended (exit status 3)"),
+])
+def test_avr_adapter_fails_a_broken_device_with_its_reason(monkeypatch, program, reason):
+    """A device that answers garbage or dies stops the row with the reason; the file's cases fail ("not run"),
+    verify does not hang. (A stand-in program takes avrsim's place.)"""
+    need("avr")
+    monkeypatch.setattr(c, "avr_command", lambda board, kind="avr": ["sh", "-c", program])
+    result = check(lean_file(), c.AvrRunner("avr"))
+    assert set(statuses(result).values()) == {"failed"} and len(result.cases) == 192
+    assert reason in result.cases[0].detail and "[atmega328p]" in result.cases[0].detail
+    assert all(case.detail.startswith("not run: runner failed at tcId 1") for case in result.cases[1:])

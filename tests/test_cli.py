@@ -141,3 +141,24 @@ def test_batch_error_rows_name_device_and_seq_only_after_the_mac(cli, tmp_path):
     assert rows[0]["ok"] and (rows[0]["device"], rows[0]["seq"]) == ("d", 7)
     assert rows[1]["error"] == "DuplicateError" and (rows[1]["device"], rows[1]["seq"]) == ("d", 7)
     assert rows[2]["error"] == "AuthenticationError" and (rows[2]["device"], rows[2]["seq"]) == (None, None)
+
+
+def test_parser_timeout_default_is_the_protocol_default():
+    from iotenvelope import cli
+    from iotenvelope.verify import protocol
+    assert cli.RUNNER_TIMEOUT == protocol.DEFAULT_TIMEOUT
+
+
+def test_one_shot_seal_imports_neither_verify_nor_the_stores_nor_pycryptodome_when_cryptography_is_there():
+    """Issue 16 item 2: lazy imports keep a one-shot CLI seal cheap."""
+    import subprocess
+    import sys
+    code = ("import sys, io; sys.argv=['iotenvelope','seal','--key','00'*16,'--device','d'];"
+            "sys.stdin=io.TextIOWrapper(io.BytesIO(b'x'));"
+            "from iotenvelope import cli\ntry:\n  cli.main()\nexcept SystemExit: pass\n"
+            "bad=[m for m in ('iotenvelope.verify','iotenvelope.replay.sqlite','iotenvelope.ingest.app','sqlite3') if m in sys.modules]\n"
+            "from iotenvelope.primitives import cipher\n"
+            "bad += ['Crypto'] if cipher.BACKEND == 'cryptography' and 'Crypto' in sys.modules else []\n"
+            "print('IMPORTED', bad, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "IMPORTED []" in proc.stderr, proc.stderr[-2000:]

@@ -273,9 +273,11 @@ def test_unsalted_text_given_to_passphrase_profile():
 
 
 def test_bad_kdf_spelling_is_a_usage_error():
-    for spec in ("md5", "pbkdf2-sha256", "pbkdf2-sha256:0", "pbkdf2-sha1:1000"):
+    for spec in ("md5", "pbkdf2-sha256", "pbkdf2-sha256:0", "pbkdf2-md5:1000"):
         with pytest.raises(UsageError):
             cryptojs.parse_kdf(spec)
+    # openssl enc -pbkdf2 -md sha1 / -md sha512 (issue 14)
+    assert cryptojs.parse_kdf("pbkdf2-sha1:1000") == cryptojs.Kdf("pbkdf2", "sha1", 1000)
 
 
 # -- paddings ----------------------------------------------------------------------------------------------------

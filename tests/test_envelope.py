@@ -104,12 +104,19 @@ def test_arbitrary_input_only_raises_library_errors(blob):
 
 def test_mac_checked_before_decryption(monkeypatch):
     calls = []
-    monkeypatch.setattr(env_mod.sealing.cipher, "decrypt", lambda *a: calls.append(a))
+    from iotenvelope.primitives import cipher
+    monkeypatch.setattr(cipher.ChainedCbc, "decrypt", lambda *a: calls.append(a) or bytes([16]) * 16)  # every AES-CBC decryption
     bad = bytearray(_sealed().to_bytes())
     bad[-1] ^= 1
     with pytest.raises(AuthenticationError):
         iotenvelope.open(SECRET, iotenvelope.primitives.b64.encode_url(bytes(bad)), freshness=None)
+    lean = bytearray(iotenvelope.seal(SECRET, b"x", device="d", seq=1, format="lean-raw"))
+    lean[-1] ^= 1
+    with pytest.raises(AuthenticationError):
+        iotenvelope.open(SECRET, bytes(lean), format="lean-raw", device="d", freshness=None)
     assert calls == []
+    iotenvelope.open(SECRET, _sealed().to_compact(), freshness=None)
+    assert len(calls) == 1  # the patch does see decryptions
 
 
 def test_known_answer_layout():

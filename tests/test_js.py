@@ -3,6 +3,7 @@ crypto-js 3.3.0, 4.1.1 and 4.2.0."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 
 import iotenvelope
 from iotenvelope import verify
+from iotenvelope.verify import protocol
 from iotenvelope.verify.peers import js
 from jspeer import require_node
 
@@ -50,6 +52,10 @@ def test_verify_matrix_has_node_crypto_and_three_cryptojs_versions_passing():
         assert row["envelope_v1.json"].passed == 278
         lean = row["envelope_v1_lean.json"]
         assert lean.available and lean.failed == 0 and lean.passed == 192, (peer.name, lean.failures[:3])
+        counts = {f: (c.passed, c.failed, c.unsupported) for f, c in row.items()}
+        assert counts == {"envelope_v1.json": (278, 0, 0), "envelope_v1_lean.json": (192, 0, 0),
+                          "wycheproof/aes_cbc_pkcs5_test.json": (216, 0, 0), "cryptojs/cryptojs_3.3.0.json": (127, 0, 0),
+                          "cryptojs/cryptojs_4.1.1.json": (127, 0, 0), "cryptojs/cryptojs_4.2.0.json": (127, 0, 0)}
 
 
 def test_bridge_default_backend_is_node_crypto():
@@ -165,17 +171,122 @@ def test_js_open_strips_one_trailing_newline_of_python_output(version):
         assert info.value.code == "malformed"
 
 
-def test_pyexecjs_adapter_runs_the_same_checks():
+def _first_cases(data: dict) -> dict:
+    """The vector file cut to the first valid and the first invalid case of each group (every group kept)."""
+    def pick(tests: list) -> list:
+        firsts = {}
+        for t in tests:
+            firsts.setdefault(t["result"], t)
+        return sorted(firsts.values(), key=lambda t: t["tcId"])
+    groups = [{**g, "tests": pick(g["tests"])} for g in data["testGroups"]]
+    return {**data, "testGroups": groups, "numberOfTests": sum(len(g["tests"]) for g in groups)}
+
+
+def test_pyexecjs_runner_answers_exactly_like_the_bridge_process():
+    """The PyExecJS adapter (one node per request) is a protocol runner too: on a slice of two files (every group,
+    valid and invalid cases) its per-case outcomes equal the long-lived process's."""
     require_node()
     try:
-        transport = js.ExecJSTransport()
+        runner = js.ExecJSRunner("3.3.0")
     except js.BridgeError as exc:
         pytest.fail(f"{exc} (run .ci/install)")
+    assert runner.hello()["name"] == "iotenvelope-js (crypto-js 3.3.0)"
     root = verify.default_vector_dir()
-    for rel in ("envelope_v1.json", "cryptojs/cryptojs_3.3.0.json"):
-        via_execjs = js.JsPeer("3.3.0", transport, suffix="-execjs").run(root / rel, {})
-        via_bridge = js.JsPeer("3.3.0").run(root / rel, {})
-        assert via_execjs.failed == 0 and (via_execjs.passed, via_execjs.failed) == (via_bridge.passed, via_bridge.failed)
+    process = js.JsPeer("3.3.0")
+    try:
+        for rel in ("envelope_v1.json", "cryptojs/cryptojs_3.3.0.json"):
+            data = _first_cases(json.loads((root / rel).read_text(encoding="utf-8")))
+            via_execjs = js.JsPeer("3.3.0", runner, suffix="-execjs").run(root / rel, data)
+            via_bridge = process.run(root / rel, data)
+            assert [c.as_json() for c in via_execjs.cases] == [c.as_json() for c in via_bridge.cases]
+            assert (via_execjs.passed, via_execjs.failed, via_execjs.unsupported) == (data["numberOfTests"], 0, 0)
+            assert any(c.status == "passed" and t["result"] == "invalid"
+                       for c, t in zip(via_execjs.cases, (t for g in data["testGroups"] for t in g["tests"])))
+    finally:
+        process.close()
+
+
+def test_js_rows_are_protocol_runners_one_process_per_row():
+    """Each js-* row is `node bridge.js --protocol LIB` under verify's ProcessRunner; one process serves all of a
+    row's files, and hello lists exactly what the JS side implements."""
+    require_node()
+    root = verify.default_vector_dir()
+    for peer in js.discover()[:4]:
+        assert isinstance(peer.runner, protocol.ProcessRunner)
+        assert peer.runner.argv[1:] == [str(js.BRIDGE), "--protocol", peer.version]
+        try:
+            pids = set()
+            for rel in ("wycheproof/aes_cbc_pkcs5_test.json", "cryptojs/cryptojs_4.2.0.json"):
+                data = json.loads((root / rel).read_text(encoding="utf-8"))
+                res = peer.run(root / rel, data)
+                assert (res.passed, res.failed, res.unsupported) == (data["numberOfTests"], 0, 0), res.failures[:3]
+                pids.add(peer.runner._proc.pid)
+            assert len(pids) == 1
+            hello = peer.runner.hello()
+            assert hello["ops"] == ["cbc-decrypt", "cbc-encrypt", "legacy-open", "legacy-seal", "open", "open-many",
+                                    "seal"]
+            assert hello["forms"] == ["compact", "json", "lean"]
+            assert hello["profiles"] == ["cryptojs-passphrase", "cryptojs-key", "esp8266-b64"]
+            assert hello["protocol"] == 1 and hello["version"].startswith("0.2.0 (node v")
+        finally:
+            peer.close()
+        assert peer.runner._proc is None
+
+
+def _ask(peer, request: dict) -> dict:
+    peer.runner.next_id += 1
+    return peer.runner.call({"id": peer.runner.next_id, **request})
+
+
+@pytest.mark.parametrize("version", BACKENDS)
+def test_js_runner_failed_cryptojs_open_carries_what_cryptojs_returned(version):
+    """An invalid crypto-js case fails with the file's SPEC error name, and lax_plaintext_hex is what crypto-js's own
+    non-validating decrypt returned (the vector's cryptojsHex), for passphrase and raw-key groups."""
+    require_node()
+    data = json.loads((verify.default_vector_dir() / "cryptojs/cryptojs_4.2.0.json").read_text(encoding="utf-8"))
+    peer = js.JsPeer(version)
+    checked = 0
+    try:
+        peer.runner.hello()
+        for group in data["testGroups"]:
+            for test in group["tests"]:
+                if test["result"] == "valid" or group["type"] not in ("PassphraseTest", "KeyTest"):
+                    continue
+                if group["type"] == "PassphraseTest":
+                    request = {"op": "legacy-open", "profile": "cryptojs-passphrase", "passphrase": test["passphrase"],
+                               "params": {"key_bits": group["keySize"], "kdf": group["kdf"]}, "text": test["ct"]}
+                else:
+                    request = {"op": "legacy-open", "profile": "cryptojs-key", "params": {"padding": group["padding"]},
+                               "key_hex": test["key"], "iv_hex": test["iv"], "text": test["ct"]}
+                answer = _ask(peer, request)
+                assert (answer["ok"], answer["error"]) == (False, test["error"]), test["tcId"]
+                assert answer["lax_plaintext_hex"] == test["cryptojsHex"], test["tcId"]
+                checked += 1
+    finally:
+        peer.close()
+    assert checked == 20  # 4 passphrase groups x 3, raw-key pkcs7 6 + ansix923 2
+
+
+@pytest.mark.parametrize("version", BACKENDS)
+def test_js_runner_errors_are_plain_spec_names(version):
+    require_node()
+    text = iotenvelope.seal(SECRET, b"x", device="d", seq=1, ts=NOW)
+    peer = js.JsPeer(version)
+    try:
+        peer.runner.hello()
+        base = {"op": "open", "form": "compact", "secret_hex": SECRET.hex(), "direction": "up", "now": None}
+        assert _ask(peer, {**base, "envelope": text})["plaintext_hex"] == "78"
+        assert _ask(peer, {**base, "envelope": text + "="})["error"] == "malformed"
+        assert _ask(peer, {**base, "envelope": text, "secret_hex": "00" * 16})["error"] == "auth"
+        assert _ask(peer, {**base, "envelope": text, "direction": "down"})["error"] == "wrong-direction"
+        assert _ask(peer, {**base, "envelope": 7})["error"] == "bad-request"
+        assert _ask(peer, {"op": "legacy-open", "profile": "fernet", "text": "x"})["error"] == "unsupported"
+        assert _ask(peer, {"op": "resync"})["error"] == "unsupported"
+        got = _ask(peer, {**base, "op": "open-many", "envelopes": [text, text]})
+        assert [r["ok"] for r in got["results"]] == [True, False]
+        assert got["results"][1]["error"] == "replay-duplicate"
+    finally:
+        peer.close()
 
 
 @pytest.mark.parametrize("version", (js.NODE_CRYPTO, "4.2.0"))

@@ -25,7 +25,7 @@ from Crypto.Cipher import AES
 import iotenvelope
 from iotenvelope import envelope
 from iotenvelope.primitives import b64, cipher, kdf, openssl
-from iotenvelope.verify import vectors
+from iotenvelope.verify import lean_vectors, vectors
 from iotenvelope.errors import IotEnvelopeError
 from iotenvelope.verify.peers import micropython as mp
 
@@ -55,10 +55,10 @@ class Interp:
         return subprocess.run(cmd + [str(self.dir / script), *map(str, args)], capture_output=True, text=True,
                               timeout=timeout, cwd=ROOT)
 
-    def batch(self, tmp_path, commands):
+    def batch(self, tmp_path, commands, timeout=300):
         path = tmp_path / f"batch{random.randrange(10**9)}.json"
         path.write_text(json.dumps(commands))
-        proc = self.run(BATCH.name, path)
+        proc = self.run(BATCH.name, path, timeout=timeout)
         assert proc.returncode == 0, proc.stderr
         out = [json.loads(line) for line in proc.stdout.splitlines()]
         assert len(out) == len(commands), proc.stdout
@@ -123,13 +123,15 @@ def ok(item):
 
 
 def envelope_files():
+    """The envelope v1 vector files, compact/JSON and lean form (run_vectors.py checks both)."""
     return sorted(p for p in (ROOT / "vectors").glob("**/*.json")
-                  if vectors.algorithm_of(vectors.load(p)) == vectors.ENVELOPE_ALGORITHM)
+                  if vectors.algorithm_of(vectors.load(p)) in (vectors.ENVELOPE_ALGORITHM, lean_vectors.LEAN_ALGORITHM))
 
 
 # -- run_vectors.py -------------------------------------------------------------------------------------------
 def test_there_are_envelope_vector_files():
-    assert ROOT / "vectors" / "envelope_v1.json" in envelope_files()
+    files = envelope_files()
+    assert ROOT / "vectors" / "envelope_v1.json" in files and ROOT / "vectors" / "envelope_v1_lean.json" in files
 
 
 @pytest.mark.parametrize("path", envelope_files(), ids=lambda p: str(p.relative_to(ROOT)))
@@ -357,6 +359,63 @@ def test_json_strictness_matches_python(interp, tmp_path):
     assert 4 <= sum(1 for item in got if item["ok"]) < len(variants) - 30
 
 
+def _hostile_json():
+    """Texts within the 65536-byte cap that made the 0.1 reader (str indexing, a full parse before any member
+    check) take 4-15 s each on the native unix port, and texts over the cap."""
+    pad = "A" * 64900
+    return [
+        ("5000 unknown members", "{" + ", ".join('"m%d": 1' % i for i in range(5000)) + "}", "malformed"),
+        ("5000 repeated members", "{" + ", ".join('"v": 1' for _ in range(5000)) + "}", "malformed"),
+        ("non-ASCII, then a long member", '{"v": 1, "dir": "\u00e9", "type": "' + pad + '"}', "malformed"),
+        ("non-ASCII name first", '{"\u00e9": "' + pad + '"}', "malformed"),
+        ("long unknown name", '{"' + pad + '": 1}', "malformed"),
+        ("long escaped string", '{"dev": "' + "\\n" * 16000 + '"}', "malformed"),
+        ("long number", '{"v": ' + "1" * 64000 + "}", "malformed"),
+        ("nested 30000 deep", '{"v": ' + "[" * 30000 + "]" * 30000 + "}", "malformed"),
+        ("over the cap", '{"v": 1, "x": "' + "A" * 65536 + '"}', "malformed"),
+        ("1 MB compact", "A" * 1000000, "malformed"),
+    ]
+
+
+def test_hostile_json_is_refused_in_one_pass(interp, tmp_path):
+    """SPEC.md section 5: refused at the first unknown/duplicate member or nested value, and text over the cap
+    before parsing. The whole batch must end within 60 s (the 0.1 reader needed over a minute for it)."""
+    cases = _hostile_json()
+    got = interp.batch(tmp_path, [["open", KEY16.hex(), t, "down", None] for _, t, _ in cases], timeout=60)
+    assert [(name, g["code"]) for (name, _, _), g in zip(cases, got)] == [(name, want) for name, _, want in cases]
+    assert all("\u00e9" not in g["msg"] and "m4999" not in g["msg"] and len(g["msg"]) < 60 for g in got)
+
+
+def test_one_trailing_newline_is_stripped(interp, tmp_path):
+    env = envelope.seal(KEY16, b"cmd", device="dev", seq=3, ts=0, direction="down")
+    body = envelope.seal(KEY16, b"cmd", device="dev", seq=3, ts=0, direction="down", format="json")
+    texts = [env, env + "\n", env + "\r\n", env + "\n\n", env + "\r", env + " ", " " + env, "\n" + env,
+             env + "\r\n\n", env + "\t", body + "\n", body + "\r\n", body + "\n\n", body + " \n"]
+    got = interp.batch(tmp_path, [["open", KEY16.hex(), t, "down", None] for t in texts] +
+                       [["open_bytes", KEY16.hex(), (env + "\n").encode().hex()],
+                        ["open_bytes", KEY16.hex(), (env + "\n").encode().hex() + "ff"],
+                        ["open_bytes", KEY16.hex(), b"\xff\xfe\n".hex()]])
+    have = [g["result"][0] if g["ok"] else g["code"] for g in got]
+    assert have == ["636d64"] * 3 + ["malformed"] * 7 + ["636d64"] * 4 + ["636d64", "malformed", "malformed"]
+
+
+def test_text_at_the_cap_is_parsed(interp, tmp_path):
+    """65536 bytes (plus one newline) are read; one more byte is refused before parsing."""
+    env = envelope.seal(KEY16, b"x", device="dev", seq=3, ts=0, direction="down", format="json")
+    at_cap = env[:-1] + " " * (65536 - len(env)) + "}"
+    got = interp.batch(tmp_path, [["open", KEY16.hex(), at_cap, "down", None],
+                                  ["open", KEY16.hex(), at_cap + "\n", "down", None],
+                                  ["open", KEY16.hex(), at_cap + " ", "down", None],
+                                  # 49104 bytes pad to 49120: 65554 characters; 49103 pad to 49104: 65532
+                                  ["seal", KEY16.hex(), "00" * 49104, "d", 1, 0, "up", "data", "compact", None],
+                                  ["seal", KEY16.hex(), "00" * 49103, "d", 1, 0, "up", "data", "compact", None]])
+    assert [g["ok"] for g in got] == [True, True, False, False, True]
+    assert got[2]["code"] == got[3]["code"] == "malformed"
+    assert got[4]["result"] == envelope.seal(KEY16, bytes(49103), device="d", seq=1, ts=0,
+                                             iv=envelope.Envelope.from_compact(got[4]["result"]).iv)
+    assert len(got[4]["result"]) == 65532
+
+
 def test_argument_errors(interp, tmp_path):
     k = KEY16.hex()
     cmds = [["seal", "00" * 24, "", "d", 1, 0, "up", "data", "compact", None],   # AES-192 secret
@@ -427,7 +486,8 @@ def test_resync_with_the_python_backend(interp, tmp_path):
         ["resync_response", KEY16.hex(), response(nonce, 7, "data"), nonce],             # not a response
         ["resync_response", KEY32.hex(), response(nonce, 4242), nonce]])                 # wrong secret
     assert ok(got[0]) == [4242, backend_time]
-    assert ok(got[1]) is None and ok(got[2]) is None
+    assert ok(got[1]) is None                                  # another request's answer: ignored
+    assert (got[2]["ok"], got[2]["code"]) == (False, "malformed")  # not a resync-response (SPEC.md section 8)
     assert (got[3]["ok"], got[3]["code"]) == (False, "auth")
 
 
@@ -438,20 +498,6 @@ def test_replay_window_and_open(interp, tmp_path):
     assert ok(window) == ["ok", "replay-duplicate", "ok", "ok", "ok", "ok", "replay-duplicate", "ok", "ok", "ok",
                           "replay-too-old", "ok", "replay-too-old", "replay-duplicate"]
     assert ok(opened) == [7, "replay-duplicate", 8, 6, 200, "replay-too-old"]
-
-
-def test_boot_safe_counter(interp, tmp_path):
-    path = interp.scratch(tmp_path, "iotenv.seq")
-    got = interp.batch(tmp_path, [
-        ["counter", path, 4, 6, None],    # first boot: 0..5, mark written before 0 and before 4
-        ["counter", path, 4, 2, None],    # reboot: resumes at the mark (6, 7 skipped, none reused)
-        ["counter", path, 4, 1, 100],     # after a resync said next_seq = 100
-        ["write", path, "not a number"],
-        ["counter", path, 4, 1, None]])
-    assert ok(got[0]) == [[0, 1, 2, 3, 4, 5], "8"]
-    assert ok(got[1]) == [[8, 9], "12"]
-    assert ok(got[2]) == [[100], "104"]
-    assert (got[4]["ok"], got[4]["code"]) == (False, "malformed")
 
 
 def test_cryptolib_rules(interp, tmp_path):
@@ -562,10 +608,9 @@ def test_module_source_avoids_apis_micropython_1_19_lacks(name):
 
 
 def test_the_stand_in_is_not_part_of_the_device_module():
-    package = json.loads((mp.MP_DIR / "package.json").read_text())
-    shipped = [url for url, _ in package["urls"]]
-    assert sorted(shipped) == sorted(mp.MODULES)
-    assert not any("testing" in src or "cryptolib" in src for _, src in package["urls"])
+    urls = [u for p in sorted(mp.MP_DIR.glob("package*.json")) for u in json.loads(p.read_text())["urls"]]
+    assert sorted({url for url, _ in urls}) == sorted(mp.MODULES)
+    assert not any("testing" in src or "cryptolib" in src for _, src in urls)
     assert "TEST-ONLY" in (mp.TESTING_DIR / "cryptolib.py").read_text()
 
 

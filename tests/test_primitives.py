@@ -278,3 +278,21 @@ def test_envelope_mac_rfc4231_case_2_and_6():
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
     assert mac.hmac_sha256(b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First").hex() == (
         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="ABCab01-_+/= \n\r\t\x00é", max_size=16) | st.binary(max_size=16))
+def test_decode_url_fast_path_decides_as_the_strict_slow_path(text):
+    """b64.decode_url's strict_mode fast path (Python >= 3.11) accepts exactly what the regex path accepts."""
+    def run():
+        try:
+            return b64.decode_url(text)
+        except MalformedError:
+            return "refused"
+    fast = run()
+    saved, b64._STRICT = b64._STRICT, False
+    try:
+        slow = run()
+    finally:
+        b64._STRICT = saved
+    assert fast == slow

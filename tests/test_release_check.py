@@ -26,6 +26,13 @@ RELEASE_TESTS = {
     "tests/test_arduino.py::test_platformio_pack",
     "tests/test_arduino.py::test_examples_compile_from_the_zip_with_arduino_builder",
     "tests/test_arduino.py::test_seal_reading_firmware_reboots_in_simavr",
+    *(f"tests/test_micropython_mip.py::{t}" for t in (
+        "test_package_files_and_module_versions",
+        *(f"test_mip_installs_the_package[{p}-{k}]" for p in ("package.json", "package-state.json",
+                                                            "package-lean.json", "package-legacy.json")
+          for k in ("py", "mpy")),
+        "test_installed_copy_passes_the_vectors[py]", "test_installed_copy_passes_the_vectors[mpy]",
+        "test_a_missing_package_fails_the_install", "test_doc_names_the_install_commands")),
 }
 
 

@@ -1,25 +1,30 @@
 #!/usr/bin/env node
 'use strict';
-// The long-lived node process `iotenvelope verify` and the Python tests talk to (iotenvelope/peers/js.py).
+// The node process the Python side talks to (iotenvelope/verify/peers/js.py), in one of two modes.
 //
-// Protocol: JSON lines. Each request line is an object {"id", "op", ...}; each answer is one line
-// {"id", "ok": true, "result": ...} or {"id", "ok": false, "error": {"name", "code", "message"}}.
-// Byte strings travel as {"hex": "..."}. Every request names the backend it wants ("lib"): "node" for the
-// node:crypto backend (the package's default under Node.js), or a crypto-js version for the crypto-js backend
-// on that version; all installed versions (npm aliases crypto-js-<version>) are loaded side by side.
+// `node bridge.js --protocol LIB`: a verify runner (docs/runner-protocol.md, protocol 1) on one backend: LIB is
+// "node" for the node:crypto backend (the package's default under Node.js) or a crypto-js version for the
+// crypto-js backend on that version. `iotenvelope verify` starts one such process per js-* row; the requests
+// and answers are in verify/runner.js.
+//
+// `node bridge.js`: the tool/test bridge (tests, bench/bridge.py). JSON lines; each request line is an object
+// {"id", "op", ...}; each answer is one line {"id", "ok": true, "result": ...} or
+// {"id", "ok": false, "error": {"name", "code", "message"}}. Byte strings travel as {"hex": "..."}. Every request
+// names the backend it wants ("lib", as above); all installed versions (npm aliases crypto-js-<version>) are
+// loaded side by side.
 //
 // ops:
 //   hello                         -> {node, versions, package, backends, openssl}
-//   check {lib, path}             -> {passed, failed, failures}: the vector file checked with that crypto-js
 //   call {lib, fn, args}          -> the return value of iotenvelope.<fn>(...args) ("legacy.decryptKey" etc.)
 //   native {lib, what, ...}       -> crypto-js's own high-level calls (what crypto-js users write)
 //
-// `handle(request)` is exported so the PyExecJS adapter runs exactly the same code, one node per call.
+// `handle(request)` and `protocolHandler(lib)` are exported so the PyExecJS adapters run exactly the same code,
+// one node per call.
 
 const fs = require('fs');
 const path = require('path');
 const iotenvelope = require('.');
-const { checkFile } = require('./verify/vectors');
+const { makeHandler } = require('./verify/runner');
 
 const instances = new Map();
 
@@ -103,10 +108,6 @@ function run(req) {
         node: process.version, versions: installedVersions(), package: require('./package.json').version,
         backends: ['node:crypto', 'crypto-js'], openssl: process.versions.openssl, default: iotenvelope.backend,
       };
-    case 'check': {
-      const data = req.data || JSON.parse(fs.readFileSync(req.path, 'utf8'));
-      return checkFile(lib(req.lib), data);
-    }
     case 'call': {
       let target = lib(req.lib);
       const parts = String(req.fn).split('.');
@@ -132,7 +133,21 @@ function handle(req) {
   }
 }
 
-function serve() {
+const protocolHandlers = new Map();
+
+/** The runner-protocol handler for one backend ("node" or a crypto-js version). */
+function protocolHandler(version) {
+  if (!protocolHandlers.has(version)) {
+    const ie = lib(version);
+    const pkg = require('./package.json').version;
+    const backend = version === 'node' ? `node:crypto, OpenSSL ${process.versions.openssl}` : `crypto-js ${version}`;
+    protocolHandlers.set(version, makeHandler(ie, { name: `iotenvelope-js (${backend})`, version: `${pkg} (node ${process.version})` }));
+  }
+  return protocolHandlers.get(version);
+}
+
+/** Answer JSON lines on stdin until it closes: `answer(request)` for each object, a protocol error otherwise. */
+function serveLines(answer, badLine) {
   let buffer = '';
   process.stdin.setEncoding('utf8');
   process.stdin.on('data', (chunk) => {
@@ -142,18 +157,38 @@ function serve() {
       const line = buffer.slice(0, nl);
       buffer = buffer.slice(nl + 1);
       if (!line.trim()) continue;
-      let answer;
+      let request;
       try {
-        answer = handle(JSON.parse(line));
+        request = JSON.parse(line);
       } catch (e) {
-        answer = { id: null, ok: false, error: { name: 'ProtocolError', code: null, message: `bad request line: ${e.message}` } };
+        request = undefined;
       }
-      process.stdout.write(`${JSON.stringify(answer)}\n`);
+      const out = request && typeof request === 'object' && !Array.isArray(request) ? answer(request) : badLine();
+      process.stdout.write(`${JSON.stringify(out)}\n`);
     }
   });
   process.stdin.on('end', () => process.exit(0));
 }
 
-if (require.main === module) serve();
+function main(argv) {
+  if (argv[0] === '--protocol') {
+    let handler;
+    try {
+      handler = protocolHandler(argv[1] || 'node');
+    } catch (e) {
+      process.stderr.write(`bridge.js --protocol: ${String(e.message).split('\n')[0]}\n`);
+      process.exit(2);
+    }
+    serveLines(handler, () => ({ id: null, ok: false, error: 'bad-request', message: 'not a JSON object' }));
+    return;
+  }
+  if (argv.length) {
+    process.stderr.write('usage: node bridge.js [--protocol node|CRYPTOJS_VERSION]\n');
+    process.exit(2);
+  }
+  serveLines(handle, () => ({ id: null, ok: false, error: { name: 'ProtocolError', code: null, message: 'bad request line: not a JSON object' } }));
+}
 
-module.exports = { handle, installedVersions };
+if (require.main === module) main(process.argv.slice(2));
+
+module.exports = { handle, protocolHandler, installedVersions };

@@ -39,7 +39,9 @@ import time
 urandom = getattr(os, "urandom", None)
 sha256 = _hashlib.sha256
 
-VERSION = "1.0.0"
+__version__ = "0.2.0"  # one version for the whole project (mip package.json too)
+MAX_TEXT = 65536  # SPEC.md section 5: envelope text cap (after the one trailing newline is stripped)
+MAX_RAW = 49152  # the same cap for a binary envelope
 DIRECTIONS = ("up", "down")  # wire bytes 1, 2
 TYPES = ("data", "resync-request", "resync-response")  # wire bytes 0, 1, 2
 _MEMBERS = ("v", "dir", "type", "dev", "seq", "ts", "iv", "ct", "tag")
@@ -62,8 +64,7 @@ def _bad(msg, code="malformed"):
 def _cipher(key, iv):
     # One AES object per message and direction: ucryptolib keeps CBC state and refuses to switch.
     if aes is None:
-        raise ImportError("iotenv: no cryptolib/ucryptolib in this firmware (ESP8266 512K builds lack it); "
-                          "flash a 1M+ build")
+        raise ImportError("iotenv: no cryptolib in this firmware (ESP8266 512K builds: flash a 1M+ one)")
     return aes(key, 2, iv)
 
 
@@ -107,18 +108,23 @@ def equal(a, b):
 
 
 class Keys:
-    """K_enc and K_mac derived from a 16- or 32-byte device secret (HKDF-SHA-256, SPEC.md section 2.2)."""
+    """K_enc and K_mac derived from a 16- or 32-byte device secret (HKDF-SHA-256, SPEC.md section 2.2).
+    form=b"lean " derives the lean form's own pair (iotenv_lean.Keys)."""
 
-    def __init__(self, secret):
+    def __init__(self, secret, form=b""):
         if not isinstance(secret, (bytes, bytearray)) or len(secret) not in (16, 32):
             _bad("device secret must be 16 or 32 bytes", "bad-key")
         prk = _pads(_hmac(_pads(bytes(32)), secret))
-        self.enc = _hmac(prk, b"iotenvelope v1 enc\x01")[:len(secret)]
-        self.mac = _pads(_hmac(prk, b"iotenvelope v1 mac\x01"))  # kept as HMAC pads
+        self.form = form
+        self.enc = _hmac(prk, b"iotenvelope v1 " + form + b"enc\x01")[:len(secret)]
+        self.mac = _pads(_hmac(prk, b"iotenvelope v1 " + form + b"mac\x01"))  # kept as HMAC pads
 
 
-def _keys(keys):
-    return keys if isinstance(keys, Keys) else Keys(keys)
+def _keys(keys, form=b""):
+    k = keys if isinstance(keys, Keys) else Keys(keys, form)
+    if k.form != form:
+        _bad("Keys of another form", "bad-key")
+    return k
 
 
 # -- PKCS#7 ------------------------------------------------------------------------------------------
@@ -183,7 +189,7 @@ def _index(names, name):
     for i in range(len(names)):
         if names[i] == name:
             return i
-    _bad("bad direction/type")
+    _bad("bad dir/type")
 
 
 def _header(d, t, dev, seq, ts):
@@ -219,10 +225,14 @@ def seal(keys, plaintext, device, seq, ts=None, direction="up", type="data", for
     tag = _hmac(k.mac, *(hdr + (iv, ct)))[:16]
     if format == "json":
         # SPEC.md section 5.2 member order and spacing; the device id needs no JSON escaping.
-        return ('{"v": 1, "dir": "%s", "type": "%s", "dev": "%s", "seq": %d, "ts": %d, "iv": "%s", "ct": "%s", '
-                '"tag": "%s"}' % (direction, type, dev.decode(), seq, ts, b64encode(iv), b64encode(ct),
-                                  b64encode(tag)))
-    return b64encode(b"".join(hdr + (iv, ct, tag)))
+        out = ('{"v": 1, "dir": "%s", "type": "%s", "dev": "%s", "seq": %d, "ts": %d, "iv": "%s", "ct": "%s", '
+               '"tag": "%s"}' % (direction, type, dev.decode(), seq, ts, b64encode(iv), b64encode(ct),
+                                 b64encode(tag)))
+    else:
+        out = b64encode(b"".join(hdr + (iv, ct, tag)))
+    if len(out) > MAX_TEXT:
+        _bad("envelope > 65536 bytes")
+    return out
 
 
 # -- decode --------------------------------------------------------------------------------------------
@@ -246,48 +256,55 @@ def _from_raw(raw):
         raw[28 + L:n - 16], raw[n - 16:]
 
 
-# A strict JSON (RFC 8259) reader: MicroPython's json.loads accepts missing commas and colons, "]" for
-# "}", leading zeros, control characters and unknown escapes, and keeps the last of duplicated members.
+# A strict JSON (RFC 8259) reader for exactly one flat object, on bytes (indexing a MicroPython str that holds
+# non-ASCII text walks it from the start, which would make the reader quadratic). MicroPython's json.loads
+# accepts missing commas and colons, "]" for "}", leading zeros and control characters, and keeps the last of
+# duplicated members. Linear in the input (SPEC.md section 5): it stops at the first unknown or duplicated
+# member (so never reads a tenth) and at any object or array value, so nesting depth never matters.
 def _ws(s, i):
-    while s[i:i + 1] in (" ", "\t", "\n", "\r"):
+    n = len(s)
+    while i < n and s[i] in (32, 9, 10, 13):  # space, tab, LF, CR (int-in-bytes is new in MicroPython)
         i += 1
     return i
 
 
 def _digits(s, i):
     j = i
-    while "0" <= s[i:i + 1] <= "9":
+    n = len(s)
+    while i < n and 48 <= s[i] <= 57:
         i += 1
     if i == j:
         _bad("bad JSON")
     return i
 
 
-def _jstr(s, i):  # s[i - 1] is the opening quote
-    out = ""
+def _jstr(s, i):  # s[i - 1] is the opening quote; returns (str, index after the closing quote)
+    out = []
     j = i
+    n = len(s)
     while True:
-        c = s[i:i + 1]
-        if not c or c < " ":
+        c = s[i] if i < n else 0
+        if c < 32:
             _bad("bad JSON")
-        if c == '"':
-            return out + s[j:i], i + 1
-        if c == "\\":
-            out += s[j:i]
+        if c == 34:
+            out.append(s[j:i])
+            return b"".join(out).decode(), i + 1
+        if c == 92:
+            out.append(s[j:i])
             c = s[i + 1:i + 2]
-            k = '"\\/bfnrt'.find(c) if c else -1
-            if c == "u":
+            k = b'"\\/bfnrt'.find(c) if c else -1
+            if c == b"u":
                 h = s[i + 2:i + 6]
-                if len(h) != 4 or [x for x in h if x not in "0123456789abcdefABCDEF"]:
+                if len(h) != 4 or h.strip(b"0123456789abcdefABCDEF"):  # int() would take "+", " ", "_"
                     _bad("bad JSON")
-                n = int(h, 16)
-                c = chr(n) if n < 128 else "\x7f"  # non-ASCII is never valid in an envelope member
+                c = int(h, 16)
+                c = bytes((c if c < 128 else 127,))  # non-ASCII is never valid in an envelope member
                 i += 4
             elif k < 0:
                 _bad("bad JSON")
             else:
-                c = '"\\/\b\f\n\r\t'[k]
-            out += c
+                c = b'"\\/\b\f\n\r\t'[k:k + 1]
+            out.append(c)
             i += 2
             j = i
         else:
@@ -296,50 +313,24 @@ def _jstr(s, i):  # s[i - 1] is the opening quote
 
 def _jval(s, i):
     c = s[i:i + 1]
-    if c == '"':
+    if c == b'"':
         return _jstr(s, i + 1)
-    if c == "{" or c == "[":
-        end = "}" if c == "{" else "]"
-        out = {} if c == "{" else []
-        i = _ws(s, i + 1)
-        if s[i:i + 1] == end:
-            return out, i + 1
-        while True:
-            if end == "}":
-                if s[i:i + 1] != '"':
-                    _bad("bad JSON")
-                k, i = _jstr(s, i + 1)
-                i = _ws(s, i)
-                if s[i:i + 1] != ":":
-                    _bad("bad JSON")
-                v, i = _jval(s, _ws(s, i + 1))
-                if k in out:
-                    _bad("JSON: duplicate " + k)
-                out[k] = v
-            else:
-                v, i = _jval(s, i)
-                out.append(v)
-            i = _ws(s, i)
-            c = s[i:i + 1]
-            if c == end:
-                return out, i + 1
-            if c != ",":
-                _bad("bad JSON")
-            i = _ws(s, i + 1)
-    for word, v in (("true", True), ("false", False), ("null", None)):
+    if c == b"{" or c == b"[":
+        _bad("JSON: nested value")
+    for word, v in ((b"true", True), (b"false", False), (b"null", None)):
         if s[i:i + len(word)] == word:
             return v, i + len(word)
-    j = i + (c == "-")
+    j = i + (c == b"-")
     k = _digits(s, j)
-    if s[j] == "0" and k > j + 1:
+    if s[j] == 48 and k > j + 1:
         _bad("bad JSON")
-    n = int(s[i:k])
-    if s[k:k + 1] == ".":
+    n = int(s[i:k]) if k - j <= 10 else 1 << 32  # longer: out of range anyway (no slow big-number parse)
+    if s[k:k + 1] == b".":
         k = _digits(s, k + 1)
         n = 0.5  # a fraction: never valid where envelope v1 wants an integer
-    if s[k:k + 1] in ("e", "E"):
+    if s[k:k + 1] in (b"e", b"E"):
         k += 1
-        if s[k:k + 1] in ("+", "-"):
+        if s[k:k + 1] in (b"+", b"-"):
             k += 1
         k = _digits(s, k)
         n = 0.5
@@ -347,16 +338,35 @@ def _jval(s, i):
 
 
 def _from_json(s):
-    try:
-        o, i = _jval(s, _ws(s, 0))
-    except RuntimeError:  # nested too deep for the stack
-        _bad("bad JSON")
-    if _ws(s, i) != len(s):
-        _bad("bad JSON")
-    if not isinstance(o, dict):
+    i = _ws(s, 0)
+    if s[i:i + 1] != b"{":
         _bad("not a JSON object")
-    if len(o) != 9 or [m for m in _MEMBERS if m not in o]:
-        _bad("JSON: members must be " + " ".join(_MEMBERS))
+    o = {}
+    i = _ws(s, i + 1)
+    if s[i:i + 1] == b"}":
+        i += 1
+    else:
+        while True:
+            if s[i:i + 1] != b'"':
+                _bad("bad JSON")
+            k, i = _jstr(s, i + 1)
+            if k not in _MEMBERS or k in o:
+                _bad("JSON: unknown/repeated member")  # the name is not echoed: untrusted text
+            i = _ws(s, i)
+            if s[i:i + 1] != b":":
+                _bad("bad JSON")
+            o[k], i = _jval(s, _ws(s, i + 1))
+            i = _ws(s, i)
+            c = s[i:i + 1]
+            i = _ws(s, i + 1)
+            if c == b"}":
+                break
+            if c != b",":
+                _bad("bad JSON")
+    if i != len(s):
+        _bad("bad JSON")
+    if len(o) != 9:
+        _bad("JSON: missing member")
     v = o["v"]
     if type(v) is not int:
         _bad("JSON: v not int")
@@ -373,19 +383,32 @@ def _from_json(s):
     _check_u32(ts)
     iv, ct, tag = b64decode(o["iv"]), b64decode(o["ct"]), b64decode(o["tag"])
     if len(iv) != 16 or len(tag) != 16 or not ct or len(ct) % 16:
-        _bad("JSON: bad iv/ct/tag length")
+        _bad("JSON: bad iv/ct/tag")
     return d, t, dev, seq, ts, iv, ct, tag
+
+
+def _text(text):
+    """Envelope text as bytes: UTF-8 checked, exactly one trailing LF or CRLF removed, at most MAX_TEXT."""
+    if isinstance(text, str):
+        text = text.encode()
+    else:
+        text = bytes(text)
+        try:
+            text.decode()
+        except Exception:
+            _bad("not UTF-8")
+    if text[-1:] == b"\n":
+        text = text[:-2] if text[-2:-1] == b"\r" else text[:-1]
+    if len(text) > MAX_TEXT:
+        _bad("envelope > 65536 bytes")
+    return text
 
 
 def decode(text, format=None):
     """Parse either encoding into (dir, type, dev, seq, ts, iv, ct, tag) without any key."""
-    if not isinstance(text, str):
-        try:
-            text = bytes(text).decode()
-        except Exception:
-            _bad("not UTF-8")
+    text = _text(text)
     if format is None:
-        format = "json" if text.lstrip().startswith("{") else "compact"
+        format = "json" if text.lstrip()[:1] == b"{" else "compact"
     if format == "json":
         return _from_json(text)
     if format != "compact":

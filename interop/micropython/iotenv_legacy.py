@@ -15,6 +15,8 @@
 # otherwise from the small pure-Python md5() below.
 from iotenv import EnvelopeError, _ba, _cipher, _hashlib, _random, b64decode as _b64url_decode, pad, unpad
 
+__version__ = "0.2.0"
+
 try:
     import ujson as _json
 except ImportError:

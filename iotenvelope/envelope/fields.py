@@ -146,30 +146,8 @@ class Envelope:
     # -- parsing ---------------------------------------------------------------------------------
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Envelope":
-        if len(raw) < 1:
-            raise MalformedError("envelope is empty")
-        if raw[0] != VERSION:
-            raise UnsupportedVersionError(f"envelope version {raw[0]} is not supported (this is v{VERSION})")
-        if len(raw) < MIN_RAW_LEN:
-            raise MalformedError(f"envelope is {len(raw)} bytes; the smallest valid one is {MIN_RAW_LEN}")
-        direction = _DIRECTION_NAMES.get(raw[1])
-        if direction is None:
-            raise MalformedError(f"direction byte {raw[1]:#04x} is not 0x01 (up) or 0x02 (down)")
-        kind = _TYPE_NAMES.get(raw[2])
-        if kind is None:
-            raise MalformedError(f"type byte {raw[2]:#04x} is not 0x00, 0x01 or 0x02")
-        n = raw[3]
-        if not 1 <= n <= MAX_DEVICE_LEN:
-            raise MalformedError(f"device id length {n} is outside 1..{MAX_DEVICE_LEN}")
-        body = len(raw) - (4 + n + 8 + IV_LEN + TAG_LEN)
-        if body < 16:
-            raise MalformedError(f"envelope is too short for a {n}-byte device id and one ciphertext block")
-        if body % 16:
-            raise MalformedError(f"ciphertext length {body} is not a multiple of 16 (truncated or extended?)")
-        device = check_device(raw[4:4 + n].decode("latin-1"))
-        seq, ts = struct.unpack(">II", raw[4 + n:12 + n])
-        return cls._trusted(raw[:-TAG_LEN], direction, kind, device, seq, ts, raw[12 + n:28 + n],
-                            raw[28 + n:-TAG_LEN], raw[-TAG_LEN:])
+        direction, kind, device, seq, ts, iv, ct, tag, mac_input = parse_compact(raw)
+        return cls._trusted(mac_input, direction, kind, device, seq, ts, iv, ct, tag)
 
     @classmethod
     def from_compact(cls, text: str | bytes) -> "Envelope":
@@ -252,9 +230,67 @@ def strip_text(text: str) -> str:
     return text
 
 
+_U32X2 = struct.Struct(">II")
+_DEVICES: dict = {}  # device id bytes already validated -> the id as text
+
+
+def parse_compact(raw: bytes) -> tuple:
+    """The fields of a raw compact envelope (SPEC.md §4, §5.1): ``(direction, type, device, seq, ts, iv, ct, tag,
+    mac_input)``, or MalformedError / UnsupportedVersionError naming the first defect. No object is built: this is
+    the hot path of :func:`iotenvelope.open`."""
+    n = len(raw)
+    if n >= MIN_RAW_LEN and raw[0] == VERSION:
+        dev_len = raw[3]
+        body = n - (4 + dev_len + 8 + IV_LEN + TAG_LEN)
+        direction = _DIRECTION_NAMES.get(raw[1])
+        kind = _TYPE_NAMES.get(raw[2])
+        if direction and kind and 1 <= dev_len <= MAX_DEVICE_LEN and body >= 16 and not body % 16:
+            dev = raw[4:4 + dev_len]
+            device = _DEVICES.get(dev)
+            if device is None:
+                device = check_device(dev.decode("latin-1"))
+                if len(_DEVICES) >= 4096:
+                    _DEVICES.clear()
+                _DEVICES[bytes(dev)] = device
+            seq, ts = _U32X2.unpack_from(raw, 4 + dev_len)
+            return (direction, kind, device, seq, ts, raw[12 + dev_len:28 + dev_len], raw[28 + dev_len:-TAG_LEN],
+                    raw[-TAG_LEN:], raw[:-TAG_LEN])
+    _compact_defect(raw)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def decode_fields(text: str | bytes, fmt: str | None = None) -> tuple:
+    """What :meth:`Envelope.decode` reads, as the tuple of :func:`parse_compact` (no object for compact text)."""
+    if text.__class__ is str and (fmt == "compact" or (fmt is None and text[:1] != "{" and not text[:1].isspace())):
+        return parse_compact(b64.decode_url(strip_text(text), "compact envelope"))
+    env = Envelope.decode(text, fmt)
+    return env.direction, env.type, env.device, env.seq, env.ts, env.iv, env.ct, env.tag, env.mac_input()
+
+
+def _compact_defect(raw: bytes) -> None:
+    """Raise the error of the first defect of ``raw`` (the slow path: only for envelopes that are refused)."""
+    if len(raw) < 1:
+        raise MalformedError("envelope is empty")
+    if raw[0] != VERSION:
+        raise UnsupportedVersionError(f"envelope version {raw[0]} is not supported (this is v{VERSION})")
+    if len(raw) < MIN_RAW_LEN:
+        raise MalformedError(f"envelope is {len(raw)} bytes; the smallest valid one is {MIN_RAW_LEN}")
+    if raw[1] not in _DIRECTION_NAMES:
+        raise MalformedError(f"direction byte {raw[1]:#04x} is not 0x01 (up) or 0x02 (down)")
+    if raw[2] not in _TYPE_NAMES:
+        raise MalformedError(f"type byte {raw[2]:#04x} is not 0x00, 0x01 or 0x02")
+    n = raw[3]
+    if not 1 <= n <= MAX_DEVICE_LEN:
+        raise MalformedError(f"device id length {n} is outside 1..{MAX_DEVICE_LEN}")
+    body = len(raw) - (4 + n + 8 + IV_LEN + TAG_LEN)
+    if body < 16:
+        raise MalformedError(f"envelope is too short for a {n}-byte device id and one ciphertext block")
+    raise MalformedError(f"ciphertext length {body} is not a multiple of 16 (truncated or extended?)")
+
+
 def _bad_format(fmt: object, allowed: str = "'compact', 'json', 'lean' or 'lean-raw'") -> UsageError:
     UsageError.check_type(fmt, str, "format", allowed)
     return UsageError(f"format {fmt!r} is not {allowed}")
 
 
-__all__ = ["VERSION", "DIRECTIONS", "TYPES", "TAG_LEN", "IV_LEN", "MAX_DEVICE_LEN", "MAX_U32", "MIN_RAW_LEN", "EPOCH_2000", "JSON_MEMBERS", "KeySource", "check_device", "check_direction", "Envelope", "MAX_TEXT", "MAX_RAW", "strip_text"]
+__all__ = ["VERSION", "DIRECTIONS", "TYPES", "TAG_LEN", "IV_LEN", "MAX_DEVICE_LEN", "MAX_U32", "MIN_RAW_LEN", "EPOCH_2000", "JSON_MEMBERS", "KeySource", "check_device", "check_direction", "Envelope", "MAX_TEXT", "MAX_RAW", "strip_text", "parse_compact", "decode_fields"]

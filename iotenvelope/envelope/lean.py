@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import (AuthenticationError, DirectionError, MalformedError, UnsupportedVersionError, UsageError)
-from ..primitives import b64, cipher, kdf, mac
+from ..primitives import b64, cipher, keycache
+from ..primitives.padding import pkcs7_pad, pkcs7_unpad
 from .fields import DIRECTIONS, TYPES, check_device, check_direction, _check_kind, _check_u32
 from .freshness import Freshness
 from .sealing import KeySource, Opened, ReplayCheck, _as_bytes, _as_secret, _check_open_options, _lookup
@@ -135,13 +136,21 @@ def header_byte(direction: str, kind: str, has_ts: bool) -> int:
     return FORM_BITS | (TS_FLAG if has_ts else 0) | (_DIR_BITS[direction] << 2) | TYPES[kind]
 
 
+def _nonce(direction: str, kind: str, seq: int) -> bytes:
+    return bytes((NONCE_PREFIX, (_DIR_BITS[direction] << 2) | TYPES[kind])) + struct.pack(">I", seq) + bytes(10)
+
+
 def derive_iv(k_enc: bytes, direction: str, kind: str, seq: int) -> bytes:
     """The per-message IV: AES-ECB(K_enc_lean, 0x4C ‖ u8(hdr & 0x0F) ‖ u32be(seq) ‖ 10 zero bytes) (SPEC.md §5.3).
 
     Computed as one CBC block under a zero IV, which equals one ECB block.
     """
-    nonce = bytes((NONCE_PREFIX, (_DIR_BITS[direction] << 2) | TYPES[kind])) + struct.pack(">I", seq) + bytes(10)
-    return cipher.encrypt_raw(k_enc, _ZERO_IV, nonce)
+    return cipher.encrypt_raw(k_enc, _ZERO_IV, _nonce(direction, kind, seq))
+
+
+def _nonce_iv(keys: keycache.DeviceKeys, direction: str, kind: str, seq: int) -> bytes:
+    """:func:`derive_iv` on the cached context of the secret's lean keys."""
+    return keys.cbc.encrypt(_ZERO_IV, _nonce(direction, kind, seq))
 
 
 def seal_lean(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: int | None = None,
@@ -162,11 +171,11 @@ def seal_lean(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, t
     _check_u32(ts, "ts")
     if size(len(data), ts != 0) > MAX_RAW_LEN:
         raise MalformedError(f"a {len(data)}-byte plaintext makes a lean envelope over the {MAX_RAW_LEN}-byte limit")
-    k_enc, k_mac = kdf.lean_keys(secret)
-    ct = cipher.encrypt(k_enc, derive_iv(k_enc, direction, type, seq), data)
+    keys = keycache.lean(secret)
+    ct = keys.cbc.encrypt(_nonce_iv(keys, direction, type, seq), pkcs7_pad(data))
     hdr = header_byte(direction, type, ts != 0)
     fields = struct.pack(">I", seq) + (struct.pack(">I", ts) if ts else b"")
-    tag = mac.hmac_sha256(k_mac, bytes((hdr, len(dev))) + dev + fields + ct)[:TAG_LEN]
+    tag = keys.hmac(bytes((hdr, len(dev))) + dev + fields + ct)[:TAG_LEN]
     return LeanEnvelope(direction, type, seq, ts, ct, tag)
 
 
@@ -184,11 +193,11 @@ def open_lean(keys: KeySource, envelope: LeanEnvelope, *, device: str, direction
     if envelope.direction != direction:
         raise DirectionError(f"envelope travels {envelope.direction} but this receiver expects {direction}"
                              " (a reflected message?)")
-    k_enc, k_mac = kdf.lean_keys(_lookup(keys, device))
-    expected = mac.hmac_sha256(k_mac, envelope.mac_input(device))[:TAG_LEN]
+    dk = keycache.lean(_lookup(keys, device))
+    expected = dk.hmac(envelope.mac_input(device))[:TAG_LEN]
     if not hmac.compare_digest(expected, envelope.tag):
         raise AuthenticationError("authentication tag mismatch: wrong secret or device id, or the envelope was altered")
-    plaintext = cipher.decrypt(k_enc, derive_iv(k_enc, envelope.direction, envelope.type, envelope.seq), envelope.ct)
+    plaintext = pkcs7_unpad(dk.cbc.decrypt(_nonce_iv(dk, envelope.direction, envelope.type, envelope.seq), envelope.ct))
     if envelope.type != "resync-request":  # SPEC.md §8 step 2
         if freshness is not None:
             freshness.check(envelope.ts, int(time.time()) if now is None else now)

@@ -10,15 +10,36 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Protocol
 
-from ..primitives import cipher, kdf, mac
+from ..primitives import keycache
+from ..primitives.b64 import _b64url
+from ..primitives.padding import pkcs7_unpad
 from ..errors import (AuthenticationError, DirectionError, IotEnvelopeError, KeyFormatError,
                      MalformedError, UnknownDeviceError, UsageError)
-from .fields import DIRECTIONS, IV_LEN, TYPES, VERSION, Envelope, KeySource, check_device, check_direction
+from .fields import (DIRECTIONS, IV_LEN, MAX_U32, TAG_LEN, TYPES, VERSION, Envelope, KeySource, check_device,
+                     check_direction, decode_fields)
 from .fields import _check_kind, _check_u32, _bad_format, _DIRECTION_NAMES, _TYPE_NAMES  # noqa: F401
 from .freshness import Freshness
 
 #: the lean form's two spellings: base64url text, and the binary frame itself
 LEAN_FORMATS = ("lean", "lean-raw")
+#: version ‖ direction ‖ type, the first three bytes of mac_input, per (direction, type)
+_HEADERS = {(d, k): bytes((VERSION, dv, kv)) for d, dv in DIRECTIONS.items() for k, kv in TYPES.items()}
+#: PKCS#7 padding of n bytes
+_PADS = {n: bytes((n,)) * n for n in range(1, 17)}
+_U32X2 = struct.Struct(">II")
+_DEVICE_BYTES: dict = {}
+
+
+def _device_bytes(device: object) -> bytes:
+    """L ‖ device for a valid device id (SPEC.md §3); the ids of the devices seen most recently are remembered."""
+    dev = _DEVICE_BYTES.get(device) if device.__class__ is str else None
+    if dev is None:
+        raw = check_device(device).encode("ascii")
+        dev = bytes((len(raw),)) + raw
+        if len(_DEVICE_BYTES) >= 4096:
+            _DEVICE_BYTES.clear()
+        _DEVICE_BYTES[device] = dev
+    return dev
 
 
 @dataclass(frozen=True)
@@ -73,6 +94,34 @@ def _as_bytes(plaintext: object) -> bytes:
     raise MalformedError(f"plaintext must be bytes or text, got {type(plaintext).__name__}")
 
 
+def _seal_raw(secret: bytes, plaintext: bytes | str, device: str, seq: int, ts: int | None, direction: str,
+              kind: str, iv: bytes | None) -> tuple:
+    """The checked fields and the bytes of one envelope: (mac_input, tag, ts, iv, ct), with no objects in
+    between (the hot path of :func:`seal`)."""
+    keys = keycache.envelope(secret)  # checks type and length; remembered per secret
+    data = plaintext if plaintext.__class__ is bytes else _as_bytes(plaintext)
+    if ts is None:
+        ts = int(time.time())
+    header = _HEADERS.get((direction, kind)) if direction.__class__ is str and kind.__class__ is str else None
+    if header is None:
+        check_direction(direction)
+        _check_kind(kind)
+    if seq.__class__ is not int or ts.__class__ is not int or not (0 <= seq <= MAX_U32 and 0 <= ts <= MAX_U32):
+        _check_u32(seq, "seq")
+        _check_u32(ts, "ts")
+    dev = _device_bytes(device)
+    if iv is None:
+        iv = os.urandom(IV_LEN)
+    elif len(KeyFormatError.check_type(iv, (bytes, bytearray), "iv", "16 bytes or None")) != IV_LEN:
+        raise KeyFormatError(f"iv is {len(iv)} bytes; must be {IV_LEN}")
+    else:
+        iv = bytes(iv)
+    pad = 16 - len(data) % 16
+    ct = keys.cbc.encrypt(iv, data + _PADS[pad])
+    mac_input = header + dev + _U32X2.pack(seq, ts) + iv + ct
+    return mac_input, keys.hmac(mac_input)[:TAG_LEN], ts, iv, ct
+
+
 def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: int | None = None,
                   direction: str = "up", type: str = "data", iv: bytes | None = None) -> Envelope:
     """Encrypt and authenticate; returns the :class:`Envelope` (call ``.to_compact()``/``.to_json()``).
@@ -80,25 +129,8 @@ def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: in
     ``ts`` None uses the current Unix time; pass 0 for "time unknown". ``iv`` is for test vectors only:
     leave it None so a fresh random IV is used.
     """
-    secret = _as_secret(secret)
-    data = _as_bytes(plaintext)
-    if ts is None:
-        ts = int(time.time())
-    check_direction(direction)
-    _check_kind(type)
-    check_device(device)
-    _check_u32(seq, "seq")
-    _check_u32(ts, "ts")
-    if iv is None:
-        iv = os.urandom(IV_LEN)
-    elif len(KeyFormatError.check_type(iv, (bytes, bytearray), "iv", "16 bytes or None")) != IV_LEN:
-        raise KeyFormatError(f"iv is {len(iv)} bytes; must be {IV_LEN}")
-    k_enc, k_mac = kdf.envelope_keys(secret)  # remembered per secret (kdf.clear_caches)
-    ct = cipher.encrypt(k_enc, iv, data)
-    dev = device.encode("ascii")
-    mac_input = (bytes((VERSION, DIRECTIONS[direction], TYPES[type], len(dev))) + dev
-                 + struct.pack(">II", seq, ts) + iv + ct)
-    return Envelope._trusted(mac_input, direction, type, device, seq, ts, bytes(iv), ct, mac.tag(k_mac, mac_input))
+    mac_input, tag, ts, iv, ct = _seal_raw(secret, plaintext, device, seq, ts, direction, type, iv)
+    return Envelope._trusted(mac_input, direction, type, device, seq, ts, iv, ct, tag)
 
 
 def seal(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: int | None = None,
@@ -112,6 +144,9 @@ def seal(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: in
             raise UsageError("the lean form derives its IV from seq: iv must be None")
         env = lean.seal_lean(secret, plaintext, device=device, seq=seq, ts=ts, direction=direction, type=type)
         return env.to_bytes() if format == "lean-raw" else env.to_text()
+    if format == "compact":
+        mac_input, tag = _seal_raw(secret, plaintext, device, seq, ts, direction, type, iv)[:2]
+        return _b64url(mac_input + tag).rstrip(b"=").decode("ascii")
     return seal_envelope(secret, plaintext, device=device, seq=seq, ts=ts, direction=direction, type=type,
                          iv=iv).encode(format)
 
@@ -155,20 +190,28 @@ def open_envelope(keys: KeySource, envelope: Envelope, *, direction: str = "up",
     if not isinstance(envelope, Envelope):
         raise MalformedError.wrong_type("envelope", envelope, "an Envelope (see Envelope.decode)")
     _check_open_options(direction, freshness, now, replay)
-    if envelope.direction != direction:
-        raise DirectionError(f"envelope travels {envelope.direction} but this receiver expects {direction}"
+    return _open_fields(keys, (envelope.direction, envelope.type, envelope.device, envelope.seq, envelope.ts,
+                               envelope.iv, envelope.ct, envelope.tag, envelope.mac_input()),
+                        direction, freshness, now, replay)
+
+
+def _open_fields(keys: KeySource, fields: tuple, direction: str, freshness: Freshness | None, now: int | None,
+                 replay: ReplayCheck | None) -> Opened:
+    """SPEC.md §6 steps 2-8 on decoded fields ``(direction, type, device, seq, ts, iv, ct, tag, mac_input)``."""
+    env_direction, kind, device, seq, ts, iv, ct, tag, mac_input = fields
+    if env_direction != direction:
+        raise DirectionError(f"envelope travels {env_direction} but this receiver expects {direction}"
                              " (a reflected message?)")
-    secret = _lookup(keys, envelope.device)
-    k_enc, k_mac = kdf.envelope_keys(secret)  # remembered per secret (kdf.clear_caches)
-    if not hmac.compare_digest(mac.tag(k_mac, envelope.mac_input()), envelope.tag):
+    dk = keycache.envelope(_lookup(keys, device))  # remembered per secret (kdf.clear_caches)
+    if not hmac.compare_digest(dk.hmac(mac_input)[:TAG_LEN], tag):
         raise AuthenticationError("authentication tag mismatch: wrong secret, or the envelope was altered")
-    plaintext = cipher.decrypt(k_enc, envelope.iv, envelope.ct)
-    if envelope.type != "resync-request":  # SPEC.md §8 step 2: no freshness or replay state for these
+    plaintext = pkcs7_unpad(dk.cbc.decrypt(iv, ct))
+    if kind != "resync-request":  # SPEC.md §8 step 2: no freshness or replay state for these
         if freshness is not None:
-            freshness.check(envelope.ts, int(time.time()) if now is None else now)
+            freshness.check(ts, int(time.time()) if now is None else now)
         if replay is not None:
-            replay.accept(envelope.device, envelope.direction, envelope.seq)
-    return Opened._trusted(plaintext, envelope.device, envelope.direction, envelope.type, envelope.seq, envelope.ts)
+            replay.accept(device, env_direction, seq)
+    return Opened._trusted(plaintext, device, env_direction, kind, seq, ts)
 
 
 def open(keys: KeySource, text: str | bytes, *, direction: str = "up", format: str | None = None,
@@ -188,8 +231,8 @@ def open(keys: KeySource, text: str | bytes, *, direction: str = "up", format: s
                               freshness=freshness, now=now, replay=replay)
     if device is not None:
         raise UsageError("device= is only for the lean form (the other forms carry the device id)")
-    return open_envelope(keys, Envelope.decode(text, format), direction=direction, freshness=freshness, now=now,
-                         replay=replay)
+    _check_open_options(direction, freshness, now, replay)
+    return _open_fields(keys, decode_fields(text, format), direction, freshness, now, replay)
 
 
 def open_many(keys: KeySource, texts: "list[str | bytes]", *, direction: str = "up", format: str | None = None,

@@ -12,7 +12,17 @@ distinct reading exactly once, in the same database transaction as the replay-wi
 * :mod:`.server` ....... ``iotenvelope serve``: the app under gunicorn
 """
 
-from .app import IngestApp, make_app  # noqa: F401
-from .keyring import Keyring  # noqa: F401
+_LAZY = {"IngestApp": "app", "make_app": "app", "Keyring": "keyring"}
+
+
+def __getattr__(name: str):
+    """The service's modules load on first use (PEP 562): ``iotenvelope serve --help`` and a one-shot seal build
+    the CLI parser without the WSGI app and its database clients."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'iotenvelope.ingest' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 __all__ = ["IngestApp", "make_app", "Keyring"]

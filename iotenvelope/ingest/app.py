@@ -24,10 +24,9 @@ from http import HTTPStatus
 from typing import Callable, Iterable, Mapping
 from urllib.parse import parse_qs, unquote
 
-from .. import envelope
 from ..envelope import Envelope, Freshness, check_device
 from ..errors import (IotEnvelopeError, MalformedError, PaddingError, ReplayError, StoreError, TimestampError,
-                      UnknownDeviceError, UsageError)
+                      UsageError)
 from ..primitives import httpauth
 from ..replay import open_store, resync
 from ..replay.window import DEFAULT_WINDOW

@@ -21,6 +21,15 @@ _VALUE.update({"+": 62, "/": 63})
 # a final group of 2 (or 3) characters carries 12 (18) bits of which the last 4 (2) are unused
 _UNUSED_BITS = {2: 0x0F, 3: 0x03}
 _URL_TO_STD = bytes.maketrans(b"-_", b"+/")
+_b64url = base64.urlsafe_b64encode
+_URL_STRICT = bytes.maketrans(b"-_+/=", b"+/!!!")
+_PADDING = {0: b"", 2: b"==", 3: b"="}  # a length of 1 mod 4 raises KeyError: the slow path explains it
+_VALUE_BYTE = {**_VALUE, **{ord(c): v for c, v in _VALUE.items()}}  # by character and by byte
+try:
+    binascii.a2b_base64(b"", strict_mode=True)
+    _STRICT = True
+except TypeError:  # Python < 3.11: no strict mode
+    _STRICT = False
 
 
 # The encoders take any bytes-like object; anything else makes base64 raise TypeError, turned into our error
@@ -64,6 +73,18 @@ def _check_trailing_bits(chars: str, what: str) -> None:
 
 def decode_url(text: str | bytes, what: str = "base64url") -> bytes:
     """Strict unpadded base64url: only ``A-Z a-z 0-9 - _``, canonical trailing bits."""
+    if _STRICT and (text.__class__ is str or text.__class__ is bytes):
+        # The fast path (Python >= 3.11): '+', '/' and '=' become '!', which strict decoding refuses like any
+        # other character outside the alphabet; any refusal is explained by the slow path below.
+        try:
+            raw = binascii.a2b_base64((text.encode("ascii") if text.__class__ is str else text).translate(_URL_STRICT)
+                                      + _PADDING[len(text) % 4], strict_mode=True)
+        except (binascii.Error, UnicodeEncodeError, KeyError):
+            pass
+        else:
+            rest = len(text) % 4
+            if not (rest and _VALUE_BYTE[text[-1]] & _UNUSED_BITS[rest]):
+                return raw
     text = _as_text(text, what)
     if not _URL.fullmatch(text):
         bad = next(c for c in text if not (c.isascii() and (c.isalnum() or c in "-_")))
@@ -73,7 +94,6 @@ def decode_url(text: str | bytes, what: str = "base64url") -> bytes:
     if len(text) % 4 == 1:
         raise MalformedError(f"{what}: impossible length {len(text)} (a character is missing or extra)")
     _check_trailing_bits(text, what)
-    # the alphabet is checked above, so binascii only has to map 6-bit groups to bytes
     return binascii.a2b_base64((text + "=" * (-len(text) % 4)).encode("ascii").translate(_URL_TO_STD))
 
 

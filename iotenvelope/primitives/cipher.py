@@ -1,16 +1,16 @@
-"""AES-CBC on pycryptodome, with strict PKCS#7 by default.
+"""AES-CBC with strict PKCS#7 by default, on ``cryptography`` when it is installed, else pycryptodome.
 
-This is the only place the library calls AES. Keys are 16, 24 or 32 bytes; IVs exactly 16 bytes.
+This is the only place the library calls AES (:data:`BACKEND` says which library). Keys are 16, 24 or 32 bytes;
+IVs exactly 16 bytes.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import threading
 
-from Crypto.Cipher import AES
-
-from ..errors import KeyFormatError, MalformedError
+from ..errors import KeyFormatError, MalformedError, UsageError
 from .padding import BLOCK, pkcs7_pad, pkcs7_unpad
 
 
@@ -24,47 +24,96 @@ def _check(key: bytes, iv: bytes) -> None:
         raise KeyFormatError(f"AES-CBC IV is {len(iv)} bytes; must be 16")
 
 
-class _ChainedEncryptor:
-    """One long-lived pycryptodome CBC object per key, reused for every message under that key.
+def _pycryptodome_contexts(key: bytes):
+    """Long-lived CBC encrypt and decrypt functions on pycryptodome (the required dependency; imported only when
+    it is the backend, since loading it costs more than the rest of the package)."""
+    from Crypto.Cipher import AES
 
-    A CBC object XORs the next plaintext block with its chaining value (the last ciphertext block it
-    produced) before AES. To encrypt a new message under a fresh IV with that same object, the first block is
-    fed in as P_1 XOR IV XOR chain: AES then sees P_1 XOR IV, exactly as a new CBC object started at IV would,
-    and every later block chains on our own output. The bytes are those of ``AES.new(key, MODE_CBC, iv)``
-    (the NIST SP 800-38A and vector tests check this), without building a cipher object and key schedule per
-    message, which is most of the cost for short device readings. A lock serialises threads sharing a key.
+    zero = bytes(BLOCK)
+    return AES.new(key, AES.MODE_CBC, zero).encrypt, AES.new(key, AES.MODE_CBC, zero).decrypt
+
+
+def _cryptography_contexts(key: bytes):
+    """The same on ``cryptography``'s long-lived OpenSSL contexts (``pip install iotenvelope[fast]``): never
+    finalised, so one context serves every message under the key."""
+    zero = bytes(BLOCK)
+    return (_Cipher(_algorithms.AES(key), _modes.CBC(zero)).encryptor().update,
+            _Cipher(_algorithms.AES(key), _modes.CBC(zero)).decryptor().update)
+
+
+def _select_backend() -> str:
+    """``IOTENVELOPE_AES_BACKEND`` = ``cryptography`` | ``pycryptodome`` forces one; by default cryptography when
+    it imports, else pycryptodome. Both give the same bytes (every vector file is run on both)."""
+    global _Cipher, _algorithms, _modes
+    wanted = os.environ.get("IOTENVELOPE_AES_BACKEND", "")
+    if wanted not in ("", "cryptography", "pycryptodome"):
+        raise UsageError(f"IOTENVELOPE_AES_BACKEND={wanted!r} is not 'cryptography' or 'pycryptodome'")
+    if wanted != "pycryptodome":
+        try:
+            from cryptography.hazmat.primitives.ciphers import Cipher as _Cipher, algorithms as _algorithms, modes as _modes
+        except ImportError:
+            if wanted == "cryptography":
+                raise UsageError("IOTENVELOPE_AES_BACKEND=cryptography but the cryptography package is not installed"
+                                 " (pip install 'iotenvelope[fast]')") from None
+        else:
+            return "cryptography"
+    return "pycryptodome"
+
+
+_Cipher = _algorithms = _modes = None
+#: which library runs AES in this process: "cryptography" or "pycryptodome"
+BACKEND = _select_backend()
+_CONTEXTS = _cryptography_contexts if BACKEND == "cryptography" else _pycryptodome_contexts
+
+
+class ChainedCbc:
+    """One long-lived CBC encryption context and one decryption context per key, reused for every message.
+
+    A CBC context XORs the next plaintext block with its chaining value (the last ciphertext block it
+    produced or consumed) before AES. To encrypt a new message under a fresh IV with that same context, the first
+    block is fed in as P_1 XOR IV XOR chain: AES then sees P_1 XOR IV, exactly as a new context started at IV
+    would, and every later block chains on our own output. Decryption is the mirror image: the context yields
+    D(C_1) XOR chain for the first block, and XORing that with chain XOR IV gives D(C_1) XOR IV. The bytes are those
+    of a fresh ``AES.new(key, MODE_CBC, iv)`` (the NIST SP 800-38A and vector tests check this, on both backends),
+    without building a context and key schedule per message, which is most of the cost for short readings.
+
+    A lock per direction serialises threads sharing a key. Nothing random lives here: a forked child copies the
+    contexts together with their chaining values, which stay consistent, and every IV comes from the caller.
     """
 
-    __slots__ = ("_encrypt", "_chain", "_lock")
+    __slots__ = ("_enc", "_dec", "_enc_chain", "_dec_chain", "_enc_lock", "_dec_lock")
 
     def __init__(self, key: bytes) -> None:
-        self._chain = bytes(BLOCK)
-        self._encrypt = AES.new(key, AES.MODE_CBC, self._chain).encrypt
-        self._lock = threading.Lock()
+        self._enc, self._dec = _CONTEXTS(key)
+        self._enc_chain = self._dec_chain = 0
+        self._enc_lock, self._dec_lock = threading.Lock(), threading.Lock()
 
-    def __call__(self, iv: bytes, data: bytes) -> bytes:
-        with self._lock:
-            shift = int.from_bytes(iv, "big") ^ int.from_bytes(self._chain, "big")
-            first = (int.from_bytes(data[:BLOCK], "big") ^ shift).to_bytes(BLOCK, "big")
-            out = self._encrypt(first + data[BLOCK:])
-            self._chain = out[-BLOCK:]
+    def encrypt(self, iv: bytes, data: bytes) -> bytes:
+        """``data`` a non-empty multiple of 16 bytes (not checked here)."""
+        with self._enc_lock:
+            first = (int.from_bytes(data[:BLOCK], "big") ^ int.from_bytes(iv, "big") ^ self._enc_chain)
+            out = self._enc(first.to_bytes(BLOCK, "big") + data[BLOCK:])
+            self._enc_chain = int.from_bytes(out[-BLOCK:], "big")
         return out
 
+    def decrypt(self, iv: bytes, data: bytes) -> bytes:
+        """``data`` a non-empty multiple of 16 bytes (not checked here)."""
+        with self._dec_lock:
+            out = self._dec(data)
+            fix = int.from_bytes(iv, "big") ^ self._dec_chain
+            self._dec_chain = int.from_bytes(data[-BLOCK:], "big")
+        return (int.from_bytes(out[:BLOCK], "big") ^ fix).to_bytes(BLOCK, "big") + out[BLOCK:]
+
 
 @functools.lru_cache(maxsize=256)
-def _block_encryptor(key: bytes) -> _ChainedEncryptor:
-    return _ChainedEncryptor(key)
-
-
-@functools.lru_cache(maxsize=256)
-def _block_decryptor(key: bytes):
-    return AES.new(key, AES.MODE_ECB).decrypt
+def cbc(key: bytes) -> ChainedCbc:
+    """The cached :class:`ChainedCbc` of ``key`` (bytes, 16/24/32 long: callers check)."""
+    return ChainedCbc(key)
 
 
 def clear_cache() -> None:
     """Forget the cached AES key schedules (:func:`iotenvelope.primitives.kdf.clear_caches` also clears derived keys)."""
-    _block_encryptor.cache_clear()
-    _block_decryptor.cache_clear()
+    cbc.cache_clear()
 
 
 def encrypt_raw(key: bytes, iv: bytes, data: bytes) -> bytes:
@@ -75,26 +124,18 @@ def encrypt_raw(key: bytes, iv: bytes, data: bytes) -> bytes:
         raise MalformedError(f"CBC input length {len(data)} is not a multiple of 16")
     if not data:
         return b""
-    return _block_encryptor(bytes(key))(bytes(iv), bytes(data))
+    return cbc(bytes(key)).encrypt(bytes(iv), bytes(data))
 
 
 def decrypt_raw(key: bytes, iv: bytes, data: bytes) -> bytes:
-    """CBC decryption without unpadding; rejects empty or non-block-multiple ciphertext.
-
-    CBC decryption is P_i = AES-decrypt(C_i) XOR C_(i-1) with C_0 = IV: the blocks do not depend on each
-    other, so one pycryptodome ECB pass over the whole ciphertext, with the key schedule cached per key, and one
-    XOR against (IV ‖ ciphertext minus its last block) give the same bytes as a CBC object. For the short
-    messages devices send that is about twice as fast as building a CBC object per message.
-    """
+    """CBC decryption without unpadding; rejects empty or non-block-multiple ciphertext."""
     _check(key, iv)
     MalformedError.check_type(data, (bytes, bytearray), "ciphertext")
     if not data:
         raise MalformedError("ciphertext is empty (CBC with padding always produces at least one block)")
     if len(data) % BLOCK:
         raise MalformedError(f"ciphertext length {len(data)} is not a multiple of 16")
-    decrypted = _block_decryptor(bytes(key))(data)
-    chain = iv + data[:-BLOCK]
-    return (int.from_bytes(decrypted, "big") ^ int.from_bytes(chain, "big")).to_bytes(len(data), "big")
+    return cbc(bytes(key)).decrypt(bytes(iv), bytes(data))
 
 
 def encrypt(key: bytes, iv: bytes, plaintext: bytes) -> bytes:

@@ -124,8 +124,9 @@ def clear_caches() -> None:
 
     iotenvelope keeps them for the 256 most recently used secrets and keys, in this process's memory only.
     """
-    from . import cipher, mac  # imported here: neither depends on kdf
+    from . import cipher, keycache, mac  # imported here: they import kdf
 
+    keycache.clear()
     _envelope_keys.cache_clear()
     _lean_keys.cache_clear()
     cipher.clear_cache()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 
 from ..errors import MalformedError, PaddingError, UsageError
@@ -9,6 +10,7 @@ from ..errors import MalformedError, PaddingError, UsageError
 BLOCK = 16
 _PAD_TYPES = (bytes, bytearray)  # what ``data + bytes`` works on
 _UNPAD_TYPES = (bytes, bytearray, memoryview)
+_PADDINGS = [bytes((n,)) * n for n in range(256)]  # the PKCS#7 padding of n bytes, for n in 1..255
 
 
 def _check_block(block: object) -> None:
@@ -36,11 +38,8 @@ def pkcs7_unpad(data: bytes, block: int = BLOCK) -> bytes:
     p = data[-1]
     if not 1 <= p <= block:
         raise PaddingError(f"invalid PKCS#7 padding: last byte {p:#04x} is not in 1..{block}")
-    # Inspect every candidate byte so the work done does not depend on where a mismatch is.
-    bad = 0
-    for b in data[-p:]:
-        bad |= b ^ p
-    if bad:
+    # compare_digest inspects every candidate byte, so the work done does not depend on where a mismatch is.
+    if not hmac.compare_digest(data[-p:], _PADDINGS[p]):
         raise PaddingError(f"invalid PKCS#7 padding: the last {p} bytes are not all {p:#04x}")
     return data[:-p]
 

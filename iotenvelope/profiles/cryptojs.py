@@ -28,12 +28,13 @@ from . import OpenResult, Option, Profile, Warn, check_warn, no_warn
 
 KEY_SIZES = (128, 192, 256)
 KDF_HELP = ("evp-md5 (default; crypto-js default, openssl -md md5), evp-sha256 (openssl's default -md), evp-sha1"
-            " (openssl -md sha1), pbkdf2-sha256:ITER (openssl -pbkdf2 -iter ITER)")
+            " (openssl -md sha1), pbkdf2-sha256:ITER (openssl -pbkdf2 -iter ITER), pbkdf2-sha1:ITER /"
+            " pbkdf2-sha512:ITER (openssl -pbkdf2 -md sha1 / -md sha512)")
 #: The KDF settings met in practice, most common first: crypto-js's default, OpenSSL >= 1.1's default -md,
 #: -md sha1, then ``openssl enc -pbkdf2`` with its default 10000 iterations, crypto-js 4.2's PBKDF2 default of
 #: 250000 and the 1000 of many tutorials. ``iotenvelope diagnose`` tries exactly these.
 COMMON_KDFS = ("evp-md5", "evp-sha256", "evp-sha1", "pbkdf2-sha256:10000", "pbkdf2-sha256:250000",
-               "pbkdf2-sha256:1000")
+               "pbkdf2-sha256:1000", "pbkdf2-sha1:10000", "pbkdf2-sha512:10000")
 _HEX_KEY = re.compile(r"(0x)?([0-9a-fA-F]{32}|[0-9a-fA-F]{48}|[0-9a-fA-F]{64})")
 _BYTES = (bytes, bytearray)
 _TEXT = (str, bytes, bytearray)
@@ -62,15 +63,15 @@ class Kdf:
 
 
 def parse_kdf(spec: str | Kdf = "evp-md5") -> Kdf:
-    """``evp-md5`` | ``evp-sha256`` | ``evp-sha1`` | ``pbkdf2-sha256:ITER`` → :class:`Kdf`."""
+    """``evp-md5`` | ``evp-sha256`` | ``evp-sha1`` | ``pbkdf2-(sha1|sha256|sha512):ITER`` → :class:`Kdf`."""
     if isinstance(spec, Kdf):
         return spec
     UsageError.check_type(spec, str, "kdf", f"text ({KDF_HELP})")
     if spec in ("evp-md5", "evp-sha256", "evp-sha1"):
         return Kdf("evp", spec[4:])
-    m = re.fullmatch(r"pbkdf2-sha256:([1-9][0-9]{0,8})", spec or "")
+    m = re.fullmatch(r"pbkdf2-(sha1|sha256|sha512):([1-9][0-9]{0,8})", spec or "")
     if m:
-        return Kdf("pbkdf2", "sha256", int(m.group(1)))
+        return Kdf("pbkdf2", m.group(1), int(m.group(2)))
     raise UsageError(f"--kdf {spec!r} is not one of: {KDF_HELP}")
 
 

@@ -51,6 +51,7 @@ from .. import envelope
 from . import fernet_token as fernet
 from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, UsageError
 from . import cryptojs, dweeter as dweeter_profile, esp8266, no_warn, spaniakos
+from . import arduino_aes, cryptojs_pbkdf2, diagnose_legacy as legacy
 
 MARGIN_BITS = 20
 MISTAKE_PRIOR = 0.9
@@ -89,9 +90,11 @@ MISTAKES = {
     "base64-padding-missing": "base64 without its '=' padding",
     "zero-padding": "zero (NUL) padding instead of PKCS#7",
     "no-pad-block": "no padding at all: the length was a multiple of 16 and no pad block was added (pre-2018 "
-                    "Spaniakos called with size = strlen+1, or a library that does not pad)",
+                    "Spaniakos called with size = strlen+1, or a library that does not pad: DavyLandman AESLib, "
+                    "tiny-AES-c, AESLib's Array padding at multiples of 16)",
     "dropped-last-byte": "the last plaintext byte is missing (pre-2018 Spaniakos called with size = strlen)",
-    "c-string-nul": "the C string's terminating NUL was encrypted too (size = sizeof, i.e. strlen+1)",
+    "c-string-nul": "the C string's terminating NUL was encrypted too (size = sizeof, i.e. strlen+1; intrbiz "
+                    "arduino-crypto always does this: --profile intrbiz-crypto reads it as well)",
     "base64-plaintext": "the plaintext is base64 of the message (the ESP8266 'base64, then encrypt' pattern)",
     "dweeter-halves": "dweeter's key derivation: SHA-256(passphrase) split into key and IV",
     "dweeter-mode": "dweeter's other encoding mode (--base64 swaps the key and IV halves)",
@@ -100,6 +103,7 @@ MISTAKES = {
     "stale": "the message is older than the default 24 h freshness bound",
     "wrong-direction": "the envelope travels the other way (--direction)",
     "envelope-reencoded": "the compact envelope was re-encoded (standard base64 or '=' padding)",
+    **legacy.MISTAKES,
 }
 
 
@@ -305,16 +309,10 @@ def _iv_candidates(iv_text: str | None, key: bytes) -> list[tuple[bytes, tuple[s
     def size_mistakes(iv: bytes) -> tuple[str, ...]:
         return ("iv-short",) if len(iv) < BLOCK else ("iv-long",) if len(iv) > BLOCK else ()
 
-    if iv_text is not None:
-        try:
-            given = keys.parse_iv(iv_text)
-        except KeyFormatError:
-            given = None
-        if given:
-            add(cryptojs.normalize_iv(given), size_mistakes(given))
-        text = iv_text.encode("utf-8")
-        if text:
-            add(cryptojs.normalize_iv(text), ("iv-hex-text",) + (("iv-short",) if len(text) < BLOCK else ()))
+    for given, form in legacy.iv_readings(iv_text):  # hex, b64: and bare base64 of one IV: the same readings
+        text_form = "iv-hex-text" in form or "iv-base64-text" in form  # cut to 16 characters by its nature
+        add(cryptojs.normalize_iv(given), form + (("iv-short",) if len(given) < BLOCK else ()
+                                                  if text_form else size_mistakes(given)))
     add(ZERO_IV, ("iv-zero",))
     add(key[:BLOCK], ("iv-is-key",))
     return out
@@ -350,10 +348,11 @@ class _Blog:
     stdin: str | None
 
 
-_Target = Union[_Salted, _SeparateIv, _Blog]
+_Target = Union[_Salted, _SeparateIv, _Blog, legacy.Pbkdf2Target, legacy.EcbTarget]
 #: The padding readings tried per kind of ciphertext (passphrase mode: PKCS#7 only, as its many KDF
 #: choices already make many tries; the blog object: PKCS#7 or the old Spaniakos library's missing block).
-_READINGS = {_Salted: ("pkcs7",), _SeparateIv: ("pkcs7", "zero", "none"), _Blog: ("pkcs7", "none")}
+_READINGS = {_Salted: ("pkcs7",), _SeparateIv: ("pkcs7", "zero", "none", "array", "intrbiz"), _Blog: ("pkcs7", "none"),
+             legacy.Pbkdf2Target: ("pkcs7",), legacy.EcbTarget: ("pkcs7", "zero", "none")}
 
 
 def _command(target: _Target, pad: str, nul: bool, cut: spaniakos.Truncation | None, text: bytes,
@@ -364,6 +363,20 @@ def _command(target: _Target, pad: str, nul: bool, cut: spaniakos.Truncation | N
     pre-2018 Spaniakos truncation seen in it; ``inner`` the message when ``text`` is base64 of one.
     """
     with_nul = text + b"\x00" if nul else text
+    if isinstance(target, legacy.Pbkdf2Target):
+        return "cryptojs-pbkdf2", target.options(), with_nul, "plaintext"
+    if isinstance(target, legacy.EcbTarget):
+        opts = ["--key", target.key.hex(), "--aeslib-mode", "ecb"]
+        if pad in ("zero", "pkcs7"):
+            return "davylandman-aeslib", opts + ["--caller-padding", pad], with_nul, "plaintext"
+        return "davylandman-aeslib", opts, with_nul, "plaintext"
+    if pad == "array":
+        opts = ["--key", target.key.hex(), "--iv", target.iv.hex()]  # type: ignore[union-attr]
+        if inner is not None and not nul:
+            return "thinx-aeslib", opts + ["--aeslib-version", "2.2"], text, "message"
+        return "thinx-aeslib", opts, with_nul, "plaintext"
+    if pad == "intrbiz":
+        return "intrbiz-crypto", ["--key", target.key.hex(), "--iv", target.iv.hex()], text, "plaintext"  # type: ignore[union-attr]
     if isinstance(target, _Salted):
         options = ["--passphrase", target.phrase, "--key-size", str(target.key_size), "--kdf", target.kdf]
         return "cryptojs-passphrase", options + ([] if target.salted else ["--nosalt"]), with_nul, "plaintext"
@@ -437,6 +450,12 @@ class _Search:
                 readings.append(("zero", padding.unpad(raw, "zero"), 8.0 * nuls, ("zero-padding",)))
             if "none" in kinds:
                 readings.append(("none", raw, 0.0, ("no-pad-block",)))
+            array = arduino_aes.array_unpad(raw) if "array" in kinds else raw
+            if len(array) < len(raw):  # AESLib's Array padding: p bytes of one table value
+                readings.append(("array", array, 8.0 * (len(raw) - len(array)), ("aeslib-array-padding",)))
+            if "intrbiz" in kinds and len(raw) > BLOCK and raw[-BLOCK:] == raw[-1:] * BLOCK and raw[-BLOCK - 1] == 0:
+                # arduino-crypto, length 15 mod 16: NUL + 16 equal bytes; the NUL is removed here (with_nul off)
+                readings.append(("intrbiz", raw[:-BLOCK - 1], 8.0 * BLOCK, ("intrbiz-pad16", "c-string-nul")))
         for pad, plain, pad_bits, pad_mistakes in readings:
             self._judge(plain, pad_bits, target, pad, mistakes + pad_mistakes, detail)
             if partial_ok and len(raw) >= 2 * BLOCK and pad == "pkcs7":
@@ -455,7 +474,7 @@ class _Search:
 
     def _judge(self, plain: bytes, pad_bits: float, target: _Target, pad: str, mistakes: tuple[str, ...],
                detail: str) -> None:
-        nul = plain.endswith(b"\0") and not plain.endswith(b"\0\0")
+        nul = plain.endswith(b"\0") and not plain.endswith(b"\0\0") and pad != "intrbiz"
         text = plain[:-1] if nul else plain
         ev = evidence(text)
         if not ev.kind:
@@ -465,7 +484,7 @@ class _Search:
             return
         bits = pad_bits + ev.bits
         cut = None
-        if not isinstance(target, _Salted) and pad != "zero" and not nul:
+        if isinstance(target, (_SeparateIv, _Blog)) and pad in ("pkcs7", "none") and not nul:
             cut = spaniakos.truncation(text)  # only the old Spaniakos library drops bytes, and it has no passphrase
         if cut is not None:
             mistakes += ("dropped-last-byte",)
@@ -478,6 +497,9 @@ class _Search:
         if nul:
             mistakes += ("c-string-nul",)
         profile, options, printed, prints = _command(target, pad, nul, cut, text, ev.message)
+        if "iv-setiv" in mistakes and profile == "cryptojs-key" and pad == "pkcs7" and isinstance(target, _SeparateIv):
+            value = arduino_aes.u64_of_iv(target.iv)
+            profile, options = "spaniakos-setiv", ["--key", target.key.hex(), "--set-iv", str(value)]
         if nul and printed.endswith(b"\0"):
             detail = "; ".join(filter(None, (detail, f"{profile} has no option to drop the NUL: open prints it too")))
         self.candidates.append(Finding(profile, 0.0, mistakes, printed, options, target.stdin, ev.message,
@@ -488,6 +510,18 @@ class _Search:
         for blob in _decodings(text):
             self._salted(blob)
             self._separate_iv(blob)
+        self._unencrypted_tail(text)
+
+    def _unencrypted_tail(self, text: str) -> None:
+        """A note (never a finding) when the bytes are not whole AES blocks but already read as text: what
+        DavyLandman AESLib sends for a length that is not a multiple of 16 (it leaves the buffer unencrypted)."""
+        for blob in _decodings(text):
+            if len(blob.data) % BLOCK and evidence(blob.data).kind in ("json", "text") and len(blob.data) >= 4:
+                self.notes.append(f"the input decodes to {len(blob.data)} bytes, not whole AES blocks, that already"
+                                  " read as text: DavyLandman AESLib returns a buffer whose length is not a multiple"
+                                  " of 16 UNENCRYPTED, so this may be a message that was never encrypted (pad to"
+                                  " whole blocks before calling it)")
+                return
 
     @staticmethod
     def _stdin_for(blob: Blob, data: bytes) -> str | None:
@@ -530,6 +564,31 @@ class _Search:
                 if raw is not None:
                     self.consider(raw, _SeparateIv(rk.key, iv, self._stdin_for(blob, ct)),
                                   blob.mistakes + rk.mistakes + iv_mistakes, partial_ok=True)
+            if rk.iv is None and len(data) >= 2 * BLOCK and len(data) % BLOCK == 0:
+                # ECB (DavyLandman aesNNN_enc_multiple): block i is D(c_i) = CBC-zero-IV block i xor c_(i-1)
+                raw0 = self.cbc(rk.key, ZERO_IV, data)
+                if raw0 is not None:
+                    ecb = raw0[:BLOCK] + bytes(a ^ b for a, b in zip(raw0[BLOCK:], data[:-BLOCK]))
+                    self.consider(ecb, legacy.EcbTarget(rk.key, self._stdin_for(blob, data)),
+                                  blob.mistakes + rk.mistakes + ("ecb-mode",))
+
+    def pbkdf2(self, parts: "cryptojs_pbkdf2.Parts", layout: str, salt_bytes: int, stdin: str | None = None,
+               given: bool = False) -> None:
+        """crypto-js PBKDF2 keys: every hasher x iteration count of diagnose_legacy (bounded, documented there)."""
+        if not parts.ct or len(parts.ct) % BLOCK or len(parts.iv) != BLOCK or not parts.salt:
+            return
+        for phrase, phrase_mistakes in self.phrases:
+            for hasher, iterations in legacy.pbkdf2_settings():
+                material = cryptojs_pbkdf2.derive_key(phrase, parts.salt, cryptojs_pbkdf2.Settings(hasher, iterations, 256))
+                for bits in legacy.PBKDF2_KEY_SIZES:
+                    settings = cryptojs_pbkdf2.Settings(hasher, iterations, bits)
+                    raw = self.cbc(material[:bits // 8], parts.iv, parts.ct)
+                    if raw is None:
+                        continue
+                    target = legacy.Pbkdf2Target(phrase, settings, layout, salt_bytes, parts.salt if given else None,
+                                                 parts.iv if given else None, stdin)
+                    self.consider(raw, target, phrase_mistakes + legacy.settings_mistakes(settings),
+                                  detail=legacy.settings_detail(settings))
 
     def esp8266(self, text: str) -> None:
         try:
@@ -596,9 +655,19 @@ class _Search:
             if opened.type == "data" and opened.ts:
                 age = self.now - opened.ts
                 if abs(age - envelope.EPOCH_2000) <= 7 * 86400:
+                    # The fix belongs at the sender (add 946684800 before sealing). Old messages are read with this
+                    # clock moved into the sender's epoch: freshness stays on, judged on the real age.
                     mistakes += ("wrong-epoch",)
-                    options += ["--max-age", "0"]
-                    detail = f"ts {opened.ts} + 946684800 = {opened.ts + envelope.EPOCH_2000}, {age - envelope.EPOCH_2000} s from now"
+                    shifted, real_age = self.now - envelope.EPOCH_2000, age - envelope.EPOCH_2000
+                    options += ["--now", str(shifted)]
+                    detail = (f"ts {opened.ts} + 946684800 = {opened.ts + envelope.EPOCH_2000}, {real_age} s from now;"
+                              " fix the sender: add 946684800 to its clock before sealing (MicroPython's time.time()"
+                              " counts from 2000-01-01 on ESP8266/ESP32). Until then read its messages with --now set"
+                              f" 946684800 s back (--now {shifted} here; in a script --now $(( $(date +%s) - 946684800 ))),"
+                              " which keeps the freshness check")
+                    if real_age > 86400 + 300:
+                        mistakes += ("stale",)
+                        options += ["--max-age", str(real_age + 3600)]
                 elif age > 86400 + 300:
                     mistakes += ("stale",)
                     options += ["--max-age", "0"]
@@ -681,6 +750,18 @@ class _Search:
             self.candidates.append(Finding("fernet", 0.0, (), plain,
                                            ["--key", b64.encode_std(key).replace("+", "-").replace("/", "_")],
                                            evidence="MAC", bits=128.0))
+
+    def pbkdf2_separate(self, text: str, salt_text: str) -> None:
+        """Layout separate: base64 ciphertext on stdin, salt and IV given (--salt, --iv)."""
+        try:
+            salt = keys.parse_bytes(salt_text, "--salt")
+            iv = keys.parse_iv(self.iv_text or "", "--iv")
+            ct = b64.decode_std(text.strip())
+        except IotEnvelopeError:
+            self.notes.append("--salt: the separate PBKDF2 layout needs --salt and a 16-byte --iv (hex or b64:) and"
+                              " a base64 ciphertext on stdin")
+            return
+        self.pbkdf2(cryptojs_pbkdf2.Parts(salt, iv, ct), "separate", len(salt), given=True)
 
     # -- ranking -----------------------------------------------------------------------------------------
     def findings(self, input_text: str | None) -> list[Finding]:
@@ -774,7 +855,7 @@ def _input_notes(key: str | None, iv: str | None) -> list[str]:
 
 
 def diagnose(data: bytes | str, *, key: str | None = None, passphrase: str | None = None, iv: str | None = None,
-             now: int | None = None, device: str | None = None) -> Report:
+             now: int | None = None, device: str | None = None, salt: str | None = None) -> Report:
     """Try every profile and known mistake on ``data`` (a ciphertext or whole message)."""
     if (key is None) == (passphrase is None):
         raise UsageError("diagnose needs exactly one of --key or --passphrase")
@@ -803,7 +884,12 @@ def diagnose(data: bytes | str, *, key: str | None = None, passphrase: str | Non
             except (ValueError, RecursionError):
                 obj = None
         if isinstance(obj, dict):
-            if "tag" in obj and "ct" in obj:
+            parts = legacy.json_parts(obj)
+            if parts is not None:  # {"ct", "iv", "s"}: PBKDF2, or crypto-js passphrase mode (CryptoJSAesJson)
+                search.pbkdf2(parts, "json", len(parts.salt))
+                if len(parts.salt) == 8:
+                    search._salted(Blob(openssl.pack(parts.salt, parts.ct), canonical=False))
+            elif "tag" in obj and "ct" in obj:
                 search.envelope(text)
             elif "iv" in obj and "data" in obj:
                 search.esp8266(text)
@@ -814,4 +900,8 @@ def diagnose(data: bytes | str, *, key: str | None = None, passphrase: str | Non
             search.lean(text)
             search.fernet(text)
             search.raw_ciphertext(text)
+            for salt_bytes, parts in legacy.concat_splits(text):
+                search.pbkdf2(parts, "concat", salt_bytes)
+            if salt is not None:
+                search.pbkdf2_separate(text, salt)
     return Report(search.findings(text), search.notes, search.tries)

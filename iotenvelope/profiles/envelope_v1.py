@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 
-from .. import envelope, replay
+from .. import envelope
+from ..replay.window import DEFAULT_WINDOW
 from ..envelope import check_device
 from ..errors import IotEnvelopeError, KeyFormatError, UsageError
 from ..primitives.keys import parse_iv, parse_secret
@@ -59,8 +60,8 @@ class EnvelopeV1(Profile):
                                          " (instead of --key)"), ("open",)),
         Option(("--replay-store",), dict(metavar="URL", help="reject replays using this state store: memory://,"
                                          " sqlite:///path (embedded default), redis://host:port/db"), ("open",)),
-        Option(("--replay-window",), dict(type=int, default=replay.DEFAULT_WINDOW, metavar="N",
-                                          help=f"replay window size (default {replay.DEFAULT_WINDOW})"), ("open",)),
+        Option(("--replay-window",), dict(type=int, default=DEFAULT_WINDOW, metavar="N",
+                                          help=f"replay window size (default {DEFAULT_WINDOW})"), ("open",)),
     )
 
     def _secret(self, opts: argparse.Namespace) -> bytes:
@@ -103,7 +104,9 @@ class EnvelopeV1(Profile):
         """The replay store named by --replay-store (opened once per command), or None."""
         guard = getattr(opts, "replay", None)
         if guard is None and getattr(opts, "replay_store", None):
-            guard = opts.replay = replay.open_store(opts.replay_store, window=opts.replay_window)
+            from ..replay import open_store  # here: stores load sqlite3/redis clients
+
+            guard = opts.replay = open_store(opts.replay_store, window=opts.replay_window)
         return guard
 
     @staticmethod

@@ -46,11 +46,22 @@ keys is refused.
 
 from .window import ACCEPT, DEFAULT_WINDOW, DUPLICATE, MAX_WINDOW, TOO_OLD, Window, check_window  # noqa: F401
 from .store import RESYNC_LIMIT, RESYNC_PERIOD, ReplayStore, ReplayGuard, Transaction, accept_many  # noqa: F401
-from .memory import MemoryStore  # noqa: F401
-from .sqlite import SQLiteStore  # noqa: F401
-from .redis import RedisStore  # noqa: F401
-from .postgres import PostgresStore  # noqa: F401
-from .urls import open_store  # noqa: F401
+
+#: what loads on first use (PEP 562): each store module pulls in its database client, which a one-shot seal,
+#: or a process that uses one store, should not pay for
+_LAZY = {"MemoryStore": "memory", "SQLiteStore": "sqlite", "RedisStore": "redis", "PostgresStore": "postgres",
+         "open_store": "urls"}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'iotenvelope.replay' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = ["DEFAULT_WINDOW", "MAX_WINDOW", "Window", "ReplayStore", "ReplayGuard", "MemoryStore", "SQLiteStore",
            "RedisStore", "PostgresStore", "Transaction", "open_store", "accept_many", "check_window",

@@ -552,6 +552,10 @@ CASES: dict[str, Callable[[dict, dict, Ask], None]] = {
     "dweeter-0.3.0": _dweeter_case,
     "fernet": _fernet_case,
 }
+from . import legacy_tail as _legacy_tail  # noqa: E402 - issue 14's files (it uses the helpers above)
+
+CASES.update(_legacy_tail.CASES)
+PROFILES += tuple(_legacy_tail.HANDLERS)
 
 
 @dataclass

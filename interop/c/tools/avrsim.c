@@ -10,8 +10,13 @@
  * and writes it back after the run, so consecutive runs are reboots of one device. --until-lines N ends the run
  * (as a success) once the firmware has printed N lines, for sketches that loop forever.
  *
+ * --interactive reads stdin as the firmware asks for it instead of all of it first, flushing stdout before
+ * each wait, so a program can hold a conversation with the firmware (the verify adapter of the AVR rows,
+ * iotenvelope/verify/peers/c.py); --max-cycles then counts from the last byte read, and end of input ends the
+ * run once the firmware asks for more.
+ *
  * usage: avrsim [--mcu atmega328p] [--freq 16000000] [--max-cycles N] [--eeprom FILE] [--until-lines N]
- *               firmware.elf < input > output
+ *               [--interactive] firmware.elf < input > output
  */
 #include <simavr/avr_eeprom.h>
 #include <simavr/avr_uart.h>
@@ -100,6 +105,8 @@ int main(int argc, char **argv)
     unsigned long long max_cycles = 20000000000ull;
     const char *eeprom_path = NULL;
     unsigned long until_lines = 0;
+    int interactive = 0;
+    unsigned long long budget_from = 0;
     elf_firmware_t fw;
     avr_t *avr;
     unsigned char *input;
@@ -118,6 +125,8 @@ int main(int argc, char **argv)
             max_cycles = strtoull(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--eeprom") == 0 && i + 1 < argc) {
             eeprom_path = argv[++i];
+        } else if (strcmp(argv[i], "--interactive") == 0) {
+            interactive = 1;
         } else if (strcmp(argv[i], "--until-lines") == 0 && i + 1 < argc) {
             until_lines = strtoul(argv[++i], NULL, 10);
         } else {
@@ -125,7 +134,8 @@ int main(int argc, char **argv)
         }
     }
     if (path == NULL) {
-        fputs("usage: avrsim [--mcu M] [--freq F] [--max-cycles N] [--eeprom FILE] [--until-lines N] firmware.elf\n", stderr);
+        fputs("usage: avrsim [--mcu M] [--freq F] [--max-cycles N] [--eeprom FILE] [--until-lines N] [--interactive] firmware.elf\n",
+              stderr);
         return 2;
     }
     memset(&fw, 0, sizeof fw);
@@ -178,7 +188,7 @@ int main(int argc, char **argv)
     avr_register_io_write(avr, 0x3E /* GPIOR0 */, on_marker, NULL);
     avr_register_io_write(avr, 0x4A /* GPIOR1 */, on_request, NULL);
 
-    input = read_all(stdin, &in_len);
+    input = interactive ? (unsigned char *)malloc(4096) : read_all(stdin, &in_len);
     if (input == NULL) {
         fputs("avrsim: cannot read stdin\n", stderr);
         return 2;
@@ -192,10 +202,22 @@ int main(int argc, char **argv)
             state = cpu_Done;
             break;
         }
-        if (avr->cycle > max_cycles) {
+        if (avr->cycle - budget_from > max_cycles) {
             fprintf(stderr, "avrsim: stopped after %llu cycles\n", (unsigned long long)avr->cycle);
             state = cpu_Crashed;
             break;
+        }
+        if (interactive && requests > 0 && xon && in_pos == in_len) {
+            ssize_t got;
+            fflush(stdout);
+            got = read(0, input, 4096);
+            if (got <= 0) {
+                state = cpu_Done; /* end of input: the conversation is over */
+                break;
+            }
+            in_pos = 0;
+            in_len = (size_t)got;
+            budget_from = avr->cycle;
         }
         if (requests > 0 && xon && in_pos < in_len) {
             requests--;

@@ -1,39 +1,36 @@
 /*
- * iote-runner: checks envelope vectors with the C library, and (on a host) seals/opens on request.
+ * iote-runner: the C library as a row of `iotenvelope verify`, and (on a host) seal/open on the command line.
  *
- * Vector protocol (what iotenvelope/peers/c.py writes; the same on a host and on the AVR over its UART).
- * Lines end in '\n'; "<n> bytes" blocks follow their line verbatim (binary safe). Numbers are decimal.
- *   K <secret hex>                          set the device secret          -> "key <rc>"
- *   O <tcId> <fmt c|j> <recv u|d> <n>       + n bytes of envelope text: open it, remember the outcome
- *   X <code>                                the case expects error <code>  -> "pass <tcId>" | "fail <tcId> ..."
- *   V <dir> <type> <dev> <seq> <ts> <iv hex> <reseal 0|1> <m>   + m bytes of expected plaintext;
- *       then, if reseal: R <n> + n bytes: seal the plaintext again with the same fields and iv and compare.
- *                                                                      -> "pass <tcId>" | "fail <tcId> ..."
- *   C <tcId> <key hex> <iv hex> <code> <m> <n>   + m bytes of plaintext + n bytes of ciphertext: AES-CBC +
- *       PKCS#7 alone (iote_cbc_pkcs7_*, what seal/open run; for Wycheproof's AES-CBC-PKCS5 file). code 0:
- *       decrypting the ciphertext gives the plaintext and encrypting the plaintext gives the ciphertext;
- *       otherwise decrypting must fail with error <code>.           -> "pass <tcId>" | "fail <tcId> ..."
- *   L <tcId> <recv u|d> <dev> <window 0|1> <n>   + n bytes of lean envelope text (SPEC.md 5.3): open it for
- *       device <dev> with the lean keys, remember the outcome like O; with window 1 an opened envelope must
- *       then pass the replay window (W), whose refusal becomes the outcome. V (iv "-": derived) and X follow.
- *   W                                       a fresh replay window (W = 64) for L ... 1, and no failed step
- *   P <code> <m>                            + m bytes: an intermediate step of a multi-envelope case: the last
- *       L gave <code> (0: opened, and to these m plaintext bytes); prints nothing, a mismatch fails the case's
- *       final V/X verdict.
- *   Q                                       quit                           -> "bye"
- * K derives the keys of both forms (compact/JSON and lean). Error codes are the iote_err numbers
- * (iotenvelope.h); the replay window's are IOTE_REPLAY_DUPLICATE / _TOO_OLD.
+ * Host: `iote-runner protocol` answers the verify runner protocol v1 (docs/runner-protocol.md): one flat JSON
+ * request per line on stdin, one JSON answer per line on stdout; ops open, open-many (one fresh iote_window),
+ * seal, cbc-decrypt, cbc-encrypt (iote_cbc_pkcs7_*); forms compact, json, lean. Errors are iote_error_name()'s
+ * SPEC names; a 24-byte key, which the library refuses (no AES-192), is answered "unsupported". The runner never
+ * sees a vector file: verify compares the answers. Every buffer the library writes is exactly sized on the
+ * heap with canary bytes behind it (AddressSanitizer sees any overrun of the exact size too).
  *
- * Built without a feature (-DIOTE_WITH_JSON=0 / -DIOTE_WITH_AES256=0, the AVR device configuration), a case that
- * needs it gets "unsupported <tcId> json|aes256" instead of pass/fail - only once the library itself refused
- * it the way iotenvelope.h documents: iote_keys_init and iote_cbc_pkcs7_* answer a 32-byte key with bad-key
- * (K then answers "key unsupported aes256"), iote_open answers the JSON form, or a refused key, with argument.
- * Any other answer is an ordinary verdict (so a fail). A build with the feature never says "unsupported".
- *
- * On a host the runner opens into a separate, exactly sized heap buffer and seals into another, each
- * followed by canary bytes that must survive (AddressSanitizer sees any overrun of the exact size too). On
- * the AVR it works in place in one buffer, as a device with 2 KB of RAM would.
+ * AVR: 2 KB of RAM cannot hold a 1000-byte case as JSON text, so the device speaks a small line protocol on
+ * its UART and the JSON side is a host adapter (iotenvelope/verify/peers/c.py, through tools/avrsim.c). Lines
+ * end in '\n', numbers are decimal, "+ n bytes" blocks follow their line verbatim. Every answer is one line
+ * "r <rc> <free> <len>" (rc: the iote_err number; free: RAM bytes the stack never reached, 0 = it reached the
+ * static data; len: bytes after the line, 0 unless rc is 0):
+ *   K <secret hex>                                         derive the keys of both forms      -> r ...
+ *   W                                                      a fresh replay window (W = 64)     -> r ...
+ *   O <fmt c|j|l> <recv u|d> <dev hex|-> <window 0|1> <n>  + n bytes of envelope text: open it in place
+ *       (lean: for device <dev>; window 1: the opened seq must then pass the window)
+ *                     -> "r <rc> <free> <m> <dir u|d> <type> <seq> <ts> <dev hex>" + m plaintext bytes
+ *   S <fmt c|j|l> <dir u|d> <type> <seq> <ts> <iv hex|-> <dev hex> <m>  + m plaintext bytes: seal in place
+ *       (lean: iv "-", derived from seq)                             -> r ... <n> + n bytes of text
+ *   D|E <key hex> <iv hex> <n>  + n bytes: AES-CBC + PKCS#7 decrypt / encrypt in place -> r ... + result bytes
+ *   Q                                                      quit                    -> "bye", "free <bytes>"
+ * Input longer than the buffer (IO_BUF) is consumed and answered IOTE_ERR_BUFFER: the adapter then uses the
+ * ATmega2560 build. A build without JSON or AES-256 (the device configuration) answers what its library
+ * answers (iote_open: argument for the JSON form or a refused key; iote_keys_init/iote_cbc_*: bad-key for a
+ * 32-byte key); the adapter turns exactly those into "unsupported".
  */
+#if !defined(__AVR__)
+#define _POSIX_C_SOURCE 200809L /* getline */
+#endif
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -55,9 +52,9 @@
 #define IO_BUF 65536
 #endif
 
-/* ---- byte I/O ------------------------------------------------------------------------------------------ */
-
 #if defined(__AVR__)
+/* ---- byte I/O (the UART) ------------------------------------------------------------------------------------------ */
+
 static void io_init(void)
 {
     UBRR0 = 0; /* 2 Mbit/s at 16 MHz with U2X: the simulated wire is not the bottleneck */
@@ -84,29 +81,8 @@ static void io_putc(char c)
 static void io_flush(void)
 {
 }
-#else
-static void io_init(void)
-{
-}
-
-static int io_getc(void)
-{
-    return getchar();
-}
-
-static void io_putc(char c)
-{
-    putchar(c);
-}
-
-static void io_flush(void)
-{
-    fflush(stdout);
-}
-#endif
 
 /* Messages are literals wrapped in MSG_STR(): in flash on AVR. */
-#if defined(__AVR__)
 #include <avr/pgmspace.h>
 #define MSG_STR(s) PSTR(s)
 static void io_puts(const char *s)
@@ -116,15 +92,6 @@ static void io_puts(const char *s)
         io_putc(c);
     }
 }
-#else
-#define MSG_STR(s) (s)
-static void io_puts(const char *s)
-{
-    while (*s) {
-        io_putc(*s++);
-    }
-}
-#endif
 
 static void io_putu(uint32_t v)
 {
@@ -167,26 +134,6 @@ static int rd_token(char *tok, size_t cap)
     return over ? -1 : (int)n;
 }
 
-/* Read one token and compare it with want; consumes the whole token. */
-static int rd_token_equals(const char *want)
-{
-    int c;
-    int same = 1;
-    do {
-        c = io_getc();
-    } while (c == ' ' || c == '\n');
-    while (c != ' ' && c != '\n' && c != -1) {
-        if (*want == '\0' || *want != (char)c) {
-            same = 0;
-        } else {
-            want++;
-        }
-        c = io_getc();
-    }
-    last_delim = c;
-    return same && *want == '\0';
-}
-
 static void skip_line(void)
 {
     int c = last_delim;
@@ -195,6 +142,9 @@ static void skip_line(void)
     }
     last_delim = '\n';
 }
+
+static char tok[34]; /* the longest token kept whole is an IV in hex */
+#endif /* __AVR__ */
 
 static uint32_t to_u32(const char *s, int *ok)
 {
@@ -244,353 +194,9 @@ static int from_hex(const char *s, uint8_t *out, size_t want)
     return 1;
 }
 
-/* Read n bytes and compare them with want[0..have); returns 1 when equal (always consumes n bytes). */
-static int rd_compare(const uint8_t *want, size_t have, uint32_t n)
-{
-    uint32_t i;
-    int same = (have == n);
-    for (i = 0; i < n; i++) {
-        int c = io_getc();
-        if (i >= have || c != want[i]) {
-            same = 0;
-        }
-    }
-    return same;
-}
-
-/* ---- state --------------------------------------------------------------------------------------------- */
-
-static iote_keys keys;
-#if IOTE_WITH_LEAN
-static iote_lean_keys lean_keys;
-static char lean_dev[IOTE_MAX_DEV + 2];
-static iote_window window;
-#endif
-static uint8_t step_failed; /* a P step of the current case went wrong */
-static iote_header hdr;
-static char tok[34]; /* the longest token kept whole is an IV in hex; device ids are compared as they come */
 #if defined(__AVR__)
-static uint8_t buf[IO_BUF];
-#define MSG buf
-#else
-static uint8_t *msg_heap;  /* the opened plaintext, exactly sized */
-#define MSG msg_heap
-#endif
-static size_t msg_len;
-static int open_rc;
-/* a feature this build left out (see the top): which one the last K / O needed, confirmed by the library */
-#define FEAT_JSON 1u
-#define FEAT_AES256 2u
-static uint8_t key_unsupported; /* FEAT_AES256 after a 32-byte secret refused with bad-key, else 0 */
-static uint8_t open_unsupported;
-static uint8_t open_fmt;
-static uint32_t tc_id;
-
-static void verdict_unsupported(uint8_t feature)
-{
-    step_failed = 0; /* the case is over */
-    io_puts(MSG_STR("unsupported "));
-    io_putu(tc_id);
-    io_puts(feature == FEAT_JSON ? MSG_STR(" json\n") : MSG_STR(" aes256\n"));
-    io_flush();
-}
-
-static void verdict(int ok, const char *why, int code)
-{
-    step_failed = 0; /* the case is over */
-    io_puts(ok ? MSG_STR("pass ") : MSG_STR("fail "));
-    io_putu(tc_id);
-    if (!ok) {
-        io_putc(' ');
-        io_puts(why);
-        if (code >= 0) {
-            io_putc(' ');
-            io_putu((uint32_t)code);
-        }
-    }
-    io_putc('\n');
-    io_flush();
-}
-
-#if !defined(__AVR__)
-static const uint8_t CANARY[16] = {0xA5, 0x5A, 0xC3, 0x3C, 0x96, 0x69, 0xF0, 0x0F,
-                                   0xA5, 0x5A, 0xC3, 0x3C, 0x96, 0x69, 0xF0, 0x0F};
-static int canary_broken;
-
-static uint8_t *guarded(size_t n)
-{
-    uint8_t *p = (uint8_t *)malloc(n + sizeof CANARY);
-    if (p == NULL) {
-        fputs("out of memory\n", stderr);
-        exit(70);
-    }
-    memcpy(p + n, CANARY, sizeof CANARY);
-    return p;
-}
-
-static void check_guard(const uint8_t *p, size_t n)
-{
-    if (memcmp(p + n, CANARY, sizeof CANARY) != 0) {
-        canary_broken = 1;
-    }
-}
-#endif
-
-/* the open of O and L: compact/JSON with keys, or lean with lean_keys for lean_dev */
-static int open_any(uint8_t recv, const uint8_t *text, size_t n, uint8_t *out, size_t cap)
-{
-#if IOTE_WITH_LEAN
-    if (open_fmt == IOTE_FMT_LEAN) {
-        return iote_lean_open(&lean_keys, recv, lean_dev, (uint8_t)strlen(lean_dev), text, n, IOTE_FMT_LEAN, out, cap,
-                              &hdr, &msg_len);
-    }
-#endif
-    return iote_open(&keys, recv, (const char *)text, n, open_fmt, out, cap, &hdr, &msg_len);
-}
-
-/* O <tcId> <fmt> <recv> <n> + n bytes;  L <tcId> <recv> <dev> <window> <n> + n bytes */
-static void cmd_open(int lean)
-{
-    int ok = 1;
-    uint8_t recv, missing;
-    uint8_t use_window = 0;
-    uint32_t n;
-    rd_token(tok, sizeof tok);
-    tc_id = to_u32(tok, &ok);
-    if (!lean) {
-        rd_token(tok, sizeof tok);
-        open_fmt = tok[0] == 'j' ? IOTE_FMT_JSON : IOTE_FMT_COMPACT;
-    }
-    rd_token(tok, sizeof tok);
-    recv = tok[0] == 'd' ? IOTE_DOWN : IOTE_UP;
-    if (lean) {
-#if IOTE_WITH_LEAN
-        open_fmt = IOTE_FMT_LEAN;
-        if (rd_token(lean_dev, sizeof lean_dev) < 0) {
-            ok = 0;
-        }
-        rd_token(tok, sizeof tok);
-        use_window = tok[0] == '1';
-#else
-        ok = 0; /* this build has no lean form */
-        rd_token(tok, sizeof tok);
-        rd_token(tok, sizeof tok);
-#endif
-    }
-    rd_token(tok, sizeof tok);
-    n = to_u32(tok, &ok);
-    skip_line();
-    msg_len = 0;
-    /* the feature this case needs that the build left out (JSON first), or 0 */
-    missing = (!IOTE_WITH_JSON && open_fmt == IOTE_FMT_JSON) ? FEAT_JSON : key_unsupported;
-    open_unsupported = 0;
-#if defined(__AVR__)
-    if (!ok || (n > IO_BUF && missing == 0)) {
-        while (n--) {
-            (void)io_getc();
-        }
-        open_rc = -1;
-        return;
-    }
-    {
-        /* a case the build cannot open may be longer than buf: the library gets the part that fits */
-        uint32_t i;
-        for (i = 0; i < n; i++) {
-            uint8_t c = (uint8_t)io_getc();
-            if (i < IO_BUF) {
-                buf[i] = c;
-            }
-        }
-    }
-    open_rc = open_any(recv, buf, n < IO_BUF ? n : IO_BUF, buf, IO_BUF);
-#else
-    {
-        /* text and output in separate exactly sized heap blocks; the output gets the decoded size */
-        uint8_t *text = guarded(n);
-        size_t cap = n; /* compact needs 3/4 of it, JSON less */
-        uint32_t i;
-        for (i = 0; i < n; i++) {
-            int c = io_getc();
-            text[i] = (uint8_t)c;
-        }
-        free(msg_heap);
-        msg_heap = guarded(cap);
-        open_rc = ok ? open_any(recv, text, n, msg_heap, cap) : -1;
-        check_guard(text, n);
-        check_guard(msg_heap, cap);
-        free(text);
-    }
-#endif
-    if (missing != 0 && open_rc == IOTE_ERR_ARGUMENT) {
-        open_unsupported = missing;
-    }
-#if IOTE_WITH_LEAN
-    if (use_window && open_rc == IOTE_OK) {
-        open_rc = iote_window_accept(&window, hdr.seq);
-    }
-#else
-    (void)use_window;
-#endif
-}
-
-/* P <code> <m> + m bytes */
-static void cmd_step(void)
-{
-    int ok = 1;
-    uint32_t want, m;
-    rd_token(tok, sizeof tok);
-    want = to_u32(tok, &ok);
-    rd_token(tok, sizeof tok);
-    m = to_u32(tok, &ok);
-    skip_line();
-    if (!rd_compare(MSG, open_rc == IOTE_OK ? msg_len : 0, m) || !ok || (uint32_t)open_rc != want) {
-        step_failed = 1;
-    }
-}
-
-/* X <code> */
-static void cmd_expect_error(void)
-{
-    int ok = 1;
-    uint32_t want;
-    rd_token(tok, sizeof tok);
-    want = to_u32(tok, &ok);
-    skip_line();
-    if (ok && open_unsupported) {
-        verdict_unsupported(open_unsupported);
-    } else if (step_failed) {
-        verdict(0, MSG_STR("an earlier envelope of the case"), -1);
-    } else if (open_rc == IOTE_OK) {
-        verdict(0, MSG_STR("opened; expected error"), (int)want);
-    } else {
-        verdict(ok && (uint32_t)open_rc == want, MSG_STR("got error"), open_rc);
-    }
-}
-
-/* V <dir> <type> <dev> <seq> <ts> <iv> <reseal> <m> + m bytes [R <n> + n bytes] */
-static void cmd_expect_valid(void)
-{
-    int ok = 1;
-    const char *why = MSG_STR("");
-    uint8_t dir, type, reseal;
-    uint32_t seq, ts, m;
-    uint8_t iv[IOTE_IV_LEN];
-    int same_dev;
-    int proto_ok;
-
-    rd_token(tok, sizeof tok);
-    dir = tok[0] == 'd' ? IOTE_DOWN : IOTE_UP;
-    rd_token(tok, sizeof tok);
-    type = (uint8_t)to_u32(tok, &ok);
-    same_dev = rd_token_equals(open_rc == IOTE_OK ? hdr.dev : "");
-    rd_token(tok, sizeof tok);
-    seq = to_u32(tok, &ok);
-    rd_token(tok, sizeof tok);
-    ts = to_u32(tok, &ok);
-    rd_token(tok, sizeof tok);
-    if (!(open_fmt == IOTE_FMT_LEAN && tok[0] == '-' && tok[1] == '\0') && !from_hex(tok, iv, sizeof iv)) {
-        ok = 0; /* the lean form has no IV on the wire: "-" */
-    }
-    rd_token(tok, sizeof tok);
-    reseal = tok[0] == '1';
-    rd_token(tok, sizeof tok);
-    m = to_u32(tok, &ok);
-    skip_line();
-
-    proto_ok = ok;
-    if (!ok) {
-        why = MSG_STR("bad-protocol-line");
-    } else if (open_rc != IOTE_OK) {
-        ok = 0;
-        why = MSG_STR("open-failed");
-    } else if (hdr.direction != dir || hdr.type != type || !same_dev || hdr.seq != seq || hdr.ts != ts) {
-        ok = 0;
-        why = MSG_STR("header-mismatch");
-    }
-    if (!rd_compare(MSG, open_rc == IOTE_OK ? msg_len : 0, m) && ok) {
-        ok = 0;
-        why = MSG_STR("plaintext-mismatch");
-    }
-    if (reseal) {
-        uint32_t n;
-        int parsed = 1;
-        rd_token(tok, sizeof tok); /* "R" */
-        rd_token(tok, sizeof tok);
-        n = to_u32(tok, &parsed);
-        skip_line();
-        if (parsed && open_rc != IOTE_OK) {
-            while (n--) { /* nothing opened, nothing to seal again: ok is already 0 */
-                (void)io_getc();
-            }
-        } else if (parsed) {
-            iote_fields f;
-            size_t out_len = 0;
-            int rc;
-            f.direction = hdr.direction;
-            f.type = hdr.type;
-            f.dev = hdr.dev;
-            f.dev_len = hdr.dev_len;
-            f.seq = hdr.seq;
-            f.ts = hdr.ts;
-#if defined(__AVR__)
-#if IOTE_WITH_LEAN
-            if (open_fmt == IOTE_FMT_LEAN) {
-                rc = iote_lean_seal(&lean_keys, &f, buf, msg_len, IOTE_FMT_LEAN, buf, IO_BUF, &out_len);
-            } else
-#endif
-            {
-                rc = iote_seal(&keys, &f, iv, buf, msg_len, open_fmt, (char *)buf, IO_BUF, &out_len);
-            }
-            if (!rd_compare(buf, rc == IOTE_OK ? out_len : 0, n) && ok) {
-                ok = 0;
-                why = MSG_STR("seal-mismatch");
-            }
-#else
-            {
-                size_t want = open_fmt == IOTE_FMT_LEAN ? iote_lean_sealed_len(&f, msg_len, IOTE_FMT_LEAN)
-                                                        : iote_sealed_len(&f, msg_len, open_fmt);
-                uint8_t *out = guarded(want + 1); /* exactly the stated size, NUL included */
-#if IOTE_WITH_LEAN
-                if (open_fmt == IOTE_FMT_LEAN) {
-                    rc = iote_lean_seal(&lean_keys, &f, msg_heap, msg_len, IOTE_FMT_LEAN, out, want + 1, &out_len);
-                } else
-#endif
-                {
-                    rc = iote_seal(&keys, &f, iv, msg_heap, msg_len, open_fmt, (char *)out, want + 1, &out_len);
-                }
-                if ((!rd_compare(out, rc == IOTE_OK ? out_len : 0, n) || out_len != want) && ok) {
-                    ok = 0;
-                    why = MSG_STR("seal-mismatch");
-                }
-                check_guard(out, want + 1);
-                free(out);
-            }
-#endif
-        } else {
-            while (n--) {
-                (void)io_getc();
-            }
-            ok = 0;
-            why = MSG_STR("bad-protocol-line");
-            proto_ok = 0;
-        }
-    }
-#if !defined(__AVR__)
-    if (canary_broken) {
-        ok = 0;
-        why = MSG_STR("canary-overwritten");
-        canary_broken = 0;
-    }
-#endif
-    if (proto_ok && open_unsupported) {
-        verdict_unsupported(open_unsupported);
-    } else {
-        verdict(ok && !step_failed, step_failed ? MSG_STR("an earlier envelope of the case") : why, -1);
-    }
-}
-
-/* Read a hex token straight into bytes (keys are longer than tok); returns the byte count, or -1 for a bad
- * digit, an odd count or more than cap bytes (the whole token is consumed either way). */
+/* Read a hex token straight into bytes; returns the byte count, or -1 for a bad digit, an odd count or more
+ * than cap bytes (the whole token is consumed either way). */
 static int rd_hex(uint8_t *out, size_t cap)
 {
     size_t n = 0;
@@ -613,218 +219,11 @@ static int rd_hex(uint8_t *out, size_t cap)
     return (bad || n % 2 != 0) ? -1 : (int)(n / 2);
 }
 
-static void cmd_key(void)
-{
-    uint8_t secret[32];
-    int n = rd_hex(secret, sizeof secret);
-    int rc;
-    skip_line();
-    iote_keys_wipe(&keys); /* frees the previous key's backend contexts */
-    rc = (n == 16 || n == 32) ? iote_keys_init(&keys, secret, (size_t)n) : IOTE_ERR_BAD_KEY;
-#if IOTE_WITH_LEAN
-    iote_lean_keys_wipe(&lean_keys);
-    if (rc == IOTE_OK) {
-        rc = iote_lean_keys_init(&lean_keys, secret, (size_t)n);
-    }
-#endif
-    memset(secret, 0, sizeof secret);
-    key_unsupported = (!IOTE_WITH_AES256 && n == 32 && rc == IOTE_ERR_BAD_KEY) ? FEAT_AES256 : 0;
-    io_puts(MSG_STR("key "));
-    if (key_unsupported) {
-        io_puts(MSG_STR("unsupported aes256"));
-    } else {
-        io_putu((uint32_t)rc);
-    }
-    io_putc('\n');
-    io_flush();
-}
 
-/* C <tcId> <key hex> <iv hex> <code> <m> <n> + m bytes of plaintext + n bytes of ciphertext */
-static void cmd_cipher(void)
-{
-    uint8_t key[32];
-    uint8_t iv[IOTE_IV_LEN];
-    int ok = 1;
-    int len_ok = 1;
-    int key_len;
-    uint32_t want, m, n, i;
-    size_t padded, got = 0;
-    uint8_t *msg, *ct, *enc, *dec;
-    int rc;
-    const char *why = MSG_STR("");
-    int code = -1;
-    uint8_t unsupported = 0;
+/* ---- the device line protocol (AVR) ----------------------------------------------------------------------- */
 
-    rd_token(tok, sizeof tok);
-    tc_id = to_u32(tok, &ok);
-    key_len = rd_hex(key, sizeof key);
-    rd_token(tok, sizeof tok);
-    if (!from_hex(tok, iv, sizeof iv)) {
-        ok = 0;
-    }
-    rd_token(tok, sizeof tok);
-    want = to_u32(tok, &ok);
-    rd_token(tok, sizeof tok);
-    m = to_u32(tok, &len_ok);
-    rd_token(tok, sizeof tok);
-    n = to_u32(tok, &len_ok);
-    skip_line();
-    if (!len_ok) { /* the byte blocks cannot be skipped: nothing sensible follows */
-        verdict(0, MSG_STR("bad-protocol-line"), -1);
-        return;
-    }
-    padded = ((size_t)m / 16u + 1u) * 16u;
-#if defined(__AVR__)
-    /* plaintext, ciphertext and one work area (encrypt first, then decrypt) side by side in buf */
-    if ((uint32_t)IO_BUF < m || (uint32_t)IO_BUF - m < n || (uint32_t)IO_BUF - m - n < (padded > n ? padded : n)) {
-        for (i = 0; i < m + n; i++) {
-            (void)io_getc();
-        }
-        verdict(0, MSG_STR("too-long"), -1);
-        return;
-    }
-    msg = buf;
-    ct = buf + m;
-    enc = buf + m + n;
-    dec = enc;
-#else
-    /* every buffer exactly sized, with a canary behind it */
-    msg = guarded(m);
-    ct = guarded(n);
-    enc = guarded(padded);
-    dec = guarded(n);
-#endif
-    for (i = 0; i < m; i++) {
-        msg[i] = (uint8_t)io_getc();
-    }
-    for (i = 0; i < n; i++) {
-        ct[i] = (uint8_t)io_getc();
-    }
-    if (!ok || key_len < 0) {
-        ok = 0;
-        why = MSG_STR("bad-protocol-line");
-    } else if (!IOTE_WITH_AES256 && key_len == 32) {
-        /* AES-256 left out: encrypt and decrypt must both refuse the key with bad-key */
-        if (m != 0) {
-            memcpy(enc, msg, m);
-        }
-        rc = iote_cbc_pkcs7_encrypt(key, (size_t)key_len, iv, enc, m, padded, &got);
-        if (n != 0) {
-            memcpy(dec, ct, n);
-        }
-        if (rc == IOTE_ERR_BAD_KEY) {
-            rc = iote_cbc_pkcs7_decrypt(key, (size_t)key_len, iv, dec, n, &got);
-        }
-        if (rc == IOTE_ERR_BAD_KEY) {
-            unsupported = FEAT_AES256;
-        } else {
-            ok = 0;
-            why = MSG_STR("aes256-key-not-refused");
-            code = rc;
-        }
-    } else {
-        if (want == IOTE_OK) { /* encrypt first: on AVR the work area is shared */
-            if (m != 0) {
-                memcpy(enc, msg, m);
-            }
-            rc = iote_cbc_pkcs7_encrypt(key, (size_t)key_len, iv, enc, m, padded, &got);
-            if (rc != IOTE_OK) {
-                ok = 0;
-                why = MSG_STR("encrypt-failed");
-                code = rc;
-            } else if (got != n || memcmp(enc, ct, n) != 0) {
-                ok = 0;
-                why = MSG_STR("ciphertext-mismatch");
-            }
-        }
-        if (n != 0) {
-            memcpy(dec, ct, n);
-        }
-        rc = iote_cbc_pkcs7_decrypt(key, (size_t)key_len, iv, dec, n, &got);
-        if (!ok) {
-            /* keep the first reason */
-        } else if (want == IOTE_OK && rc != IOTE_OK) {
-            ok = 0;
-            why = MSG_STR("decrypt-failed");
-            code = rc;
-        } else if (want == IOTE_OK && (got != m || memcmp(dec, msg, m) != 0)) {
-            ok = 0;
-            why = MSG_STR("plaintext-mismatch");
-        } else if (want != IOTE_OK && rc == IOTE_OK) {
-            ok = 0;
-            why = MSG_STR("decrypted; expected error");
-            code = (int)want;
-        } else if (want != IOTE_OK && (uint32_t)rc != want) {
-            ok = 0;
-            why = MSG_STR("got error");
-            code = rc;
-        }
-    }
-#if !defined(__AVR__)
-    check_guard(msg, m);
-    check_guard(ct, n);
-    check_guard(enc, padded);
-    check_guard(dec, n);
-    free(msg);
-    free(ct);
-    free(enc);
-    free(dec);
-    if (canary_broken) {
-        ok = 0;
-        why = MSG_STR("canary-overwritten");
-        code = -1;
-        canary_broken = 0;
-    }
-#endif
-    memset(key, 0, sizeof key);
-    if (ok && unsupported) {
-        verdict_unsupported(unsupported);
-    } else {
-        verdict(ok, why, code);
-    }
-}
-
-static int vector_loop(void)
-{
-    for (;;) {
-        int c = io_getc();
-        if (c == -1) {
-            return 0;
-        }
-        if (c == '\n') {
-            continue;
-        }
-        last_delim = ' ';
-        switch (c) {
-        case 'K': cmd_key(); break;
-        case 'O': cmd_open(0); break;
-        case 'L': cmd_open(1); break;
-        case 'P': cmd_step(); break;
-        case 'W':
-            skip_line();
-#if IOTE_WITH_LEAN
-            iote_window_init(&window);
-#endif
-            step_failed = 0;
-            break;
-        case 'X': cmd_expect_error(); break;
-        case 'V': cmd_expect_valid(); break;
-        case 'C': cmd_cipher(); break;
-        case 'Q':
-            io_puts(MSG_STR("bye\n"));
-            io_flush();
-            return 0;
-        default:
-            skip_line();
-            io_puts(MSG_STR("unknown command\n"));
-            io_flush();
-        }
-    }
-}
-
-#if defined(__AVR__)
-/* Stack high-water mark: paint the free RAM between the static data and the stack at start; at the end,
- * count how much of it was never touched. */
+/* Stack high-water mark: the free RAM between the static data and the stack is painted at start; every answer
+ * reports how much of it was never touched (0: the stack reached the static data). */
 extern uint8_t __heap_start;
 #define PAINT 0xA5
 
@@ -847,11 +246,257 @@ static uint16_t untouched_ram(void)
     return n;
 }
 
+static iote_keys keys;
+#if IOTE_WITH_LEAN
+static iote_lean_keys lean_keys;
+static iote_window window;
+#endif
+static iote_header hdr;
+static char dev[IOTE_MAX_DEV + 1];
+static uint8_t buf[IO_BUF];
+
+/* "r <rc> <free> <len>" and, when rc is 0, what follows on that line; the caller ends it */
+static void answer(int rc, size_t len)
+{
+    io_puts(MSG_STR("r "));
+    io_putu((uint32_t)rc);
+    io_putc(' ');
+    io_putu(untouched_ram());
+    io_putc(' ');
+    io_putu(rc == IOTE_OK ? (uint32_t)len : 0u);
+}
+
+/* the answer line, then len raw bytes of buf when rc is 0 */
+static void answer_bytes(int rc, size_t len)
+{
+    size_t i;
+    answer(rc, len);
+    io_putc('\n');
+    for (i = 0; rc == IOTE_OK && i < len; i++) {
+        io_putc((char)buf[i]);
+    }
+    io_flush();
+}
+
+/* n bytes of input into buf; more than buf holds: consumed, IOTE_ERR_BUFFER */
+static int rd_block(uint32_t n)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)io_getc();
+        if (i < IO_BUF) {
+            buf[i] = c;
+        }
+    }
+    return n > IO_BUF ? IOTE_ERR_BUFFER : IOTE_OK;
+}
+
+static int rd_u32(uint32_t *v)
+{
+    int ok = 1;
+    rd_token(tok, sizeof tok);
+    *v = to_u32(tok, &ok);
+    return ok;
+}
+
+static int rd_format(void)
+{
+    rd_token(tok, sizeof tok);
+    return tok[0] == 'j' ? IOTE_FMT_JSON : tok[0] == 'l' ? IOTE_FMT_LEAN : IOTE_FMT_COMPACT;
+}
+
+/* a device id in hex ("-": none) into dev; its length (0: none) */
+static int rd_dev(void)
+{
+    int n = rd_hex((uint8_t *)dev, IOTE_MAX_DEV);
+    if (n < 0) {
+        n = 0; /* "-" or not hex: no device id */
+    }
+    dev[n] = '\0';
+    return n;
+}
+
+/* K <secret hex> */
+static void cmd_key(void)
+{
+    uint8_t secret[32];
+    int n = rd_hex(secret, sizeof secret);
+    int rc;
+    skip_line();
+    iote_keys_wipe(&keys);
+    rc = (n == 16 || n == 32) ? iote_keys_init(&keys, secret, (size_t)n) : IOTE_ERR_BAD_KEY;
+#if IOTE_WITH_LEAN
+    iote_lean_keys_wipe(&lean_keys);
+    if (rc == IOTE_OK) {
+        rc = iote_lean_keys_init(&lean_keys, secret, (size_t)n);
+    }
+#endif
+    memset(secret, 0, sizeof secret);
+    answer(rc, 0);
+    io_putc('\n');
+    io_flush();
+}
+
+/* O <fmt c|j|l> <recv u|d> <dev hex|-> <window 0|1> <n> + n bytes */
+static void cmd_open(void)
+{
+    int format = rd_format();
+    uint8_t recv, use_window;
+    uint32_t n;
+    size_t m = 0;
+    int dev_len, ok, rc;
+    size_t i;
+    rd_token(tok, sizeof tok);
+    recv = tok[0] == 'd' ? IOTE_DOWN : IOTE_UP;
+    dev_len = rd_dev();
+    rd_token(tok, sizeof tok);
+    use_window = tok[0] == '1';
+    ok = rd_u32(&n);
+    skip_line();
+    rc = ok ? rd_block(n) : IOTE_ERR_ARGUMENT;
+    if (rc == IOTE_OK && format == IOTE_FMT_LEAN) {
+#if IOTE_WITH_LEAN
+        rc = dev_len <= 0 ? IOTE_ERR_ARGUMENT
+                          : iote_lean_open(&lean_keys, recv, dev, (uint8_t)dev_len, buf, n, IOTE_FMT_LEAN, buf, IO_BUF,
+                                           &hdr, &m);
+#else
+        rc = IOTE_ERR_ARGUMENT;
+#endif
+    } else if (rc == IOTE_OK) {
+        rc = iote_open(&keys, recv, (const char *)buf, n, format, buf, IO_BUF, &hdr, &m);
+    }
+#if IOTE_WITH_LEAN
+    if (rc == IOTE_OK && use_window) {
+        rc = iote_window_accept(&window, hdr.seq);
+    }
+#else
+    (void)use_window;
+#endif
+    answer(rc, m);
+    if (rc == IOTE_OK) {
+        io_puts(hdr.direction == IOTE_DOWN ? MSG_STR(" d ") : MSG_STR(" u "));
+        io_putu(hdr.type);
+        io_putc(' ');
+        io_putu(hdr.seq);
+        io_putc(' ');
+        io_putu(hdr.ts);
+        io_putc(' ');
+        for (i = 0; i < hdr.dev_len; i++) {
+            io_putc("0123456789abcdef"[(uint8_t)hdr.dev[i] >> 4]);
+            io_putc("0123456789abcdef"[(uint8_t)hdr.dev[i] & 15u]);
+        }
+    }
+    io_putc('\n');
+    for (i = 0; rc == IOTE_OK && i < m; i++) {
+        io_putc((char)buf[i]);
+    }
+    io_flush();
+}
+
+/* S <fmt c|j|l> <dir u|d> <type> <seq> <ts> <iv hex|-> <dev hex> <m> + m bytes */
+static void cmd_seal(void)
+{
+    int format = rd_format();
+    iote_fields f;
+    uint8_t iv[IOTE_IV_LEN];
+    uint32_t type = 0, m = 0;
+    size_t out_len = 0;
+    int ok, dev_len, rc;
+    rd_token(tok, sizeof tok);
+    f.direction = tok[0] == 'd' ? IOTE_DOWN : IOTE_UP;
+    ok = rd_u32(&type);
+    ok &= rd_u32(&f.seq);
+    ok &= rd_u32(&f.ts);
+    rd_token(tok, sizeof tok);
+    if (!(format == IOTE_FMT_LEAN && tok[0] == '-') && !from_hex(tok, iv, sizeof iv)) {
+        ok = 0; /* the lean form derives its IV from seq: "-" */
+    }
+    dev_len = rd_dev();
+    ok &= rd_u32(&m);
+    skip_line();
+    f.type = (uint8_t)type;
+    f.dev = dev;
+    f.dev_len = (uint8_t)(dev_len > 0 ? dev_len : 0);
+    rc = rd_block(m);
+    if (!ok || dev_len <= 0) {
+        rc = IOTE_ERR_ARGUMENT;
+    } else if (rc == IOTE_OK && format == IOTE_FMT_LEAN) {
+#if IOTE_WITH_LEAN
+        rc = iote_lean_seal(&lean_keys, &f, buf, m, IOTE_FMT_LEAN, buf, IO_BUF, &out_len);
+#else
+        rc = IOTE_ERR_ARGUMENT;
+#endif
+    } else if (rc == IOTE_OK) {
+        rc = iote_seal(&keys, &f, iv, buf, m, format, (char *)buf, IO_BUF, &out_len);
+    }
+    answer_bytes(rc, out_len);
+}
+
+/* D|E <key hex> <iv hex> <n> + n bytes: AES-CBC + PKCS#7 alone (iote_cbc_pkcs7_*), in place */
+static void cmd_cipher(int encrypt)
+{
+    uint8_t key[32];
+    uint8_t iv[IOTE_IV_LEN];
+    int key_len = rd_hex(key, sizeof key);
+    uint32_t n = 0;
+    size_t got = 0;
+    int ok, rc;
+    rd_token(tok, sizeof tok);
+    ok = from_hex(tok, iv, sizeof iv);
+    ok &= rd_u32(&n);
+    skip_line();
+    rc = rd_block(n);
+    if (!ok || key_len < 0) {
+        rc = IOTE_ERR_ARGUMENT;
+    } else if (rc == IOTE_OK && encrypt) {
+        rc = iote_cbc_pkcs7_encrypt(key, (size_t)key_len, iv, buf, n, IO_BUF, &got);
+    } else if (rc == IOTE_OK) {
+        rc = iote_cbc_pkcs7_decrypt(key, (size_t)key_len, iv, buf, n, &got);
+    }
+    memset(key, 0, sizeof key);
+    answer_bytes(rc, got);
+}
+
+static void line_loop(void)
+{
+    for (;;) {
+        int c = io_getc();
+        if (c == '\n') {
+            continue;
+        }
+        last_delim = ' ';
+        switch (c) {
+        case 'K': cmd_key(); break;
+        case 'O': cmd_open(); break;
+        case 'S': cmd_seal(); break;
+        case 'D': cmd_cipher(0); break;
+        case 'E': cmd_cipher(1); break;
+        case 'W':
+            skip_line();
+#if IOTE_WITH_LEAN
+            iote_window_init(&window);
+#endif
+            answer(IOTE_OK, 0);
+            io_putc('\n');
+            io_flush();
+            break;
+        case 'Q':
+            io_puts(MSG_STR("bye\n"));
+            return;
+        default:
+            skip_line();
+            answer(IOTE_ERR_ARGUMENT, 0);
+            io_putc('\n');
+            io_flush();
+        }
+    }
+}
+
 int main(void)
 {
     paint_stack();
     io_init();
-    vector_loop();
+    line_loop();
     io_puts(MSG_STR("free "));
     io_putu(untouched_ram());
     io_putc('\n');
@@ -862,10 +507,821 @@ int main(void)
     }
 }
 #else
+
+/* ---- the verify runner protocol (host): docs/runner-protocol.md ----------------------------------------------- */
+
+static const uint8_t CANARY[16] = {0xA5, 0x5A, 0xC3, 0x3C, 0x96, 0x69, 0xF0, 0x0F,
+                                   0xA5, 0x5A, 0xC3, 0x3C, 0x96, 0x69, 0xF0, 0x0F};
+static int canary_broken;
+
+/* n bytes (at least 1 allocated) followed by canary bytes that must survive */
+static uint8_t *guarded(size_t n)
+{
+    uint8_t *p = (uint8_t *)malloc(n + sizeof CANARY);
+    if (p == NULL) {
+        fputs("out of memory\n", stderr);
+        exit(70);
+    }
+    memcpy(p + n, CANARY, sizeof CANARY);
+    return p;
+}
+
+static void release(uint8_t *p, size_t n)
+{
+    if (p != NULL && memcmp(p + n, CANARY, sizeof CANARY) != 0) {
+        canary_broken = 1;
+    }
+    free(p);
+}
+
+/* A request: one flat JSON object. Strings are decoded (\" \\ \/ \b \f \n \r \t \uXXXX, surrogate pairs) into
+ * byte strings; integers into num; the one array a request carries (open-many's envelopes) into a list of
+ * strings. Members this runner does not use are skipped (objects and arrays by nesting depth). */
+typedef struct {
+    char *s; /* NUL-terminated (the length counts any NUL inside) */
+    size_t n;
+    int set;
+} jstr;
+
+#define MAX_MANY 64
+
+typedef struct {
+    long long id;
+    int has_id;
+    jstr op, form, secret_hex, key_hex, iv_hex, ct_hex, plaintext_hex, direction, envelope, device, type;
+    jstr envelopes[MAX_MANY];
+    size_t n_envelopes;
+    int has_envelopes;
+    long long seq, ts;
+    int has_seq, has_ts;
+} request;
+
+typedef struct {
+    const char *p, *end;
+} scanner;
+
+static void ws(scanner *sc)
+{
+    while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\r' || *sc->p == '\n')) {
+        sc->p++;
+    }
+}
+
+static void put_utf8(char *out, size_t *n, uint32_t cp)
+{
+    if (cp < 0x80u) {
+        out[(*n)++] = (char)cp;
+    } else if (cp < 0x800u) {
+        out[(*n)++] = (char)(0xC0u | (cp >> 6));
+        out[(*n)++] = (char)(0x80u | (cp & 0x3Fu));
+    } else if (cp < 0x10000u) {
+        out[(*n)++] = (char)(0xE0u | (cp >> 12));
+        out[(*n)++] = (char)(0x80u | ((cp >> 6) & 0x3Fu));
+        out[(*n)++] = (char)(0x80u | (cp & 0x3Fu));
+    } else {
+        out[(*n)++] = (char)(0xF0u | (cp >> 18));
+        out[(*n)++] = (char)(0x80u | ((cp >> 12) & 0x3Fu));
+        out[(*n)++] = (char)(0x80u | ((cp >> 6) & 0x3Fu));
+        out[(*n)++] = (char)(0x80u | (cp & 0x3Fu));
+    }
+}
+
+static int hex4(const char *p, uint32_t *v)
+{
+    int i;
+    *v = 0;
+    for (i = 0; i < 4; i++) {
+        int d = hex_nibble(p[i]);
+        if (d < 0) {
+            return 0;
+        }
+        *v = (*v << 4) | (uint32_t)d;
+    }
+    return 1;
+}
+
+/* a string at sc->p (the opening quote); into out when out is not NULL (decoded is never longer) */
+static int scan_string(scanner *sc, jstr *out)
+{
+    char *dst = NULL;
+    size_t n = 0;
+    const char *start;
+    if (sc->p >= sc->end || *sc->p != '"') {
+        return 0;
+    }
+    start = ++sc->p;
+    if (out != NULL) {
+        const char *q = start;
+        while (q < sc->end && *q != '"') {
+            q += (*q == '\\' && q + 1 < sc->end) ? 2 : 1;
+        }
+        dst = (char *)malloc((size_t)(q - start) + 1);
+        if (dst == NULL) {
+            fputs("out of memory\n", stderr);
+            exit(70);
+        }
+    }
+    while (sc->p < sc->end && *sc->p != '"') {
+        char c = *sc->p++;
+        uint32_t cp;
+        if ((unsigned char)c < 0x20) {
+            free(dst);
+            return 0;
+        }
+        if (c != '\\') {
+            if (dst != NULL) {
+                dst[n++] = c;
+            }
+            continue;
+        }
+        if (sc->p >= sc->end) {
+            break;
+        }
+        c = *sc->p++;
+        switch (c) {
+        case '"': case '\\': case '/': cp = (uint32_t)c; break;
+        case 'b': cp = '\b'; break;
+        case 'f': cp = '\f'; break;
+        case 'n': cp = '\n'; break;
+        case 'r': cp = '\r'; break;
+        case 't': cp = '\t'; break;
+        case 'u':
+            if (sc->end - sc->p < 4 || !hex4(sc->p, &cp)) {
+                free(dst);
+                return 0;
+            }
+            sc->p += 4;
+            if (cp >= 0xD800u && cp < 0xDC00u && sc->end - sc->p >= 6 && sc->p[0] == '\\' && sc->p[1] == 'u') {
+                uint32_t lo;
+                if (hex4(sc->p + 2, &lo) && lo >= 0xDC00u && lo < 0xE000u) {
+                    cp = 0x10000u + ((cp - 0xD800u) << 10) + (lo - 0xDC00u);
+                    sc->p += 6;
+                }
+            }
+            break;
+        default:
+            free(dst);
+            return 0;
+        }
+        if (dst != NULL) {
+            put_utf8(dst, &n, cp);
+        }
+    }
+    if (sc->p >= sc->end) {
+        free(dst);
+        return 0;
+    }
+    sc->p++; /* closing quote */
+    if (out != NULL) {
+        free(out->s); /* a repeated member: the last one counts */
+        dst[n] = '\0';
+        out->s = dst;
+        out->n = n;
+        out->set = 1;
+    }
+    return 1;
+}
+
+/* an integer; 0 for anything else (a fraction, an exponent, more than 18 digits) */
+static int scan_int(scanner *sc, long long *v)
+{
+    int neg = 0, digits = 0;
+    *v = 0;
+    if (sc->p < sc->end && *sc->p == '-') {
+        neg = 1;
+        sc->p++;
+    }
+    while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9') {
+        if (++digits > 18) {
+            return 0;
+        }
+        *v = *v * 10 + (*sc->p++ - '0');
+    }
+    if (neg) {
+        *v = -*v;
+    }
+    return digits > 0;
+}
+
+/* any value, not kept */
+static int skip_value(scanner *sc)
+{
+    int depth = 0;
+    do {
+        ws(sc);
+        if (sc->p >= sc->end) {
+            return 0;
+        }
+        if (*sc->p == '"') {
+            if (!scan_string(sc, NULL)) {
+                return 0;
+            }
+        } else if (*sc->p == '{' || *sc->p == '[') {
+            depth++;
+            sc->p++;
+            continue;
+        } else if (*sc->p == '}' || *sc->p == ']') {
+            if (depth == 0) {
+                return 0;
+            }
+            depth--;
+            sc->p++;
+        } else if (*sc->p == ',' || *sc->p == ':') {
+            if (depth == 0) {
+                return 0;
+            }
+            sc->p++;
+            continue;
+        } else {
+            while (sc->p < sc->end && strchr(",:]} \t\r\n", *sc->p) == NULL) {
+                sc->p++;
+            }
+        }
+    } while (depth > 0);
+    return 1;
+}
+
+static jstr *string_member(request *rq, const char *key)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } members[] = {
+        {"op", offsetof(request, op)},
+        {"form", offsetof(request, form)},
+        {"secret_hex", offsetof(request, secret_hex)},
+        {"key_hex", offsetof(request, key_hex)},
+        {"iv_hex", offsetof(request, iv_hex)},
+        {"ct_hex", offsetof(request, ct_hex)},
+        {"plaintext_hex", offsetof(request, plaintext_hex)},
+        {"direction", offsetof(request, direction)},
+        {"envelope", offsetof(request, envelope)},
+        {"device", offsetof(request, device)},
+        {"type", offsetof(request, type)},
+    };
+    size_t i;
+    for (i = 0; i < sizeof members / sizeof members[0]; i++) {
+        if (strcmp(key, members[i].name) == 0) {
+            return (jstr *)((char *)rq + members[i].off);
+        }
+    }
+    return NULL;
+}
+
+static void free_request(request *rq)
+{
+    size_t i;
+    jstr *all[] = {&rq->op, &rq->form, &rq->secret_hex, &rq->key_hex, &rq->iv_hex, &rq->ct_hex,
+                   &rq->plaintext_hex, &rq->direction, &rq->envelope, &rq->device, &rq->type};
+    for (i = 0; i < sizeof all / sizeof all[0]; i++) {
+        free(all[i]->s);
+    }
+    for (i = 0; i < rq->n_envelopes; i++) {
+        free(rq->envelopes[i].s);
+    }
+    memset(rq, 0, sizeof *rq);
+}
+
+/* the array of strings of open-many */
+static int scan_envelopes(scanner *sc, request *rq)
+{
+    size_t i;
+    for (i = 0; i < rq->n_envelopes; i++) {
+        free(rq->envelopes[i].s);
+    }
+    memset(rq->envelopes, 0, sizeof rq->envelopes);
+    rq->n_envelopes = 0;
+    sc->p++; /* [ */
+    ws(sc);
+    if (sc->p < sc->end && *sc->p == ']') {
+        sc->p++;
+        rq->has_envelopes = 1;
+        return 1;
+    }
+    for (;;) {
+        ws(sc);
+        if (rq->n_envelopes == MAX_MANY || !scan_string(sc, &rq->envelopes[rq->n_envelopes])) {
+            return 0;
+        }
+        rq->n_envelopes++;
+        ws(sc);
+        if (sc->p < sc->end && *sc->p == ',') {
+            sc->p++;
+        } else if (sc->p < sc->end && *sc->p == ']') {
+            sc->p++;
+            rq->has_envelopes = 1;
+            return 1;
+        } else {
+            return 0;
+        }
+    }
+}
+
+static int parse_request(const char *line, size_t len, request *rq)
+{
+    scanner sc;
+    memset(rq, 0, sizeof *rq);
+    sc.p = line;
+    sc.end = line + len;
+    ws(&sc);
+    if (sc.p >= sc.end || *sc.p++ != '{') {
+        return 0;
+    }
+    ws(&sc);
+    if (sc.p < sc.end && *sc.p == '}') {
+        return 1;
+    }
+    for (;;) {
+        jstr key = {NULL, 0, 0};
+        jstr *target;
+        ws(&sc);
+        if (!scan_string(&sc, &key)) {
+            return 0;
+        }
+        ws(&sc);
+        if (sc.p >= sc.end || *sc.p++ != ':') {
+            free(key.s);
+            return 0;
+        }
+        ws(&sc);
+        target = string_member(rq, key.s);
+        if (sc.p < sc.end && *sc.p == '"' && target != NULL) {
+            if (!scan_string(&sc, target)) {
+                free(key.s);
+                return 0;
+            }
+        } else if (sc.p < sc.end && (*sc.p == '-' || (*sc.p >= '0' && *sc.p <= '9')) &&
+                   (strcmp(key.s, "id") == 0 || strcmp(key.s, "seq") == 0 || strcmp(key.s, "ts") == 0)) {
+            long long v;
+            int ok = scan_int(&sc, &v);
+            if (key.s[0] == 'i') {
+                rq->id = v;
+                rq->has_id = ok;
+            } else if (key.s[0] == 's') {
+                rq->seq = v;
+                rq->has_seq = ok;
+            } else {
+                rq->ts = v;
+                rq->has_ts = ok;
+            }
+            if (!ok) { /* not an integer: skip what is left of the number */
+                while (sc.p < sc.end && strchr(",} \t\r\n", *sc.p) == NULL) {
+                    sc.p++;
+                }
+            }
+        } else if (sc.p < sc.end && *sc.p == '[' && strcmp(key.s, "envelopes") == 0) {
+            if (!scan_envelopes(&sc, rq)) {
+                free(key.s);
+                return 0;
+            }
+        } else if (!skip_value(&sc)) { /* null, or a member this runner does not read */
+            free(key.s);
+            return 0;
+        }
+        free(key.s);
+        ws(&sc);
+        if (sc.p < sc.end && *sc.p == ',') {
+            sc.p++;
+        } else if (sc.p < sc.end && *sc.p == '}') {
+            return 1;
+        } else {
+            return 0;
+        }
+    }
+}
+
+/* ---- answers ---- */
+
+static void out_hex(const uint8_t *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        printf("%02x", p[i]);
+    }
+}
+
+/* a JSON string: quotes, backslashes and control characters escaped, other bytes as they are (UTF-8) */
+static void out_str(const char *s, size_t n)
+{
+    size_t i;
+    putchar('"');
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            putchar('\\');
+            putchar(c);
+        } else if (c < 0x20 || c == 0x7F) {
+            printf("\\u%04x", c);
+        } else {
+            putchar(c);
+        }
+    }
+    putchar('"');
+}
+
+static void out_begin(const request *rq, int ok)
+{
+    printf("{\"id\": %lld, \"ok\": %s", rq->has_id ? rq->id : 0LL, ok ? "true" : "false");
+}
+
+static void out_end(void)
+{
+    fputs("}\n", stdout);
+    fflush(stdout);
+}
+
+static void out_error_text(const char *error, const char *message)
+{
+    fputs(", \"error\": ", stdout);
+    out_str(error, strlen(error));
+    if (message != NULL) {
+        fputs(", \"message\": ", stdout);
+        out_str(message, strlen(message));
+    }
+}
+
+static void answer_error(const request *rq, const char *error, const char *message)
+{
+    out_begin(rq, 0);
+    out_error_text(error, message);
+    out_end();
+}
+
+static void answer_rc(const request *rq, int rc)
+{
+    answer_error(rq, iote_error_name(rc), NULL);
+}
+
+/* ---- requests ---- */
+
+/* the compact/JSON and lean keys of the last secret (derived again only when the secret changes) */
+static char *cached_secret;
+static iote_keys keys;
+static iote_lean_keys lean_keys;
+static int keys_rc = -1;
+static iote_header hdr;
+
+static int hex_bytes(const jstr *h, uint8_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!h->set || h->n % 2 != 0) {
+        return 0;
+    }
+    *n = h->n / 2;
+    *out = guarded(*n);
+    if (!from_hex(h->s, *out, *n)) {
+        release(*out, *n);
+        *out = NULL;
+        return 0;
+    }
+    return 1;
+}
+
+static int use_secret(const jstr *secret_hex)
+{
+    uint8_t secret[32];
+    size_t n;
+    if (cached_secret != NULL && secret_hex->set && strcmp(cached_secret, secret_hex->s) == 0) {
+        return keys_rc;
+    }
+    free(cached_secret);
+    cached_secret = NULL;
+    if (keys_rc == IOTE_OK) {
+        iote_keys_wipe(&keys);
+        iote_lean_keys_wipe(&lean_keys);
+    }
+    keys_rc = -1;
+    if (!secret_hex->set) {
+        return IOTE_ERR_BAD_KEY;
+    }
+    n = secret_hex->n / 2;
+    if (secret_hex->n % 2 != 0 || (n != 16 && n != 32) || !from_hex(secret_hex->s, secret, n)) {
+        return IOTE_ERR_BAD_KEY; /* not cached: nothing to wipe */
+    }
+    keys_rc = iote_keys_init(&keys, secret, n);
+    if (keys_rc == IOTE_OK) {
+        keys_rc = iote_lean_keys_init(&lean_keys, secret, n);
+        if (keys_rc != IOTE_OK) {
+            iote_keys_wipe(&keys);
+        }
+    }
+    memset(secret, 0, sizeof secret);
+    if (keys_rc != IOTE_OK) {
+        int rc = keys_rc;
+        keys_rc = -1;
+        return rc;
+    }
+    cached_secret = (char *)malloc(secret_hex->n + 1);
+    if (cached_secret == NULL) {
+        exit(70);
+    }
+    memcpy(cached_secret, secret_hex->s, secret_hex->n + 1);
+    return keys_rc;
+}
+
+static int is(const jstr *s, const char *want)
+{
+    return s->set && strcmp(s->s, want) == 0;
+}
+
+static int form_of(const jstr *form)
+{
+    return is(form, "compact") ? IOTE_FMT_COMPACT : is(form, "json") ? IOTE_FMT_JSON : is(form, "lean") ? IOTE_FMT_LEAN : -1;
+}
+
+static const char *type_name(uint8_t type)
+{
+    return type == IOTE_TYPE_DATA ? "data" : type == IOTE_TYPE_RESYNC_REQUEST ? "resync-request" : "resync-response";
+}
+
+/* open one envelope text; on success the plaintext is in *msg (guarded, *msg_len bytes, caller releases) */
+static int open_text(const request *rq, int format, const jstr *text, uint8_t **msg, size_t *msg_len, size_t *cap)
+{
+    uint8_t recv = is(&rq->direction, "down") ? IOTE_DOWN : IOTE_UP;
+    uint8_t *in = guarded(text->n);
+    int rc;
+    memcpy(in, text->s, text->n);
+    *cap = text->n; /* the plaintext is shorter than its text */
+    *msg = guarded(*cap);
+    *msg_len = 0;
+    if (format == IOTE_FMT_LEAN) {
+        rc = (!rq->device.set || rq->device.n > 255)
+                 ? IOTE_ERR_ARGUMENT
+                 : iote_lean_open(&lean_keys, recv, rq->device.s, (uint8_t)rq->device.n, in, text->n, IOTE_FMT_LEAN,
+                                  *msg, *cap, &hdr, msg_len);
+    } else {
+        rc = iote_open(&keys, recv, (const char *)in, text->n, format, *msg, *cap, &hdr, msg_len);
+    }
+    release(in, text->n);
+    return rc;
+}
+
+/* the members of a successful open (after "ok": true) */
+static void out_opened(const uint8_t *msg, size_t msg_len)
+{
+    fputs(", \"plaintext_hex\": \"", stdout);
+    out_hex(msg, msg_len);
+    fputs("\", \"device\": ", stdout);
+    out_str(hdr.dev, hdr.dev_len);
+    printf(", \"direction\": \"%s\", \"type\": \"%s\", \"seq\": %lu, \"ts\": %lu",
+           hdr.direction == IOTE_DOWN ? "down" : "up", type_name(hdr.type), (unsigned long)hdr.seq,
+           (unsigned long)hdr.ts);
+}
+
+/* the end of an answer whose buffers were checked: a broken canary turns it into a failure */
+static int canary_check(const request *rq)
+{
+    if (!canary_broken) {
+        return 1;
+    }
+    canary_broken = 0;
+    fputs("iote-runner: a canary behind a buffer was overwritten\n", stderr);
+    answer_error(rq, "backend", "a canary behind a buffer was overwritten");
+    return 0;
+}
+
+static void op_open(const request *rq, int many)
+{
+    int format = form_of(&rq->form);
+    int rc = use_secret(&rq->secret_hex);
+    uint8_t *msg = NULL;
+    size_t msg_len = 0, cap = 0, i;
+    if (format < 0) {
+        answer_error(rq, "unsupported", "unknown form");
+        return;
+    }
+    if (rc != IOTE_OK) {
+        answer_rc(rq, rc);
+        return;
+    }
+    if (!many) {
+        if (!rq->envelope.set) {
+            answer_error(rq, "bad-request", "no envelope");
+            return;
+        }
+        rc = open_text(rq, format, &rq->envelope, &msg, &msg_len, &cap);
+        if (rc == IOTE_OK) {
+            /* the answer is printed after the buffers were checked */
+            uint8_t *copy = (uint8_t *)malloc(msg_len + 1);
+            if (copy == NULL) {
+                exit(70);
+            }
+            memcpy(copy, msg, msg_len);
+            release(msg, cap);
+            if (canary_check(rq)) {
+                out_begin(rq, 1);
+                out_opened(copy, msg_len);
+                out_end();
+            }
+            free(copy);
+            return;
+        }
+        release(msg, cap);
+        if (canary_check(rq)) {
+            answer_rc(rq, rc);
+        }
+        return;
+    }
+    if (!rq->has_envelopes) {
+        answer_error(rq, "bad-request", "no envelopes");
+        return;
+    }
+    {
+        iote_window window;
+        iote_window_init(&window);
+        out_begin(rq, 1);
+        fputs(", \"results\": [", stdout);
+        for (i = 0; i < rq->n_envelopes; i++) {
+            rc = open_text(rq, format, &rq->envelopes[i], &msg, &msg_len, &cap);
+            if (rc == IOTE_OK) {
+                rc = iote_window_accept(&window, hdr.seq); /* SPEC.md section 6 step 7, after the MAC */
+            }
+            fputs(i ? ", {\"ok\": " : "{\"ok\": ", stdout);
+            if (rc == IOTE_OK) {
+                fputs("true", stdout);
+                out_opened(msg, msg_len);
+            } else {
+                fputs("false", stdout);
+                out_error_text(iote_error_name(rc), NULL);
+            }
+            putchar('}');
+            release(msg, cap);
+        }
+        putchar(']');
+        if (canary_broken) { /* the results are already out: say so in the answer */
+            canary_broken = 0;
+            fputs(", \"canary\": \"overwritten\"", stdout);
+            fputs("iote-runner: a canary behind a buffer was overwritten\n", stderr);
+        }
+        out_end();
+    }
+}
+
+static void op_seal(const request *rq)
+{
+    int format = form_of(&rq->form);
+    int rc = use_secret(&rq->secret_hex);
+    iote_fields f;
+    uint8_t iv[IOTE_IV_LEN];
+    uint8_t *msg = NULL, *out;
+    size_t msg_len = 0, want, out_len = 0;
+    if (format < 0) {
+        answer_error(rq, "unsupported", "unknown form");
+        return;
+    }
+    if (rc != IOTE_OK) {
+        answer_rc(rq, rc);
+        return;
+    }
+    if (!rq->device.set || rq->device.n > 255 || !rq->has_seq || !rq->has_ts || rq->seq < 0 ||
+        rq->seq > 0xFFFFFFFFLL || rq->ts < 0 || rq->ts > 0xFFFFFFFFLL || !hex_bytes(&rq->plaintext_hex, &msg, &msg_len) ||
+        (format != IOTE_FMT_LEAN && (rq->iv_hex.n != 2 * IOTE_IV_LEN || !from_hex(rq->iv_hex.s, iv, IOTE_IV_LEN)))) {
+        release(msg, msg_len);
+        answer_error(rq, "bad-request", "seal needs device, seq, ts, plaintext_hex and (not lean) a 16-byte iv_hex");
+        return;
+    }
+    f.direction = is(&rq->direction, "down") ? IOTE_DOWN : IOTE_UP;
+    f.type = is(&rq->type, "resync-request")    ? IOTE_TYPE_RESYNC_REQUEST
+             : is(&rq->type, "resync-response") ? IOTE_TYPE_RESYNC_RESPONSE
+                                                : IOTE_TYPE_DATA;
+    f.dev = rq->device.s;
+    f.dev_len = (uint8_t)rq->device.n;
+    f.seq = (uint32_t)rq->seq;
+    f.ts = (uint32_t)rq->ts;
+    want = format == IOTE_FMT_LEAN ? iote_lean_sealed_len(&f, msg_len, format) : iote_sealed_len(&f, msg_len, format);
+    out = guarded(want + 1); /* exactly the stated size, NUL included */
+    rc = format == IOTE_FMT_LEAN ? iote_lean_seal(&lean_keys, &f, msg, msg_len, format, out, want + 1, &out_len)
+                                 : iote_seal(&keys, &f, iv, msg, msg_len, format, (char *)out, want + 1, &out_len);
+    if (rc == IOTE_OK && out_len != want) {
+        fprintf(stderr, "iote-runner: sealed %lu bytes, iote_sealed_len said %lu\n", (unsigned long)out_len,
+                (unsigned long)want);
+        rc = IOTE_ERR_BACKEND;
+    }
+    release(msg, msg_len);
+    {
+        char *text = (char *)malloc(out_len + 1);
+        if (text == NULL) {
+            exit(70);
+        }
+        memcpy(text, out, rc == IOTE_OK ? out_len : 0);
+        release(out, want + 1);
+        if (canary_check(rq)) {
+            if (rc == IOTE_OK) {
+                out_begin(rq, 1);
+                fputs(", \"envelope\": ", stdout);
+                out_str(text, out_len);
+                out_end();
+            } else {
+                answer_rc(rq, rc);
+            }
+        }
+        free(text);
+    }
+}
+
+static void op_cipher(const request *rq, int encrypt)
+{
+    uint8_t *key = NULL, *data = NULL, *work, *result;
+    uint8_t iv[IOTE_IV_LEN];
+    size_t key_len = 0, n = 0, cap, got = 0;
+    int rc;
+    if (!hex_bytes(&rq->key_hex, &key, &key_len) || rq->iv_hex.n != 2 * IOTE_IV_LEN ||
+        !from_hex(rq->iv_hex.s, iv, IOTE_IV_LEN) || !hex_bytes(encrypt ? &rq->plaintext_hex : &rq->ct_hex, &data, &n)) {
+        release(key, key_len);
+        release(data, n);
+        answer_error(rq, "bad-request", encrypt ? "cbc-encrypt needs key_hex, iv_hex (16 bytes), plaintext_hex"
+                                                : "cbc-decrypt needs key_hex, iv_hex (16 bytes), ct_hex");
+        return;
+    }
+    cap = encrypt ? (n / 16u + 1u) * 16u : n; /* exactly what the call needs */
+    work = guarded(cap);
+    if (n != 0) {
+        memcpy(work, data, n);
+    }
+    rc = encrypt ? iote_cbc_pkcs7_encrypt(key, key_len, iv, work, n, cap, &got)
+                 : iote_cbc_pkcs7_decrypt(key, key_len, iv, work, n, &got);
+    memset(key, 0, key_len);
+    release(key, key_len);
+    release(data, n);
+    result = (uint8_t *)malloc(got + 1);
+    if (result == NULL) {
+        exit(70);
+    }
+    memcpy(result, work, rc == IOTE_OK ? got : 0);
+    release(work, cap);
+    if (!canary_check(rq)) {
+        /* answered */
+    } else if (rc == IOTE_ERR_BAD_KEY && key_len == 24) {
+        answer_error(rq, "unsupported", "no AES-192 in the C library (SPEC.md: 16- and 32-byte keys)");
+    } else if (rc != IOTE_OK) {
+        answer_rc(rq, rc);
+    } else {
+        out_begin(rq, 1);
+        fputs(encrypt ? ", \"ct_hex\": \"" : ", \"plaintext_hex\": \"", stdout);
+        out_hex(result, got);
+        putchar('"');
+        out_end();
+    }
+    free(result);
+}
+
+static void op_hello(const request *rq)
+{
+    out_begin(rq, 1);
+    printf(", \"protocol\": 1, \"name\": \"iotenvelope-c (%s)\", \"version\": \"%s\", "
+           "\"ops\": [\"open\", \"open-many\", \"seal\", \"cbc-decrypt\", \"cbc-encrypt\"], "
+           "\"forms\": [\"compact\"%s%s], \"profiles\": []",
+           iote_be_name(), IOTE_VERSION_STRING, IOTE_WITH_JSON ? ", \"json\"" : "", IOTE_WITH_LEAN ? ", \"lean\"" : "");
+    out_end();
+}
+
+/* one request per line until end of input */
+static int protocol_loop(void)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    request rq;
+    while ((len = getline(&line, &cap, stdin)) >= 0) {
+        if (len == 0 || (len == 1 && line[0] == '\n')) {
+            continue;
+        }
+        if (!parse_request(line, (size_t)len, &rq)) {
+            answer_error(&rq, "bad-request", "not a flat JSON object");
+            free_request(&rq);
+            continue;
+        }
+        if (is(&rq.op, "hello")) {
+            op_hello(&rq);
+        } else if (is(&rq.op, "open")) {
+            op_open(&rq, 0);
+        } else if (is(&rq.op, "open-many")) {
+            op_open(&rq, 1);
+        } else if (is(&rq.op, "seal")) {
+            op_seal(&rq);
+        } else if (is(&rq.op, "cbc-decrypt")) {
+            op_cipher(&rq, 0);
+        } else if (is(&rq.op, "cbc-encrypt")) {
+            op_cipher(&rq, 1);
+        } else {
+            answer_error(&rq, "unsupported", "unknown op");
+        }
+        free_request(&rq);
+    }
+    free(line);
+    free(cached_secret);
+    if (keys_rc == IOTE_OK) {
+        iote_keys_wipe(&keys);
+        iote_lean_keys_wipe(&lean_keys);
+    }
+    return 0;
+}
+
 /* ---- host command line ------------------------------------------------------------------------------- */
 
 static const char *USAGE =
-    "usage: iote-runner vectors                      (vector protocol on stdin, see the source)\n"
+    "usage: iote-runner protocol                     (verify runner protocol v1 on stdin/stdout)\n"
     "       iote-runner info                         (backend and error names)\n"
     "       iote-runner seal --key HEX --device ID --seq N --ts N [--iv HEX] [--dir up|down]\n"
     "                        [--type data|resync-request|resync-response] [--format compact|json|lean|lean-raw]\n"
@@ -930,8 +1386,6 @@ static int random_bytes(uint8_t *out, size_t n)
     }
     return got == n;
 }
-
-static iote_lean_keys lean_keys;
 
 static int is_lean(int format)
 {
@@ -1146,13 +1600,9 @@ static int cli_resync_accept(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    const char *cmd = argc > 1 ? argv[1] : "vectors";
-    int rc;
-    if (strcmp(cmd, "vectors") == 0) {
-        io_init();
-        rc = vector_loop();
-        free(msg_heap);
-        return rc;
+    const char *cmd = argc > 1 ? argv[1] : "protocol";
+    if (strcmp(cmd, "protocol") == 0) {
+        return protocol_loop();
     }
     if (strcmp(cmd, "info") == 0) {
         int i;

@@ -1,8 +1,11 @@
 'use strict';
-// Checks vector files (vectors/README.md) with this package on one backend instance (not part of the npm package). Used by the node tests
-// and by bridge.js (which `iotenvelope verify` talks to). Every check compares exact bytes.
+// Checks vector files (vectors/README.md) with this package on one backend instance, for the package's own node
+// tests (test/vectors.test.js: they run without Python). Not part of the npm package. `iotenvelope verify` does
+// not use this file: its js-* rows are protocol runners (verify/runner.js) judged by verify's own checking code.
+// Every check compares exact bytes.
 
 const S = require('../lib/bytes');
+const runner = require('./runner');
 
 const ENVELOPE_ALGORITHM = 'iotenvelope-v1';
 const LEAN_ALGORITHM = 'iotenvelope-v1-lean';
@@ -136,24 +139,9 @@ function checkWycheproofCbc(ie, data) {
   return finish(r);
 }
 
-// What crypto-js's own high-level API returns for this ciphertext, as hex (non-validating unpad).
+// What crypto-js's own high-level API returns for this ciphertext, as hex (non-validating unpad): the runner's helper.
 function nativePassphraseHex(ie, group, test, passphrase) {
-  const C = ie.CryptoJS;
-  const { salt, ct } = ie.legacy.unpackSalted(test.ct);
-  if (group.keySize === 256 && group.kdf === 'evp-md5') {
-    // The everyday call: a string key means passphrase mode, EVP_BytesToKey-MD5, AES-256.
-    return C.AES.decrypt(test.ct, passphrase).toString(C.enc.Hex);
-  }
-  if (group.keySize === 256 && group.kdf === 'evp-sha256' && C.kdf.OpenSSL.execute.length >= 5) {
-    // crypto-js >= 4.2.0 only: the {hasher} option (older versions silently ignore it and use MD5).
-    return C.AES.decrypt(test.ct, passphrase, { hasher: C.algo.SHA256 }).toString(C.enc.Hex);
-  }
-  if (group.keySize === 128 && group.kdf === 'evp-md5') {
-    const params = C.kdf.OpenSSL.execute(passphrase, 4, 4, ie.bytes.toWords(salt));
-    return S.hexEncode(ie.cipher.cryptojsDecrypt(ie.bytes.fromWords(params.key), ie.bytes.fromWords(params.iv), ct, 'pkcs7'));
-  }
-  const { key, iv } = ie.legacy.derivePassphraseKey(passphrase, salt, group.keySize, group.kdf);
-  return S.hexEncode(ie.cipher.cryptojsDecrypt(key, iv, ct, 'pkcs7'));
+  return runner.nativePassphraseHex(ie, test.ct, passphrase, group.keySize, group.kdf);
 }
 
 function checkPassphrase(ie, group, test, r) {
@@ -185,8 +173,7 @@ function checkKey(ie, group, test, r) {
   if (test.result === 'valid') {
     const plain = ie.legacy.decryptKey(test.ct, key, iv, { padding });
     if (S.hexEncode(plain) !== test.msg) { r.record(false, label(test), 'decrypted to other bytes'); return; }
-    const native = ie.CryptoJS.AES.decrypt(test.ct, ie.bytes.toWords(key),
-      { iv: ie.bytes.toWords(iv), padding: ie.cipher.padObject(padding) }).toString(ie.CryptoJS.enc.Hex);
+    const native = runner.nativeKeyHex(ie, test.ct, key, iv, padding);
     if (native !== test.msg) { r.record(false, label(test), 'native crypto-js decrypt differs'); return; }
     if (padding === 'iso10126') { r.record(true, label(test)); return; } // random filler: cannot re-encrypt
     r.record(ie.legacy.encryptKey(S.hexDecode(test.msg), key, iv, { padding }) === test.ct, label(test), 'encrypt produced other text');

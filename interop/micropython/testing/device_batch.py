@@ -41,6 +41,45 @@ def c_open(key, text, direction, fmt):
     return [h(r[0])] + list(r[1:])
 
 
+def c_lean_seal(key, msg, dev, seq, ts, direction, typ, text):
+    import iotenv_lean
+    r = iotenv_lean.seal(u(key), u(msg), dev, seq, ts, direction, typ, text)
+    return r if text else h(r)
+
+
+def c_lean_open(key, data, dev, direction, is_text):
+    # data: hex of the raw bytes, or the base64url text when is_text
+    import iotenv_lean
+    r = iotenv_lean.open(u(key), data if is_text else u(data), dev, direction)
+    return [h(r[0])] + list(r[1:])
+
+
+def c_lean_window(key, frames, dev, size):
+    import iotenv_lean
+    import iotenv_state
+    w = iotenv_state.Window(size)
+    out = []
+    for f in frames:
+        try:
+            out.append(iotenv_lean.open(u(key), u(f), dev, "down", w)[4])
+        except iotenv.EnvelopeError as e:
+            out.append(e.code)
+    return out
+
+
+def c_lean_keys(form_of_key, key):
+    # seal with keys of the other form: "compact" = iotenv.Keys given to iotenv_lean, "lean" = the reverse
+    import iotenv_lean
+    if form_of_key == "compact":
+        return h(iotenv_lean.seal(iotenv.Keys(u(key)), b"x", "d", 1, 0))
+    return iotenv.seal(iotenv_lean.Keys(u(key)), b"x", "d", 1, 0)
+
+
+def c_open_bytes(key, data):
+    r = iotenv.open(u(key), u(data))
+    return [h(r[0])] + list(r[1:])
+
+
 def c_open_window(key, texts, size):
     import iotenv_state
     w = iotenv_state.Window(size)
@@ -55,14 +94,45 @@ def c_open_window(key, texts, size):
 
 def c_resync_request(key, dev, seq):
     import iotenv_state
-    text, nonce = iotenv_state.resync_request(u(key), dev, seq)
-    return [text, h(nonce)]
+    text, pending = iotenv_state.resync_request(u(key), dev, seq)
+    return [text, h(pending.nonce)]
 
 
 def c_resync_response(key, text, nonce):
     import iotenv_state
-    r = iotenv_state.resync_response(u(key), text, u(nonce))
+    r = iotenv_state.resync_response(u(key), text, iotenv_state.Pending(u(nonce)))
     return None if r is None else list(r)
+
+
+def _answer(key, text, pending, t_wait):
+    import iotenv_state
+    try:
+        r = iotenv_state.resync_response(u(key), text, pending, *([] if t_wait is None else [t_wait]))
+        return None if r is None else list(r)
+    except iotenv.EnvelopeError as e:
+        return e.code
+
+
+def c_resync_wait(key, nonce, answers, t_wait=None):
+    # A pending request made at t = 0 ms of an injected clock; each answer [text, t_ms] is given to
+    # resync_response at its time. Returns [next_seq, backend_time], None or the error code for each.
+    import iotenv_state
+    now = [0]
+    pending = iotenv_state.Pending(u(nonce), lambda: now[0])
+    out = []
+    for text, at in answers:
+        now[0] = at
+        out.append(_answer(key, text, pending, t_wait))
+    return out
+
+
+def c_resync_ticks(key, nonce, text, wall_jump):
+    # The default clock (time.ticks_ms); wall_jump seconds are taken off the request's wall-clock time, as
+    # if the wall clock had run that much longer than the ticks (which happens when ticks_ms wraps).
+    import iotenv_state
+    pending = iotenv_state.Pending(u(nonce))
+    pending.wall -= wall_jump
+    return _answer(key, text, pending, None)
 
 
 def c_window(size, seqs):
@@ -80,14 +150,33 @@ def c_window(size, seqs):
 
 def c_counter(path, k, calls, advance):
     # calls: how many next() calls; advance: None or a value passed to advance() before them.
-    # Returns the numbers handed out and the file's content afterwards (a new Counter = a reboot).
+    # Returns the numbers handed out and the two slots' marks afterwards (-1 missing, -2 damaged); a new
+    # Counter on the same path is a reboot.
     import iotenv_state
     c = iotenv_state.Counter(path, k)
     if advance is not None:
         c.advance(advance)
     seqs = [c.next() for _ in range(calls)]
-    with open(path) as f:
-        return [seqs, f.read()]
+    return [seqs, [iotenv_state._read_slot(path + ".0"), iotenv_state._read_slot(path + ".1")]]
+
+
+def c_read(path):
+    # A file's bytes as hex, or None if it does not exist.
+    try:
+        with open(path, "rb") as f:
+            return h(f.read())
+    except OSError:
+        return None
+
+
+def c_remove(path):
+    import os
+    os.remove(path)
+
+
+def c_write_hex(path, data):
+    with open(path, "wb") as f:
+        f.write(u(data))
 
 
 def c_write(path, text):
@@ -115,9 +204,9 @@ def c_without(name, key):
 
 
 def c_env():
-    return {"file": iotenv.__file__, "epoch_offset": iotenv.EPOCH_OFFSET, "version": iotenv.VERSION,
+    return {"file": iotenv.__file__, "epoch_offset": iotenv.EPOCH_OFFSET, "version": iotenv.__version__,
             "micropython": "%d.%d.%d" % sys.implementation.version[:3],
-            "modules": [m.__file__ for m in (iotenv, __import__("iotenv_state"), __import__("iotenv_legacy"))]}
+            "modules": [__import__(m).__file__ for m in ("iotenv", "iotenv_state", "iotenv_lean", "iotenv_legacy")]}
 
 
 def c_heap(key, msg):
@@ -191,9 +280,12 @@ def c_standin():
 
 
 COMMANDS = {
-    "seal": c_seal, "seal_now": c_seal_now, "open": c_open, "open_window": c_open_window,
+    "seal": c_seal, "seal_now": c_seal_now, "open": c_open, "open_bytes": c_open_bytes, "open_window": c_open_window,
+    "lean_seal": c_lean_seal, "lean_open": c_lean_open, "lean_window": c_lean_window, "lean_keys": c_lean_keys,
     "resync_request": c_resync_request, "resync_response": c_resync_response, "window": c_window,
-    "counter": c_counter, "write": c_write, "clock_unset": c_clock_unset, "without": c_without, "env": c_env,
+    "resync_wait": c_resync_wait, "resync_ticks": c_resync_ticks, "counter": c_counter, "write": c_write,
+    "write_hex": c_write_hex, "read": c_read, "remove": c_remove, "clock_unset": c_clock_unset,
+    "without": c_without, "env": c_env,
     "heap": c_heap, "legacy": c_legacy, "b64": c_b64, "standin": c_standin,
 }
 

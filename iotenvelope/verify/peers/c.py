@@ -1,44 +1,56 @@
 """The C library (``interop/c/``) as verify peers: one ``c-<backend>`` per crypto backend, plus ``c-avr`` and
-``c-avr-device``.
+``c-avr-device``. Every row answers the runner protocol (docs/runner-protocol.md), and verify's own checking code
+(``protocol.check_file``) judges it, as for every other row.
 
 Each peer is the real C code compiled by a real compiler against a real library from Debian: ``c-openssl``
 (libssl-dev), ``c-mbedtls`` (libmbedtls-dev), ``c-bearssl`` (libbearssl-dev), ``c-tinyaes`` (tiny-AES-c from
-the ``tinyaes`` sdist on PyPI + the project's own SHA-256), and ``c-avr``: the tiny-AES-c build compiled by
-avr-gcc for the ATmega328P (Arduino Uno) and run in simavr (libsimavr) with the vectors fed through its UART.
-The Uno has 2 KB of RAM: envelopes longer than its runner's buffer (the 1000-byte messages) run on the
-ATmega2560 (Arduino Mega, 8 KB RAM) with the same build flags, so every case runs on a simulated AVR.
+the ``tinyaes`` sdist on PyPI + the project's own SHA-256). The host rows are ``iote-runner-<backend> protocol``
+(``interop/c/tools/runner.c``) started as a protocol process.
 
-``c-avr`` is built with JSON and AES-256; ``c-avr-device`` is the same runner built with the Makefile's
-``AVR_DEVICE`` flags (``-DIOTE_WITH_JSON=0 -DIOTE_WITH_AES256=0``), the configuration ``bench/avr.py`` measures
-for flash and RAM. Its cells are the compact AES-128 cases (``envelope_v1.json [compact,16-byte secret]``,
-``wycheproof/aes_cbc_pkcs5_test.json [128]``); the rest are reported unsupported, never passed. The runner still
-gets the JSON and 32-byte-key cases (not the AES-192 ones, as for ``c-avr``) and must answer each with
-``unsupported json|aes256`` after the library refused it: a runner built with the full configuration would
-open them, which fails the cell.
+``c-avr`` is the tiny-AES-c build compiled by avr-gcc for the ATmega328P (Arduino Uno) and run in simavr
+(libsimavr). 2 KB of RAM cannot hold a 1000-byte case as JSON text, so the firmware speaks a small line protocol
+on its UART (documented at the top of runner.c) and :class:`AvrRunner` here is the protocol side: it turns each
+JSON request into one device line (plus the raw bytes), and the device's answer line into the JSON answer. A
+request whose bytes do not fit the Uno runner's buffer goes to the same firmware built for the ATmega2560
+(Arduino Mega, 8 KB RAM), so every case runs on a simulated AVR. Each device answer also reports the RAM the
+stack never reached; 0 (the stack reached the static data) stops the runner with that reason.
 
-Files: ``envelope_v1.json`` (open + reseal every case), ``envelope_v1_lean.json`` (the lean form: open for the
-case's device id, reseal; the repeated-seq cases through the C replay window), and Project Wycheproof's
-AES-CBC-PKCS5 file through
-``iote_cbc_pkcs7_encrypt``/``_decrypt``, the AES-CBC + strict PKCS#7 that seal/open run (the backend's AES,
-the library's padding). The library takes 16- and 32-byte keys only (SPEC.md: no AES-192), so its Wycheproof
-cell is the file's 128- and 256-bit groups; verify reports the AES-192 tests as unsupported, not passed.
+``c-avr-device`` is the same firmware built with the Makefile's ``AVR_DEVICE`` flags (``-DIOTE_WITH_JSON=0
+-DIOTE_WITH_AES256=0``), the configuration ``bench/avr.py`` measures for flash and RAM. Its cells are the compact
+AES-128 cases (``envelope_v1.json [compact,16-byte secret]``, ``wycheproof/aes_cbc_pkcs5_test.json [128]``); the
+rest are reported unsupported, never passed. The device still gets the JSON and 32-byte-key cases (not the AES-192
+ones, as for ``c-avr``): the adapter answers ``unsupported`` only where the device's library refused them the way
+iotenvelope.h documents (``argument`` from iote_open for the JSON form or a refused key, ``bad-key`` for a 32-byte
+key), and a case the device opened instead fails the cell.
 
-The vector runner (``interop/c/tools/runner.c``) does the checking. This module only turns a vector file into
-the runner's line protocol (documented at the top of runner.c) and counts the ``pass``/``fail`` verdicts: every
-case must get exactly one verdict. The binaries are built on demand with ``make`` (or beforehand by
-``.ci/install.d/40-c.sh``); when a compiler, library or simulator is missing the peer says "not available" with
-the reason.
+Files: ``envelope_v1.json`` (open + reseal every case), ``envelope_v1_lean.json`` (the lean form; the
+repeated-seq cases through the C replay window, op ``open-many``), and Project Wycheproof's AES-CBC-PKCS5 file
+through ``iote_cbc_pkcs7_encrypt``/``_decrypt``, the AES-CBC + strict PKCS#7 that seal/open run. The library
+takes 16- and 32-byte keys only (SPEC.md: no AES-192), so its Wycheproof cell is the file's 128- and 256-bit
+groups; verify reports the AES-192 tests as unsupported, not passed (the runner itself answers such a request
+``unsupported`` after the library refused the key).
+
+The binaries are built on demand with ``make`` (or beforehand by ``.ci/install.d/40-c.sh``); when a compiler,
+library or simulator is missing the peer says "not available" with the reason.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import select
+import shlex
 import shutil
+import signal
 import subprocess
+import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
-from .. import lean_vectors, vectors
+from .. import lean_vectors, protocol, vectors
 from . import Peer, Result, Subset, key_size_subset
+from .python import RunnerPeer
 
 ORDER = 30
 
@@ -114,8 +126,14 @@ def avr_firmware(board: str, kind: str = "avr") -> Path:
     return BUILD / "avr" / f"runner-{board}{AVR_KINDS[kind]}.elf"
 
 
+#: simulated cycles one device command may take (16 MHz: 120 s of device time) before avrsim stops it
+AVR_MAX_CYCLES = 2_000_000_000
+
+
 def avr_command(board: str, kind: str = "avr") -> list[str]:
-    return [str(BUILD / "avrsim"), "--mcu", AVR_BOARDS[board], "--freq", "16000000", str(avr_firmware(board, kind))]
+    """avrsim holding a conversation with the runner firmware (the device line protocol of runner.c)."""
+    return [str(BUILD / "avrsim"), "--mcu", AVR_BOARDS[board], "--freq", "16000000", "--interactive",
+            "--max-cycles", str(AVR_MAX_CYCLES), str(avr_firmware(board, kind))]
 
 
 def avr_buffer_size(board: str, kind: str = "avr") -> int:
@@ -130,167 +148,272 @@ def avr_buffer_size(board: str, kind: str = "avr") -> int:
 
 
 def runner_command(kind: str, sanitize: bool = False) -> list[str]:
-    return [str(BUILD / ("san" if sanitize else "host") / f"iote-runner-{kind}"), "vectors"]
+    """The host runner answering the protocol on stdin/stdout."""
+    return [str(BUILD / ("san" if sanitize else "host") / f"iote-runner-{kind}"), "protocol"]
 
 
-def envelope_script(data: dict, keep=None) -> tuple[bytes, list[tuple[int, str]]]:
-    """The runner's input for an envelope-v1 vector file (the tests ``keep(test)`` selects), and the
-    (tcId, label) list it must answer."""
-    out = bytearray()
-    cases: list[tuple[int, str]] = []
-    secret = None
-    for group, test in vectors.iter_tests(data):
-        if keep is not None and not keep(test):
-            continue
-        if group["secret"] != secret:
-            secret = group["secret"]
-            out += f"K {secret}\n".encode()
-        text = test["envelope"].encode("utf-8")
-        fmt = "j" if test["format"] == "json" else "c"
-        recv = "d" if group["receiverDirection"] == "down" else "u"
-        out += f"O {test['tcId']} {fmt} {recv} {len(text)}\n".encode() + text + b"\n"
-        if test["result"] == "valid":
-            msg = bytes.fromhex(test["msg"])
-            reseal = "NonCanonicalJson" not in test["flags"]
-            kind = {"data": 0, "resync-request": 1, "resync-response": 2}[test["type"]]
-            out += (f"V {test['direction'][0]} {kind} {test['dev']} {test['seq']} {test['ts']} {test['iv']} "
-                    f"{int(reseal)} {len(msg)}\n").encode() + msg + b"\n"
-            if reseal:
-                out += f"R {len(text)}\n".encode() + text + b"\n"
-        else:
-            out += f"X {ERROR_CODES.get(test.get('error', ''), 99)}\n".encode()
-        cases.append((test["tcId"], vectors.label(test)))
-    out += b"Q\n"
-    return bytes(out), cases
+def host_runner(kind: str, sanitize: bool = False, timeout: float = 60.0) -> protocol.ProcessRunner:
+    return protocol.ProcessRunner(f"c-{kind}", shlex.join(runner_command(kind, sanitize)), timeout=timeout)
 
 
-def cbc_script(data: dict, keep=None) -> tuple[bytes, list[tuple[int, str]]]:
-    """The runner's input for a Wycheproof AES-CBC-PKCS5 file (the tests ``keep(test)`` selects): one ``C`` line
-    per test. A valid test must decrypt to ``msg`` and encrypt back to ``ct``; an invalid one must fail to
-    decrypt with the library's padding error (every invalid test of the file is a padding defect)."""
-    out = bytearray()
-    cases: list[tuple[int, str]] = []
-    for _, test in vectors.iter_tests(data):
-        if keep is not None and not keep(test):
-            continue
-        msg, ct = bytes.fromhex(test["msg"]), bytes.fromhex(test["ct"])
-        code = {"valid": ERROR_CODES["ok"], "invalid": ERROR_CODES["padding"]}.get(test["result"], 99)
-        out += f"C {test['tcId']} {test['key']} {test['iv']} {code} {len(msg)} {len(ct)}\n".encode() + msg + ct + b"\n"
-        cases.append((test["tcId"], vectors.label(test)))
-    out += b"Q\n"
-    return bytes(out), cases
+def library_version() -> str:
+    found = re.search(r'#define IOTE_VERSION_STRING "([^"]+)"', (C_DIR / "src" / "iotenvelope.h").read_text())
+    return found.group(1) if found else "unknown"
 
 
-def cbc_buffer_need(test: dict) -> int:
-    """Bytes of the AVR runner's buffer one ``C`` test needs: plaintext, ciphertext and a work area."""
-    m, n = len(test["msg"]) // 2, len(test["ct"]) // 2
-    return m + n + max(n, (m // 16 + 1) * 16)
+_FORMS = {"compact": "c", "json": "j", "lean": "l"}
+_TYPES = {"data": 0, "resync-request": 1, "resync-response": 2}
+_TYPE_NAMES = {v: k for k, v in _TYPES.items()}
+#: wall-clock seconds one device answer may take (avrsim's --max-cycles stops a runaway firmware first)
+_DEVICE_TIMEOUT = 600.0
 
 
-def _strip_one_newline(text: str) -> str:
-    """SPEC.md section 5: what a receiver decodes (one trailing LF or CRLF removed): the text a reseal gives."""
-    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+class AvrDevice:
+    """One simulated board running the runner firmware, spoken to over its UART (avrsim --interactive)."""
+
+    def __init__(self, board: str, kind: str):
+        self.board, self.kind = board, kind
+        self.mcu = AVR_BOARDS[board]
+        self.cap = avr_buffer_size(board, kind)
+        self.proc: subprocess.Popen | None = None
+        self.secret: str | None = None
+        self.key_rc = 0
+        #: the least RAM the stack left untouched so far (every answer reports it; docs/c.md quotes it)
+        self.min_free: int | None = None
+        self._pending = b""
+        self._stderr = bytearray()
+
+    def _start(self) -> None:
+        try:
+            self.proc = subprocess.Popen(avr_command(self.board, self.kind), stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        except OSError as exc:
+            raise protocol.RunnerFailure(f"[{self.mcu}] could not start avrsim: {exc}") from None
+        self.secret, self._pending, self._stderr = None, b"", bytearray()
+        threading.Thread(target=self._drain, args=(self.proc, self._stderr), daemon=True).start()
+
+    @staticmethod
+    def _drain(proc: subprocess.Popen, sink: bytearray) -> None:
+        try:
+            for chunk in iter(lambda: proc.stderr.read1(4096), b""):
+                sink.extend(chunk)
+                del sink[:-2048]
+        except (OSError, ValueError):
+            pass
+
+    def _fail(self, why: str) -> protocol.RunnerFailure:
+        tail = bytes(self._stderr).decode("utf-8", "replace").strip().splitlines()[-1:]
+        self.close()
+        return protocol.RunnerFailure(f"[{self.mcu}] {why}" + (f"; avrsim: {protocol.quote(tail[0], 160)}" if tail
+                                                                 else ""))
+
+    def _read(self, n: int | None) -> bytes:
+        """n bytes, or (None) one line without its newline, within the timeout."""
+        deadline = time.monotonic() + _DEVICE_TIMEOUT
+        fd = self.proc.stdout.fileno()
+        while True:
+            if n is None and b"\n" in self._pending:
+                line, self._pending = self._pending.split(b"\n", 1)
+                return line
+            if n is not None and len(self._pending) >= n:
+                out, self._pending = self._pending[:n], self._pending[n:]
+                return out
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise self._fail(f"no answer within {_DEVICE_TIMEOUT:g} s")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                time.sleep(0.05)
+                raise self._fail(f"the simulation ended (exit status {self.proc.poll()})")
+            self._pending += chunk
+
+    def command(self, line: str, block: bytes = b"") -> tuple[int, list[str], bytes]:
+        """Send one device line (+ its bytes); (rc, the answer line's further words, the bytes that followed)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        try:
+            self.proc.stdin.write(line.encode("ascii") + b"\n" + block)
+            self.proc.stdin.flush()
+        except OSError:  # it exited
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+            raise self._fail(f"the simulation ended (exit status {self.proc.poll()})") from None
+        words = self._read(None).decode("ascii", "replace").split()
+        if len(words) < 4 or words[0] != "r" or not all(w.isdigit() for w in words[1:4]):
+            raise self._fail(f"answer {protocol.quote(' '.join(words))} is not a device answer line")
+        rc, free, length = int(words[1]), int(words[2]), int(words[3])
+        data = self._read(length) if length else b""
+        self.min_free = free if self.min_free is None else min(self.min_free, free)
+        if free == 0:
+            raise self._fail("the stack reached the static data (no untouched RAM left)")
+        return rc, words[4:], data
+
+    def use_secret(self, secret_hex: str) -> int:
+        if self.secret != secret_hex:
+            rc, _, _ = self.command(f"K {secret_hex}")
+            self.secret, self.key_rc = secret_hex, rc
+        return self.key_rc
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            proc.stdin.write(b"Q\n")
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
 
 
-def lean_script(data: dict, keep=None) -> tuple[bytes, list[tuple[int, str]]]:
-    """The runner's input for envelope_v1_lean.json: ``L`` opens each case for its ``dev`` with the lean keys;
-    valid cases are compared and sealed again (the IV comes from seq: ``V`` with iv ``-``); a RepeatedSeq case
-    opens its envelopes in order through one fresh replay window (``W``, ``P`` for all but the last)."""
-    out = bytearray()
-    cases: list[tuple[int, str]] = []
-    secret = None
-    for group, test in vectors.iter_tests(data):
-        if keep is not None and not keep(test):
-            continue
-        if group["secret"] != secret:
-            secret = group["secret"]
-            out += f"K {secret}\n".encode()
-        recv = "d" if group["receiverDirection"] == "down" else "u"
-        if "envelopes" in test:
-            out += b"W\n"
-            steps = list(zip(test["envelopes"], test["results"], test.get("msgs", [])))
-            for i, (text, outcome, msg) in enumerate(steps):
-                raw = text.encode("utf-8")
-                out += f"L {test['tcId']} {recv} {test['dev']} 1 {len(raw)}\n".encode() + raw + b"\n"
-                if i < len(steps) - 1:
-                    plain = bytes.fromhex(msg) if outcome == "valid" else b""
-                    code = ERROR_CODES["ok"] if outcome == "valid" else ERROR_CODES.get(outcome, 99)
-                    out += f"P {code} {len(plain)}\n".encode() + plain + b"\n"
-                else:
-                    out += f"X {ERROR_CODES.get(outcome, 99)}\n".encode()
-        else:
-            text = test["envelope"].encode("utf-8")
-            out += f"L {test['tcId']} {recv} {test['dev']} 0 {len(text)}\n".encode() + text + b"\n"
-            if test["result"] == "valid":
-                msg = bytes.fromhex(test["msg"])
-                kind = {"data": 0, "resync-request": 1, "resync-response": 2}[test["type"]]
-                again = _strip_one_newline(test["envelope"]).encode("utf-8")
-                out += (f"V {test['direction'][0]} {kind} {test['dev']} {test['seq']} {test['ts']} - 1 "
-                        f"{len(msg)}\n").encode() + msg + b"\n" + f"R {len(again)}\n".encode() + again + b"\n"
+def _name(rc: int) -> str:
+    return ERROR_NAMES.get(rc, "error")
+
+
+class AvrRunner(protocol.Runner):
+    """The protocol side of the AVR rows: each JSON request becomes one line of the device protocol on the Uno,
+    or on the Mega when its bytes do not fit the Uno runner's buffer (or the Uno answers ``buffer``)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.name = f"c-{kind}"
+        self._devices: dict[str, AvrDevice] = {}
+
+    def device(self, board: str) -> AvrDevice:
+        if board not in self._devices:
+            self._devices[board] = AvrDevice(board, self.kind)
+        return self._devices[board]
+
+    def hello(self) -> dict:
+        return {"id": 0, "ok": True, "protocol": protocol.PROTOCOL_VERSION,
+                "name": f"iotenvelope-c (tinyaes, {'/'.join(AVR_BOARDS.values())} in simavr)",
+                "version": library_version(), "ops": ["open", "open-many", "seal", "cbc-decrypt", "cbc-encrypt"],
+                "forms": ["compact", "json", "lean"], "profiles": []}
+
+    def _on_board(self, size: int, ask) -> tuple:
+        """ask(device) on the Uno when size fits its buffer, else (or when the Uno answers buffer) on the Mega."""
+        uno = self.device("uno")
+        if size <= uno.cap:
+            out = ask(uno)
+            if out[0] != ERROR_CODES["buffer"]:
+                return out
+        return ask(self.device("mega"))
+
+    def _refusal(self, request: dict, rc: int, key_rc: int) -> dict | None:
+        """The device build's library refused what the build leaves out: the answer ``unsupported``."""
+        if self.kind != "avr-device" or rc != ERROR_CODES["argument"]:
+            return None
+        if request.get("form") == "json":
+            return {"ok": False, "error": "unsupported",
+                    "message": f"json: iote_open of the device build refused the JSON form (argument); {DEVICE_FLAGS}"}
+        if key_rc == ERROR_CODES["bad-key"] and len(request.get("secret_hex") or "") == 64:
+            return {"ok": False, "error": "unsupported",
+                    "message": f"aes256: the device build refused the 32-byte secret (bad-key); {DEVICE_FLAGS}"}
+        return None
+
+    def _open(self, request: dict, texts: list[bytes], window: bool) -> list[dict]:
+        form = request.get("form")
+        recv = "d" if request.get("direction") == "down" else "u"
+        dev = (request.get("device") or "").encode("utf-8").hex() or "-" if form == "lean" else "-"
+
+        def ask(device: AvrDevice) -> tuple:
+            key_rc = device.use_secret(request.get("secret_hex") or "")
+            aes256_refused = self.kind == "avr-device" and key_rc == ERROR_CODES["bad-key"]
+            if key_rc != 0 and not aes256_refused:
+                return key_rc, [{"ok": False, "error": _name(key_rc)}] * len(texts)
+            results = []
+            if window:
+                device.command("W")
+            for text in texts:
+                rc, words, data = device.command(f"O {_FORMS[form]} {recv} {dev} {int(window)} {len(text)}", text)
+                if rc == ERROR_CODES["buffer"] and device.board == "uno":
+                    return rc, []  # again on the Mega
+                refused = self._refusal(request, rc, key_rc)
+                if refused is not None:
+                    return rc, [refused]
+                if rc != 0:
+                    results.append({"ok": False, "error": _name(rc)})
+                    continue
+                direction, kind, seq, ts, dev_hex = (words + [""] * 5)[:5]
+                results.append({"ok": True, "plaintext_hex": data.hex(),
+                                "device": bytes.fromhex(dev_hex).decode("utf-8", "replace"),
+                                "direction": "down" if direction == "d" else "up",
+                                "type": _TYPE_NAMES.get(int(kind), kind), "seq": int(seq), "ts": int(ts)})
+            return 0, results
+
+        return self._on_board(max(len(t) for t in texts), ask)[1]
+
+    def _seal(self, request: dict) -> dict:
+        form = request.get("form")
+        msg = bytes.fromhex(request["plaintext_hex"])
+        iv = request.get("iv_hex") or "-"
+        line = (f"S {_FORMS[form]} {'d' if request.get('direction') == 'down' else 'u'} "
+                f"{_TYPES.get(request.get('type'), 9)} {request['seq']} {request['ts']} {iv} "
+                f"{request['device'].encode('utf-8').hex()} {len(msg)}")
+
+        def ask(device: AvrDevice) -> tuple:
+            key_rc = device.use_secret(request.get("secret_hex") or "")
+            if key_rc != 0:
+                return key_rc, b""
+            rc, _, data = device.command(line, msg)
+            return rc, data
+
+        rc, data = self._on_board(len(msg), ask)
+        if rc != 0:
+            return {"ok": False, "error": _name(rc)}
+        return {"ok": True, "envelope": data.decode("utf-8", "replace")}
+
+    def _cipher(self, request: dict, encrypt: bool) -> dict:
+        data = bytes.fromhex(request["plaintext_hex" if encrypt else "ct_hex"])
+        need = (len(data) // 16 + 1) * 16 if encrypt else len(data)
+        line = f"{'E' if encrypt else 'D'} {request['key_hex']} {request['iv_hex']} {len(data)}"
+        rc, _, out = self._on_board(need, lambda device: device.command(line, data))
+        if rc == ERROR_CODES["bad-key"] and len(request["key_hex"]) in (48, 64):
+            if len(request["key_hex"]) == 48:
+                return {"ok": False, "error": "unsupported", "message": "no AES-192 in the C library (bad-key)"}
+            if self.kind == "avr-device":
+                return {"ok": False, "error": "unsupported",
+                        "message": f"aes256: the device build refused the 32-byte key (bad-key); {DEVICE_FLAGS}"}
+        if rc != 0:
+            return {"ok": False, "error": _name(rc)}
+        return {"ok": True, ("ct_hex" if encrypt else "plaintext_hex"): out.hex()}
+
+    def call(self, request: dict) -> dict:
+        op = request.get("op")
+        try:
+            if op == "open":
+                answer = self._open(request, [request["envelope"].encode("utf-8")], False)[0]
+            elif op == "open-many":
+                results = self._open(request, [e.encode("utf-8") for e in request["envelopes"]], True)
+                answer = results[0] if len(results) == 1 and results[0].get("error") == "unsupported" else {
+                    "ok": True, "results": results}
+            elif op == "seal":
+                answer = self._seal(request)
+            elif op in ("cbc-decrypt", "cbc-encrypt"):
+                answer = self._cipher(request, op == "cbc-encrypt")
             else:
-                out += f"X {ERROR_CODES.get(test.get('error', ''), 99)}\n".encode()
-        cases.append((test["tcId"], vectors.label(test)))
-    out += b"Q\n"
-    return bytes(out), cases
+                answer = {"ok": False, "error": "unsupported", "message": f"no op {protocol.quote(op, 40)}"}
+        except (KeyError, TypeError, ValueError) as exc:
+            answer = {"ok": False, "error": "bad-request", "message": type(exc).__name__}
+        return {"id": request["id"], **answer}
 
-
-def lean_buffer_need(test: dict) -> int:
-    """Bytes of the AVR runner's buffer one lean case needs (its longest envelope text)."""
-    return max(len(t.encode()) for t in test.get("envelopes", [test.get("envelope", "")]))
-
-
-SCRIPTS = {vectors.ENVELOPE_ALGORITHM: (envelope_script, lambda t: len(t["envelope"].encode())),
-           lean_vectors.LEAN_ALGORITHM: (lean_script, lean_buffer_need),
-           WYCHEPROOF_CBC: (cbc_script, cbc_buffer_need)}
-
-
-def run_script(command: list[str], script: bytes, cases: list[tuple[int, str]], timeout: float = 900,
-               result: Result | None = None, where: str = "", unsupported: dict[int, str] | None = None) -> Result:
-    """Feed a script to a runner and turn its verdict lines into a Result (one verdict per case, in order).
-
-    ``unsupported`` maps the tcIds the runner must answer ``unsupported <tcId> <feature>`` (a feature its build
-    leaves out) to that feature: such a case adds nothing to the Result (verify counts it as unsupported), any
-    other answer to it is a failure, and so is ``unsupported`` for a case not in the map."""
-    result = Result() if result is None else result
-    unsupported = unsupported or {}
-    try:
-        proc = subprocess.run(command, input=script, capture_output=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Result(failed=len(cases), failures=[f"runner did not finish: {exc}"])
-    verdicts: dict[int, str] = {}
-    for line in proc.stdout.decode("utf-8", "replace").splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] in ("pass", "fail", "unsupported") and parts[1].isdigit():
-            verdicts[int(parts[1])] = line
-        elif parts and parts[0] == "key" and parts[1:] != ["0"] and parts[1:2] != ["unsupported"]:
-            # "key unsupported aes256": the build refused a 32-byte secret; its cases' verdicts tell the rest
-            result.record(False, "device secret", f"runner could not derive keys: {line}")
-        elif parts and parts[0] == "free" and parts[1:] == ["0"]:
-            result.record(False, f"{where}RAM", "the stack reached the static data (no untouched RAM left)")
-    for tc_id, label in cases:
-        line = verdicts.get(tc_id)
-        if line is None:
-            tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-            result.record(False, label, f"no verdict from the runner ({tail[0][:200]})")
-        elif tc_id in unsupported:
-            if line.split()[0] == "unsupported" and line.split()[2:] == [unsupported[tc_id]]:
-                continue
-            result.record(False, label, f"{where}expected 'unsupported {unsupported[tc_id]}' (the build leaves it "
-                                        f"out), got: {line.strip()[:200]}")
-        elif line.startswith("unsupported"):
-            result.record(False, label, f"{where}the runner calls it unsupported ({' '.join(line.split()[2:])}): "
-                                        "this build should check it")
-        elif line.startswith("pass"):
-            result.record(True, label)
-        else:
-            detail = line.split(maxsplit=2)[2] if len(line.split(maxsplit=2)) > 2 else "failed"
-            words = detail.split()
-            if words and words[-1].isdigit() and int(words[-1]) in ERROR_NAMES:
-                detail = " ".join(words[:-1] + [ERROR_NAMES[int(words[-1])]])
-            result.record(False, label, where + detail)
-    if proc.returncode != 0 and not result.failed:
-        result.record(False, "runner", f"exited with {proc.returncode}: {proc.stderr.decode('utf-8', 'replace')[-300:]}")
-    return result
+    def close(self) -> None:
+        for device in self._devices.values():
+            device.close()
 
 
 def device_feature(group: dict, test: dict) -> str | None:
@@ -319,15 +442,17 @@ def device_subset(data: dict) -> Subset | None:
     return Subset("[compact,16-byte secret]", {**data, "testGroups": groups}, left_out, UNSUPPORTED_DEVICE)
 
 
-class CPeer(Peer):
-    algorithms = frozenset(SCRIPTS)
+class CPeer(RunnerPeer):
+    algorithms = frozenset({vectors.ENVELOPE_ALGORITHM, lean_vectors.LEAN_ALGORITHM, WYCHEPROOF_CBC})
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, sanitize: bool = False):
         self.kind = kind
-        self.name = f"c-{kind}"
+        runner = AvrRunner(kind) if kind in AVR_KINDS else host_runner(kind, sanitize)
+        super().__init__(f"c-{kind}", runner)
+        self.sanitize = sanitize
 
     def unavailable_reason(self) -> str | None:
-        return build(self.kind)
+        return build(self.kind, self.sanitize)
 
     def subset(self, data: dict) -> Subset | None:
         if self.kind == "avr-device":
@@ -337,28 +462,31 @@ class CPeer(Peer):
         return None
 
     def run(self, path: Path, data: dict) -> Result:
-        make_script, need = SCRIPTS[vectors.algorithm_of(data)]
-        if self.kind not in AVR_KINDS:
-            script, cases = make_script(data)
-            return run_script(runner_command(self.kind), script, cases)
-        unsupported: dict[int, str] = {}
-        if self.kind == "avr-device":
-            # the runner also gets the cases the device build leaves out (the file at path, minus AES-192 as for
-            # c-avr) and must call each unsupported; only data's cases can pass
-            full = vectors.load(path)
-            if vectors.algorithm_of(full) == WYCHEPROOF_CBC:
-                full = key_size_subset(full, KEY_SIZES, UNSUPPORTED_KEYS).data
-            checked = {t["tcId"] for _, t in vectors.iter_tests(data)}
-            unsupported = {t["tcId"]: device_feature(g, t) for g, t in vectors.iter_tests(full)
-                           if t["tcId"] not in checked}
-            data = full
-        cap = avr_buffer_size("uno", self.kind)
+        if self.kind != "avr-device":
+            return super().run(path, data)
+        # the device also gets the cases its build leaves out (the file at path, minus AES-192 as for c-avr): each
+        # must come back unsupported for the feature it needs, after the device's library refused it
+        full = vectors.load(path)
+        if vectors.algorithm_of(full) == WYCHEPROOF_CBC:
+            full = key_size_subset(full, KEY_SIZES, UNSUPPORTED_KEYS).data
+        checked = {t["tcId"] for _, t in vectors.iter_tests(data)}
+        feature = {t["tcId"]: device_feature(g, t) for g, t in vectors.iter_tests(full) if t["tcId"] not in checked}
         result = Result()
-        for board, keep in (("uno", lambda t: need(t) <= cap), ("mega", lambda t: need(t) > cap)):
-            script, cases = make_script(data, keep)
-            if cases:
-                run_script(avr_command(board, self.kind), script, cases, result=result,
-                           where=f"[{AVR_BOARDS[board]}] ", unsupported=unsupported)
+        for case in super().run(path, full).cases:
+            if case.tc_id in checked and case.status == "unsupported":
+                case.status, case.detail = "failed", f"the device build must check it, but: {case.detail}"
+            elif case.tc_id not in checked:
+                if case.status == "unsupported" and case.detail.split(":")[0] == feature[case.tc_id]:
+                    continue
+                case.status, case.detail = "failed", (
+                    f"expected unsupported {feature[case.tc_id]} (the device build leaves it out, its library must "
+                    f"refuse it), got {case.status}" + (f": {case.detail}" if case.detail else ""))
+            result.cases.append(case)
+            if case.status == "passed":
+                result.passed += 1
+            else:
+                result.failed += 1
+                result.failures.append(f"{case.label}: {case.detail}")
         return result
 
 

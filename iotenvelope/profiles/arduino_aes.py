@@ -1,0 +1,651 @@
+"""More Arduino AES libraries (UNAUTHENTICATED): ``thinx-aeslib``, ``davylandman-aeslib``, ``intrbiz-crypto`` and
+``spaniakos-setiv``.
+
+Each profile reproduces what one real library puts on the wire; the facts come from running the library
+(``vectors/<library>/``, copied from the shared vector folders with their provenance):
+
+* **AESLib / thinx-aes-lib** (suculent/thinx-aes-lib 2.3.6 and 2.2.3): AES-CBC; the default padding
+  ``paddingMode::Array`` is *not* PKCS#7: ``16 - len % 16`` bytes, each ``arr_pad[pad-1]`` from
+  ``82 84 88 9f 92 94 98 9f a2 a4 a8 af b2 b4 b8``, and nothing at all when the length is a multiple of 16
+  (``--aeslib-padding cms`` is real PKCS#7). The caller's IV buffer is overwritten with the last ciphertext block
+  by encrypt *and* decrypt. ``encrypt64`` returns base64 of the ciphertext; before 2.2.4 (``--aeslib-version
+  2.2``) it base64-encoded its input first and encrypted that text.
+* **DavyLandman AESLib** (AVR assembly, run in simavr): no padding; a length that is not a multiple of 16 is
+  returned *unencrypted*. CBC for 128/192-bit keys, ECB for 128/192/256. ``seal`` refuses a partial block
+  unless ``--caller-padding`` pads it; ``open`` refuses one (it is plaintext, not ciphertext).
+* **intrbiz arduino-crypto**: ``process()`` encrypts ``len + 1`` bytes, the C string's NUL included, then pads
+  PKCS#7-style; when ``len % 16 == 15`` the 16 pad bytes are read past an array (0x00 in a zero-initialised
+  object, ``--intrbiz-fill`` otherwise). ``open`` removes padding and NUL.
+* **Spaniakos ``set_IV(unsigned long long)``**: the 16-byte IV is the 8 little-endian bytes of the value written
+  twice; otherwise the current Spaniakos library (PKCS#7). ``--set-iv`` takes the value (decimal or 0x hex),
+  ``--iv`` the 16 bytes as before.
+
+None of these has a MAC or a wire format of its own: the text is base64 (``--arduino-wire hex`` for hex) and the
+IV travels separately. Use envelope-v1 (with ``K_iv`` IVs, SPEC.md §7) for new firmware.
+"""
+
+from __future__ import annotations
+
+import argparse
+import binascii
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+
+from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, PaddingError, UsageError
+from ..primitives import b64, cipher, keys, padding as padding_mod, textshape
+from . import OpenResult, Option, Profile, Warn, no_warn
+from . import spaniakos
+
+BLOCK = 16
+#: thinx-aes-lib's Array padding table (AES.cpp ``arr_pad``): pad length p uses ARRAY_PAD[p - 1]
+ARRAY_PAD = bytes.fromhex("8284889f9294989fa2a4a8afb2b4b8")
+_BYTES = (bytes, bytearray)
+
+
+def _check_key(key: bytes, sizes: tuple[int, ...], who: str) -> bytes:
+    KeyFormatError.check_type(key, _BYTES, "key", "bytes")
+    if len(key) not in sizes:
+        raise KeyFormatError(f"key is {len(key)} bytes; {who} takes " + " or ".join(str(s) for s in sizes) + " bytes")
+    return bytes(key)
+
+
+def _check_iv(iv: bytes) -> bytes:
+    if len(KeyFormatError.check_type(iv, _BYTES, "iv", "16 bytes")) != BLOCK:
+        raise KeyFormatError(f"IV is {len(iv)} bytes; AES-CBC needs 16")
+    return bytes(iv)
+
+
+def iv_after(iv: bytes, ciphertext: bytes) -> bytes:
+    """The caller's IV buffer after a call of a library that chains into it (thinx, Spaniakos)."""
+    return bytes(ciphertext[-BLOCK:]) if len(ciphertext) >= BLOCK else bytes(iv)
+
+
+# ---- thinx-aes-lib ---------------------------------------------------------------------------------------------
+
+def array_pad(data: bytes) -> bytes:
+    """thinx-aes-lib's default ``paddingMode::Array``."""
+    pad = -len(data) % BLOCK
+    return bytes(data) + (bytes([ARRAY_PAD[pad - 1]]) * pad if pad else b"")
+
+
+def array_unpad(data: bytes) -> bytes:
+    """Remove Array padding when the tail is one (longest match first: 0x9f stands for 4 and for 8 bytes).
+
+    A message whose length was a multiple of 16 got no padding; if its own last bytes happen to look like
+    padding they are removed too - only binary plaintexts ending in 0x82..0xb8 runs can be hit (text never).
+    The library's own decrypt does not remove this padding at all (its lookup is off by one)."""
+    if not data:
+        return b""
+    last = data[-1]
+    for pad in sorted((p + 1 for p, b in enumerate(ARRAY_PAD) if b == last), reverse=True):
+        if len(data) >= pad and data[-pad:] == bytes([last]) * pad:
+            return bytes(data[:-pad])
+    return bytes(data)
+
+
+def thinx_encrypt(key: bytes, iv: bytes, plaintext: bytes, padding: str = "array") -> bytes:
+    """``aesLib.encrypt(plain, len, out, key, bits, iv)`` (binary API, same in 2.2.3 and 2.3.6)."""
+    _check_key(key, (16, 24, 32), "AESLib")
+    MalformedError.check_type(plaintext, _BYTES, "plaintext", "bytes")
+    data = array_pad(plaintext) if padding == "array" else padding_mod.pad(bytes(plaintext), "pkcs7")
+    return cipher.encrypt_raw(key, _check_iv(iv), data) if data else b""
+
+
+def thinx_decrypt(key: bytes, iv: bytes, ciphertext: bytes, padding: str = "array") -> bytes:
+    """Decrypt and remove the padding strictly (CMS: PKCS#7 checked, unlike the library)."""
+    _check_key(key, (16, 24, 32), "AESLib")
+    MalformedError.check_type(ciphertext, _BYTES, "ciphertext", "bytes")
+    if len(ciphertext) % BLOCK:
+        raise MalformedError(f"ciphertext is {len(ciphertext)} bytes, not a multiple of 16")
+    if not ciphertext:
+        if padding == "array":
+            return b""
+        raise MalformedError("empty ciphertext: with CMS padding AESLib writes at least one block")
+    raw = cipher.decrypt_raw(key, _check_iv(iv), ciphertext)
+    return array_unpad(raw) if padding == "array" else padding_mod.unpad(raw, "pkcs7")
+
+
+def thinx_encrypt64(key: bytes, iv: bytes, plaintext: bytes, padding: str = "array", version: str = "2.3") -> str:
+    """``aesLib.encrypt64``: base64 of the ciphertext; ``version`` 2.2 (≤ 2.2.3) encrypts base64(plaintext)."""
+    inner = b64.encode_std(plaintext).encode("ascii") if version == "2.2" else plaintext
+    return b64.encode_std(thinx_encrypt(key, iv, inner, padding))
+
+
+def thinx_decrypt64(key: bytes, iv: bytes, text: str, padding: str = "array", version: str = "2.3") -> bytes:
+    ct = b64.decode_std(text.strip(), "ciphertext") if text.strip() else b""
+    inner = thinx_decrypt(key, iv, ct, padding)
+    if version != "2.2":
+        return inner
+    try:
+        return b64.decode_std(inner.decode("ascii"), "decrypted inner base64")
+    except UnicodeDecodeError:
+        raise MalformedError("decrypted data is not base64 text: AESLib <= 2.2.3 encrypt64 encrypts base64 of the"
+                             " message (use --aeslib-version 2.3 for a newer sender)") from None
+
+
+# ---- DavyLandman AESLib ----------------------------------------------------------------------------------------
+
+def davy_encrypt(key: bytes, iv: bytes | None, data: bytes, mode: str = "cbc") -> bytes:
+    """``aes128_cbc_enc`` / ``aes192_cbc_enc`` / ``aesNNN_enc_multiple`` in place: the library's exact output,
+    i.e. the *unchanged* bytes when ``len(data) % 16 != 0``."""
+    MalformedError.check_type(data, _BYTES, "data", "bytes")
+    if mode == "cbc":
+        _check_key(key, (16, 24), "DavyLandman AESLib CBC (aes128_cbc_* / aes192_cbc_*)")
+    else:
+        _check_key(key, (16, 24, 32), "DavyLandman AESLib ECB")
+    if len(data) % BLOCK or not data:
+        return bytes(data)
+    if mode == "cbc":
+        return cipher.encrypt_raw(key, _check_iv(iv), bytes(data))
+    return b"".join(cipher.encrypt_raw(key, bytes(BLOCK), bytes(data[i:i + BLOCK])) for i in range(0, len(data), BLOCK))
+
+
+def davy_decrypt(key: bytes, iv: bytes | None, data: bytes, mode: str = "cbc") -> bytes:
+    if mode == "cbc":
+        _check_key(key, (16, 24), "DavyLandman AESLib CBC")
+    else:
+        _check_key(key, (16, 24, 32), "DavyLandman AESLib ECB")
+    MalformedError.check_type(data, _BYTES, "ciphertext", "bytes")
+    if len(data) % BLOCK or not data:
+        raise MalformedError(f"{len(data)} bytes is not a non-zero multiple of 16: DavyLandman AESLib returns such a"
+                             " buffer UNENCRYPTED, so these bytes were never ciphertext (pad before encrypting)")
+    if mode == "cbc":
+        return cipher.decrypt_raw(key, _check_iv(iv), bytes(data))
+    return b"".join(cipher.decrypt_raw(key, bytes(BLOCK), bytes(data[i:i + BLOCK])) for i in range(0, len(data), BLOCK))
+
+
+# ---- intrbiz arduino-crypto --------------------------------------------------------------------------------------
+
+def intrbiz_layout(length: int) -> tuple[int, int]:
+    """(padded size, pad bytes) of ``calcSizeAndPad(length)``: it counts a NUL (``length + 1``) and pads 1..16."""
+    size = BLOCK * ((length + 1) // BLOCK + 1)
+    return size, size - (length + 1)
+
+
+def intrbiz_encrypt(key: bytes, iv: bytes, plaintext: bytes, terminator: int = 0, fill: int = 0) -> bytes:
+    """``AES aes(key, iv, ...); aes.calcSizeAndPad(len); aes.process(plain, out, len)``. ``terminator`` is the
+    byte after the plaintext in the caller's buffer (the NUL of a C string); ``fill`` the out-of-bounds byte used
+    for a 16-byte pad (len % 16 == 15), 0x00 in a zero-initialised object."""
+    _check_key(key, (16, 32), "arduino-crypto (AES_MODE_128 / AES_MODE_256)")
+    MalformedError.check_type(plaintext, _BYTES, "plaintext", "bytes")
+    size, pad = intrbiz_layout(len(plaintext))
+    value = fill if pad == BLOCK else pad
+    return cipher.encrypt_raw(key, _check_iv(iv), bytes(plaintext) + bytes([terminator]) + bytes([value]) * pad)
+
+
+@dataclass
+class IntrbizOpened:
+    plaintext: bytes
+    terminator: int
+    pad_byte: int
+    pad_len: int
+
+
+def intrbiz_open(key: bytes, iv: bytes, ciphertext: bytes) -> IntrbizOpened:
+    """Decrypt and remove padding and terminator: PKCS#7 1..15 bytes, or 16 equal bytes of any value (the
+    out-of-bounds pad); the byte before the padding is the terminator (the NUL)."""
+    _check_key(key, (16, 32), "arduino-crypto")
+    MalformedError.check_type(ciphertext, _BYTES, "ciphertext", "bytes")
+    if len(ciphertext) % BLOCK or not ciphertext:
+        raise MalformedError(f"ciphertext is {len(ciphertext)} bytes; arduino-crypto writes a non-zero multiple of 16")
+    raw = cipher.decrypt_raw(key, _check_iv(iv), bytes(ciphertext))
+    last = raw[-1]
+    options = []
+    if 1 <= last <= 15 and raw[-last:] == bytes([last]) * last:
+        options.append(last)
+    if raw[-BLOCK:] == bytes([last]) * BLOCK:
+        options.append(BLOCK)
+    for pad in options:
+        if len(raw) > pad and raw[-pad - 1] == 0:  # a NUL terminator: the common case, preferred
+            return IntrbizOpened(raw[:-pad - 1], 0, last, pad)
+    if options and len(raw) > options[0]:
+        pad = options[0]
+        return IntrbizOpened(raw[:-pad - 1], raw[-pad - 1], last, pad)
+    raise PaddingError("bad padding: not arduino-crypto's padding (wrong key or IV, or another library)")
+
+
+def intrbiz_process_nopad(key: bytes, iv: bytes, data: bytes) -> bytes:
+    """``processNoPad``: the whole blocks only; a partial trailing block is silently dropped."""
+    whole = len(data) // BLOCK * BLOCK
+    return cipher.encrypt_raw(key, _check_iv(iv), bytes(data[:whole])) if whole else b""
+
+
+# ---- Spaniakos set_IV(u64) ---------------------------------------------------------------------------------------
+
+def setiv_iv(value: int) -> bytes:
+    """The IV ``set_IV(value)`` builds: ``memcpy(iv, &value, 8); memcpy(iv + 8, &value, 8)`` on a little-endian
+    MCU (AVR, ESP8266, ESP32)."""
+    if type(value) is not int or not 0 <= value < 2 ** 64:
+        raise UsageError("set_IV takes an unsigned 64-bit value")
+    return value.to_bytes(8, "little") * 2
+
+
+def parse_u64(text: str) -> int:
+    UsageError.check_type(text, str, "--set-iv", "an unsigned 64-bit number (decimal or 0x hex)")
+    t = text.strip().rstrip("ULul")
+    m = re.fullmatch(r"0[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20})", t)
+    if not m or int(t, 0 if m.group(1) else 10) >= 2 ** 64:
+        raise UsageError(f"--set-iv {text[:40]!r} is not an unsigned 64-bit number (decimal or 0x hex)")
+    return int(t, 16) if m.group(1) else int(t)
+
+
+def u64_of_iv(iv: bytes) -> int | None:
+    """The ``set_IV`` value behind a 16-byte IV whose halves are equal, else None."""
+    return int.from_bytes(iv[:8], "little") if len(iv) == BLOCK and iv[:8] == iv[8:] else None
+
+
+# ---- profiles ----------------------------------------------------------------------------------------------------
+
+WIRE_OPTION = Option(("--arduino-wire",), dict(choices=("b64", "hex"), default="b64",
+                                               help="thinx-aeslib/davylandman-aeslib/intrbiz-crypto/spaniakos-setiv:"
+                                                    " ciphertext text form (default b64)"))
+
+
+def _key(opts: argparse.Namespace, name: str) -> bytes:
+    if getattr(opts, "passphrase", None) is not None:
+        raise UsageError(f"{name} takes a raw AES key with --key (hex or b64:); the library has no passphrase mode")
+    if getattr(opts, "key", None) is None:
+        raise UsageError(f"{name} needs --key (the AES key, hex or b64:...)")
+    return keys.parse_bytes(opts.key, "--key")
+
+
+def _iv(opts: argparse.Namespace, required: bool = True) -> bytes | None:
+    if getattr(opts, "iv", None) is None:
+        if required:
+            raise UsageError("the IV travels separately with this library: give it with --iv (hex or b64:)")
+        return None
+    return _check_iv(keys.parse_iv(opts.iv, "--iv"))
+
+
+def _encode(ct: bytes, opts: argparse.Namespace) -> str:
+    return ct.hex() if getattr(opts, "arduino_wire", "b64") == "hex" else b64.encode_std(ct)
+
+
+def _decode(text: str, opts: argparse.Namespace) -> bytes:
+    text = text.strip()
+    if getattr(opts, "arduino_wire", "b64") == "hex":
+        try:
+            return binascii.unhexlify(text)
+        except (binascii.Error, ValueError):
+            raise MalformedError("ciphertext is not hex") from None
+    return b64.decode_std(text, "ciphertext") if text else b""
+
+
+class _ArduinoProfile(Profile):
+    authenticated = False
+
+    def _seal_iv(self, opts: argparse.Namespace, warn: Warn) -> bytes:
+        iv = _iv(opts, required=False)
+        if iv is None:
+            iv = os.urandom(BLOCK)
+            warn(f"IV (send it with the message): {iv.hex()}")
+        return iv
+
+
+class ThinxAesLib(_ArduinoProfile):
+    name = "thinx-aeslib"
+    summary = ("AESLib / thinx-aes-lib (Arduino, ESP): AES-CBC, default non-PKCS#7 'Array' padding"
+               " (--aeslib-padding), encrypt64 base64 (--aeslib-version 2.2: base64 of the input encrypted); no MAC")
+    options = (
+        Option(("--aeslib-padding",), dict(choices=("array", "cms"), default="array",
+                                           help="thinx-aeslib: array (the library default, not PKCS#7) or cms"
+                                                " (set_paddingmode(paddingMode::CMS) = PKCS#7)")),
+        Option(("--aeslib-version",), dict(choices=("2.3", "2.2"), default="2.3",
+                                           help="thinx-aeslib: 2.3 (2.2.4 and later, default) or 2.2 (2.2.3 and"
+                                                " older: encrypt64 base64-encodes its input before encrypting)")),
+        WIRE_OPTION,
+    )
+
+    def seal(self, plaintext: bytes, opts: argparse.Namespace, warn: Warn, index: int = 0) -> str:
+        key, iv = _key(opts, self.name), self._seal_iv(opts, warn)
+        if index == 0:
+            warn("AESLib overwrites the caller's IV buffer with the last ciphertext block (on encrypt and decrypt):"
+                 " copy the IV before each call")
+        inner = b64.encode_std(plaintext).encode("ascii") if opts.aeslib_version == "2.2" else plaintext
+        return _encode(thinx_encrypt(key, iv, inner, opts.aeslib_padding), opts)
+
+    def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
+        key, iv = _key(opts, self.name), _iv(opts)
+        ct = _decode(text, opts)
+        inner = thinx_decrypt(key, iv, ct, opts.aeslib_padding)
+        plain = inner
+        if opts.aeslib_padding == "array" and len(inner) < len(ct) and textshape.text_of(inner) is None:
+            warn(f"removed {len(ct) - len(inner)} bytes of Array padding; a binary message whose length was a"
+                 " multiple of 16 and that ends in those bytes would look the same: the Array padding cannot tell")
+        if opts.aeslib_version == "2.2":
+            try:
+                plain = b64.decode_std(inner.decode("ascii"), "decrypted inner base64")
+            except UnicodeDecodeError:
+                raise MalformedError("decrypted data is not base64 text: AESLib <= 2.2.3 encrypt64 encrypts base64"
+                                     " of the message (use --aeslib-version 2.3)") from None
+        return OpenResult(plain, {"profile": self.name, "authenticated": False, "iv_after": iv_after(iv, ct).hex()})
+
+
+class DavyLandmanAesLib(_ArduinoProfile):
+    name = "davylandman-aeslib"
+    summary = ("DavyLandman AESLib (AVR): AES-CBC 128/192 or ECB, no padding (partial blocks go out UNENCRYPTED:"
+               " --caller-padding); no MAC")
+    options = (
+        Option(("--aeslib-mode",), dict(choices=("cbc", "ecb"), default="cbc",
+                                        help="davylandman-aeslib: cbc (aes128/aes192_cbc_enc, default) or ecb"
+                                             " (aesNNN_enc_multiple)")),
+        Option(("--caller-padding",), dict(choices=("none", "zero", "pkcs7"), default="none",
+                                           help="davylandman-aeslib: the padding the sketch applies itself before"
+                                                " calling the library (default none: whole blocks only)")),
+        WIRE_OPTION,
+    )
+
+    def seal(self, plaintext: bytes, opts: argparse.Namespace, warn: Warn, index: int = 0) -> str:
+        key = _key(opts, self.name)
+        iv = self._seal_iv(opts, warn) if opts.aeslib_mode == "cbc" else None
+        pad = opts.caller_padding
+        data = padding_mod.pad(plaintext, pad) if pad != "none" else plaintext
+        if not data or len(data) % BLOCK:
+            raise MalformedError(f"plaintext is {len(data)} bytes: DavyLandman AESLib would send a partial block"
+                                 " UNENCRYPTED; pad it (--caller-padding zero|pkcs7)")
+        return _encode(davy_encrypt(key, iv, data, opts.aeslib_mode), opts)
+
+    def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
+        key = _key(opts, self.name)
+        iv = _iv(opts) if opts.aeslib_mode == "cbc" else None
+        raw = davy_decrypt(key, iv, _decode(text, opts), opts.aeslib_mode)
+        pad = opts.caller_padding
+        return OpenResult(padding_mod.unpad(raw, pad) if pad != "none" else raw,
+                          {"profile": self.name, "authenticated": False})
+
+
+class IntrbizCrypto(_ArduinoProfile):
+    name = "intrbiz-crypto"
+    summary = "intrbiz arduino-crypto: AES-CBC of the text AND its NUL (len+1), padded; IV separate (--iv); no MAC"
+    options = (
+        Option(("--intrbiz-fill",), dict(default="00",
+                                         help="intrbiz-crypto seal: the byte (hex) the library pads with when the"
+                                              " length is 15 mod 16 (read past an array: 00 in a zero-initialised"
+                                              " object)"), ("seal",)),
+        WIRE_OPTION,
+    )
+
+    def seal(self, plaintext: bytes, opts: argparse.Namespace, warn: Warn, index: int = 0) -> str:
+        key, iv = _key(opts, self.name), self._seal_iv(opts, warn)
+        fill = keys.parse_bytes(opts.intrbiz_fill, "--intrbiz-fill")
+        if len(fill) != 1:
+            raise UsageError("--intrbiz-fill is one byte (two hex digits)")
+        return _encode(intrbiz_encrypt(key, iv, plaintext, 0, fill[0]), opts)
+
+    def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
+        key, iv = _key(opts, self.name), _iv(opts)
+        got = intrbiz_open(key, iv, _decode(text, opts))
+        if got.terminator:
+            warn(f"the byte after the data was 0x{got.terminator:02x}, not a NUL: the sender passed a buffer that is"
+                 " not a C string (arduino-crypto encrypts that byte anyway); dropped")
+        if got.pad_len == BLOCK:
+            warn(f"16 pad bytes of 0x{got.pad_byte:02x}: arduino-crypto read them past its pad table (length 15 mod"
+                 " 16); standard PKCS#7 tools cannot read this message")
+        return OpenResult(got.plaintext, {"profile": self.name, "authenticated": False})
+
+
+class SpaniakosSetIv(_ArduinoProfile):
+    name = "spaniakos-setiv"
+    summary = ("Spaniakos AES with set_IV(u64): IV = the 8 little-endian bytes of the value twice (--set-iv N);"
+               " AES-CBC + PKCS#7; no MAC")
+    options = (
+        Option(("--set-iv",), dict(help="spaniakos-setiv: the value given to set_IV (decimal or 0x hex); instead"
+                                        " of --iv")),
+        WIRE_OPTION,
+    )
+
+    def _the_iv(self, opts: argparse.Namespace, required: bool) -> bytes | None:
+        given = getattr(opts, "set_iv", None)
+        if given is not None:
+            if getattr(opts, "iv", None) is not None:
+                raise UsageError("give --set-iv or --iv, not both")
+            return setiv_iv(parse_u64(given))
+        return _iv(opts, required)
+
+    def seal(self, plaintext: bytes, opts: argparse.Namespace, warn: Warn, index: int = 0) -> str:
+        key = _check_key(_key(opts, self.name), (16, 24, 32), "Spaniakos AES")
+        iv = self._the_iv(opts, required=False)
+        if iv is None:
+            value = int.from_bytes(os.urandom(8), "big")
+            warn(f"set_IV value (send it with the message): --set-iv {value}")
+            iv = setiv_iv(value)
+        if index == 0:
+            warn("the 5-argument do_aes_encrypt leaves the object IV at the last ciphertext block: call set_IV again"
+                 " (or iv_inc) before the next message")
+        return _encode(spaniakos.encrypt(key, iv, plaintext), opts)
+
+    def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
+        key = _check_key(_key(opts, self.name), (16, 24, 32), "Spaniakos AES")
+        iv = self._the_iv(opts, required=True)
+        ct = _decode(text, opts)
+        return OpenResult(spaniakos.decrypt(key, iv, ct), {"profile": self.name, "authenticated": False,
+                                                            "set_iv": u64_of_iv(iv)})
+
+
+ORDER = 45
+PROFILES = [ThinxAesLib(), DavyLandmanAesLib(), IntrbizCrypto(), SpaniakosSetIv()]
+
+
+# ---- the copied vector files ----------------------------------------------------------------------------------
+
+def canonical_sha256(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _group_key(library: str, case: dict) -> str:
+    if library == "thinx-aes-lib":
+        api = "encrypt64" if "encrypt64" in case["api"] else "encrypt"
+        return f"{case['libraryVersion']} {case['paddingMode'].split()[0]} {api}"
+    if library == "davylandman-aeslib":
+        return f"{case['mode']} {case['keyBits']}"
+    if library == "intrbiz-arduino-crypto":
+        return "processNoPad" if "processNoPad" in case["api"] else "process"
+    if case.get("set_IV_value") is None:
+        return "no set_IV"
+    return "6-argument do_aes_encrypt" if "caller_iv_buffer_before_hex" in case else "5-argument do_aes_encrypt"
+
+
+LIBRARIES = {  # shared folder name -> (algorithm of the copied file, profile)
+    "thinx-aes-lib": ("thinx-aes-lib", "thinx-aeslib"),
+    "davylandman-aeslib": ("davylandman-aeslib", "davylandman-aeslib"),
+    "intrbiz-arduino-crypto": ("intrbiz-arduino-crypto", "intrbiz-crypto"),
+    "spaniakos-setiv": ("spaniakos-setiv", "spaniakos-setiv"),
+}
+
+
+def convert_shared_file(library: str, original: dict, original_bytes: bytes) -> dict:
+    """A shared vector file in this repository's layout: every original member kept unchanged except ``cases``,
+    whose cases move (unchanged, in order) into test groups; each gains only ``result``. ``source`` records
+    where it came from and checksums of the original (file bytes and canonical JSON)."""
+    algorithm, profile = LIBRARIES[library]
+    groups: dict[str, list] = {}
+    for case in original["cases"]:
+        groups.setdefault(_group_key(library, case), []).append({**case, "result": "valid"})
+    commit = original["commit"]
+    return {
+        "algorithm": algorithm,
+        "schema": "iotenvelope_arduino_library_test_schema_v1",
+        "source": {
+            "implementation": f"{original['repository']} (real library: {original['library']})",
+            "version": commit if isinstance(commit, str) else commit,
+            "generatedBy": original["generatedBy"],
+            "copiedFrom": f"shared/vectors/{library}/{library}_vectors.json",
+            "originalFileSha256": hashlib.sha256(original_bytes).hexdigest(),
+            "originalCanonicalSha256": canonical_sha256(original),
+            "conversion": "iotenvelope.profiles.arduino_aes.convert_shared_file: the cases list becomes testGroups"
+                          " (grouped by API, in order); each case gains result=valid; nothing else changed",
+            "profile": profile,
+        },
+        **{k: v for k, v in original.items() if k != "cases"},
+        "numberOfTests": len(original["cases"]),
+        "testGroups": [{"type": name, "profile": profile, "tests": tests} for name, tests in groups.items()],
+    }
+
+
+def original_of(converted: dict) -> dict:
+    """Undo :func:`convert_shared_file` (the test proves the copy is lossless against the checksum)."""
+    skip = {"algorithm", "schema", "source", "numberOfTests", "testGroups"}
+    out = {k: v for k, v in converted.items() if k not in skip}
+    cases = [t for g in converted["testGroups"] for t in g["tests"]]
+    out["cases"] = sorted(({k: v for k, v in t.items() if k != "result"} for t in cases), key=lambda c: c["tcId"])
+    return out
+
+
+def _h(case: dict, key: str) -> bytes:
+    value = case.get(key)
+    return bytes.fromhex(value) if value else b""
+
+
+class _Opts(argparse.Namespace):
+    pass
+
+
+def _profile_roundtrip(profile: Profile, opts: _Opts, plain: bytes, wire: str) -> list[str]:
+    problems = []
+    if profile.seal(plain, opts, no_warn) != wire:
+        problems.append(f"{profile.name} seal differs")
+    if profile.open(wire, opts, no_warn).plaintext != plain:
+        problems.append(f"{profile.name} open differs")
+    return problems
+
+
+def _check_thinx(case: dict) -> list[str]:
+    key, iv, pt, ct = (_h(case, k) for k in ("key_hex", "iv_hex", "plaintext_hex", "ciphertext_hex"))
+    pad = "cms" if case["paddingMode"].startswith("CMS") else "array"
+    old = case["libraryVersion"] == "2.2.3"
+    inner = b64.encode_std(pt).encode("ascii") if old else pt
+    problems = []
+    if old and case["base64_of_plaintext_that_was_encrypted"] != inner.decode():
+        problems.append("inner base64 differs")
+    if thinx_encrypt(key, iv, inner, pad) != ct:
+        problems.append("encrypt differs")
+    if case["encrypt_return"] != (len(case.get("output_text", "")) if "encrypt64" in case["api"] else len(ct)):
+        problems.append("encrypt return value differs")
+    if iv_after(iv, ct).hex() != case["iv_after_hex"] or iv_after(iv, ct).hex() != case["decrypt_iv_after_hex"]:
+        problems.append("IV after the call differs")
+    if "decrypt_buffer_hex" in case and ct and cipher.decrypt_raw(key, iv, ct).hex() != case["decrypt_buffer_hex"]:
+        problems.append("raw decrypt differs")
+    if "encrypt64" in case["api"]:
+        if thinx_encrypt64(key, iv, pt, pad, "2.2" if old else "2.3") != case["output_text"]:
+            problems.append("encrypt64 text differs")
+        wire = case["output_text"]
+    else:
+        wire = b64.encode_std(ct)
+    opts = _Opts(key=case["key_hex"], iv=case["iv_hex"], passphrase=None, aeslib_padding=pad,
+                 aeslib_version="2.2" if old else "2.3", arduino_wire="b64")
+    if pad == "array" and not old and len(pt) % BLOCK == 0 and pt != array_unpad(pt):
+        # a whole-block binary message that ends like Array padding (tcId 22: ...84 84): the padding cannot tell,
+        # open removes the "padding" and says so
+        warnings: list[str] = []
+        got = PROFILES[0].open(wire, opts, warnings.append).plaintext
+        if PROFILES[0].seal(pt, opts, no_warn) != wire or got != array_unpad(pt) or not any(
+                "cannot tell" in w for w in warnings):
+            problems.append("ambiguous Array padding not handled as documented")
+        return problems
+    return problems + _profile_roundtrip(PROFILES[0], opts, pt, wire)
+
+
+def _check_davy(case: dict) -> list[str]:
+    key, iv, pt, ct = (_h(case, k) for k in ("key_hex", "iv_hex", "plaintext_hex", "ciphertext_hex"))
+    mode = "cbc" if case["mode"] == "CBC" else "ecb"
+    problems = []
+    if davy_encrypt(key, iv or None, pt, mode) != ct:
+        problems.append("library output differs")
+    if case.get("iv_after_hex") not in (None, case["iv_hex"]):
+        problems.append("caller IV was expected unchanged")
+    whole = pt and len(pt) % BLOCK == 0
+    if whole:
+        if davy_decrypt(key, iv or None, ct, mode) != pt or _h(case, "decrypted_hex") != pt:
+            problems.append("decrypt differs")
+        opts = _Opts(key=case["key_hex"], iv=case["iv_hex"], passphrase=None, aeslib_mode=mode, caller_padding="none",
+                     arduino_wire="b64")
+        problems += _profile_roundtrip(PROFILES[1], opts, pt, b64.encode_std(ct))
+    else:  # the library sent these bytes unencrypted: seal refuses, open refuses
+        opts = _Opts(key=case["key_hex"], iv=case["iv_hex"] or "00" * 16, passphrase=None, aeslib_mode=mode,
+                     caller_padding="none", arduino_wire="b64")
+        for action in (lambda: PROFILES[1].seal(pt, opts, no_warn), lambda: PROFILES[1].open(b64.encode_std(ct), opts,
+                                                                                              no_warn)):
+            try:
+                action()
+                problems.append("a partial block was accepted")
+            except MalformedError:
+                pass
+    return problems
+
+
+def _check_intrbiz(case: dict) -> list[str]:
+    key, iv, pt, ct = (_h(case, k) for k in ("key_hex", "iv_hex", "plaintext_hex", "ciphertext_hex"))
+    if "processNoPad" in case["api"]:
+        ok = intrbiz_process_nopad(key, iv, pt) == ct and _h(case, "decrypted_hex") == pt[:len(ct)]
+        return [] if ok else ["processNoPad differs"]
+    after, fill = (int(case[k], 16) for k in ("byte_after_plaintext_in_caller_buffer_hex", "object_storage_fill_hex"))
+    problems = []
+    if intrbiz_encrypt(key, iv, pt, after, fill) != ct or intrbiz_layout(len(pt))[0] != case["calcSizeAndPad_return"]:
+        problems.append("encrypt differs")
+    if intrbiz_encrypt(key, ct[-BLOCK:], pt, after, fill) != _h(case, "ciphertext_second_process_call_hex"):
+        problems.append("second process() call (continued chain) differs")
+    if cipher.decrypt_raw(key, iv, ct) != _h(case, "decrypted_hex") or case["caller_iv_after_hex"] != case["iv_hex"]:
+        problems.append("decrypt / caller IV differs")
+    got = intrbiz_open(key, iv, ct)
+    if got.plaintext != pt or got.terminator != after:
+        problems.append("open differs")
+    if after == 0:
+        opts = _Opts(key=case["key_hex"], iv=case["iv_hex"], passphrase=None, intrbiz_fill=f"{fill:02x}",
+                     arduino_wire="b64")
+        problems += _profile_roundtrip(PROFILES[2], opts, pt, b64.encode_std(ct))
+    return problems
+
+
+def _check_setiv(case: dict) -> list[str]:
+    key, iv, pt, ct = (_h(case, k) for k in ("key_hex", "iv_hex", "plaintext_hex", "ciphertext_hex"))
+    problems = []
+    value = case.get("set_IV_value")
+    if value is not None and "iv_inc()" in case["api"]:  # set_IV(v); iv_inc(): the IV of v + 1
+        value = str((parse_u64(value) + 1) % 2 ** 64)
+    if value is not None and setiv_iv(parse_u64(value)) != iv:
+        problems.append("set_IV IV differs")
+    if value is not None and parse_u64(case["set_IV_value_decimal"]) != parse_u64(case["set_IV_value"]):
+        problems.append("decimal value differs")
+    if spaniakos.encrypt(key, iv, pt) != ct or iv_after(iv, ct).hex() != case["iv_after_hex"]:
+        problems.append("encrypt / IV after differs")
+    if "ciphertext_second_call_no_set_IV_hex" in case and spaniakos.encrypt(
+            key, _h(case, "object_member_iv_after_hex"), pt) != _h(case, "ciphertext_second_call_no_set_IV_hex"):
+        problems.append("second call (object IV) differs")
+    read_iv = iv if value is not None else _h(case, "get_IV_after_hex")
+    if cipher.decrypt_raw(key, read_iv, ct) != _h(case, "decrypted_hex"):
+        problems.append("library decrypt differs")
+    if value is not None:
+        if _h(case, "get_IV_after_hex") != iv:
+            problems.append("get_IV differs")
+        opts = _Opts(key=case["key_hex"], iv=None, set_iv=value, passphrase=None, arduino_wire="b64")
+        problems += _profile_roundtrip(PROFILES[3], opts, pt, b64.encode_std(ct))
+    return problems
+
+
+_CHECKS = {"thinx-aes-lib": _check_thinx, "davylandman-aeslib": _check_davy,
+           "intrbiz-arduino-crypto": _check_intrbiz, "spaniakos-setiv": _check_setiv}
+
+
+def _checker(algorithm: str):
+    def check(data: dict):
+        from ..verify import vectors
+        from ..verify.peers import Result
+        result = Result()
+        for _group, test in vectors.iter_tests(data):
+            try:
+                problems = _CHECKS[algorithm](test)
+            except IotEnvelopeError as exc:
+                problems = [f"raised {exc.code}: {exc}"]
+            result.record(not problems, vectors.label(test), "; ".join(problems))
+        return result
+    check.__name__ = f"check_{algorithm.replace('-', '_')}"
+    return check
+
+
+#: vector-file algorithm -> deep checker: the profile plus the library facts that are no profile behaviour (a second
+#: call continuing the chain, get_IV, what the library's decrypt wrote). Used by tests/test_arduino_aes.py; verify
+#: asks the profile part through the runner protocol (iotenvelope/verify/legacy_tail.py).
+CHECKERS = {algorithm: _checker(algorithm) for algorithm, _ in LIBRARIES.values()}
