@@ -70,7 +70,8 @@ def _source(tmp_path, version: str, urls: list[list[str]]):
     src = tmp_path / "src"
     src.mkdir()
     text = (ROOT / "interop" / "micropython" / "iotenv.py").read_text()
-    text = re.sub(r'^VERSION = "[^"]*"$', f'VERSION = "{version}"', text, count=1, flags=re.M)
+    text, n = re.subn(r'^(__version__|VERSION) = "[^"]*"', rf'\1 = "{version}"', text, flags=re.M)
+    assert n >= 1
     (src / "iotenv.py").write_text(text)
     (src / "package.json").write_text(json.dumps({"urls": urls, "deps": [], "version": version}))
     return src
