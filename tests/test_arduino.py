@@ -4,6 +4,8 @@ between runs, and the release zip built and compiled with the real Arduino build
 arduino-builder + arduino-core-avr) for the Uno and the Mega.
 
 Needs what .ci/install.d/40-c.sh and 45-arduino.sh install; a missing tool FAILS with the reason, never skips.
+The release zip and PlatformIO package tests are marked `release`: tools/release-check runs them after building
+both, and .ci/run's pytest leaves them out (-m "not release") so CI compiles the examples once.
 """
 
 from __future__ import annotations
@@ -256,6 +258,7 @@ ZIP_FILES = {
 }
 
 
+@pytest.mark.release
 def test_arduino_zip_layout():
     make("arduino-zip")
     with zipfile.ZipFile(ZIP) as z:
@@ -285,6 +288,7 @@ def test_arduino_zip_layout():
         assert [e["name"] for e in manifest["examples"]] == ["SealReading", "OpenCommand", "LoRaLeanLMIC"]
 
 
+@pytest.mark.release
 def test_platformio_pack(tmp_path):
     """PlatformIO's own `pio pkg pack` validates library.json and packs the release folder; a manifest with a
     wrong license identifier is refused by the same validation (so the check is not a no-op)."""
@@ -310,6 +314,7 @@ def test_platformio_pack(tmp_path):
     assert not (tmp_path / "bad.tar.gz").exists()
 
 
+@pytest.mark.release
 def test_examples_compile_from_the_zip_with_arduino_builder():
     need_arduino()
     make("arduino-zip")
@@ -345,6 +350,7 @@ def test_lean_lmic_frame_fits_sf12():
     assert len(reading20) == 45
 
 
+@pytest.mark.release
 def test_seal_reading_firmware_reboots_in_simavr(tmp_path):
     """The Uno firmware arduino-builder built from the zip, run three times in simavr with its EEPROM kept:
     its serial output opens in Python, byte for byte, with no seq and no IV twice."""
