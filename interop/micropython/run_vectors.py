@@ -212,6 +212,8 @@ class Server:
         return self._open_one(req, req["envelope"], None)
 
     def op_open_many(self, req):
+        if req["form"] not in SERVE_FORMS:
+            raise _Unsupported("no %s form" % req["form"])
         import iotenv_state
         window = iotenv_state.Window(64)
         results = []
@@ -224,6 +226,8 @@ class Server:
 
     def op_seal(self, req):
         form = req["form"]
+        if form not in SERVE_FORMS:
+            raise _Unsupported("no %s form" % form)
         pt = unhex(req["plaintext_hex"])
         if form == "lean":
             import iotenv_lean
