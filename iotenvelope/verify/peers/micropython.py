@@ -121,6 +121,16 @@ def native_version(exe: str) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+class _Missing(protocol.Runner):
+    """The runner of a row that cannot run here: every file fails at hello with the reason."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name, self._reason = name, reason
+
+    def hello(self) -> dict:
+        raise protocol.RunnerFailure(self._reason)
+
+
 class ServeRunner(protocol.ProcessRunner):
     """``run_vectors.py --serve`` in one interpreter, as a protocol runner. For the ``-mpy`` rows the modules
     are compiled with mpy-cross when the runner first starts (into a temporary folder kept for the run)."""
@@ -141,6 +151,8 @@ class ServeRunner(protocol.ProcessRunner):
             try:
                 compile_mpy(mpy_dir)
             except (OSError, subprocess.SubprocessError) as exc:
+                self._tmp.cleanup()
+                self._tmp = None  # compile again at the next file
                 raise protocol.RunnerFailure(f"mpy-cross failed: {protocol.quote(str(exc), 200)}") from None
             shutil.copy(RUN_VECTORS, mpy_dir / RUN_VECTORS.name)  # native: the script's folder is sys.path[0]
         mpy_dir = Path(self._tmp.name)
@@ -153,9 +165,6 @@ class ServeRunner(protocol.ProcessRunner):
             self.argv = self._mpy_argv()
             self.command = shlex.join(self.argv)
         return super().hello()
-
-    def close(self) -> None:
-        super().close()
 
     def cleanup(self) -> None:
         self.close()
@@ -170,7 +179,7 @@ class MicroPythonPeer(RunnerPeer):
     def __init__(self, name: str, prefix: list[str] | None, use_mpy: bool, native: bool,
                  reason: str | None = None) -> None:
         runner: protocol.Runner = (ServeRunner(name, prefix, use_mpy, native) if prefix is not None
-                                   else protocol.Runner())
+                                   else _Missing(name, reason or "no interpreter"))
         super().__init__(name, runner, reason)
         self._use_mpy = use_mpy
 
