@@ -125,7 +125,6 @@ def test_refusals_are_unsupported_or_error_answers_and_the_loop_goes_on(runner):
 def test_garbage_line_long_line_and_end_of_input(kind):
     """One process, several lines on stdin at once: a line that is not JSON gets an answer without id, a line
     longer than mpnode.mjs's 64 KiB read chunk arrives whole, and the loop exits 0 when stdin ends."""
-    group, test = first(ENVELOPE, "compact")
     big = {"id": 2, "op": "cbc-encrypt", "key_hex": bytes(16).hex(), "iv_hex": bytes(16).hex(),
            "plaintext_hex": "5a" * 40000}
     lines = ["not json", json.dumps({"id": 1, "op": "hello", "protocol": 1}), json.dumps(big), ""]
@@ -147,7 +146,7 @@ def test_verify_judges_each_case_of_the_micropython_rows(index):
     peer = peers[index]
     assert isinstance(peer, pyref.RunnerPeer) and peer.unavailable_reason() is None, peer.name
     data = json.loads(json.dumps(ENVELOPE))
-    group, test = first(data, "json")
+    _, test = first(data, "json")
     test["msg"] = "00" + test["msg"][2:]
     try:
         result = peer.run(ROOT / "vectors" / "envelope_v1.json", data)
