@@ -154,7 +154,7 @@ def main() -> int:
         "avr": {"mcu": "atmega328p", "f_cpu": F_CPU,
                 "backend": "iote_aes (S-boxes in flash) + iote_sha256 (rounds in AVR assembly)", "primitives": prims,
                 "compiler": sh("avr-gcc", "--version").splitlines()[0],
-                "flags": "-Os -mcall-prologues -mrelax -flto",
+                "flags": "-Os -mcall-prologues -mrelax -mstrict-X -flto",
                 "device_config": {"json": False, "aes256": False, "lean": True, **device},
                 "full_config": {"json": True, "aes256": True, "lean": True, **full},
                 "device_config_without_lean": {"json": False, "aes256": False, "lean": False, **nolean}},

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 ``verify`` found a mismatch (or ``diagnose`` found no explanation); 2 usage;
 otherwise the failing error class's ``exit_code`` (3 malformed/padding, 4 bad key/unknown device,
-5 authentication, 6 replay, 7 timestamp, 8 replay store, 10 other library error). No traceback is printed for bad input.
+5 authentication, 6 replay, 7 timestamp, 8 replay store, 10 other library error; 6 is also a resync request refused
+as ``rate-limited``). No traceback is printed for bad input.
 ``open --batch`` prints one result per line and exits 0 when every line opened, else with the code of the first
 line that failed.
 """
@@ -10,16 +11,21 @@ line that failed.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
+import queue
 import sys
-from typing import Sequence
+import threading
+import time
+from typing import Callable, Sequence
 
 from . import __version__, profiles
 from .primitives import b64, httpauth
 from .replay import resync as resync_mod
-from .envelope import Envelope
-from .errors import IotEnvelopeError, MalformedError, PaddingError, ReplayError, TimestampError, UsageError
+from .envelope import MAX_TEXT, Envelope
+from .errors import (IotEnvelopeError, MalformedError, PaddingError, ReplayError, StoreError, TimestampError,
+                     UsageError)
 
 EXIT_VERIFY_FAILED = 1
 EXIT_USAGE = 2
@@ -42,6 +48,14 @@ def _lines(data: bytes) -> list[bytes]:
     return [line.rstrip(b"\r") for line in data.split(b"\n")][: -1 if data.endswith(b"\n") else None]
 
 
+def _utf8(data: bytes, what: str) -> str:
+    """stdin as text, as it came (the envelope decoder strips exactly one trailing newline, SPEC.md §5)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedError(f"{what} on stdin is not UTF-8 text") from None
+
+
 def _text(data: bytes, what: str) -> str:
     try:
         return data.decode("utf-8").strip()
@@ -62,7 +76,9 @@ def _add_key_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--key", help="key or device secret: hex, or b64:<base64>")
     group.add_argument("--passphrase", help="passphrase (legacy profiles: crypto-js/OpenSSL string keys)")
-    parser.add_argument("--profile", default="envelope-v1", help="wire convention (default envelope-v1; see `profiles`)")
+    parser.add_argument("--profile", default="envelope-v1",
+                        help=f"wire convention (default envelope-v1; see `profiles`). Every other profile is"
+                             f" {profiles.UNAUTHENTICATED} ({profiles.UNAUTHENTICATED_MEANS})")
 
 
 #: verify --timeout default; equal to iotenvelope.verify.protocol.DEFAULT_TIMEOUT (checked by tests/test_cli.py),
@@ -95,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     opn.add_argument("--batch", action="store_true",
                      help="one envelope per line -> one JSON result per line (ok, device, seq, error|plaintext)")
     opn.add_argument("--json", action="store_true", help="print a JSON object with the plaintext and metadata")
+    opn.add_argument("--commit-every", type=int, default=BATCH_GROUP, metavar="N",
+                     help=f"--batch: lines per replay-store transaction (default {BATCH_GROUP}); a group also closes"
+                          f" {int(BATCH_LINGER * 1000)} ms after its first line. Its results are printed once it is"
+                          " committed: a crash loses at most one group (refused as replays later), larger groups"
+                          " cost fewer disk syncs")
     _add_profile_options(opn, "open")
 
     auth = sub.add_parser("auth", help="HTTP body authentication headers (co2logserver salted hashes, HMAC)")
@@ -178,31 +199,227 @@ def _plain_json(plaintext: bytes) -> dict:
         return {"plaintext_b64": b64.encode_std(plaintext)}
 
 
+#: ``open --batch`` group commit: a group is at most BATCH_GROUP lines (--commit-every), and waits at most BATCH_LINGER seconds
+#: after its first line for more; its replay state is committed in one store transaction, then its results are
+#: printed and flushed. So each result appears within BATCH_LINGER + the time to open one group of its line
+#: arriving, and a crash loses at most one group (committed, not printed: refused as replays later).
+BATCH_GROUP = 100
+BATCH_LINGER = 0.05
+#: the longest batch line read whole: the SPEC.md §5 text cap plus a CR LF; longer lines are refused unread
+BATCH_LINE_MAX = MAX_TEXT + 2
+
+
+class _Oversize:
+    """Stands for a batch line longer than BATCH_LINE_MAX (dropped as it is read: never held in memory)."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+
+_EOF = object()
+
+
+def _stdin_reader() -> "Callable[[], bytes]":
+    """A function returning the next chunk of stdin (b"" at the end). A real file descriptor is read with os.read,
+    so the reader thread shares no lock with ``sys.stdin`` (a thread blocked in a buffered read at interpreter
+    exit aborts CPython)."""
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a test or an embedding program
+        buffer = sys.stdin.buffer
+        return lambda: buffer.read1(65536) if hasattr(buffer, "read1") else buffer.read(65536)
+    return lambda: os.read(fd, 65536)
+
+
+def _read_lines(read, out: "queue.Queue") -> None:
+    """Reader thread: put the lines of each chunk read (a list; each line without its LF, a CR before it stays)
+    on ``out`` as they arrive, an :class:`_Oversize` for a line longer than BATCH_LINE_MAX, then _EOF (or the
+    OSError that ended reading). One queue item per chunk, not per line: the threads rarely hand over."""
+    pending = bytearray()
+    dropping = 0  # > 0: inside an oversize line, this many bytes dropped so far
+    try:
+        while True:
+            chunk = read()
+            if not chunk:
+                break
+            lines: list = []
+            start = 0
+            while start < len(chunk):
+                end = chunk.find(b"\n", start)
+                piece = chunk[start:] if end < 0 else chunk[start:end]
+                if dropping:
+                    dropping += len(piece)
+                elif len(pending) + len(piece) > BATCH_LINE_MAX:
+                    dropping = len(pending) + len(piece)
+                    pending.clear()
+                elif end >= 0 and not pending:
+                    lines.append(piece)  # the common case: a whole line inside this chunk
+                    start = end + 1
+                    continue
+                else:
+                    pending += piece
+                if end < 0:
+                    break
+                lines.append(_Oversize(dropping) if dropping else bytes(pending))
+                pending.clear()
+                dropping = 0
+                start = end + 1
+            if lines:
+                out.put(lines)
+        if dropping:
+            out.put([_Oversize(dropping)])
+        elif pending:
+            out.put([bytes(pending)])
+        out.put(_EOF)
+    except OSError as exc:
+        out.put(exc)
+
+
+def _batch_groups(chunks: "queue.Queue", size: int):
+    """Groups of lines as they arrive: a group closes at ``size`` lines, BATCH_LINGER seconds after its first
+    line, or at the end of the input. Lines already read never wait for the timer."""
+    ready: "collections.deque" = collections.deque()
+    done = False
+
+    def take(timeout: "float | None") -> bool:
+        nonlocal done
+        try:
+            item = chunks.get(timeout=timeout) if timeout is None or timeout > 0 else chunks.get_nowait()
+        except queue.Empty:
+            return False
+        if item is _EOF:
+            done = True
+            return False
+        if isinstance(item, OSError):
+            raise MalformedError(f"reading stdin failed: {item.strerror or type(item).__name__}")
+        ready.extend(item)
+        return True
+
+    while ready or not done:
+        if not ready and not take(None):
+            continue
+        deadline = time.monotonic() + BATCH_LINGER
+        while len(ready) < size and not done and take(deadline - time.monotonic()):
+            pass
+        yield [ready.popleft() for _ in range(min(size, len(ready)))]
+
+
+def _line_text(line: bytes, exact: bool) -> str:
+    """A batch line as envelope text: the CR of a CR LF line end goes (SPEC.md §5: one LF or CR LF, nothing
+    else); legacy profiles (``exact`` False) get the line with white space around it stripped, as before."""
+    text = line.decode("utf-8", "replace")
+    if not exact:
+        return text.strip()
+    return text[:-1] if text.endswith("\r") else text
+
+
+def _kind(res: "profiles.OpenResult") -> str:
+    return res.meta.get("type", "data")
+
+
+def _row(profile, text: str, res) -> dict:
+    if isinstance(res, IotEnvelopeError):
+        return {"ok": False, "kind": "error", **_authenticated_header(profile, text, res), "error": type(res).__name__,
+                "code": res.code, "message": str(res)}
+    kind = _kind(res)
+    row = {"ok": kind == "data", "kind": kind, "device": res.meta.get("device"), "seq": res.meta.get("seq"),
+           **res.meta, **_plain_json(res.plaintext)}
+    if kind != "data":
+        row["message"] = NOT_A_READING[kind]
+    return row
+
+
+#: SPEC.md §8 envelopes are authentic but are not readings: ``open`` reports them as their own kind
+NOT_A_READING = {
+    "resync-request": "a resync-request is not a reading (SPEC.md §8): answer it with `iotenvelope resync` or"
+                      " resync.answer_request; it did not touch the replay state",
+    "resync-response": "a resync-response is not a reading (SPEC.md §8): a device reads it with"
+                       " resync.read_response",
+}
+
+
+def _emit(out, data: bytes, done: int) -> None:
+    """Write and flush ``data``; a closed or full stdout becomes a StoreError (exit 8): the group was already
+    committed, so those envelopes are accepted but their results were not delivered."""
+    try:
+        out.write(data)
+        out.flush()
+    except OSError as exc:  # BrokenPipeError, ENOSPC, ...
+        _silence_stdout()
+        raise StoreError(f"could not write results to stdout ({exc.strerror or type(exc).__name__}) after {done}"
+                         " results: the envelopes of the last group are recorded in the replay store as accepted"
+                         " but their results were not delivered") from None
+
+
+def _silence_stdout() -> None:
+    """After stdout failed: point it at /dev/null, so the interpreter's last flush cannot print a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def cmd_open(opts: argparse.Namespace) -> int:
     profile = profiles.get(opts.profile)
     if getattr(opts, "replay_store", None) and not profile.authenticated:
-        raise UsageError(f"--replay-store needs an authenticated profile; {profile.name} has no authenticated seq")
-    data = _stdin_bytes()
+        raise UsageError(f"--replay-store needs an authenticated profile: {profiles.unauthenticated_note(profile.name)},"
+                         " so it has no authenticated seq")
+    exact = profile.authenticated  # envelope-v1: the SPEC.md §5 newline rule; legacy profiles strip white space
+    if not profile.authenticated:
+        _warn(profiles.unauthenticated_note(profile.name))
     if not opts.batch:
-        res = profile.open(_text(data, "envelope"), opts, _warn)
+        data = _stdin_bytes()
+        res = profile.open(_text(data, "envelope") if not exact else _utf8(data, "envelope"), opts, _warn)
+        kind = _kind(res)
         if opts.json:
-            print(json.dumps({"ok": True, **res.meta, **_plain_json(res.plaintext)}, ensure_ascii=False))
+            row = {"ok": kind == "data", "kind": kind, **res.meta, **_plain_json(res.plaintext)}
+            if kind != "data":
+                row["message"] = NOT_A_READING[kind]
+            print(json.dumps(row, ensure_ascii=False))
         else:
+            if kind != "data":
+                _warn(NOT_A_READING[kind] + "; the bytes printed are its protocol payload")
             sys.stdout.buffer.write(res.plaintext)
             sys.stdout.flush()
         return 0
-    worst = 0
-    texts = [t for t in (line.decode("utf-8", "replace").strip() for line in _lines(data)) if t]
-    # a profile may check a chunk's replay state at once; results come back in input order
-    for text, res in zip(texts, profile.open_batch(texts, opts, _warn)):
-        if isinstance(res, IotEnvelopeError):
-            worst = worst or res.exit_code
-            row = {"ok": False, **_authenticated_header(profile, text, res), "error": type(res).__name__,
-                   "code": res.code, "message": str(res)}
-        else:
-            row = {"ok": True, "device": res.meta.get("device"), "seq": res.meta.get("seq"), **res.meta,
-                   **_plain_json(res.plaintext)}
-        print(json.dumps(row, ensure_ascii=False))
+    size = opts.commit_every
+    if size < 1:
+        raise UsageError(f"--commit-every must be at least 1, got {size}")
+    chunks: queue.Queue = queue.Queue(maxsize=8)  # back-pressure: the reader stays at most 8 chunks ahead
+    threading.Thread(target=_read_lines, args=(_stdin_reader(), chunks), daemon=True, name="stdin").start()
+    out = sys.stdout.buffer
+    sys.stdout.flush()
+    worst, done = 0, 0
+    for group in _batch_groups(chunks, size):
+        rows = []
+        texts = []
+        for item in group:
+            if isinstance(item, _Oversize):
+                texts.append(None)
+                continue
+            text = _line_text(item, exact)
+            if text.strip():
+                texts.append(text)
+        real = [t for t in texts if t is not None]
+        # one store transaction for the group (envelope-v1), committed before anything is printed
+        results = iter(profile.open_batch(real, opts, _warn)) if real else iter(())
+        for text in texts:
+            if text is None:
+                err = MalformedError(f"line is longer than {BATCH_LINE_MAX} bytes; envelope text is at most"
+                                     f" {MAX_TEXT} (SPEC.md §5)")
+                row = _row(profile, "", err)
+                res = err
+            else:
+                res = next(results)
+                row = _row(profile, text, res)
+            if isinstance(res, IotEnvelopeError):
+                worst = worst or res.exit_code
+            rows.append(json.dumps(row, ensure_ascii=False) + "\n")
+        if rows:
+            _emit(out, "".join(rows).encode("utf-8"), done)
+            done += len(rows)
     return worst
 
 
@@ -324,7 +541,7 @@ def cmd_profiles(opts: argparse.Namespace) -> int:
     rows = list(profiles.registry().values())
     width = max(len(p.name) for p in rows)
     for p in rows:
-        label = "authenticated" if p.authenticated else "UNAUTHENTICATED (legacy)"
+        label = "authenticated" if p.authenticated else profiles.UNAUTHENTICATED
         print(f"{p.name.ljust(width)}  {label:<24}  {p.summary}")
     return 0
 

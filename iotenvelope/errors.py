@@ -10,6 +10,27 @@ from __future__ import annotations
 
 _TYPE_WORDS = {str: "text", bytes: "bytes", bytearray: "bytes", memoryview: "bytes", int: "an integer"}
 
+#: how many characters (or bytes) of an untrusted value a message shows
+SHOWN = 40
+
+
+def untrusted(value: object, limit: int = SHOWN) -> str:
+    """How every message shows text an attacker may have chosen (JSON member names, device ids, profile input):
+    quoted with :func:`repr` (so control characters and line breaks are escaped and cannot forge a log line)
+    and cut to its first ``limit`` characters, with the full length said when it was cut, e.g.
+    ``'aaaaaaaa...' (149000 characters)``. Never pass secrets or plaintext here: they belong in no message."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        value = bytes(value)
+        unit = "bytes"
+    elif isinstance(value, str):
+        unit = "characters"
+    else:
+        text = repr(value)
+        return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} {unit})"
+
 
 class IotEnvelopeError(Exception):
     """Base class of every error raised by iotenvelope."""

@@ -20,7 +20,7 @@ def test_seal_then_open(cli):
     out = cli("open", "--key", KEY, stdin=sealed.stdout)
     assert out.returncode == 0 and out.stdout == b'{"co2": 1223}'
     js = cli("open", "--key", KEY, "--json", stdin=sealed.stdout)
-    assert json.loads(js.stdout) == {"ok": True, "device": "sensor-01", "seq": 5, "ts": opened.ts,
+    assert json.loads(js.stdout) == {"ok": True, "kind": "data", "device": "sensor-01", "seq": 5, "ts": opened.ts,
                                      "direction": "up", "type": "data", "plaintext": '{"co2": 1223}'}
 
 

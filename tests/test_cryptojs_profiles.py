@@ -232,7 +232,7 @@ def test_ciphertext_that_only_crypto_js_lax_unpadding_opens():
     with pytest.raises(PaddingError) as info:
         cryptojs.decrypt_key(text, key, iv)
     message = str(info.value)
-    assert "crypto-js would NOT report this" in message and "would return 12 bytes" in message
+    assert "crypto-js would NOT report this" in message and "12 bytes" not in message  # F10: no length either
     res = cli("open", "--profile", "cryptojs-key", "--key", key.hex(), "--iv", iv.hex(), stdin=text.encode())
     assert res.returncode == 3 and b"wrong key or IV" in res.stderr and b"Traceback" not in res.stderr
 
@@ -240,7 +240,7 @@ def test_ciphertext_that_only_crypto_js_lax_unpadding_opens():
 def test_other_padding_is_suggested():
     key, iv = bytes(range(16)), bytes(16)
     text = cryptojs.encrypt_key(b"hello", key, iv, "ansix923")
-    with pytest.raises(PaddingError, match="--padding ansix923"):
+    with pytest.raises(PaddingError, match=r"pass --padding \(.*ansix923"):
         cryptojs.decrypt_key(text, key, iv, "pkcs7")
 
 

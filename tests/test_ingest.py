@@ -337,7 +337,7 @@ def test_resync_answer_and_rate_limit(client):
     req = resync.make_request(K1, device="s1", seq=0, ts=0)
     code, body = client.post(req.text)
     assert code == 200 and body["kind"] == "resync-response" and body["next_seq"] == 8 and body["key"] == 0
-    res = resync.read_response(K1, body["response"], req.nonce)
+    res = resync.read_response(K1, body["response"], req)
     assert res.next_seq == 8 and res.backend_time == NOW  # the service's clock
     for _ in range(5):  # 6 answers per 60 s, replayed requests included
         assert client.post(req.text)[0] == 200
@@ -352,7 +352,7 @@ def test_resync_with_an_old_key_is_answered_under_that_key(client):
     req = resync.make_request(K_OLD, device="s2", seq=0, ts=0)
     code, body = client.post(req.text)
     assert code == 200 and body["key"] == 1
-    assert resync.read_response(K_OLD, body["response"], req.nonce).next_seq == 0
+    assert resync.read_response(K_OLD, body["response"], req).next_seq == 0
 
 
 # -- legacy /upload ---------------------------------------------------------------------------------------

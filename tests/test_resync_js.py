@@ -3,6 +3,8 @@ Python device helpers against the JavaScript backend half (SPEC.md §8). Needs n
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import iotenvelope
@@ -40,7 +42,8 @@ def test_python_device_against_js_backend(version):
     req = resync.make_request(SECRET, device="gw-1", seq=0, ts=0, format="json")
     answer = bridge.call("call", lib=version, fn="answerResync",
                          args=[SECRET.hex(), req.text, {"nextSeq": 4321, "seq": 5, "now": NOW}])
-    result = resync.read_response(SECRET, answer["text"], req.nonce)
+    result = resync.read_response(SECRET, answer["text"], req)
     assert (result.next_seq, result.backend_time, result.seq, result.ts) == (4321, NOW, 5, NOW)
     with pytest.raises(iotenvelope.AuthenticationError, match="nonce mismatch"):
-        resync.read_response(SECRET, answer["text"], bytes(8) if req.nonce != bytes(8) else b"\x01" * 8)
+        resync.read_response(SECRET, answer["text"], bytes(8) if req.nonce != bytes(8) else b"\x01" * 8,
+                             sent_at=time.monotonic())

@@ -14,9 +14,9 @@ from ..primitives import keycache
 from ..primitives.b64 import _b64url
 from ..primitives.padding import pkcs7_unpad
 from ..errors import (AuthenticationError, DirectionError, IotEnvelopeError, KeyFormatError,
-                     MalformedError, UnknownDeviceError, UsageError)
-from .fields import (DIRECTIONS, IV_LEN, MAX_U32, TAG_LEN, TYPES, VERSION, Envelope, KeySource, check_device,
-                     check_direction, decode_fields)
+                     MalformedError, UnknownDeviceError, UsageError, untrusted)
+from .fields import (DIRECTIONS, IV_LEN, MAX_RAW, MAX_TEXT, MAX_U32, TAG_LEN, TYPES, VERSION, Envelope, KeySource,
+                     check_device, check_direction, decode_fields)
 from .fields import _check_kind, _check_u32, _bad_format, _DIRECTION_NAMES, _TYPE_NAMES  # noqa: F401
 from .freshness import Freshness
 
@@ -110,6 +110,10 @@ def _seal_raw(secret: bytes, plaintext: bytes | str, device: str, seq: int, ts: 
         _check_u32(seq, "seq")
         _check_u32(ts, "ts")
     dev = _device_bytes(device)
+    size = 3 + len(dev) + 8 + IV_LEN + 16 * (len(data) // 16 + 1) + TAG_LEN
+    if size > MAX_RAW:
+        raise MalformedError(f"a {len(data)}-byte plaintext makes a {size}-byte envelope; the limit is {MAX_RAW}"
+                             " (SPEC.md §5): split the message")
     if iv is None:
         iv = os.urandom(IV_LEN)
     elif len(KeyFormatError.check_type(iv, (bytes, bytearray), "iv", "16 bytes or None")) != IV_LEN:
@@ -137,7 +141,7 @@ def seal(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: in
          direction: str = "up", type: str = "data", format: str = "compact", iv: bytes | None = None) -> "str | bytes":
     """Seal ``plaintext`` and return the envelope in ``format``: 'compact' or 'json' text, 'lean' text
     (base64url, SPEC.md §5.3) or 'lean-raw' (the binary frame, bytes). The lean form derives its IV from
-    ``seq`` and takes no ``iv``."""
+    ``seq`` and takes no ``iv``. A plaintext whose envelope would exceed the SPEC.md §5 caps is refused."""
     if format in LEAN_FORMATS:
         from . import lean
         if iv is not None:
@@ -147,8 +151,14 @@ def seal(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: in
     if format == "compact":
         mac_input, tag = _seal_raw(secret, plaintext, device, seq, ts, direction, type, iv)[:2]
         return _b64url(mac_input + tag).rstrip(b"=").decode("ascii")
-    return seal_envelope(secret, plaintext, device=device, seq=seq, ts=ts, direction=direction, type=type,
+    if format != "json":
+        raise _bad_format(format)
+    text = seal_envelope(secret, plaintext, device=device, seq=seq, ts=ts, direction=direction, type=type,
                          iv=iv).encode(format)
+    if len(text) > MAX_TEXT:  # only the JSON form can get here: compact text of MAX_RAW bytes is MAX_TEXT long
+        raise MalformedError(f"the {format} envelope of this plaintext would be {len(text)} characters; the limit is"
+                             f" {MAX_TEXT} (SPEC.md §5): split the message")
+    return text
 
 
 def _lookup(keys: KeySource, device: str) -> bytes:
@@ -161,7 +171,7 @@ def _lookup(keys: KeySource, device: str) -> bytes:
     else:
         raise KeyFormatError.wrong_type("keys", keys, "bytes, a mapping or a callable")
     if secret is None:
-        raise UnknownDeviceError(f"no secret known for device {device!r}")
+        raise UnknownDeviceError(f"no secret known for device {untrusted(device)}")
     return _as_secret(secret)
 
 
@@ -244,6 +254,11 @@ def open_many(keys: KeySource, texts: "list[str | bytes]", *, direction: str = "
     advanced for all of those that passed in ONE atomic step (``replay.accept_many``: one SQLite transaction
     or one Redis round trip), in input order, exactly as if they had been opened one by one. If the store
     itself fails the :class:`~iotenvelope.errors.StoreError` is raised and nothing of the batch was accepted.
+
+    A result whose ``type`` is not "data" is authentic but not a reading: a "resync-request" (SPEC.md §8: it
+    never reaches the replay store, so a replayed one comes back the same way; answer it with
+    :func:`iotenvelope.replay.resync.answer_request`) or a "resync-response". Callers handling readings check
+    ``result.type == "data"``; the CLI reports them as their own ``kind``, never as ``"ok": true``.
     """
     if isinstance(texts, (str, bytes, bytearray, memoryview)) or not isinstance(texts, Iterable):
         raise MalformedError.wrong_type("texts", texts, "a list of envelope texts")

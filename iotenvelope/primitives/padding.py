@@ -37,10 +37,10 @@ def pkcs7_unpad(data: bytes, block: int = BLOCK) -> bytes:
         raise PaddingError(f"padded data length {len(data)} is not a positive multiple of {block}")
     p = data[-1]
     if not 1 <= p <= block:
-        raise PaddingError(f"invalid PKCS#7 padding: last byte {p:#04x} is not in 1..{block}")
+        raise PaddingError(BAD_PADDING.format("PKCS#7"))
     # compare_digest inspects every candidate byte, so the work done does not depend on where a mismatch is.
     if not hmac.compare_digest(data[-p:], _PADDINGS[p]):
-        raise PaddingError(f"invalid PKCS#7 padding: the last {p} bytes are not all {p:#04x}")
+        raise PaddingError(BAD_PADDING.format("PKCS#7"))
     return data[:-p]
 
 
@@ -49,6 +49,11 @@ def pkcs7_unpad(data: bytes, block: int = BLOCK) -> bytes:
 # written). crypto-js's own unpadders check nothing: see cryptojs_lax_unpad for what they return instead.
 
 PADDINGS = ("pkcs7", "zero", "ansix923", "iso97971", "iso10126", "none")
+#: The one message of every unpadding failure. It never says which byte or length was wrong: the decrypted bytes
+#: are secret, and in the unauthenticated legacy profiles a message that named the last byte would hand an attacker
+#: one plaintext byte per query (issue 10 F10).
+BAD_PADDING = "bad padding (invalid {} padding after decryption)"
+
 CRYPTOJS_NAMES = {"pkcs7": "Pkcs7", "zero": "ZeroPadding", "ansix923": "AnsiX923", "iso97971": "Iso97971",
                   "iso10126": "Iso10126", "none": "NoPadding"}
 
@@ -114,18 +119,18 @@ def unpad(data: bytes, name: str = "pkcs7", block: int = BLOCK) -> bytes:
         # crypto-js strips every trailing NUL, so a message that ends in NUL bytes does not round-trip.
         stripped = data.rstrip(b"\x00")
         if len(data) - len(stripped) >= block:
-            raise PaddingError(f"invalid zero padding: {len(data) - len(stripped)} trailing zero bytes (a whole zero block)")
+            raise PaddingError(BAD_PADDING.format("zero"))
         return stripped
     if name == "iso97971":
         stripped = data[-block:].rstrip(b"\x00")
         if not stripped or stripped[-1] != 0x80:
-            raise PaddingError("invalid ISO/IEC 9797-1 padding: the last block does not end in 0x80 followed by zero bytes")
+            raise PaddingError(BAD_PADDING.format("ISO/IEC 9797-1"))
         return data[:len(data) - block + len(stripped) - 1]
     p = data[-1]
     if not 1 <= p <= block:
-        raise PaddingError(f"invalid {CRYPTOJS_NAMES[name]} padding: last byte {p:#04x} is not in 1..{block}")
+        raise PaddingError(BAD_PADDING.format(CRYPTOJS_NAMES[name]))
     if name == "ansix923" and any(data[-p:-1]):
-        raise PaddingError(f"invalid AnsiX923 padding: the {p - 1} bytes before the length byte are not zero")
+        raise PaddingError(BAD_PADDING.format("AnsiX923"))
     return data[:-p]  # iso10126: the filler is random, only the length byte can be checked
 
 

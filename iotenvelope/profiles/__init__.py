@@ -1,7 +1,9 @@
 """Profiles: the wire conventions ``seal``/``open`` speak (``--profile``).
 
 ``envelope-v1`` is the authenticated format of SPEC.md. Every other profile reproduces a legacy convention
-byte for byte so existing fleets can be read and migrated; those are **unauthenticated** and say so.
+byte for byte so existing fleets can be read and migrated; those are UNAUTHENTICATED legacy and say so, in one
+wording (:data:`UNAUTHENTICATED`, :func:`unauthenticated_note`) everywhere: ``profiles``, ``--help``, warnings,
+errors and the docs.
 
 A profile module defines ``PROFILES`` (a list of :class:`Profile` instances) and ``ORDER`` (an int: the
 listing order). New profile modules need no registration: every module in this package is found.
@@ -71,6 +73,17 @@ class Profile:
                 raise
             except IotEnvelopeError as exc:
                 yield exc
+
+
+#: The label of every profile without a MAC (issue 10 F11: one wording in `profiles`, --help, errors and docs)
+UNAUTHENTICATED = "UNAUTHENTICATED legacy"
+#: what that label means, said after it wherever there is room
+UNAUTHENTICATED_MEANS = "no MAC: anyone can forge, alter or replay its messages"
+
+
+def unauthenticated_note(name: str) -> str:
+    """The sentence warnings and errors use for a profile without a MAC."""
+    return f"profile {name} is {UNAUTHENTICATED} ({UNAUTHENTICATED_MEANS})"
 
 
 _REGISTRY: dict[str, Profile] | None = None

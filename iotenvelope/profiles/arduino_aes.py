@@ -1,4 +1,4 @@
-"""More Arduino AES libraries (UNAUTHENTICATED): ``thinx-aeslib``, ``davylandman-aeslib``, ``intrbiz-crypto`` and
+"""More Arduino AES libraries, UNAUTHENTICATED legacy: ``thinx-aeslib``, ``davylandman-aeslib``, ``intrbiz-crypto`` and
 ``spaniakos-setiv``.
 
 Each profile reproduces what one real library puts on the wire; the facts come from running the library

@@ -1,4 +1,4 @@
-"""crypto-js / OpenSSL legacy conventions (UNAUTHENTICATED): ``cryptojs-passphrase`` and ``cryptojs-key``.
+"""crypto-js / OpenSSL conventions, UNAUTHENTICATED legacy: ``cryptojs-passphrase`` and ``cryptojs-key``.
 
 * ``cryptojs-passphrase``: what ``CryptoJS.AES.encrypt(message, "a string")`` and ``openssl enc -salt -a -A``
   write: ``base64("Salted__" ‖ salt(8) ‖ AES-CBC(ciphertext))`` with key and IV derived from the passphrase by
@@ -152,27 +152,16 @@ def read_base64(text: str | bytes, what: str = "ciphertext", warn: Warn = no_war
     return b64.decode_std(text, what)
 
 
-def explain_padding_failure(decrypted: bytes, padding: str, cause: str) -> str:
-    """A PaddingError message naming the likely cause and what crypto-js would have done instead."""
-    lax = padding_mod.cryptojs_lax_unpad(decrypted, padding)
-    parts = [f"{cause} most likely. crypto-js would NOT report this: its {padding_mod.CRYPTOJS_NAMES[padding]}"
-             f" unpadding checks nothing and would return {len(lax)} bytes" + (" (an empty string)" if not lax else "")]
-    # Paddings that fit these bytes, most specific first; ZeroPadding fits anything not ending in 0x00, so it is
-    # only suggested when the bytes do end in zeros.
-    candidates = ["ansix923", "iso97971", "pkcs7"] + (["zero"] if decrypted.endswith(b"\x00") else [])
-    fits = []
-    for other in candidates:
-        if other == padding:
-            continue
-        try:
-            padding_mod.unpad(decrypted, other)
-            fits.append(other)
-        except PaddingError:
-            pass
-    if fits:
-        parts.append(f"the decrypted bytes do end in valid {' / '.join(fits)} padding: if the sender used"
-                     f" CryptoJS.pad.{padding_mod.CRYPTOJS_NAMES[fits[0]]}, pass --padding {fits[0]}")
-    return "; ".join(parts)
+def explain_padding_failure(padding: str, cause: str) -> str:
+    """The rest of a legacy PaddingError message: the likely cause and what crypto-js would have done instead.
+
+    It is the same for every ciphertext: nothing in it depends on the decrypted bytes (issue 10 F10: naming the
+    last byte, the length crypto-js would strip or which other padding happens to fit leaks plaintext)."""
+    others = ", ".join(name for name in padding_mod.CRYPTOJS_NAMES if name != padding)
+    return (f"{cause} most likely. crypto-js would NOT report this: its {padding_mod.CRYPTOJS_NAMES[padding]}"
+            f" unpadding checks nothing and returns wrong bytes or an empty string instead. If the sender used"
+            f" another CryptoJS padding, pass --padding ({others}); `iotenvelope diagnose` tries the known"
+            " conventions and mistakes")
 
 
 def encrypt_passphrase(plaintext: bytes, passphrase: str | bytes, key_size: int = 256, kdf: str | Kdf = "evp-md5",
@@ -216,7 +205,7 @@ def decrypt_passphrase(blob: str | bytes, passphrase: str | bytes, key_size: int
         return padding_mod.unpad(data, padding)
     except PaddingError as exc:
         cause = "wrong passphrase, --key-size or --kdf" + ("" if salted else " (or a salted sender)")
-        message = explain_padding_failure(data, padding, cause)
+        message = explain_padding_failure(padding, cause)
         hint = hex_passphrase_warning(passphrase) if isinstance(passphrase, str) else None
         raise PaddingError(f"{exc}: {message}" + (f"; also, {hint}" if hint else "")) from None
 
@@ -277,7 +266,7 @@ def decrypt_key(text: str | bytes, key: bytes, iv: bytes, padding: str = "pkcs7"
     try:
         return padding_mod.unpad(data, padding)
     except PaddingError as exc:
-        raise PaddingError(f"{exc}: {explain_padding_failure(data, padding, 'wrong key or IV')}") from None
+        raise PaddingError(f"{exc}: {explain_padding_failure(padding, 'wrong key or IV')}") from None
 
 
 # -- CLI profiles --------------------------------------------------------------------------------------------

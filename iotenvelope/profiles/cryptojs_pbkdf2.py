@@ -1,4 +1,4 @@
-"""crypto-js with a PBKDF2 key (UNAUTHENTICATED): the ``cryptojs-pbkdf2`` profile.
+"""crypto-js with a PBKDF2 key, UNAUTHENTICATED legacy: the ``cryptojs-pbkdf2`` profile.
 
 User code that does not trust crypto-js's passphrase mode writes::
 
@@ -199,7 +199,7 @@ def open_parts(parts: Parts, passphrase: str | bytes, settings: str | Settings) 
     except PaddingError as exc:
         cause = (f"wrong passphrase or other PBKDF2 settings (read with {s.spec}; crypto-js 4.2.0 changed the"
                  " defaults from sha1:1 to sha256:250000, so code that relies on them reads older messages wrong)")
-        raise PaddingError(f"{exc}: {explain_padding_failure(raw, 'pkcs7', cause)}") from None
+        raise PaddingError(f"{exc}: {explain_padding_failure('pkcs7', cause)}") from None
 
 
 def open_text(text: str, passphrase: str | bytes, settings: str | Settings, layout: str = "concat",

@@ -49,11 +49,13 @@ from typing import Union
 from ..primitives import b64, cipher, keys, openssl, padding, textshape
 from .. import envelope
 from . import fernet_token as fernet
-from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, UsageError
+from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, UsageError, untrusted
 from . import cryptojs, dweeter as dweeter_profile, esp8266, no_warn, spaniakos
 from . import arduino_aes, cryptojs_pbkdf2, diagnose_legacy as legacy
 
 MARGIN_BITS = 20
+#: the longest input diagnose looks at: the SPEC.md §5 text cap plus one CR LF (longer input is refused unread)
+MAX_INPUT = envelope.MAX_TEXT + 2
 MISTAKE_PRIOR = 0.9
 PARTIAL_FACTOR = 0.5
 BLOCK = padding.BLOCK
@@ -679,8 +681,8 @@ class _Search:
             self.candidates.append(Finding("envelope-v1", 0.0, mistakes, opened.plaintext, options, stdin,
                                            evidence="MAC", bits=128.0, detail=detail))
         if not matched:
-            self.notes.append("this is an envelope-v1 message (device %r, seq %d) but its MAC fails under every "
-                              "reading of the key material: wrong device secret" % (env.device, env.seq))
+            self.notes.append("this is an envelope-v1 message (device %s, seq %d) but its MAC fails under every "
+                              "reading of the key material: wrong device secret" % (untrusted(env.device), env.seq))
 
     def lean(self, data: bytes | str) -> None:
         """A lean envelope (SPEC.md §5.3) as text or the binary frame: without --device only a note (the device
@@ -866,6 +868,12 @@ def diagnose(data: bytes | str, *, key: str | None = None, passphrase: str | Non
             text = None
     else:
         text = data
+    if isinstance(data, (bytes, bytearray, memoryview)) or isinstance(data, str):
+        size = len(data) if not isinstance(data, str) else len(data.encode("utf-8", "surrogatepass"))
+        if size > MAX_INPUT:
+            # every try decrypts the whole input: bounding it bounds the search (and keeps it linear)
+            raise MalformedError(f"input is {size} bytes; diagnose reads at most {MAX_INPUT} (an envelope is at most"
+                                 f" {envelope.MAX_TEXT} characters of text, SPEC.md §5)")
     if not data.strip():
         raise MalformedError("nothing to diagnose: stdin is empty")
     if device is not None:

@@ -1,4 +1,4 @@
-"""The ESP8266 blog pattern (UNAUTHENTICATED): ``esp8266-b64``.
+"""The ESP8266 blog pattern, UNAUTHENTICATED legacy: ``esp8266-b64``.
 
 Device → node: ``{"iv": b64(iv), "data": b64(AES-128-CBC(key, iv, PKCS7(b64(message))))}``: the device
 base64-encodes the message *before* encrypting it, and the node (crypto-js) decrypts to base64 text and decodes
@@ -99,7 +99,7 @@ def open_esp8266(text: str | bytes, key: bytes, warn: Warn = no_warn) -> tuple[b
     try:
         inner = cipher.pkcs7_unpad(raw)
     except PaddingError as exc:
-        raise PaddingError(f"{exc}: {explain_padding_failure(raw, 'pkcs7', 'wrong key (or a sender that drops the last byte: Spaniakos AES before 2018)')}") from None
+        raise PaddingError(f"{exc}: {explain_padding_failure('pkcs7', 'wrong key (or a sender that drops the last byte: Spaniakos AES before 2018)')}") from None
     return decode_inner(inner), form
 
 

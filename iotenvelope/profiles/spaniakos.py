@@ -12,7 +12,7 @@ Measured facts (DESIGN.md section 4, vectors in ``vectors/spaniakos/``, produced
   is a multiple of 16.
 * The 2016 ESP8266 blog pattern sends ``{"iv": b64(iv), "data": b64(AES-CBC(key, iv, b64(json)))}``.
 
-Both profiles are unauthenticated (no MAC): they exist to read and write existing fleets' bytes and to migrate
+Both profiles are UNAUTHENTICATED legacy (no MAC): they exist to read and write existing fleets' bytes and to migrate
 them to envelope v1. The small functions below are reused by ``iotenvelope diagnose``.
 """
 
@@ -297,7 +297,6 @@ class Spaniakos(Profile):
     def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
         key = _key(opts, self.name)
         iv, ct = _decode(text, opts.spaniakos_wire, opts)
-        warn("unauthenticated legacy profile: anyone with the key (or nobody, for a replay) could have sent this")
         plain = decrypt(key, iv, ct)
         if getattr(opts, "spaniakos_size", "strlen") == "sizeof":
             plain = strip_c_nul(plain)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from ..errors import DuplicateError, ReplayError, StoreError, TooOldError, UsageError
+from ..errors import DuplicateError, ReplayError, StoreError, TooOldError, UsageError, untrusted
 
 DEFAULT_WINDOW = 64
 MAX_WINDOW = 8192
@@ -69,8 +69,8 @@ def _error(verdict: int, device: str, direction: str, seq: int, top: int, window
     if verdict == ACCEPT:
         return None
     if verdict == DUPLICATE:
-        return DuplicateError(f"seq {seq} from device {device!r} ({direction}) was already accepted (replay)")
-    return TooOldError(f"seq {seq} from device {device!r} ({direction}) is behind the replay window"
+        return DuplicateError(f"seq {seq} from device {untrusted(device)} ({direction}) was already accepted (replay)")
+    return TooOldError(f"seq {seq} from device {untrusted(device)} ({direction}) is behind the replay window"
                        f" (highest accepted {top}, window {window})")
 
 

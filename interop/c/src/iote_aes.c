@@ -81,7 +81,7 @@ static IOTE_AES_NOINLINE void expand_key(uint8_t *rk, const uint8_t *key, uint8_
         uint8_t t[4];
         uint8_t j;
         const uint8_t *prev = rk + 4u * (i - 1u);
-        uint8_t phase = (uint8_t)(i % nk);
+        uint8_t phase = (uint8_t)(i & (nk - 1u)); /* nk is 4 or 8 */
         if (phase == 0) { /* RotWord, SubWord, Rcon */
             t[0] = (uint8_t)(SBOX_READ(SBOX, prev[1]) ^ rcon);
             t[1] = SBOX_READ(SBOX, prev[2]);
@@ -115,11 +115,14 @@ static IOTE_AES_NOINLINE void sub_shift(uint8_t *s, uint8_t inverse)
 {
     uint8_t t[16];
     uint8_t i;
+    const uint8_t *box = inverse ? INV_SBOX : SBOX;
+    /* source index i + 4 * (i mod 4) = 5i (mod 16); inverse: i - 4 * (i mod 4) = 13i (mod 16) */
+    uint8_t step = inverse ? 13u : 5u;
+    uint8_t from = 0;
     memcpy(t, s, 16);
     for (i = 0; i < 16; i++) {
-        uint8_t r4 = (uint8_t)((i & 3u) << 2);
-        uint8_t from = (uint8_t)((inverse ? i - r4 : i + r4) & 15u);
-        s[i] = inverse ? SBOX_READ(INV_SBOX, t[from]) : SBOX_READ(SBOX, t[from]);
+        s[i] = SBOX_READ(box, t[from & 15u]);
+        from = (uint8_t)(from + step);
     }
 }
 

@@ -23,6 +23,13 @@
 #define flash_byte(p) (*(const char *)(p))
 #endif
 
+/* for size: code called from several places is kept out of line (-flto would otherwise copy it into each) */
+#if defined(__GNUC__)
+#define IOTE_NOINLINE __attribute__((noinline))
+#else
+#define IOTE_NOINLINE
+#endif
+
 #define HDR_FIXED 12u /* version, direction, type, L, seq, ts */
 
 /* SPEC.md section 5: a text longer than IOTE_MAX_TEXT is malformed. A 16-bit size_t (AVR) cannot say longer. */
@@ -160,11 +167,6 @@ static void info_copy(uint8_t *dst, const char *flash_src, size_t n)
 
 /* HKDF (SPEC.md section 2.2) with the two info strings of one form (info_len bytes each, counter included) */
 #if defined(IOTE_BE_MIDSTATE)
-#if defined(__GNUC__)
-#define IOTE_NOINLINE __attribute__((noinline))
-#else
-#define IOTE_NOINLINE
-#endif
 /* Replaces K_mac by the states after its ipad and opad blocks. A function of its own, never inlined, so that its
  * hash context is not on the stack next to the ones hmac_once uses (with LTO that cost an Uno 250 B). */
 static IOTE_NOINLINE int mac_midstates(iote_keys *keys)
@@ -187,7 +189,7 @@ static IOTE_NOINLINE int mac_midstates(iote_keys *keys)
 }
 #endif
 
-static int derive_keys(iote_keys *keys, const uint8_t *secret, size_t secret_len, const char *info_enc,
+static IOTE_NOINLINE int derive_keys(iote_keys *keys, const uint8_t *secret, size_t secret_len, const char *info_enc,
                        const char *info_mac, size_t info_len)
 {
     uint8_t prk[32];
@@ -292,17 +294,19 @@ static int b64_value(unsigned c)
 #else
 static char b64_char(uint8_t v)
 {
+    uint8_t c;
     v &= 63u;
-    if (v < 26u) {
-        return (char)('A' + v);
+    c = (uint8_t)(v + 'A'); /* then shifted into the range of v's part of the alphabet */
+    if (v >= 26u) {
+        c = (uint8_t)(c + ('a' - 'A' - 26));
     }
-    if (v < 52u) {
-        return (char)('a' + (v - 26u));
+    if (v >= 52u) {
+        c = (uint8_t)(c - ('a' - '0' + 26));
     }
-    if (v < 62u) {
-        return (char)('0' + (v - 52u));
+    if (v >= 62u) {
+        c = v == 62u ? '-' : '_';
     }
-    return v == 62u ? '-' : '_';
+    return (char)c;
 }
 
 static int b64_value(unsigned c)
@@ -326,7 +330,7 @@ static int b64_value(unsigned c)
 }
 #endif
 
-size_t iote_b64url_encoded_len(size_t raw_len)
+IOTE_NOINLINE size_t iote_b64url_encoded_len(size_t raw_len)
 {
     if (raw_len / 3 > ((size_t)-1 - 3) / 4) {
         return 0;
@@ -389,8 +393,14 @@ int iote_b64url_encode(const uint8_t *in, size_t len, char *out, size_t out_cap,
         o[3] = B64_ENC[c & 63u];
     }
 #else
-    for (k = full; k-- > 0;) {
-        b64_group(out + 4 * k, in + 3 * k, 3);
+    {   /* small MCUs: one pointer pair walking backwards, no index arithmetic */
+        const uint8_t *g = in + full * 3;
+        char *o = out + full * 4;
+        for (k = full; k-- > 0;) {
+            g -= 3;
+            o -= 4;
+            b64_group(o, g, 3);
+        }
     }
 #endif
     if (out_len != NULL) {
@@ -449,11 +459,13 @@ static int b64_dec_end(b64_dec *d)
     if (d->pos > d->cap || d->cap - d->pos < need) {
         return IOTE_ERR_BUFFER;
     }
-    if (d->nchars >= 2) {
-        d->out[d->pos++] = (uint8_t)((d->q[0] << 2) | (d->q[1] >> 4));
-    }
-    if (d->nchars == 3) {
-        d->out[d->pos++] = (uint8_t)((d->q[1] << 4) | (d->q[2] >> 2));
+    /* the canonical check made the dropped low bits zero: write the group's first bytes as a whole group would */
+    if (need != 0) {
+        uint8_t b[2];
+        b[0] = (uint8_t)((d->q[0] << 2) | (d->q[1] >> 4));
+        b[1] = (uint8_t)((d->q[1] << 4) | (d->q[2] >> 2));
+        memcpy(d->out + d->pos, b, need);
+        d->pos += need;
     }
     d->nchars = 0;
     return IOTE_OK;
@@ -544,21 +556,13 @@ int iote_pkcs7_unpad(const uint8_t *data, size_t len, size_t *msg_len)
  * under a zero IV is AES-ECB). keys (NULL for the raw-key API) lets a backend use its per-key contexts. */
 enum { CBC_ENC = 0, CBC_DEC = 1, CBC_ENC_RAW = 2 };
 
-static int cbc_pkcs7(int mode, const iote_keys *keys, const uint8_t *key, size_t key_len, const uint8_t *iv,
-                     uint8_t *buf, size_t len, size_t cap, size_t *out_len)
+static int cbc_pkcs7(int mode, const iote_keys *keys, const uint8_t *iv, uint8_t *buf, size_t len, size_t cap,
+                     size_t *out_len)
 {
     int decrypt = mode == CBC_DEC;
     size_t n = mode == CBC_ENC ? (len / 16 + 1) * 16 : len;
     int rc = IOTE_OK;
-#if !defined(IOTE_BE_KEYCTX)
-    (void)keys;
-#endif
-    if (key == NULL || iv == NULL || (buf == NULL && cap != 0)) {
-        return IOTE_ERR_ARGUMENT;
-    }
-    if (key_len != 16 && !(IOTE_WITH_AES256 && key_len == 32)) {
-        return IOTE_ERR_BAD_KEY;
-    }
+    /* the callers checked keys (keys_ok, or the raw-key API below), iv and buf */
     if (mode != CBC_ENC) {
         if (len % 16 != 0) {
             return IOTE_ERR_PADDING; /* no whole blocks, so no valid padding either */
@@ -570,9 +574,9 @@ static int cbc_pkcs7(int mode, const iote_keys *keys, const uint8_t *key, size_t
         memset(buf + len, (int)(n - len), n - len);
     }
 #if defined(IOTE_BE_KEYCTX)
-    rc = iote_be_aes_cbc_key(keys != NULL ? keys->be : NULL, decrypt, key, key_len, iv, buf, n);
+    rc = iote_be_aes_cbc_key(keys->be, decrypt, keys->enc, keys->enc_len, iv, buf, n);
 #else
-    rc = iote_be_aes_cbc(decrypt, key, key_len, iv, buf, n);
+    rc = iote_be_aes_cbc(decrypt, keys->enc, keys->enc_len, iv, buf, n);
 #endif
     if (rc != 0) {
         rc = IOTE_ERR_BACKEND;
@@ -587,16 +591,36 @@ static int cbc_pkcs7(int mode, const iote_keys *keys, const uint8_t *key, size_t
     return rc;
 }
 
+/* The raw-key API: the key goes into a temporary iote_keys without per-key contexts (be = NULL: one-shot ones) */
+static int cbc_raw_key(int mode, const uint8_t *key, size_t key_len, const uint8_t *iv, uint8_t *buf, size_t len,
+                       size_t cap, size_t *out_len)
+{
+    iote_keys k;
+    int rc;
+    if (key == NULL || iv == NULL || (buf == NULL && cap != 0)) {
+        return IOTE_ERR_ARGUMENT;
+    }
+    if (key_len != 16 && !(IOTE_WITH_AES256 && key_len == 32)) {
+        return IOTE_ERR_BAD_KEY;
+    }
+    memset(&k, 0, sizeof k);
+    memcpy(k.enc, key, key_len);
+    k.enc_len = (uint8_t)key_len;
+    rc = cbc_pkcs7(mode, &k, iv, buf, len, cap, out_len);
+    wipe(&k, sizeof k);
+    return rc;
+}
+
 int iote_cbc_pkcs7_encrypt(const uint8_t *key, size_t key_len, const uint8_t iv[IOTE_IV_LEN], uint8_t *buf,
                            size_t msg_len, size_t buf_cap, size_t *ct_len)
 {
-    return cbc_pkcs7(CBC_ENC, NULL, key, key_len, iv, buf, msg_len, buf_cap, ct_len);
+    return cbc_raw_key(CBC_ENC, key, key_len, iv, buf, msg_len, buf_cap, ct_len);
 }
 
 int iote_cbc_pkcs7_decrypt(const uint8_t *key, size_t key_len, const uint8_t iv[IOTE_IV_LEN], uint8_t *buf,
                            size_t ct_len, size_t *msg_len)
 {
-    return cbc_pkcs7(CBC_DEC, NULL, key, key_len, iv, buf, ct_len, ct_len, msg_len);
+    return cbc_raw_key(CBC_DEC, key, key_len, iv, buf, ct_len, ct_len, msg_len);
 }
 
 /* ---- header fields ------------------------------------------------------------------------------------- */
@@ -626,7 +650,7 @@ static int fields_ok(const iote_fields *f)
     return 1;
 }
 
-static void put_u32be(uint8_t *p, uint32_t v)
+static IOTE_NOINLINE void put_u32be(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);
     p[1] = (uint8_t)(v >> 16);
@@ -660,10 +684,11 @@ static int mac_key_block(iote_be_sha256_ctx *c, const iote_keys *keys, int outer
 #endif
 }
 
-/* The MAC of every form: HMAC(K_mac, head || dev || mid || [iv] || ct)[0:tag_len]. */
-static int mac_tag(const iote_keys *keys, const uint8_t *head, size_t head_len, const char *dev, uint8_t dev_len,
-                   const uint8_t *mid, size_t mid_len, const uint8_t *iv, const uint8_t *ct, size_t ct_len,
-                   uint8_t *tag, size_t tag_len)
+/* The MAC of every form: HMAC(K_mac, head || dev || mid || ct)[0:tag_len]. Compact and JSON: head = version,
+ * dir, type, L; mid = seq, ts, iv. Lean: head = hdr, L; mid = seq, [ts]. */
+static int mac_tag(const iote_keys *keys, const uint8_t *head, uint8_t head_len, const char *dev, uint8_t dev_len,
+                   const uint8_t *mid, uint8_t mid_len, const uint8_t *ct, size_t ct_len, uint8_t *tag,
+                   uint8_t tag_len)
 {
     iote_be_sha256_ctx c;
     uint8_t inner[32];
@@ -671,9 +696,6 @@ static int mac_tag(const iote_keys *keys, const uint8_t *head, size_t head_len, 
     iote_be_sha256_update(&c, head, head_len);
     iote_be_sha256_update(&c, (const uint8_t *)dev, dev_len);
     iote_be_sha256_update(&c, mid, mid_len);
-    if (iv != NULL) {
-        iote_be_sha256_update(&c, iv, IOTE_IV_LEN);
-    }
     iote_be_sha256_update(&c, ct, ct_len);
     rc |= iote_be_sha256_final(&c, inner);
     rc |= mac_key_block(&c, keys, 1);
@@ -684,21 +706,7 @@ static int mac_tag(const iote_keys *keys, const uint8_t *head, size_t head_len, 
     return rc == 0 ? IOTE_OK : IOTE_ERR_BACKEND;
 }
 
-/* tag = HMAC(K_mac, version || dir || type || L || dev || seq || ts || iv || ct)[0:16] */
-static int compute_tag(const iote_keys *keys, uint8_t dir, uint8_t type, const char *dev, uint8_t dev_len,
-                       uint32_t seq, uint32_t ts, const uint8_t *iv, const uint8_t *ct, size_t ct_len,
-                       uint8_t tag[IOTE_TAG_LEN])
-{
-    uint8_t head[4];
-    uint8_t mid[8];
-    head[0] = 1;
-    head[1] = dir;
-    head[2] = type;
-    head[3] = dev_len;
-    put_u32be(mid, seq);
-    put_u32be(mid + 4, ts);
-    return mac_tag(keys, head, sizeof head, dev, dev_len, mid, sizeof mid, iv, ct, ct_len, tag, IOTE_TAG_LEN);
-}
+#define COMPACT_MID 24u /* seq, ts, iv: the MAC input between dev and ct */
 
 /* ---- JSON text pieces (shared by seal and sealed_len) --------------------------------------------------- */
 
@@ -802,20 +810,36 @@ static size_t json_prefix_len(const iote_fields *f)
 }
 #endif
 
-size_t iote_sealed_len(const iote_fields *f, size_t msg_len, int format)
+#define LEAN_FIXED(t) (5u + 4u * (t)) /* hdr, seq, [ts] */
+
+/* The raw bytes before the ciphertext: compact (and the MAC scratch of the JSON form) or lean */
+static size_t bin_fixed(const iote_fields *f, int lean)
 {
+    return lean ? LEAN_FIXED(f->ts != 0) : HDR_FIXED + f->dev_len + IOTE_IV_LEN;
+}
+
+/* Length of every form's envelope (text without the NUL, or raw bytes); 0 for invalid fields or format, or a
+ * length a size_t cannot hold. lean selects the form family: a format of the other family is invalid. */
+static size_t sealed_len_of(const iote_fields *f, size_t msg_len, int format)
+{
+    int lean = format >= IOTE_FMT_LEAN;
     size_t ct_len;
     size_t raw;
-    if (!fields_ok(f) || msg_len > (size_t)-1 - 256) {
+    if (msg_len > (size_t)-1 - 256) {
         return 0;
     }
     ct_len = (msg_len / 16 + 1) * 16;
-    raw = HDR_FIXED + f->dev_len + IOTE_IV_LEN + ct_len + IOTE_TAG_LEN;
-    if (format == IOTE_FMT_COMPACT) {
+    raw = bin_fixed(f, lean) + ct_len + (lean ? IOTE_LEAN_TAG_LEN : IOTE_TAG_LEN);
+    if (lean ? format == IOTE_FMT_LEAN : format == IOTE_FMT_COMPACT) {
         return iote_b64url_encoded_len(raw);
     }
+#if IOTE_WITH_LEAN
+    if (lean && format == IOTE_FMT_LEAN_RAW) {
+        return raw;
+    }
+#endif
 #if IOTE_WITH_JSON
-    if (format == IOTE_FMT_JSON) {
+    if (!lean && format == IOTE_FMT_JSON) {
         size_t ct_text = iote_b64url_encoded_len(ct_len);
         size_t fixed = json_prefix_len(f) + (sizeof JSON_TAG_OPEN - 1) + 22u + (sizeof JSON_CLOSE - 1);
         if (ct_text == 0 || ct_text > (size_t)-1 - fixed) {
@@ -827,105 +851,200 @@ size_t iote_sealed_len(const iote_fields *f, size_t msg_len, int format)
     return 0;
 }
 
+/* Wrong-family formats become -1 (compact/JSON family) or 99 (lean family): invalid in sealed_len_of and seal_any */
+#define FMT_FAMILY(format, lean) \
+    (((format) >= IOTE_FMT_LEAN) == (lean) ? (format) : (lean) ? 99 : -1)
+
+static size_t sealed_len(const iote_fields *f, size_t msg_len, int format)
+{
+    return fields_ok(f) ? sealed_len_of(f, msg_len, format) : 0;
+}
+
+size_t iote_sealed_len(const iote_fields *f, size_t msg_len, int format)
+{
+    return sealed_len(f, msg_len, FMT_FAMILY(format, 0));
+}
+
+#if IOTE_WITH_LEAN
+/* iv = AES-ECB(K_enc_lean, 0x4C || hdr & 0x0F || seq || 0^10): one block, CBC under a zero IV */
+static int lean_iv(const iote_keys *keys, uint8_t hdr, const uint8_t seq_be[4], uint8_t iv[IOTE_IV_LEN])
+{
+    uint8_t zero[IOTE_IV_LEN];
+    memset(zero, 0, sizeof zero);
+    memset(iv, 0, IOTE_IV_LEN);
+    iv[0] = 0x4C;
+    iv[1] = (uint8_t)(hdr & 0x0Fu);
+    memcpy(iv + 2, seq_be, 4);
+    return cbc_pkcs7(CBC_ENC_RAW, keys, zero, iv, IOTE_IV_LEN, IOTE_IV_LEN, NULL);
+}
+#endif
+
+#if IOTE_WITH_JSON
+/* The JSON text around the raw ct at out + ct_pos: the suffix after the ct text first (it lies beyond the raw
+ * ct), then ct in place, then the prefix. Its own frame (text buffers), never inlined into seal_any, so that it
+ * is not on the stack together with the MAC's. */
+static IOTE_NOINLINE int json_text(const iote_fields *f, const uint8_t *iv, size_t ct_len, const uint8_t *tag,
+                                   char *out, size_t ct_pos, size_t total)
+{
+    writer w;
+    size_t ct_text = iote_b64url_encoded_len(ct_len);
+    char tagtext[22];
+    int rc;
+    w.p = out;
+    w.pos = ct_pos + ct_text;
+    w.cap = total;
+    w.overflow = 0;
+    (void)iote_b64url_encode(tag, IOTE_TAG_LEN, tagtext, sizeof tagtext, NULL);
+    w_str(&w, JSON_TAG_OPEN);
+    w_bytes(&w, tagtext, sizeof tagtext);
+    w_str(&w, JSON_CLOSE);
+    rc = iote_b64url_encode((const uint8_t *)out + ct_pos, ct_len, out + ct_pos, ct_text, NULL);
+    w.pos = 0;
+    w.cap = ct_pos;
+    (void)json_prefix(&w, f, iv);
+    if (w.overflow) {
+        rc = IOTE_ERR_ARGUMENT; /* cannot happen: lengths were computed above */
+    }
+    return rc;
+}
+#endif
+
 /* ---- seal ---------------------------------------------------------------------------------------------- */
 
-int iote_seal(const iote_keys *keys, const iote_fields *f, const uint8_t iv[IOTE_IV_LEN], const uint8_t *msg,
-              size_t msg_len, int format, char *out, size_t out_cap, size_t *out_len)
+/* Seal of every form. lean = 0: compact or JSON (iote_seal, iv from the caller, 16-byte tag); lean = 1: the
+ * lean form (iote_lean_seal: iv derived from the header, 8-byte tag, text or raw). The binary header is written
+ * right before the ciphertext (for JSON into room the JSON prefix overwrites at the end), so the MAC reads its
+ * pieces from there for every form. */
+static int seal_any(const iote_keys *keys, const iote_fields *f, const uint8_t *iv, const uint8_t *msg,
+                    size_t msg_len, int format, char *out, size_t out_cap, size_t *out_len)
 {
+    int lean = format >= IOTE_FMT_LEAN;
     size_t total;
+    size_t fixed;
     size_t ct_pos;
     size_t ct_len;
-    uint8_t tag[IOTE_TAG_LEN];
+    size_t raw_len;
+    uint8_t tag_len = lean ? IOTE_LEAN_TAG_LEN : IOTE_TAG_LEN;
+    int text = format != IOTE_FMT_LEAN_RAW;
+    uint8_t head[2];
+    const uint8_t *mac_head;
+    uint8_t *h;
     uint8_t *ct;
-    int rc;
+    uint8_t *tag;
+    int rc = IOTE_OK;
+#if IOTE_WITH_JSON
+    uint8_t tagbuf[IOTE_TAG_LEN];
+#endif
+#if IOTE_WITH_LEAN
+    uint8_t ivbuf[IOTE_IV_LEN];
+#endif
 
-    if (!keys_ok(keys) || iv == NULL || out == NULL || (msg == NULL && msg_len != 0)) {
+    if (!keys_ok(keys) || (!lean && iv == NULL) || out == NULL || (msg == NULL && msg_len != 0)) {
         return IOTE_ERR_ARGUMENT;
     }
     if (!fields_ok(f)) {
         return IOTE_ERR_MALFORMED;
     }
-    if (format != IOTE_FMT_COMPACT && !(IOTE_WITH_JSON && format == IOTE_FMT_JSON)) {
-        return IOTE_ERR_ARGUMENT;
-    }
-    total = iote_sealed_len(f, msg_len, format);
+    total = sealed_len_of(f, msg_len, format);
     if (total == 0) {
         return IOTE_ERR_ARGUMENT;
     }
-    if (OVER_TEXT_CAP(total)) {
-        return IOTE_ERR_MALFORMED; /* SPEC.md section 5: no receiver need take it */
+    fixed = bin_fixed(f, lean);
+    ct_len = (msg_len / 16 + 1) * 16;
+    raw_len = fixed + ct_len + tag_len;
+    ct_pos = fixed;
+#if IOTE_WITH_JSON
+    if (format == IOTE_FMT_JSON) {
+        if (OVER_TEXT_CAP(total)) {
+            return IOTE_ERR_MALFORMED; /* SPEC.md section 5: no receiver need take it */
+        }
+        ct_pos = json_prefix_len(f);
+    } else
+#endif
+    /* the binary forms: raw bytes beyond IOTE_MAX_RAW are exactly the texts beyond IOTE_MAX_TEXT (a 16-bit size_t
+     * never gets here with such a length: its text length does not fit, total is 0) */
+    if (raw_len > IOTE_MAX_RAW) {
+        return IOTE_ERR_MALFORMED;
     }
-    if (out_cap < total + 1) {
+    if (out_cap < total + (size_t)text) {
         return IOTE_ERR_BUFFER;
     }
-    ct_len = (msg_len / 16 + 1) * 16;
-#if IOTE_WITH_JSON
-    ct_pos = format == IOTE_FMT_JSON ? json_prefix_len(f) : HDR_FIXED + f->dev_len + IOTE_IV_LEN;
-#else
-    ct_pos = HDR_FIXED + f->dev_len + IOTE_IV_LEN;
-#endif
-    /* The ciphertext is built where its text will be; msg may already lie inside out, so move it first. */
+    /* The ciphertext is built where its text (or raw bytes) will be; msg may already lie inside out, so move it
+     * first, then write the binary header in front of it. */
     ct = (uint8_t *)out + ct_pos;
     if (msg_len != 0) {
         memmove(ct, msg, msg_len);
     }
-    rc = cbc_pkcs7(CBC_ENC, keys, keys->enc, keys->enc_len, iv, ct, msg_len, ct_len, NULL);
-    if (rc != IOTE_OK) {
-        wipe(out, out_cap);
-        return rc;
+    h = ct - fixed;
+    tag = ct + ct_len;
+#if IOTE_WITH_LEAN
+    if (lean) {
+        unsigned t = f->ts != 0;
+        h[0] = (uint8_t)(0x40u | (t << 4) | ((unsigned)f->direction << 2) | f->type);
+        head[0] = h[0];
+        head[1] = f->dev_len;
+        mac_head = head;
+        put_u32be(h + 1, f->seq);
+        if (t) {
+            put_u32be(h + 5, f->ts);
+        }
+        rc = lean_iv(keys, h[0], h + 1, ivbuf);
+        iv = ivbuf;
+    } else
+#endif
+    {
+        (void)head;
+        h[0] = 1;
+        h[1] = f->direction;
+        h[2] = f->type;
+        h[3] = f->dev_len;
+        mac_head = h;
+        memcpy(h + 4, f->dev, f->dev_len);
+        put_u32be(h + 4 + f->dev_len, f->seq);
+        put_u32be(h + 8 + f->dev_len, f->ts);
+        memcpy(h + HDR_FIXED + f->dev_len, iv, IOTE_IV_LEN);
+#if IOTE_WITH_JSON
+        if (format == IOTE_FMT_JSON) {
+            tag = tagbuf; /* ct + ct_len is where the ct text goes */
+        }
+#endif
     }
-    rc = compute_tag(keys, f->direction, f->type, f->dev, f->dev_len, f->seq, f->ts, iv, ct, ct_len, tag);
-    if (rc != IOTE_OK) {
-        wipe(out, out_cap);
-        return rc;
+    if (rc == IOTE_OK) {
+        rc = cbc_pkcs7(CBC_ENC, keys, iv, ct, msg_len, ct_len, NULL);
     }
-    if (format == IOTE_FMT_COMPACT) {
-        uint8_t *raw = (uint8_t *)out;
-        size_t raw_len = ct_pos + ct_len + IOTE_TAG_LEN;
-        raw[0] = 1;
-        raw[1] = f->direction;
-        raw[2] = f->type;
-        raw[3] = f->dev_len;
-        memcpy(raw + 4, f->dev, f->dev_len);
-        put_u32be(raw + 4 + f->dev_len, f->seq);
-        put_u32be(raw + 8 + f->dev_len, f->ts);
-        memcpy(raw + HDR_FIXED + f->dev_len, iv, IOTE_IV_LEN);
-        memcpy(raw + ct_pos + ct_len, tag, IOTE_TAG_LEN);
-        rc = iote_b64url_encode(raw, raw_len, out, total, NULL);
+    if (rc == IOTE_OK) {
+        rc = mac_tag(keys, mac_head, lean ? 2u : 4u, f->dev, f->dev_len, lean ? h + 1 : h + 4 + f->dev_len,
+                     (uint8_t)(lean ? fixed - 1u : COMPACT_MID), ct, ct_len, tag, tag_len);
     }
 #if IOTE_WITH_JSON
-    else {
-        writer w;
-        size_t ct_text = iote_b64url_encoded_len(ct_len);
-        char tagtext[22];
-        /* suffix after the ct text first (it lies beyond the raw ct), then ct in place, then the prefix */
-        w.p = out;
-        w.pos = ct_pos + ct_text;
-        w.cap = total;
-        w.overflow = 0;
-        (void)iote_b64url_encode(tag, IOTE_TAG_LEN, tagtext, sizeof tagtext, NULL);
-        w_str(&w, JSON_TAG_OPEN);
-        w_bytes(&w, tagtext, sizeof tagtext);
-        w_str(&w, JSON_CLOSE);
-        rc = iote_b64url_encode(ct, ct_len, out + ct_pos, ct_text, NULL);
-        w.pos = 0;
-        w.cap = ct_pos;
-        (void)json_prefix(&w, f, iv);
-        if (w.overflow) {
-            rc = IOTE_ERR_ARGUMENT; /* cannot happen: lengths were computed above */
-        }
-    }
+    if (rc == IOTE_OK && format == IOTE_FMT_JSON) {
+        rc = json_text(f, iv, ct_len, tagbuf, out, ct_pos, total);
+        wipe(tagbuf, sizeof tagbuf);
+    } else
 #endif
-    wipe(tag, sizeof tag);
+    if (rc == IOTE_OK && text) {
+        rc = iote_b64url_encode((const uint8_t *)out, raw_len, out, total, NULL); /* in place, backwards */
+    }
+#if IOTE_WITH_LEAN
+    wipe(ivbuf, sizeof ivbuf);
+#endif
     if (rc != IOTE_OK) {
         wipe(out, out_cap);
         return rc;
     }
-    out[total] = '\0';
+    if (text) {
+        out[total] = '\0';
+    }
     if (out_len != NULL) {
         *out_len = total;
     }
     return IOTE_OK;
+}
+
+int iote_seal(const iote_keys *keys, const iote_fields *f, const uint8_t iv[IOTE_IV_LEN], const uint8_t *msg,
+              size_t msg_len, int format, char *out, size_t out_cap, size_t *out_len)
+{
+    return seal_any(keys, f, iv, msg, msg_len, FMT_FAMILY(format, 0), out, out_cap, out_len);
 }
 
 /* ---- open ---------------------------------------------------------------------------------------------- */
@@ -942,9 +1061,11 @@ static size_t strip_newline(const char *text, size_t len)
     return len;
 }
 
-/* Steps 2, 4, 5 of SPEC.md section 6 on parsed fields; ct lies in buf at ct_off; plaintext moved to buf[0]. */
-static int verify_decrypt(const iote_keys *keys, uint8_t expect_dir, iote_header *hdr, const uint8_t *iv,
-                          const uint8_t *tag, uint8_t *buf, size_t ct_off, size_t ct_len, size_t *msg_len)
+/* Steps 2, 4, 5 of SPEC.md section 6 on parsed fields; ct lies in buf at ct_off; plaintext moved to buf[0].
+ * head: version, dir, type, L; mid: seq, ts, iv (the compact bytes around dev, which is hdr->dev). */
+static int verify_decrypt(const iote_keys *keys, uint8_t expect_dir, iote_header *hdr, const uint8_t *head,
+                          const uint8_t *mid, const uint8_t *tag, uint8_t *buf, size_t ct_off, size_t ct_len,
+                          size_t *msg_len)
 {
     uint8_t want[IOTE_TAG_LEN];
     uint8_t ivcopy[IOTE_IV_LEN];
@@ -954,8 +1075,8 @@ static int verify_decrypt(const iote_keys *keys, uint8_t expect_dir, iote_header
     if (hdr->direction != expect_dir) {
         return IOTE_ERR_DIRECTION;
     }
-    rc = compute_tag(keys, hdr->direction, hdr->type, hdr->dev, hdr->dev_len, hdr->seq, hdr->ts, iv,
-                     buf + ct_off, ct_len, want);
+    rc = mac_tag(keys, head, 4, hdr->dev, hdr->dev_len, mid, COMPACT_MID, buf + ct_off, ct_len, want,
+                 IOTE_TAG_LEN);
     if (rc != IOTE_OK) {
         return rc;
     }
@@ -964,8 +1085,8 @@ static int verify_decrypt(const iote_keys *keys, uint8_t expect_dir, iote_header
     if (rc != IOTE_OK) {
         return rc;
     }
-    memcpy(ivcopy, iv, IOTE_IV_LEN); /* iv may lie in buf, which is about to change */
-    rc = cbc_pkcs7(CBC_DEC, keys, keys->enc, keys->enc_len, ivcopy, buf + ct_off, ct_len, ct_len, &n); /* wipes on failure */
+    memcpy(ivcopy, mid + 8, IOTE_IV_LEN); /* iv may lie in buf, which is about to change */
+    rc = cbc_pkcs7(CBC_DEC, keys, ivcopy, buf + ct_off, ct_len, ct_len, &n); /* wipes on failure */
     if (rc != IOTE_OK) {
         return rc;
     }
@@ -1022,7 +1143,7 @@ static int open_compact(const iote_keys *keys, uint8_t expect_dir, const char *t
     hdr->dev[L] = '\0';
     hdr->seq = get_u32be(buf + 4 + L);
     hdr->ts = get_u32be(buf + 8 + L);
-    return verify_decrypt(keys, expect_dir, hdr, buf + HDR_FIXED + L, buf + raw_len - IOTE_TAG_LEN, buf,
+    return verify_decrypt(keys, expect_dir, hdr, buf, buf + 4 + L, buf + raw_len - IOTE_TAG_LEN, buf,
                           HDR_FIXED + L + IOTE_IV_LEN, ct_len, msg_len);
 }
 
@@ -1472,7 +1593,7 @@ static int open_json(const iote_keys *keys, uint8_t expect_dir, const char *text
                      size_t buf_cap, iote_header *hdr, size_t *msg_len)
 {
     jvalue m[M_COUNT];
-    uint8_t iv[IOTE_IV_LEN];
+    uint8_t bin[4 + COMPACT_MID]; /* the MAC's pieces as the compact form has them: head, then seq, ts, iv */
     uint8_t tag[IOTE_TAG_LEN];
     size_t ct_len = 0;
     size_t i;
@@ -1532,7 +1653,7 @@ static int open_json(const iote_keys *keys, uint8_t expect_dir, const char *text
     if (j_u32(&m[M_SEQ], &hdr->seq) != IOTE_OK || j_u32(&m[M_TS], &hdr->ts) != IOTE_OK) {
         return IOTE_ERR_MALFORMED;
     }
-    rc = j_b64(&m[M_IV], iv, sizeof iv, IOTE_IV_LEN, NULL);
+    rc = j_b64(&m[M_IV], bin + 12, IOTE_IV_LEN, IOTE_IV_LEN, NULL);
     if (rc == IOTE_OK) {
         rc = j_b64(&m[M_TAG], tag, sizeof tag, IOTE_TAG_LEN, NULL);
     }
@@ -1544,7 +1665,13 @@ static int open_json(const iote_keys *keys, uint8_t expect_dir, const char *text
     if (rc != IOTE_OK) {
         return rc;
     }
-    return verify_decrypt(keys, expect_dir, hdr, iv, tag, buf, 0, ct_len, msg_len);
+    bin[0] = 1;
+    bin[1] = hdr->direction;
+    bin[2] = hdr->type;
+    bin[3] = hdr->dev_len;
+    put_u32be(bin + 4, hdr->seq);
+    put_u32be(bin + 8, hdr->ts);
+    return verify_decrypt(keys, expect_dir, hdr, bin, bin + 4, tag, buf, 0, ct_len, msg_len);
 }
 #endif
 
@@ -1589,102 +1716,16 @@ int iote_open(const iote_keys *keys, uint8_t expect_dir, const char *text, size_
 /* ---- lean form (SPEC.md section 5.3) ------------------------------------------------------------------- */
 
 #if IOTE_WITH_LEAN
-#define LEAN_FIXED(t) (5u + 4u * (t)) /* hdr, seq, [ts] */
-
 size_t iote_lean_sealed_len(const iote_fields *f, size_t msg_len, int format)
 {
-    size_t raw;
-    if (!fields_ok(f) || msg_len > (size_t)-1 - 256) {
-        return 0;
-    }
-    raw = LEAN_FIXED(f->ts != 0) + (msg_len / 16 + 1) * 16 + IOTE_LEAN_TAG_LEN;
-    if (format == IOTE_FMT_LEAN_RAW) {
-        return raw;
-    }
-    return format == IOTE_FMT_LEAN ? iote_b64url_encoded_len(raw) : 0;
-}
-
-/* iv = AES-ECB(K_enc_lean, 0x4C || hdr & 0x0F || seq || 0^10): one block, CBC under a zero IV */
-static int lean_iv(const iote_keys *keys, uint8_t hdr, const uint8_t seq_be[4], uint8_t iv[IOTE_IV_LEN])
-{
-    uint8_t zero[IOTE_IV_LEN];
-    memset(zero, 0, sizeof zero);
-    memset(iv, 0, IOTE_IV_LEN);
-    iv[0] = 0x4C;
-    iv[1] = (uint8_t)(hdr & 0x0Fu);
-    memcpy(iv + 2, seq_be, 4);
-    return cbc_pkcs7(CBC_ENC_RAW, keys, keys->enc, keys->enc_len, zero, iv, IOTE_IV_LEN, IOTE_IV_LEN, NULL);
-}
-
-/* tag = HMAC(K_mac_lean, hdr || L || dev || seq || [ts] || ct)[0:8]; raw points at hdr */
-static int lean_tag(const iote_keys *keys, const uint8_t *raw, const char *dev, uint8_t dev_len, size_t fixed,
-                    size_t ct_len, uint8_t tag[IOTE_LEAN_TAG_LEN])
-{
-    uint8_t head[2];
-    head[0] = raw[0];
-    head[1] = dev_len;
-    return mac_tag(keys, head, sizeof head, dev, dev_len, raw + 1, fixed - 1, NULL, raw + fixed, ct_len, tag,
-                   IOTE_LEAN_TAG_LEN);
+    return sealed_len(f, msg_len, FMT_FAMILY(format, 1));
 }
 
 int iote_lean_seal(const iote_lean_keys *lk, const iote_fields *f, const uint8_t *msg, size_t msg_len, int format,
                    void *out, size_t out_cap, size_t *out_len)
 {
-    const iote_keys *keys = lk == NULL ? NULL : &lk->k;
-    uint8_t *raw = (uint8_t *)out;
-    uint8_t iv[IOTE_IV_LEN];
-    size_t total, raw_len, fixed, ct_len;
-    unsigned t;
-    int rc;
-
-    if (!keys_ok(keys) || out == NULL || (msg == NULL && msg_len != 0)) {
-        return IOTE_ERR_ARGUMENT;
-    }
-    if (!fields_ok(f)) {
-        return IOTE_ERR_MALFORMED;
-    }
-    total = iote_lean_sealed_len(f, msg_len, format);
-    if (total == 0) {
-        return IOTE_ERR_ARGUMENT;
-    }
-    t = f->ts != 0;
-    fixed = LEAN_FIXED(t);
-    ct_len = (msg_len / 16 + 1) * 16;
-    raw_len = fixed + ct_len + IOTE_LEAN_TAG_LEN;
-    if (raw_len > IOTE_MAX_RAW) {
-        return IOTE_ERR_MALFORMED; /* SPEC.md section 5 (the text of IOTE_MAX_RAW bytes is IOTE_MAX_TEXT long) */
-    }
-    if (out_cap < total + (format == IOTE_FMT_LEAN)) {
-        return IOTE_ERR_BUFFER;
-    }
-    if (msg_len != 0) { /* msg may lie inside out: move it to its place before the header is written */
-        memmove(raw + fixed, msg, msg_len);
-    }
-    raw[0] = (uint8_t)(0x40u | (t << 4) | ((unsigned)f->direction << 2) | f->type);
-    put_u32be(raw + 1, f->seq);
-    if (t) {
-        put_u32be(raw + 5, f->ts);
-    }
-    rc = lean_iv(keys, raw[0], raw + 1, iv);
-    if (rc == IOTE_OK) {
-        rc = cbc_pkcs7(CBC_ENC, keys, keys->enc, keys->enc_len, iv, raw + fixed, msg_len, ct_len, NULL);
-    }
-    if (rc == IOTE_OK) {
-        rc = lean_tag(keys, raw, f->dev, f->dev_len, fixed, ct_len, raw + fixed + ct_len);
-    }
-    if (rc == IOTE_OK && format == IOTE_FMT_LEAN) {
-        rc = iote_b64url_encode(raw, raw_len, (char *)out, total, NULL); /* in place, backwards */
-        ((char *)out)[total] = '\0';
-    }
-    wipe(iv, sizeof iv);
-    if (rc != IOTE_OK) {
-        wipe(out, out_cap);
-        return rc;
-    }
-    if (out_len != NULL) {
-        *out_len = total;
-    }
-    return IOTE_OK;
+    return seal_any(lk == NULL ? NULL : &lk->k, f, NULL, msg, msg_len, FMT_FAMILY(format, 1), (char *)out, out_cap,
+                    out_len);
 }
 
 int iote_lean_open(const iote_lean_keys *lk, uint8_t expect_dir, const char *dev, uint8_t dev_len, const void *in,
@@ -1760,7 +1801,13 @@ int iote_lean_open(const iote_lean_keys *lk, uint8_t expect_dir, const char *dev
     if (hdr->direction != expect_dir) {
         return IOTE_ERR_DIRECTION;
     }
-    rc = lean_tag(keys, buf, dev, dev_len, fixed, ct_len, want);
+    {
+        uint8_t head[2];
+        head[0] = buf[0];
+        head[1] = dev_len;
+        rc = mac_tag(keys, head, sizeof head, dev, dev_len, buf + 1, (uint8_t)(fixed - 1u), buf + fixed, ct_len, want,
+                     IOTE_LEAN_TAG_LEN);
+    }
     if (rc == IOTE_OK && !iote_ct_equal(want, buf + fixed + ct_len, IOTE_LEAN_TAG_LEN)) {
         rc = IOTE_ERR_AUTH;
     }
@@ -1769,7 +1816,7 @@ int iote_lean_open(const iote_lean_keys *lk, uint8_t expect_dir, const char *dev
         rc = lean_iv(keys, buf[0], buf + 1, iv);
     }
     if (rc == IOTE_OK) {
-        rc = cbc_pkcs7(CBC_DEC, keys, keys->enc, keys->enc_len, iv, buf + fixed, ct_len, ct_len, &n);
+        rc = cbc_pkcs7(CBC_DEC, keys, iv, buf + fixed, ct_len, ct_len, &n);
     }
     wipe(iv, sizeof iv);
     if (rc != IOTE_OK) {
