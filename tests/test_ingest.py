@@ -276,7 +276,7 @@ class PythonDevice:
         self.seq += 1
         body = dict(reading, **({"ack": self.ack} if self.ack is not None else {}))
         code, result = self.client.post(iotenvelope.seal(self.key, json.dumps(body), device=self.device,
-                                                         seq=self.seq))
+                                                         seq=self.seq, ts=NOW))  # the service's pinned clock
         assert code == 201, result
         return result
 
