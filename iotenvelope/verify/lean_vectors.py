@@ -175,14 +175,7 @@ def _groups(rng: random.Random) -> list[dict]:
 def generate(seed: int = 1) -> dict:
     rng = random.Random(seed + 1000)  # its own stream: adding cases here never changes envelope_v1.json
     groups = _groups(rng)
-    tc = 0
-    for group in groups:
-        for test in group["tests"]:
-            tc += 1
-            numbered = {"tcId": tc}
-            numbered.update(test)
-            test.clear()
-            test.update(numbered)
+    tc = vectors.number_tests(groups)
     return {
         "algorithm": LEAN_ALGORITHM,
         "schema": "iotenvelope_envelope_test_schema_v1",

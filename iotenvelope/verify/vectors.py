@@ -297,17 +297,23 @@ def _newline_group(secret: bytes, k_enc: bytes, k_mac: bytes, ref: Envelope) -> 
             "macKey": k_mac.hex(), "receiverDirection": "up", "tests": tests}
 
 
-def generate_envelope_v1(seed: int = 1) -> dict:
-    rng = random.Random(seed)
-    groups = _groups(rng)
+def number_tests(groups: list[dict]) -> int:
+    """Give every test its ``tcId`` (1, 2, ... across the groups, as the first member) and return the count."""
     tc = 0
     for group in groups:
         for test in group["tests"]:
             tc += 1
-            test_id = {"tcId": tc}
-            test_id.update(test)
+            numbered = {"tcId": tc}
+            numbered.update(test)
             test.clear()
-            test.update(test_id)
+            test.update(numbered)
+    return tc
+
+
+def generate_envelope_v1(seed: int = 1) -> dict:
+    rng = random.Random(seed)
+    groups = _groups(rng)
+    tc = number_tests(groups)
     return {
         "algorithm": ENVELOPE_ALGORITHM,
         "schema": "iotenvelope_envelope_test_schema_v1",
