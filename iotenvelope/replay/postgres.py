@@ -14,7 +14,7 @@ import contextlib
 
 from ..errors import StoreError, UsageError
 from .window import DEFAULT_WINDOW, NONE
-from .store import ReplayStore, _rate_decide, _redact, _stamps_parse, _stamps_text
+from .store import OwnTransactions, ReplayStore, _rate_decide, _redact, _stamps_parse, _stamps_text
 
 _PG_SCHEMA = [
     "CREATE TABLE IF NOT EXISTS iotenvelope_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -28,7 +28,7 @@ _PG_SCHEMA_VERSION = "1"
 _SCHEMA_LOCK = 0x696F7465  # pg_advisory_xact_lock key: creating the schema from several processes at once
 
 
-class PostgresStore(ReplayStore):
+class PostgresStore(OwnTransactions, ReplayStore):
     """Replay state in PostgreSQL (psycopg 3). One connection per store object; open one store per process
     (after forking). :meth:`transaction` holds the window update and the caller's own statements
     (``%s`` parameters) in one PostgreSQL transaction."""
@@ -179,19 +179,6 @@ class PostgresStore(ReplayStore):
         allowed, keep = _rate_decide(_stamps_parse(stamps, f"PostgreSQL store {self.url}"), now, limit, period)
         self._db.execute("UPDATE iotenvelope_resync_rate SET stamps = %s WHERE device = %s", (_stamps_text(keep), device))
         return allowed
-
-    # -- the same, each in its own transaction -----------------------------------------------------------------
-    def _accept_many(self, items):
-        return self._run("replay check", self._accept_many_tx, items)
-
-    def _top(self, device, direction):
-        return self._run("read", self._top_tx, device, direction)
-
-    def _next_send_seq(self, device, direction):
-        return self._run("send counter", self._next_send_tx, device, direction)
-
-    def _limit_resync(self, device, now, limit, period):
-        return self._run("resync rate", self._limit_resync_tx, device, now, limit, period)
 
     @property
     def connection(self):

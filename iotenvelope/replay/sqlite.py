@@ -15,7 +15,7 @@ import sqlite3
 
 from ..errors import StoreError, UsageError
 from .window import DEFAULT_WINDOW, NONE
-from .store import ReplayStore, _items, _rate_decide, _stamps_parse, _stamps_text  # noqa: F401
+from .store import OwnTransactions, ReplayStore, _items, _rate_decide, _stamps_parse, _stamps_text  # noqa: F401
 
 
 _SQLITE_SCHEMA = """
@@ -38,7 +38,7 @@ def _unlink_all(path: str) -> None:
             os.unlink(path + suffix)
 
 
-class SQLiteStore(ReplayStore):
+class SQLiteStore(OwnTransactions, ReplayStore):
     """One SQLite file (WAL). Each :meth:`accept_many` call is one ``BEGIN IMMEDIATE`` transaction: the
     window rows are read, decided on and written back while this process holds the database's write lock,
     so processes sharing the file serialise on it and never both accept one message.
@@ -224,19 +224,6 @@ class SQLiteStore(ReplayStore):
         self._db.execute("INSERT INTO iotenvelope_resync_rate (device, stamps) VALUES (?, ?) ON CONFLICT (device)"
                          " DO UPDATE SET stamps = excluded.stamps", (device, _stamps_text(keep)))
         return allowed
-
-    # -- the same, each in its own transaction --------------------------------------------------------------
-    def _accept_many(self, items):
-        return self._run("replay check", self._accept_many_tx, items)
-
-    def _top(self, device, direction):
-        return self._run("read", self._top_tx, device, direction)
-
-    def _next_send_seq(self, device, direction):
-        return self._run("send counter", self._next_send_tx, device, direction)
-
-    def _limit_resync(self, device, now, limit, period):
-        return self._run("resync rate", self._limit_resync_tx, device, now, limit, period)
 
     @property
     def connection(self) -> sqlite3.Connection:

@@ -350,4 +350,19 @@ def accept_many(guard: object, items: Sequence[tuple[str, str, int]]) -> list[Re
             out.append(exc)
     return out
 
+class OwnTransactions:
+    """For the SQL stores: each store operation outside :meth:`ReplayStore.transaction` runs ``self._run(what,
+    self._<op>_tx, ...)``, i.e. in a transaction of its own."""
+
+    def _accept_many(self, items):
+        return self._run("replay check", self._accept_many_tx, items)
+
+    def _top(self, device, direction):
+        return self._run("read", self._top_tx, device, direction)
+
+    def _next_send_seq(self, device, direction):
+        return self._run("send counter", self._next_send_tx, device, direction)
+
+    def _limit_resync(self, device, now, limit, period):
+        return self._run("resync rate", self._limit_resync_tx, device, now, limit, period)
 
