@@ -25,10 +25,13 @@ _b64url = base64.urlsafe_b64encode
 _URL_STRICT = bytes.maketrans(b"-_+/=", b"+/!!!")
 _PADDING = {0: b"", 2: b"==", 3: b"="}  # a length of 1 mod 4 raises KeyError: the slow path explains it
 _VALUE_BYTE = {**_VALUE, **{ord(c): v for c, v in _VALUE.items()}}  # by character and by byte
+# binascii's strict mode exists from Python 3.11; on older Pythons the fast path is off and the regex path below
+# decides alone (the keyword is passed from a dict because nothing here may require more than Python 3.9).
+_STRICT_MODE = {"strict_mode": True}
 try:
-    binascii.a2b_base64(b"", strict_mode=True)
+    binascii.a2b_base64(b"", **_STRICT_MODE)
     _STRICT = True
-except TypeError:  # Python < 3.11: no strict mode
+except TypeError:
     _STRICT = False
 
 
@@ -78,7 +81,7 @@ def decode_url(text: str | bytes, what: str = "base64url") -> bytes:
         # other character outside the alphabet; any refusal is explained by the slow path below.
         try:
             raw = binascii.a2b_base64((text.encode("ascii") if text.__class__ is str else text).translate(_URL_STRICT)
-                                      + _PADDING[len(text) % 4], strict_mode=True)
+                                      + _PADDING[len(text) % 4], **_STRICT_MODE)
         except (binascii.Error, UnicodeEncodeError, KeyError):
             pass
         else:
