@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is in
 def wheel(tmp_path_factory):
     built = __import__("os").environ.get("IOTENVELOPE_WHEEL")
     if built:  # .ci/run: the wheel tools/release-check built from this checkout and checked, not built again
-        return __import__("pathlib").Path(built)
+        return __import__("pathlib").Path(built).resolve()  # the steps run in the user repository, not here
     out = tmp_path_factory.mktemp("wheel")
     env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
