@@ -95,9 +95,14 @@ def crash_run(servers, texts, kills: int, rng):
     threads = [threading.Thread(target=guarded, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
+    # Kill at points of the stream's progress (not after wall-clock pauses), so that every kill lands while the
+    # clients are still posting however fast this machine is.
+    total = 4 * len(texts)
+    marks = sorted(int(total * rng.uniform(i + 0.2, i + 0.8) / (kills + 1)) for i in range(1, kills + 1))
     done = 0
     while done < kills and any(t.is_alive() for t in threads):
-        time.sleep(rng.uniform(0.2, 0.8))
+        while outcome[201] + outcome[409] < marks[done] and any(t.is_alive() for t in threads):
+            time.sleep(0.002)
         victim = servers[rng.randrange(len(servers))]
         victim.kill9()
         done += 1
