@@ -4,7 +4,8 @@ Where each byte comes from:
   * header + MAC input ..... :meth:`fields.Envelope.mac_input` (SPEC.md §4)
   * K_enc / K_mac .......... :func:`iotenvelope.primitives.kdf.envelope_keys` (SPEC.md §2.2)
   * ct ..................... :func:`iotenvelope.primitives.cipher.encrypt` (AES-CBC + PKCS#7)
-  * tag .................... :func:`iotenvelope.primitives.mac.tag` (HMAC-SHA-256 truncated to 16 bytes)
+  * tag .................... HMAC-SHA-256 truncated to 16 bytes (:func:`iotenvelope.primitives.mac.tag`; the hot path
+                             keeps the key's states in :class:`iotenvelope.primitives.keycache.DeviceKeys`)
   * compact / JSON text .... :meth:`fields.Envelope.to_compact` / :meth:`fields.Envelope.to_json` (SPEC.md §5)
   * seal / open ............ :mod:`.sealing`
 """

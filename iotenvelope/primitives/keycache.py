@@ -9,35 +9,25 @@ the 256 most recently used secrets are kept, in this process's memory only
 from __future__ import annotations
 
 import functools
-import hashlib
 
 from ..errors import KeyFormatError
-from . import cipher, kdf
-
-_BLOCK = 64  # SHA-256's input block
+from . import cipher, kdf, mac
 
 
 class DeviceKeys:
     """What a secret's messages need: ``enc``/``mac`` keys, ``cbc`` (a :class:`cipher.ChainedCbc` on ``enc``) and
     :meth:`hmac` from precomputed inner/outer SHA-256 states (RFC 2104). Never shown in reprs."""
 
-    __slots__ = ("enc", "mac", "cbc", "_inner", "_outer")
+    __slots__ = ("enc", "mac", "cbc", "_states")
 
-    def __init__(self, enc: bytes, mac: bytes) -> None:
-        self.enc, self.mac = enc, mac
+    def __init__(self, enc: bytes, mac_key: bytes) -> None:
+        self.enc, self.mac = enc, mac_key
         self.cbc = cipher.ChainedCbc(enc)
-        key = mac if len(mac) <= _BLOCK else hashlib.sha256(mac).digest()
-        key = key.ljust(_BLOCK, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        self._states = mac.key_states(mac_key)
 
     def hmac(self, data: bytes) -> bytes:
         """HMAC-SHA-256(mac, data), all 32 bytes."""
-        inner = self._inner.copy()
-        inner.update(data)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.digest()
+        return mac.hmac_from_states(self._states, data)
 
     def __repr__(self) -> str:
         return f"<DeviceKeys AES-{len(self.enc) * 8}>"

@@ -15,22 +15,30 @@ TAG_LEN = 16
 _BLOCK = 64  # SHA-256's input block
 
 
-@functools.lru_cache(maxsize=256)
-def _states(key: bytes) -> tuple:
+def key_states(key: bytes) -> tuple:
+    """The SHA-256 states after absorbing (K ^ ipad) and (K ^ opad): what every HMAC under ``key`` starts from."""
     if len(key) > _BLOCK:  # RFC 2104: longer keys are hashed first (K_mac is 32 bytes; kept for completeness)
         key = hashlib.sha256(key).digest()
     key = key.ljust(_BLOCK, b"\0")
     return (hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key)))
 
 
-def hmac_sha256(key: bytes, data: bytes) -> bytes:
-    """Full 32-byte HMAC-SHA-256 (same bytes as ``hmac.digest(key, data, "sha256")``)."""
-    inner_start, outer_start = _states(bytes(key))
+_states = functools.lru_cache(maxsize=256)(key_states)
+
+
+def hmac_from_states(states: tuple, data: bytes) -> bytes:
+    """HMAC-SHA-256 of ``data`` from :func:`key_states` of the key (32 bytes)."""
+    inner_start, outer_start = states
     inner = inner_start.copy()
     inner.update(data)
     outer = outer_start.copy()
     outer.update(inner.digest())
     return outer.digest()
+
+
+def hmac_sha256(key: bytes, data: bytes) -> bytes:
+    """Full 32-byte HMAC-SHA-256 (same bytes as ``hmac.digest(key, data, "sha256")``)."""
+    return hmac_from_states(_states(bytes(key)), data)
 
 
 def tag(k_mac: bytes, mac_input: bytes) -> bytes:

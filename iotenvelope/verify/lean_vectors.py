@@ -91,7 +91,6 @@ def _groups(rng: random.Random) -> list[dict]:
                           "dev": dev, "envelope": text, "result": "invalid", "error": error})
 
         raw = ref.to_bytes()
-        t_bit = "the T bit" if ref.ts else ""
         regions = [("header form bits (bit 7)", 0, 0x80, "unsupported-version"),
                    ("header form bits (bit 5)", 0, 0x20, "unsupported-version"),
                    ("header T bit (ts present -> absent: lengths no longer fit)", 0, 0x10, "malformed"),
@@ -100,7 +99,6 @@ def _groups(rng: random.Random) -> list[dict]:
                    ("ts, low bit", 8, 0x01, "auth"), ("ct first block", 9, 0x01, "auth"),
                    ("ct last block", len(raw) - 9, 0x01, "auth"), ("tag first byte", len(raw) - 8, 0x01, "auth"),
                    ("tag last byte", len(raw) - 1, 0x80, "auth")]
-        del t_bit
         for name, offset, bit, error in regions:
             b = bytearray(raw)
             b[offset] ^= bit
