@@ -112,6 +112,31 @@ class Runner:
         """Stop the runner (at the end of the run, or after it failed)."""
 
 
+def stop_process(proc: subprocess.Popen, wait: float) -> None:
+    """End a runner process: close its stdin, give it ``wait`` seconds to exit, then kill its process group (it was
+    started with ``start_new_session``), and close its pipes."""
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        try:
+            if os.name == "posix":
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+        except OSError:
+            pass
+        proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        try:
+            stream.close()
+        except OSError:
+            pass
+
+
 class InProcessRunner(Runner):
     """A handler function in this process answering exactly the requests an external runner gets. Requests
     and answers pass through JSON text both ways, so the handler sees what a program would read."""
@@ -204,28 +229,8 @@ class ProcessRunner(Runner):
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            try:
-                if os.name == "posix":
-                    os.killpg(proc.pid, signal.SIGKILL)  # the runner's own process group (start_new_session)
-                else:
-                    proc.kill()
-            except OSError:
-                pass
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        if proc is not None:
+            stop_process(proc, 2.0)
 
     # -- requests
     def _send(self, request: dict) -> dict:

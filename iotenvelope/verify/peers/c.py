@@ -41,7 +41,6 @@ import re
 import select
 import shlex
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -262,22 +261,9 @@ class AvrDevice:
             return
         try:
             proc.stdin.write(b"Q\n")
-            proc.stdin.close()
         except OSError:
             pass
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        protocol.stop_process(proc, 5.0)
 
 
 def _name(rc: int) -> str:
