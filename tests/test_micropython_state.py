@@ -151,12 +151,18 @@ def test_resync_response_within_and_after_t_wait(interp, tmp_path):  # noqa: F81
     assert ok(wrong_nonce) == [None, [4242, 1763900123]]  # another request's answer leaves this one pending
 
 
+def _tampered(text: str) -> str:
+    """The response with its last two characters changed (always changed: the text may already end in "AA";
+    a final "A" keeps the base64url canonical)."""
+    return text[:-2] + ("AA" if text[-2:] != "AA" else "BA")
+
+
 def test_resync_response_wrong_kind_is_malformed(interp, tmp_path):  # noqa: F811
     key = KEY16.hex()
     nonce = "0011223344556677"
     got = ok(interp.batch(tmp_path, [["resync_wait", key, nonce, [
         [_response(nonce, kind="data"), 1], [_response(nonce, size=15), 2],
-        [_response(nonce)[:-2] + "AA", 3], [_response(nonce), 4]]]])[0])
+        [_tampered(_response(nonce)), 3], [_response(nonce), 4]]]])[0])
     assert got == ["malformed", "malformed", "auth", [4242, 1763900123]]
 
 
