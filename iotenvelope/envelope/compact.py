@@ -30,8 +30,9 @@ def from_bytes(raw: bytes) -> Envelope:
     raw = bytes(raw)
     if len(raw) > MAX_RAW:
         raise MalformedError(f"envelope is {len(raw)} bytes; the limit is {MAX_RAW} (SPEC.md §5)")
-    direction, kind, device, seq, ts, iv, ct, tag, mac_input = fields_of(raw)
-    return Envelope._trusted(mac_input, direction, kind, device, seq, ts, iv, ct, tag)
+    direction, kind, device, seq, ts, at, raw = fields_of(raw)
+    return Envelope._trusted(raw[:-TAG_LEN], direction, kind, device, seq, ts, raw[at:at + IV_LEN],
+                             raw[at + IV_LEN:-TAG_LEN], raw[-TAG_LEN:])
 
 
 _U32X2 = struct.Struct(">II")
@@ -39,8 +40,9 @@ _DEVICES: dict = {}  # device id bytes already validated -> the id as text (boun
 
 
 def fields_of(raw: bytes) -> tuple:
-    """The fields of a raw compact envelope: ``(direction, type, device, seq, ts, iv, ct, tag, mac_input)``, or the
-    MalformedError / UnsupportedVersionError of its first defect. No object is built."""
+    """The fields of a raw compact envelope: ``(direction, type, device, seq, ts, iv_at, raw)``, where the IV
+    starts at ``raw[iv_at]``, ``raw[iv_at + 16:-16]`` is ct and ``raw[-16:]`` the tag (``raw[:-16]`` is
+    mac_input); or the MalformedError / UnsupportedVersionError of its first defect. No object is built."""
     n = len(raw)
     if MIN_RAW_LEN <= n <= MAX_RAW and raw[0] == VERSION:
         dev_len = raw[3]
@@ -56,8 +58,7 @@ def fields_of(raw: bytes) -> tuple:
                     _DEVICES.clear()
                 _DEVICES[bytes(dev)] = device
             seq, ts = _U32X2.unpack_from(raw, 4 + dev_len)
-            return (direction, kind, device, seq, ts, raw[12 + dev_len:28 + dev_len], raw[28 + dev_len:-TAG_LEN],
-                    raw[-TAG_LEN:], raw[:-TAG_LEN])
+            return direction, kind, device, seq, ts, 12 + dev_len, raw
     _refuse(raw)
     raise AssertionError("unreachable")  # pragma: no cover
 

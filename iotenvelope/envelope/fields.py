@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass, field
 from typing import Callable, Mapping, Union
 
 from ..errors import MalformedError, UnsupportedVersionError, UsageError, untrusted
 from ..primitives import b64
+from ..records import REQUIRED, Frozen
 
 VERSION = 1
 DIRECTIONS = {"up": 1, "down": 2}
@@ -95,19 +95,23 @@ def _check_u32(value: object, name: str) -> int:
     return value
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """One envelope's fields, as on the wire. Build with :func:`seal`, parse with :meth:`decode`."""
+class Envelope(Frozen):
+    """One envelope's fields, as on the wire. Build with :func:`seal`, parse with :meth:`decode`.
 
+    ``Envelope(direction, type, device, seq, ts, iv, ct, tag, version=1)``; frozen, compared by its fields."""
+
+    FIELDS = (("direction", REQUIRED), ("type", REQUIRED), ("device", REQUIRED), ("seq", REQUIRED),
+              ("ts", REQUIRED), ("iv", REQUIRED), ("ct", REQUIRED), ("tag", REQUIRED), ("version", VERSION))
+    HIDDEN = frozenset({"iv", "ct", "tag"})
     direction: str
     type: str
     device: str
     seq: int
     ts: int
-    iv: bytes = field(repr=False)
-    ct: bytes = field(repr=False)
-    tag: bytes = field(repr=False)
-    version: int = VERSION
+    iv: bytes
+    ct: bytes
+    tag: bytes
+    version: int
 
     def __post_init__(self) -> None:
         if self.version != VERSION:
@@ -138,6 +142,13 @@ class Envelope:
         """The canonical bytes the tag covers (SPEC.md §4)."""
         raw = self.__dict__.get("_mac_input")
         return raw if raw is not None else self.header() + self.iv + self.ct
+
+    def fields(self) -> tuple:
+        """``(direction, type, device, seq, ts, iv_at, raw)`` as :func:`compact.fields_of` returns them
+        (``raw`` = mac_input ‖ tag, the IV at ``raw[iv_at]``): what opening reads."""
+        mac_input = self.mac_input()
+        return (self.direction, self.type, self.device, self.seq, self.ts, len(mac_input) - len(self.ct) - IV_LEN,
+                mac_input + self.tag)
 
     @classmethod
     def _trusted(cls, mac_input: bytes, direction: str, kind: str, device: str, seq: int, ts: int, iv: bytes,
@@ -206,15 +217,15 @@ from . import compact as _compact, jsonform as _jsonform  # noqa: E402  (both im
 
 
 def decode_fields(text: str | bytes, fmt: str | None = None) -> tuple:
-    """What :meth:`Envelope.decode` reads, as the tuple ``(direction, type, device, seq, ts, iv, ct, tag,
-    mac_input)``; compact text builds no object on the way (the hot path of :func:`iotenvelope.open`)."""
+    """What :meth:`Envelope.decode` reads, as the tuple ``(direction, type, device, seq, ts, iv_at, raw)`` of
+    :func:`compact.fields_of`; compact text builds no object on the way."""
     if fmt not in (None, "compact", "json"):
         raise _bad_format(fmt, "'compact' or 'json'")
     text = envelope_text(text)
     if fmt == "compact" or (fmt is None and text.lstrip()[:1] != "{"):
         return _compact.fields_of(b64.decode_url(text, "compact envelope"))
     env = _jsonform.parse(text)
-    return env.direction, env.type, env.device, env.seq, env.ts, env.iv, env.ct, env.tag, env.mac_input()
+    return env.fields()
 
 
 __all__ = ["VERSION", "DIRECTIONS", "TYPES", "TAG_LEN", "IV_LEN", "MAX_DEVICE_LEN", "MAX_U32", "MIN_RAW_LEN", "MAX_TEXT", "MAX_RAW", "EPOCH_2000", "JSON_MEMBERS", "KeySource", "check_device", "check_direction", "envelope_text", "Envelope", "decode_fields"]

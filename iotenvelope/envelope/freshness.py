@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from ..errors import (FutureError, StaleError, TimeUnknownError, UsageError)
 from .fields import EPOCH_2000
+from ..records import Frozen
 
 
-@dataclass(frozen=True)
-class Freshness:
-    """Timestamp policy (SPEC.md §6 step 6). ``max_age`` None disables the age bound."""
+class Freshness(Frozen):
+    """Timestamp policy (SPEC.md §6 step 6): ``Freshness(skew=300, max_age=86400, allow_unknown_time=True)``.
+    ``max_age`` None disables the age bound. Frozen, compared by its fields."""
 
-    skew: int = 300
-    max_age: int | None = 86400
-    allow_unknown_time: bool = True
+    FIELDS = (("skew", 300), ("max_age", 86400), ("allow_unknown_time", True))
+    skew: int
+    max_age: int | None
+    allow_unknown_time: bool
 
     def __post_init__(self) -> None:
         for name in ("skew", "max_age"):

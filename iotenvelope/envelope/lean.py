@@ -20,14 +20,14 @@ from __future__ import annotations
 import hmac
 import struct
 import time
-from dataclasses import dataclass, field
 
 from ..errors import (AuthenticationError, DirectionError, MalformedError, UnsupportedVersionError, UsageError)
 from ..primitives import b64, cipher, keycache
 from ..primitives.padding import pkcs7_pad, pkcs7_unpad
 from .fields import DIRECTIONS, TYPES, check_device, check_direction, _check_kind, _check_u32
 from .freshness import Freshness
-from .sealing import KeySource, Opened, ReplayCheck, _as_bytes, _as_secret, _check_open_options, _lookup
+from ..records import REQUIRED, Frozen
+from .sealing import KeySource, Opened, ReplayCheck, _as_bytes, _as_secret, _check_open_options, _lookup, _opened
 
 FORM_BITS = 0b010 << 5  # bits 7..5 of hdr: the lean form of envelope v1
 FORM_MASK = 0b111 << 5
@@ -53,17 +53,20 @@ def size(plaintext_len: int, ts: bool = False) -> int:
     return overhead(ts) + 16 * (plaintext_len // 16 + 1)
 
 
-@dataclass(frozen=True)
-class LeanEnvelope:
-    """One lean envelope's wire fields. Build with :func:`seal_lean`, parse with :meth:`from_bytes` /
-    :meth:`from_text`. The device id is not part of it: it is given when opening."""
+class LeanEnvelope(Frozen):
+    """One lean envelope's wire fields: ``LeanEnvelope(direction, type, seq, ts, ct, tag)``. Build with
+    :func:`seal_lean`, parse with :meth:`from_bytes` / :meth:`from_text`. The device id is not part of it: it
+    is given when opening. Frozen, compared by its fields."""
 
+    FIELDS = (("direction", REQUIRED), ("type", REQUIRED), ("seq", REQUIRED), ("ts", REQUIRED), ("ct", REQUIRED),
+              ("tag", REQUIRED))
+    HIDDEN = frozenset({"ct", "tag"})
     direction: str
     type: str
     seq: int
     ts: int
-    ct: bytes = field(repr=False)
-    tag: bytes = field(repr=False)
+    ct: bytes
+    tag: bytes
 
     def __post_init__(self) -> None:
         check_direction(self.direction)
@@ -203,7 +206,7 @@ def open_lean(keys: KeySource, envelope: LeanEnvelope, *, device: str, direction
             freshness.check(envelope.ts, int(time.time()) if now is None else now)
         if replay is not None:
             replay.accept(device, envelope.direction, envelope.seq)
-    return Opened._trusted(plaintext, device, envelope.direction, envelope.type, envelope.seq, envelope.ts)
+    return _opened(plaintext, device, envelope.direction, envelope.type, envelope.seq, envelope.ts)
 
 
 def decode(data: str | bytes | bytearray, fmt: str) -> LeanEnvelope:

@@ -7,18 +7,19 @@ import hmac
 import os
 import struct
 import time
-from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Protocol
 
 from ..primitives import keycache
-from ..primitives.b64 import _b64url
+from ..primitives.b64 import _b64url, try_decode_url
 from ..primitives.padding import pkcs7_unpad
 from ..errors import (AuthenticationError, DirectionError, IotEnvelopeError, KeyFormatError,
                      MalformedError, UnknownDeviceError, UsageError, untrusted)
 from .fields import (DIRECTIONS, IV_LEN, MAX_RAW, MAX_TEXT, MAX_U32, TAG_LEN, TYPES, VERSION, Envelope, KeySource,
                      check_device, check_direction, decode_fields)
 from .fields import _check_kind, _check_u32, _bad_format, _DIRECTION_NAMES, _TYPE_NAMES  # noqa: F401
+from .compact import fields_of
 from .freshness import Freshness
+from ..records import REQUIRED, Frozen
 
 #: the lean form's two spellings: base64url text, and the binary frame itself
 LEAN_FORMATS = ("lean", "lean-raw")
@@ -28,6 +29,8 @@ _HEADERS = {(d, k): bytes((VERSION, dv, kv)) for d, dv in DIRECTIONS.items() for
 _PADS = {n: bytes((n,)) * n for n in range(1, 17)}
 _U32X2 = struct.Struct(">II")
 _DEVICE_BYTES: dict = {}
+_RECEIVER_DIRECTIONS = ("up", "down")  # compared with ==: an unhashable direction reaches _check_open_options
+_TEXT_CLASSES = (str, bytes)
 
 
 def _device_bytes(device: object) -> bytes:
@@ -42,23 +45,19 @@ def _device_bytes(device: object) -> bytes:
     return dev
 
 
-@dataclass(frozen=True)
-class Opened:
-    """A successfully opened envelope."""
+class Opened(Frozen):
+    """A successfully opened envelope: ``plaintext`` (never in its repr), ``device``, ``direction``, ``type``,
+    ``seq``, ``ts``. Frozen, compared by its fields."""
 
-    plaintext: bytes = field(repr=False)
+    FIELDS = (("plaintext", REQUIRED), ("device", REQUIRED), ("direction", REQUIRED), ("type", REQUIRED),
+              ("seq", REQUIRED), ("ts", REQUIRED))
+    HIDDEN = frozenset({"plaintext"})
+    plaintext: bytes
     device: str
     direction: str
     type: str
     seq: int
     ts: int
-
-    @classmethod
-    def _trusted(cls, plaintext: bytes, device: str, direction: str, kind: str, seq: int, ts: int) -> "Opened":
-        """Build from an envelope that was just verified (skips the frozen dataclass's per-field setattr)."""
-        obj = object.__new__(cls)
-        obj.__dict__.update(plaintext=plaintext, device=device, direction=direction, type=kind, seq=seq, ts=ts)
-        return obj
 
     @property
     def text(self) -> str:
@@ -66,6 +65,23 @@ class Opened:
             return self.plaintext.decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedError("plaintext is not UTF-8 text") from None
+
+
+def _opened(plaintext: bytes, device: str, direction: str, kind: str, seq: int, ts: int) -> Opened:
+    """An :class:`Opened` of fields just verified, stored straight into its ``__dict__`` (no ``__init__``
+    checks to run again)."""
+    obj = _new(Opened)
+    attrs = obj.__dict__
+    attrs["plaintext"] = plaintext
+    attrs["device"] = device
+    attrs["direction"] = direction
+    attrs["type"] = kind
+    attrs["seq"] = seq
+    attrs["ts"] = ts
+    return obj
+
+
+_new = object.__new__
 
 
 class ReplayCheck(Protocol):
@@ -96,8 +112,8 @@ def _as_bytes(plaintext: object) -> bytes:
 
 def _seal_raw(secret: bytes, plaintext: bytes | str, device: str, seq: int, ts: int | None, direction: str,
               kind: str, iv: bytes | None) -> tuple:
-    """The checked fields and the bytes of one envelope: (mac_input, tag, ts, iv, ct), with no objects in
-    between (the hot path of :func:`seal`)."""
+    """The checked fields and the bytes of one envelope: ``(mac_input, tag, ts)``, with no objects in between
+    (the hot path of :func:`seal`). The IV and ct are the last bytes of mac_input."""
     keys = keycache.envelope(secret)  # checks type and length; remembered per secret
     data = plaintext if plaintext.__class__ is bytes else _as_bytes(plaintext)
     if ts is None:
@@ -114,16 +130,16 @@ def _seal_raw(secret: bytes, plaintext: bytes | str, device: str, seq: int, ts: 
     if size > MAX_RAW:
         raise MalformedError(f"a {len(data)}-byte plaintext makes a {size}-byte envelope; the limit is {MAX_RAW}"
                              " (SPEC.md §5): split the message")
+    padded = data + _PADS[16 - len(data) % 16]
     if iv is None:
-        iv = os.urandom(IV_LEN)
+        iv_ct = keys.cbc.encrypt_fresh(padded)  # a new unpredictable IV, then ct (cipher.ChainedCbc)
     elif len(KeyFormatError.check_type(iv, (bytes, bytearray), "iv", "16 bytes or None")) != IV_LEN:
         raise KeyFormatError(f"iv is {len(iv)} bytes; must be {IV_LEN}")
     else:
         iv = bytes(iv)
-    pad = 16 - len(data) % 16
-    ct = keys.cbc.encrypt(iv, data + _PADS[pad])
-    mac_input = header + dev + _U32X2.pack(seq, ts) + iv + ct
-    return mac_input, keys.hmac(mac_input)[:TAG_LEN], ts, iv, ct
+        iv_ct = iv + keys.cbc.encrypt(iv, padded)
+    mac_input = header + dev + _U32X2.pack(seq, ts) + iv_ct
+    return mac_input, keys.hmac(mac_input)[:TAG_LEN], ts
 
 
 def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: int | None = None,
@@ -133,8 +149,10 @@ def seal_envelope(secret: bytes, plaintext: bytes | str, *, device: str, seq: in
     ``ts`` None uses the current Unix time; pass 0 for "time unknown". ``iv`` is for test vectors only:
     leave it None so a fresh random IV is used.
     """
-    mac_input, tag, ts, iv, ct = _seal_raw(secret, plaintext, device, seq, ts, direction, type, iv)
-    return Envelope._trusted(mac_input, direction, type, device, seq, ts, iv, ct, tag)
+    mac_input, tag, ts = _seal_raw(secret, plaintext, device, seq, ts, direction, type, iv)
+    at = 12 + len(device)  # version, direction, type, L, device (ASCII), seq, ts: then the IV (SPEC.md §4)
+    return Envelope._trusted(mac_input, direction, type, device, seq, ts, mac_input[at:at + IV_LEN],
+                             mac_input[at + IV_LEN:], tag)
 
 
 def seal(secret: bytes, plaintext: bytes | str, *, device: str, seq: int, ts: int | None = None,
@@ -200,28 +218,31 @@ def open_envelope(keys: KeySource, envelope: Envelope, *, direction: str = "up",
     if not isinstance(envelope, Envelope):
         raise MalformedError.wrong_type("envelope", envelope, "an Envelope (see Envelope.decode)")
     _check_open_options(direction, freshness, now, replay)
-    return _open_fields(keys, (envelope.direction, envelope.type, envelope.device, envelope.seq, envelope.ts,
-                               envelope.iv, envelope.ct, envelope.tag, envelope.mac_input()),
-                        direction, freshness, now, replay)
+    return _open_fields(keys, envelope.fields(), direction, freshness, now, replay)
 
 
 def _open_fields(keys: KeySource, fields: tuple, direction: str, freshness: Freshness | None, now: int | None,
                  replay: ReplayCheck | None) -> Opened:
-    """SPEC.md §6 steps 2-8 on decoded fields ``(direction, type, device, seq, ts, iv, ct, tag, mac_input)``."""
-    env_direction, kind, device, seq, ts, iv, ct, tag, mac_input = fields
+    """SPEC.md §6 steps 2-8 on decoded fields ``(direction, type, device, seq, ts, iv_at, raw)``
+    (:func:`compact.fields_of`: ``raw`` is mac_input ‖ tag, the IV at ``raw[iv_at]``)."""
+    env_direction, kind, device, seq, ts, at, raw = fields
     if env_direction != direction:
         raise DirectionError(f"envelope travels {env_direction} but this receiver expects {direction}"
                              " (a reflected message?)")
-    dk = keycache.envelope(_lookup(keys, device))  # remembered per secret (kdf.clear_caches)
-    if not hmac.compare_digest(dk.hmac(mac_input)[:TAG_LEN], tag):
+    # remembered per secret (kdf.clear_caches); keycache checks a secret given as bytes
+    dk = keycache.envelope_of_bytes(keys) if keys.__class__ is bytes else keycache.envelope(_lookup(keys, device))
+    if not hmac.compare_digest(dk.hmac(raw[:-TAG_LEN])[:TAG_LEN], raw[-TAG_LEN:]):
         raise AuthenticationError("authentication tag mismatch: wrong secret, or the envelope was altered")
-    plaintext = pkcs7_unpad(dk.cbc.decrypt(iv, ct))
+    padded = dk.cbc.decrypt_joined(raw[at:-TAG_LEN])  # IV ‖ ct
+    pad = _PADS.get(padded[-1])  # PKCS#7 checked in constant time (padding.pkcs7_unpad explains a refusal)
+    if pad is None or not hmac.compare_digest(padded[-len(pad):], pad):
+        pkcs7_unpad(padded)
     if kind != "resync-request":  # SPEC.md §8 step 2: no freshness or replay state for these
         if freshness is not None:
             freshness.check(ts, int(time.time()) if now is None else now)
         if replay is not None:
             replay.accept(device, env_direction, seq)
-    return Opened._trusted(plaintext, device, env_direction, kind, seq, ts)
+    return _opened(padded[:-len(pad)], device, env_direction, kind, seq, ts)
 
 
 def open(keys: KeySource, text: str | bytes, *, direction: str = "up", format: str | None = None,
@@ -235,7 +256,16 @@ def open(keys: KeySource, text: str | bytes, *, direction: str = "up", format: s
     ``format`` None reads compact or JSON text (guessed from the first character); 'lean' / 'lean-raw' read the
     lean form (text / binary frame), which does not carry the device id: pass ``device`` (SPEC.md §5.3).
     """
-    if format in LEAN_FORMATS:
+    if format is None and device is None:
+        # The common case first: canonical base64url text is compact (JSON starts with '{' or white space), and
+        # a text without a trailing newline that decodes is within the caps (fields_of checks the raw one).
+        raw = try_decode_url(text) if text.__class__ in _TEXT_CLASSES and len(text) <= MAX_TEXT else None
+        if raw is not None:
+            if not (direction in _RECEIVER_DIRECTIONS and now is None and replay is None
+                    and (freshness is None or freshness.__class__ is Freshness)):
+                _check_open_options(direction, freshness, now, replay)
+            return _open_fields(keys, fields_of(raw), direction, freshness, now, replay)
+    elif format in LEAN_FORMATS:
         from . import lean
         return lean.open_lean(keys, lean.decode(text, format), device=device, direction=direction,
                               freshness=freshness, now=now, replay=replay)

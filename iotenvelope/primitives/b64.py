@@ -27,12 +27,13 @@ _PADDING = {0: b"", 2: b"==", 3: b"="}  # a length of 1 mod 4 raises KeyError: t
 _VALUE_BYTE = {**_VALUE, **{ord(c): v for c, v in _VALUE.items()}}  # by character and by byte
 # binascii's strict mode exists from Python 3.11; on older Pythons the fast path is off and the regex path below
 # decides alone (the keyword is passed from a dict because nothing here may require more than Python 3.9).
-_STRICT_MODE = {"strict_mode": True}
 try:
-    binascii.a2b_base64(b"", **_STRICT_MODE)
+    binascii.a2b_base64(b"", **{"strict_mode": True})
     _STRICT = True
+    _a2b = binascii.a2b_base64
 except TypeError:
     _STRICT = False
+    _a2b = None
 
 
 # The encoders take any bytes-like object; anything else makes base64 raise TypeError, turned into our error
@@ -74,20 +75,28 @@ def _check_trailing_bits(chars: str, what: str) -> None:
         raise MalformedError(f"{what}: non-canonical base64 (unused trailing bits are not zero)")
 
 
+def try_decode_url(text: str | bytes) -> "bytes | None":
+    """The bytes of canonical unpadded base64url ``text``, or None for anything else (then :func:`decode_url`
+    says what is wrong). One pass over the text; on Python >= 3.11 only (None before: no strict binascii)."""
+    if _STRICT and (text.__class__ is str or text.__class__ is bytes):
+        # '+', '/' and '=' become '!', which strict decoding refuses like any other character outside the
+        # alphabet (a newline or space too).
+        rest = len(text) % 4
+        try:
+            data = (text.encode("ascii") if text.__class__ is str else text).translate(_URL_STRICT) + _PADDING[rest]
+            raw = _a2b(data, strict_mode=True)  # novermin (only when _STRICT: Python >= 3.11)
+        except (binascii.Error, UnicodeEncodeError, KeyError):
+            return None
+        if not (rest and _VALUE_BYTE[text[-1]] & _UNUSED_BITS[rest]):
+            return raw
+    return None
+
+
 def decode_url(text: str | bytes, what: str = "base64url") -> bytes:
     """Strict unpadded base64url: only ``A-Z a-z 0-9 - _``, canonical trailing bits."""
-    if _STRICT and (text.__class__ is str or text.__class__ is bytes):
-        # The fast path (Python >= 3.11): '+', '/' and '=' become '!', which strict decoding refuses like any
-        # other character outside the alphabet; any refusal is explained by the slow path below.
-        try:
-            raw = binascii.a2b_base64((text.encode("ascii") if text.__class__ is str else text).translate(_URL_STRICT)
-                                      + _PADDING[len(text) % 4], **_STRICT_MODE)
-        except (binascii.Error, UnicodeEncodeError, KeyError):
-            pass
-        else:
-            rest = len(text) % 4
-            if not (rest and _VALUE_BYTE[text[-1]] & _UNUSED_BITS[rest]):
-                return raw
+    raw = try_decode_url(text)
+    if raw is not None:
+        return raw
     text = _as_text(text, what)
     if not _URL.fullmatch(text):
         bad = next(c for c in text if not (c.isascii() and (c.isalnum() or c in "-_")))

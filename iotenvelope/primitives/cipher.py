@@ -64,45 +64,95 @@ _Cipher = _algorithms = _modes = None
 #: which library runs AES in this process: "cryptography" or "pycryptodome"
 BACKEND = _select_backend()
 _CONTEXTS = _cryptography_contexts if BACKEND == "cryptography" else _pycryptodome_contexts
+#: cryptography's CipherContext.update never releases the GIL (pycryptodome's cffi calls do)
+_HOLDS_GIL = BACKEND == "cryptography"
 
 
 class ChainedCbc:
-    """One long-lived CBC encryption context and one decryption context per key, reused for every message.
+    """Long-lived CBC contexts per key, reused for every message (building a context and key schedule per
+    message is most of the cost of a short reading).
 
-    A CBC context XORs the next plaintext block with its chaining value (the last ciphertext block it
-    produced or consumed) before AES. To encrypt a new message under a fresh IV with that same context, the first
-    block is fed in as P_1 XOR IV XOR chain: AES then sees P_1 XOR IV, exactly as a new context started at IV
-    would, and every later block chains on our own output. Decryption is the mirror image: the context yields
-    D(C_1) XOR chain for the first block, and XORing that with chain XOR IV gives D(C_1) XOR IV. The bytes are those
-    of a fresh ``AES.new(key, MODE_CBC, iv)`` (the NIST SP 800-38A and vector tests check this, on both backends),
-    without building a context and key schedule per message, which is most of the cost for short readings.
+    A CBC context keeps a chaining value X (the last ciphertext block it produced or consumed) and carries it
+    into the next call. Each method makes the result independent of X:
 
-    A lock per direction serialises threads sharing a key. Nothing random lives here: a forked child copies the
-    contexts together with their chaining values, which stay consistent, and every IV comes from the caller.
+    * :meth:`encrypt_fresh` (sealing) feeds ``R ‖ P`` with R 16 fresh random bytes. The first output block
+      ``E(R ⊕ X)`` is the message's IV: X and R are independent and AES is a permutation, so it is as uniform
+      and unpredictable as R itself (it is the "forward cipher applied to a nonce" of NIST SP 800-38A appendix C).
+      Every later block is ``E(P_i ⊕ C_{i-1})`` with ``C_0`` that IV: exactly CBC under that IV. No chaining
+      value is tracked, and a forked child draws its own R.
+    * :meth:`decrypt_joined` (and :meth:`decrypt`) feeds ``IV ‖ C`` and drops the first output block (``D(IV) ⊕ X``): every later block is
+      ``D(C_i) ⊕ C_{i-1}`` with ``C_0 = IV``.
+    * :meth:`encrypt` (a given IV: test vectors, the lean form's derived IVs, legacy profiles) uses a third
+      context whose chaining value it tracks: the first block goes in as ``P_1 ⊕ IV ⊕ X``, so AES sees
+      ``P_1 ⊕ IV`` as a context started at IV would.
+
+    The bytes are those of a fresh ``AES.new(key, MODE_CBC, iv)`` (the NIST SP 800-38A and vector tests check
+    this, on both backends).
+
+    Threads: pycryptodome releases the GIL inside AES, so a lock per key serialises threads sharing the key.
+    cryptography's ``update`` holds the GIL for the whole call, so with the GIL no two calls interleave and no
+    lock is taken; on a free-threaded Python a second thread entering a busy context gets RuntimeError ("Already
+    borrowed") from PyO3 instead, and then uses a context of its own for that one message.
     """
 
-    __slots__ = ("_enc", "_dec", "_enc_chain", "_dec_chain", "_enc_lock", "_dec_lock")
+    __slots__ = ("_key", "_fresh", "_dec", "_enc", "_enc_chain", "_lock", "_enc_lock")
 
     def __init__(self, key: bytes) -> None:
-        self._enc, self._dec = _CONTEXTS(key)
-        self._enc_chain = self._dec_chain = 0
-        self._enc_lock, self._dec_lock = threading.Lock(), threading.Lock()
+        self._key = key
+        self._fresh, self._dec = _CONTEXTS(key)
+        self._enc = None  # made on first use: only callers with their own IVs need it
+        self._enc_chain = 0
+        self._lock, self._enc_lock = threading.Lock(), threading.Lock()
+
+    if _HOLDS_GIL:
+        def encrypt_fresh(self, data: bytes) -> bytes:
+            """``IV ‖ CBC(IV, data)`` under a new unpredictable IV; ``data`` a non-empty multiple of 16 bytes (not
+            checked here)."""
+            joined = os.urandom(BLOCK) + data
+            try:
+                return self._fresh(joined)
+            except RuntimeError:  # free-threaded Python: another thread is inside this context
+                return _CONTEXTS(self._key)[0](joined)
+
+        def decrypt_joined(self, iv_ct: bytes) -> bytes:
+            """The plaintext of ``IV ‖ ct``: ct a non-empty multiple of 16 bytes (not checked here)."""
+            try:
+                return self._dec(iv_ct)[BLOCK:]
+            except RuntimeError:  # free-threaded Python: another thread is inside this context
+                return _CONTEXTS(self._key)[1](iv_ct)[BLOCK:]
+    else:  # pycryptodome: writing into a buffer of ours (``output=``) saves a fifth of each call
+        def encrypt_fresh(self, data: bytes) -> bytearray:
+            """``IV ‖ CBC(IV, data)`` under a new unpredictable IV; ``data`` a non-empty multiple of 16 bytes (not
+            checked here)."""
+            joined = os.urandom(BLOCK) + data
+            out = bytearray(len(joined))
+            with self._lock:
+                self._fresh(joined, output=out)
+            return out
+
+        def decrypt_joined(self, iv_ct: bytes) -> bytes:
+            """The plaintext of ``IV ‖ ct``: ct a non-empty multiple of 16 bytes (not checked here)."""
+            out = bytearray(len(iv_ct))
+            with self._lock:
+                self._dec(iv_ct, output=out)
+            return bytes(memoryview(out)[BLOCK:])
+
+    def decrypt(self, iv: bytes, data: bytes) -> bytes:
+        """``data`` a non-empty multiple of 16 bytes (not checked here)."""
+        return self.decrypt_joined(iv + data)
 
     def encrypt(self, iv: bytes, data: bytes) -> bytes:
-        """``data`` a non-empty multiple of 16 bytes (not checked here)."""
+        """CBC under the caller's ``iv``; ``data`` a non-empty multiple of 16 bytes (not checked here)."""
         with self._enc_lock:
+            if self._enc is None:
+                self._enc = _CONTEXTS(self._key)[0]
             first = (int.from_bytes(data[:BLOCK], "big") ^ int.from_bytes(iv, "big") ^ self._enc_chain)
             out = self._enc(first.to_bytes(BLOCK, "big") + data[BLOCK:])
             self._enc_chain = int.from_bytes(out[-BLOCK:], "big")
         return out
 
-    def decrypt(self, iv: bytes, data: bytes) -> bytes:
-        """``data`` a non-empty multiple of 16 bytes (not checked here)."""
-        with self._dec_lock:
-            out = self._dec(data)
-            fix = int.from_bytes(iv, "big") ^ self._dec_chain
-            self._dec_chain = int.from_bytes(data[-BLOCK:], "big")
-        return (int.from_bytes(out[:BLOCK], "big") ^ fix).to_bytes(BLOCK, "big") + out[BLOCK:]
+    def __repr__(self) -> str:
+        return f"<ChainedCbc AES-{len(self._key) * 8}>"
 
 
 @functools.lru_cache(maxsize=256)

@@ -18,16 +18,13 @@ class DeviceKeys:
     """What a secret's messages need: ``enc``/``mac`` keys, ``cbc`` (a :class:`cipher.ChainedCbc` on ``enc``) and
     :meth:`hmac` from precomputed inner/outer SHA-256 states (RFC 2104). Never shown in reprs."""
 
-    __slots__ = ("enc", "mac", "cbc", "_states")
+    __slots__ = ("enc", "mac", "cbc", "hmac")
 
     def __init__(self, enc: bytes, mac_key: bytes) -> None:
         self.enc, self.mac = enc, mac_key
         self.cbc = cipher.ChainedCbc(enc)
-        self._states = mac.key_states(mac_key)
-
-    def hmac(self, data: bytes) -> bytes:
-        """HMAC-SHA-256(mac, data), all 32 bytes."""
-        return mac.hmac_from_states(self._states, data)
+        #: ``hmac(data)``: HMAC-SHA-256(mac, data), all 32 bytes (a partial: one Python frame per message, not two)
+        self.hmac = functools.partial(mac.hmac_from_states, mac.key_states(mac_key))
 
     def __repr__(self) -> str:
         return f"<DeviceKeys AES-{len(self.enc) * 8}>"
@@ -65,6 +62,11 @@ def _envelope(secret: bytes) -> DeviceKeys:
 @functools.lru_cache(maxsize=256)
 def _lean(secret: bytes) -> DeviceKeys:
     return DeviceKeys(*kdf.lean_keys(_check(secret)))
+
+
+#: :func:`envelope` for a secret already known to be ``bytes``: the cache itself, without a wrapper's frame
+#: (the hot path of opening; a wrong length is still refused, by ``_check`` on a miss)
+envelope_of_bytes = _envelope
 
 
 def clear() -> None:
