@@ -14,7 +14,6 @@ import argparse
 import collections
 import json
 import os
-import queue
 import sys
 import threading
 import time
@@ -31,7 +30,35 @@ EXIT_VERIFY_FAILED = 1
 EXIT_USAGE = 2
 
 
+def _terminal_columns() -> int:
+    """What ``shutil.get_terminal_size().columns`` says (``COLUMNS``, then the terminal, else 80)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+        if columns > 0:
+            return columns
+    except ValueError:
+        pass
+    try:
+        columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 80
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, sized without importing :mod:`shutil`: argparse makes one for every
+    ``add_argument``, and shutil (with bz2 and lzma) would be a twentieth of a one-shot seal's start-up."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: "int | None" = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _terminal_columns() - 2 if width is None else width)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # argparse would exit 2 itself; keep one path for usage errors
         raise UsageError(message)
 
@@ -278,6 +305,8 @@ def _read_lines(read, out: "queue.Queue") -> None:
 def _batch_groups(chunks: "queue.Queue", size: int):
     """Groups of lines as they arrive: a group closes at ``size`` lines, BATCH_LINGER seconds after its first
     line, or at the end of the input. Lines already read never wait for the timer."""
+    import queue  # only --batch needs it (a one-shot call starts quicker without)
+
     ready: "collections.deque" = collections.deque()
     done = False
 
@@ -387,6 +416,8 @@ def cmd_open(opts: argparse.Namespace) -> int:
     size = opts.commit_every
     if size < 1:
         raise UsageError(f"--commit-every must be at least 1, got {size}")
+    import queue
+
     chunks: queue.Queue = queue.Queue(maxsize=8)  # back-pressure: the reader stays at most 8 chunks ahead
     threading.Thread(target=_read_lines, args=(_stdin_reader(), chunks), daemon=True, name="stdin").start()
     out = sys.stdout.buffer

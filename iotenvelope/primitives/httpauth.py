@@ -22,10 +22,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from ..errors import AuthenticationError, KeyFormatError, MalformedError, UsageError
+from ..records import REQUIRED, Frozen
 
 SALTED_ALGORITHMS = tuple(sorted(a for a in hashlib.algorithms_guaranteed if "_" not in a))
 HMAC_ALGORITHMS = tuple(a for a in SALTED_ALGORITHMS if a != "md5")
@@ -34,8 +34,8 @@ _HMAC_HEADER = re.compile(r"x-iotenvelope-hmac-(\w+)", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
 
-@dataclass(frozen=True)
-class Scheme:
+class Scheme(Frozen):
+    FIELDS = (("kind", REQUIRED), ("algorithm", REQUIRED))
     kind: str  # "salted" or "hmac"
     algorithm: str
 

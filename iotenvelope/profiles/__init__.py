@@ -13,27 +13,28 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
-from dataclasses import dataclass, field
+import os
 from typing import Any, Callable, Iterator
 
 from ..errors import IotEnvelopeError, UsageError
+from ..records import REQUIRED, Factory, Frozen, Record
 
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(Frozen):
     """An extra CLI option a profile needs; ``commands`` says for which of seal/open it is added."""
 
+    FIELDS = (("flags", REQUIRED), ("kwargs", Factory(dict)), ("commands", ("seal", "open")))
     flags: tuple[str, ...]
-    kwargs: dict = field(default_factory=dict)
-    commands: tuple[str, ...] = ("seal", "open")
+    kwargs: dict
+    commands: tuple[str, ...]
 
 
-@dataclass
-class OpenResult:
-    plaintext: bytes = field(repr=False)  # never in a repr or a log line
-    meta: dict = field(default_factory=dict)  # device, seq, ts, ... (JSON-serialisable)
+class OpenResult(Record):
+    FIELDS = (("plaintext", REQUIRED), ("meta", Factory(dict)))
+    HIDDEN = frozenset({"plaintext"})
+    plaintext: bytes  # never in a repr or a log line
+    meta: dict  # device, seq, ts, ... (JSON-serialisable)
 
 
 Warn = Callable[[str], None]
@@ -91,11 +92,26 @@ _REGISTRY: dict[str, Profile] | None = None
 NOT_PROFILES = frozenset({"diagnose", "upload", "fernet_token"})
 
 
+def _module_names() -> list[str]:
+    """The modules of this package. A directory is listed directly: ``pkgutil.iter_modules`` would import
+    :mod:`inspect` first, a fifth of a one-shot CLI call's start-up (issue 16); anything else (a zip) asks pkgutil."""
+    names = set()
+    for entry in __path__:
+        try:
+            files = os.listdir(entry)
+        except OSError:
+            import pkgutil
+            names.update(info.name for info in pkgutil.iter_modules([entry]))
+            continue
+        names.update(f[:-3] for f in files if f.endswith(".py") and f != "__init__.py" and f[:-3].isidentifier())
+    return sorted(names)
+
+
 def registry() -> dict[str, Profile]:
     global _REGISTRY
     if _REGISTRY is None:
-        modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)
-                   if info.name not in NOT_PROFILES]
+        modules = [importlib.import_module(f"{__name__}.{name}") for name in _module_names()
+                   if name not in NOT_PROFILES]
         _REGISTRY = {}
         for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
             for profile in module.PROFILES:

@@ -32,9 +32,9 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
 
 from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, PaddingError, UsageError
+from ..records import REQUIRED, Record
 from ..primitives import b64, cipher, keys, padding as padding_mod, textshape
 from . import OpenResult, Option, Profile, Warn, no_warn
 from . import spaniakos
@@ -176,8 +176,8 @@ def intrbiz_encrypt(key: bytes, iv: bytes, plaintext: bytes, terminator: int = 0
     return cipher.encrypt_raw(key, _check_iv(iv), bytes(plaintext) + bytes([terminator]) + bytes([value]) * pad)
 
 
-@dataclass
-class IntrbizOpened:
+class IntrbizOpened(Record):
+    FIELDS = (("plaintext", REQUIRED), ("terminator", REQUIRED), ("pad_byte", REQUIRED), ("pad_len", REQUIRED))
     plaintext: bytes
     terminator: int
     pad_byte: int

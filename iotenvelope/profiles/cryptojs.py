@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import dataclass
 
 from ..primitives import b64, cipher, kdf as kdf_mod, keys, openssl, padding as padding_mod
 from ..errors import KeyFormatError, MalformedError, PaddingError, UsageError
+from ..records import REQUIRED, Frozen
 from . import OpenResult, Option, Profile, Warn, check_warn, no_warn
 
 KEY_SIZES = (128, 192, 256)
@@ -49,13 +49,13 @@ def _check_salt(salt: object) -> None:
         KeyFormatError.check_type(salt, _BYTES, "salt", "8 bytes or None")
 
 
-@dataclass(frozen=True)
-class Kdf:
+class Kdf(Frozen):
     """A parsed ``--kdf`` value."""
 
+    FIELDS = (("kind", REQUIRED), ("digest", REQUIRED), ("iterations", 1))
     kind: str  # "evp" or "pbkdf2"
     digest: str
-    iterations: int = 1
+    iterations: int
 
     @property
     def spec(self) -> str:

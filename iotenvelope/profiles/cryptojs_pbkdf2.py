@@ -32,9 +32,9 @@ import binascii
 import json
 import os
 import re
-from dataclasses import dataclass
 
 from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, PaddingError, UsageError
+from ..records import REQUIRED, Frozen
 from ..primitives import b64, cipher, kdf as kdf_mod, keys, padding as padding_mod
 from . import OpenResult, Option, Profile, Warn, check_warn, no_warn
 from .cryptojs import explain_padding_failure, read_base64
@@ -47,10 +47,10 @@ BLOCK = 16
 MAX_ITERATIONS = 10_000_000
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(Frozen):
     """PBKDF2 settings as crypto-js takes them (``keySize`` here in bits, crypto-js counts 32-bit words)."""
 
+    FIELDS = (("hasher", REQUIRED), ("iterations", REQUIRED), ("key_size", REQUIRED))
     hasher: str
     iterations: int
     key_size: int
@@ -110,8 +110,8 @@ def _hex(text: object, what: str) -> bytes:
     return binascii.unhexlify(text)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class Parts:
+class Parts(Frozen):
+    FIELDS = (("salt", REQUIRED), ("iv", REQUIRED), ("ct", REQUIRED))
     salt: bytes
     iv: bytes
     ct: bytes

@@ -19,9 +19,9 @@ from __future__ import annotations
 import binascii
 import json
 import re
-from dataclasses import dataclass, field
 
 from ..errors import KeyFormatError, MalformedError
+from ..records import REQUIRED, Frozen
 from ..primitives import b64, keys
 from . import arduino_aes, cryptojs_pbkdf2
 
@@ -105,17 +105,19 @@ def _u64(text: str) -> int | None:
 
 # -- PBKDF2 layouts ------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Pbkdf2Target:
+class Pbkdf2Target(Frozen):
     """A crypto-js PBKDF2 message (what `open --profile cryptojs-pbkdf2` needs)."""
 
-    phrase: str = field(repr=False)
+    FIELDS = (("phrase", REQUIRED), ("settings", REQUIRED), ("layout", REQUIRED), ("salt_bytes", REQUIRED),
+              ("salt", None), ("iv", None), ("stdin", None))
+    HIDDEN = frozenset({"phrase", "salt", "iv"})
+    phrase: str
     settings: cryptojs_pbkdf2.Settings
     layout: str
     salt_bytes: int
-    salt: bytes | None = field(default=None, repr=False)  # layout separate: given with --salt
-    iv: bytes | None = field(default=None, repr=False)
-    stdin: str | None = None
+    salt: bytes | None  # layout separate: given with --salt
+    iv: bytes | None
+    stdin: str | None
 
     def options(self) -> list[str]:
         opts = ["--passphrase", self.phrase, "--pbkdf2", self.settings.spec, "--pbkdf2-layout", self.layout]
@@ -126,12 +128,13 @@ class Pbkdf2Target:
         return opts
 
 
-@dataclass(frozen=True)
-class EcbTarget:
+class EcbTarget(Frozen):
     """A raw-key ECB ciphertext (DavyLandman AESLib aesNNN_enc_multiple)."""
 
-    key: bytes = field(repr=False)
-    stdin: str | None = None
+    FIELDS = (("key", REQUIRED), ("stdin", None))
+    HIDDEN = frozenset({"key"})
+    key: bytes
+    stdin: str | None
 
 
 def concat_splits(text: str) -> list[tuple[int, cryptojs_pbkdf2.Parts]]:

@@ -23,10 +23,10 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass, field
 
 from ..primitives import b64, cipher
 from ..errors import AuthenticationError, KeyFormatError, MalformedError, PaddingError, UsageError
+from ..records import REQUIRED, Record
 from . import OpenResult, Option, Profile, Warn
 
 NAME = "dweeter"
@@ -101,12 +101,13 @@ def seal_data(data: dict, passphrase: str, mailbox: str, ts: int, base64_mode: b
     return {"thing": thing_name(mailbox, passphrase, base64_mode), "content": content}
 
 
-@dataclass
-class Received:
-    data: dict = field(repr=False)  # the sender's data incl. remote_time (and created_time when a dweet object was given)
+class Received(Record):
+    FIELDS = (("data", REQUIRED), ("remote_time", REQUIRED), ("thing", None), ("created", None))
+    HIDDEN = frozenset({"data"})
+    data: dict  # the sender's data incl. remote_time (and created_time when a dweet object was given)
     remote_time: str
-    thing: str | None = None
-    created: str | None = None
+    thing: str | None
+    created: str | None
 
 
 def _decrypt_text(key: bytes, iv: bytes, raw: bytes, what: str) -> str:

@@ -24,11 +24,11 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, field
 
 from ..primitives import b64, cipher, padding
 from ..primitives.textshape import is_json_container, std_base64, text_of
 from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, PaddingError, UsageError
+from ..records import REQUIRED, Factory, Frozen, Record
 from ..primitives.keys import parse_aes_key, parse_iv
 from . import OpenResult, Option, Profile, Warn, esp8266
 
@@ -110,15 +110,17 @@ def legacy_encrypt(key: bytes, iv: bytes, buffer: bytes, size_p: int) -> bytes:
     return cipher.encrypt_raw(key, iv, data + bytes([pad]) * pad)
 
 
-@dataclass
-class LegacyOpened:
+class LegacyOpened(Record):
     """The result of opening an old-library message."""
 
-    plaintext: bytes = field(repr=False)   # the bytes that survived
+    FIELDS = (("plaintext", REQUIRED), ("convention", REQUIRED), ("padding_block", REQUIRED),
+              ("dropped_last_byte", REQUIRED), ("restorations", Factory(list)))
+    HIDDEN = frozenset({"plaintext", "restorations"})
+    plaintext: bytes   # the bytes that survived
     convention: str                        # "strlen" or "sizeof"
     padding_block: bool                    # False: the old library added no padding (data length % 16 == 0)
     dropped_last_byte: bool                # True for size = strlen: the original had one byte more
-    restorations: list[tuple[bytes, str]] = field(default_factory=list, repr=False)
+    restorations: list[tuple[bytes, str]]
 
     def warnings(self) -> list[str]:
         out = []
@@ -139,11 +141,12 @@ _B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+
 _B64_BODY = re.compile(r"[A-Za-z0-9+/]+=?")
 
 
-@dataclass(frozen=True)
-class Truncation:
+class Truncation(Frozen):
     """What the surviving bytes of a ``size = strlen`` message show about the byte that was dropped."""
 
-    restored: bytes | None = field(repr=False)  # the whole message, when exactly one byte fits
+    FIELDS = (("restored", REQUIRED), ("why", REQUIRED))
+    HIDDEN = frozenset({"restored"})
+    restored: bytes | None  # the whole message, when exactly one byte fits
     why: str
 
 

@@ -26,12 +26,12 @@ import os
 import struct
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import envelope
 from ..envelope import MAX_U32, Envelope, Freshness, KeySource, ReplayCheck
 from ..errors import AuthenticationError, MalformedError, ReplayError, StaleError, UsageError, untrusted
+from ..records import REQUIRED, Frozen, Record
 
 NONCE_LEN = 8
 RESPONSE_LEN = NONCE_LEN + 8
@@ -41,25 +41,29 @@ RESPONSE_LEN = NONCE_LEN + 8
 T_WAIT = 60.0
 
 
-@dataclass(eq=False)
-class Request:
+class Request(Record):
     """A sealed resync-request, the nonce the device must keep to recognise the answer, and when it was sent.
 
     ``sent_at`` is a reading of ``clock`` (a monotonic clock, never the wall clock the response may be about to
     repair). :func:`read_response` accepts a response only while the request is ``pending``: until one matching
     response was read, or until ``T_WAIT`` seconds passed (SPEC.md §8 "Waiting time")."""
 
+    FIELDS = (("text", REQUIRED), ("nonce", REQUIRED), ("sent_at", 0.0), ("clock", time.monotonic), ("pending", True))
+    HIDDEN = frozenset({"nonce", "clock"})
+    __eq__ = object.__eq__  # compared by identity (a request is one event, not a value)
+    __hash__ = object.__hash__
     text: str
-    nonce: bytes = field(repr=False)
-    sent_at: float = 0.0
-    clock: "Callable[[], float]" = field(default=time.monotonic, repr=False)
-    pending: bool = True
+    nonce: bytes
+    sent_at: float
+    clock: "Callable[[], float]"
+    pending: bool
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(Frozen):
     """The backend's resync-response (``text``) and what it told the device."""
 
+    FIELDS = (("text", REQUIRED), ("device", REQUIRED), ("next_seq", REQUIRED), ("backend_time", REQUIRED),
+              ("seq", REQUIRED))
     text: str
     device: str
     next_seq: int
@@ -67,10 +71,11 @@ class Answer:
     seq: int  # the backend's own down seq used for the response
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(Frozen):
     """What a device learns from a resync-response."""
 
+    FIELDS = (("next_seq", REQUIRED), ("backend_time", REQUIRED), ("device", REQUIRED), ("seq", REQUIRED),
+              ("ts", REQUIRED))
     next_seq: int
     backend_time: int
     device: str

@@ -7,7 +7,6 @@ import re
 import threading
 import time
 from typing import Iterable, Iterator, Sequence
-from urllib.parse import urlsplit
 
 from ..envelope import MAX_U32, check_device, check_direction
 from ..errors import MalformedError, RateLimitError, ReplayError, StoreError, UsageError
@@ -311,6 +310,8 @@ ReplayGuard = ReplayStore
 
 def _redact(url: str) -> str:
     """The URL without a password (never shown in errors or reprs)."""
+    from urllib.parse import urlsplit  # here, not at the top: a one-shot CLI call never needs it (issue 16)
+
     try:
         parts = urlsplit(url)
         password, port = parts.password, parts.port  # .port raises ValueError for a bad port
