@@ -54,14 +54,21 @@ def envelope_text(text: object, what: str = "envelope") -> str:
     return text
 
 
+_VALID_DEVICES: set = set()
 _DEVICE_RE = re.compile(r'[\x21\x23-\x5b\x5d-\x7e]{1,64}')
 
 
 def check_device(device: object) -> str:
-    """Validate a device id (SPEC.md §3) and return it."""
+    """Validate a device id (SPEC.md §3) and return it (the ids that passed most recently are remembered)."""
+    if device.__class__ is str and device in _VALID_DEVICES:
+        return device
     if not isinstance(device, str):
         raise MalformedError(f"device id must be text, got {type(device).__name__}")
     if _DEVICE_RE.fullmatch(device):
+        if device.__class__ is str:
+            if len(_VALID_DEVICES) >= 4096:
+                _VALID_DEVICES.clear()
+            _VALID_DEVICES.add(device)
         return device
     if not 1 <= len(device) <= MAX_DEVICE_LEN:
         raise MalformedError(f"device id must be 1..{MAX_DEVICE_LEN} characters, got {len(device)}")

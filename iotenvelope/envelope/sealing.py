@@ -256,14 +256,20 @@ def open(keys: KeySource, text: str | bytes, *, direction: str = "up", format: s
     ``format`` None reads compact or JSON text (guessed from the first character); 'lean' / 'lean-raw' read the
     lean form (text / binary frame), which does not carry the device id: pass ``device`` (SPEC.md §5.3).
     """
+    if not (direction in _RECEIVER_DIRECTIONS and now is None and replay is None
+            and (freshness is None or freshness.__class__ is Freshness)) and format not in LEAN_FORMATS:
+        _check_open_options(direction, freshness, now, replay)  # (the lean form checks its own)
+    return _open_text(keys, text, direction, format, freshness, now, replay, device)
+
+
+def _open_text(keys: KeySource, text: str | bytes, direction: str, format: str | None, freshness: Freshness | None,
+               now: int | None, replay: ReplayCheck | None, device: str | None) -> Opened:
+    """:func:`open` once the receiver's options were checked (:func:`open_many` checks them once a batch)."""
     if format is None and device is None:
         # The common case first: canonical base64url text is compact (JSON starts with '{' or white space), and
         # a text without a trailing newline that decodes is within the caps (fields_of checks the raw one).
         raw = try_decode_url(text) if text.__class__ in _TEXT_CLASSES and len(text) <= MAX_TEXT else None
         if raw is not None:
-            if not (direction in _RECEIVER_DIRECTIONS and now is None and replay is None
-                    and (freshness is None or freshness.__class__ is Freshness)):
-                _check_open_options(direction, freshness, now, replay)
             return _open_fields(keys, fields_of(raw), direction, freshness, now, replay)
     elif format in LEAN_FORMATS:
         from . import lean
@@ -271,7 +277,6 @@ def open(keys: KeySource, text: str | bytes, *, direction: str = "up", format: s
                               freshness=freshness, now=now, replay=replay)
     if device is not None:
         raise UsageError("device= is only for the lean form (the other forms carry the device id)")
-    _check_open_options(direction, freshness, now, replay)
     return _open_fields(keys, decode_fields(text, format), direction, freshness, now, replay)
 
 
@@ -304,7 +309,7 @@ def open_many(keys: KeySource, texts: "list[str | bytes]", *, direction: str = "
         now = int(time.time())
     for text in texts:
         try:
-            opened = open(keys, text, direction=direction, format=format, freshness=freshness, now=now, device=device)
+            opened = _open_text(keys, text, direction, format, freshness, now, None, device)
         except UsageError:
             raise
         except IotEnvelopeError as exc:

@@ -31,10 +31,17 @@ class Option(Frozen):
 
 
 class OpenResult(Record):
+    """What a profile's ``open`` returns: ``plaintext`` (never in a repr or a log line) and ``meta`` (device,
+    seq, ts, ...: JSON-serialisable)."""
+
     FIELDS = (("plaintext", REQUIRED), ("meta", Factory(dict)))
     HIDDEN = frozenset({"plaintext"})
-    plaintext: bytes  # never in a repr or a log line
-    meta: dict  # device, seq, ts, ... (JSON-serialisable)
+    plaintext: bytes
+    meta: dict
+
+    def __init__(self, plaintext: bytes, meta: "dict | None" = None) -> None:  # one per line of open --batch
+        self.plaintext = plaintext
+        self.meta = {} if meta is None else meta
 
 
 Warn = Callable[[str], None]

@@ -225,7 +225,7 @@ class ReplayStore:
             verdict, top2, bits2 = self.window.check(top, bits, seq)
             if verdict == ACCEPT:
                 states[(device, direction)] = (top2, bits2)
-            out.append(self.window.error(verdict, device, direction, seq, top))
+            out.append(None if verdict == ACCEPT else self.window.error(verdict, device, direction, seq, top))
         return out
 
 
