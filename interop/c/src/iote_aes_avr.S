@@ -9,15 +9,14 @@
  * Layout. The 16-byte state lives in r2..r17, column-major (state byte 4c + r, row r of column c, is register
  * r(2 + 4c + r)). Most of the work is done a column at a time by `pass`, always on r2..r5: after each column
  * the sixteen registers shift down by four (ten movw), so after four columns every column is back in place.
- * What a pass does to each column is chosen by flag bits in r24: load it from X, SubBytes, the InvMixColumns
- * pre-step, MixColumns, AddRoundKey from X, store it to X. One AES round is ShiftRows on the registers and one
+ * What a pass does to each column is chosen by flag bits in r24: load it from X, SubBytes, AddRoundKey from X,
+ * the InvMixColumns pre-step, MixColumns, AddRoundKey from X, store it to X. One AES round is ShiftRows on the registers and one
  * pass with SubBytes + MixColumns + AddRoundKey.
  *
- * Decryption uses FIPS 197's equivalent inverse cipher (section 5.3.5): after the key expansion the round keys
- * 1 .. nr-1 get InvMixColumns, so a decryption round has the same shape (InvShiftRows, then a pass of
- * InvSubBytes + InvMixColumns + AddRoundKey) with the round keys taken backwards. InvShiftRows is ShiftRows
- * three times. InvMixColumns is MixColumns after multiplying each column by {04}x^2 + {05}, the pre-step
- * (Daemen/Rijmen, "The Design of Rijndael" section 4.1.3), so there is one MixColumns.
+ * A decryption round (FIPS 197 InvCipher, section 5.3) is InvShiftRows on the registers and one pass with
+ * InvSubBytes + AddRoundKey + InvMixColumns, the round keys taken backwards. InvShiftRows is ShiftRows three
+ * times. InvMixColumns is MixColumns after multiplying each column by {04}x^2 + {05}, the pre-step
+ * (Daemen/Rijmen, "The Design of Rijndael" section 4.1.3), so there is one MixColumns for both directions.
  *
  * Timing: no branch depends on key or data except inside xtime, where both ways take 3 cycles
  * (lsl; brcc taken = 2 cycles, or not taken 1 + eor 1); the AVR has no cache, and the S-box reads (lpm) take the
@@ -53,14 +52,18 @@
 #define CHAIN 7   /* 16 bytes: the IV, then the previous ciphertext block */
 #define RK 23     /* the round keys, right after CHAIN (the encryption pass over CHAIN runs on into RK) */
 #define FRAME (RK - 1 + RK_BYTES)
+#if FRAME % 2
+#error "the wipe loop clears two bytes a turn"
+#endif
 
 /* flag bits for `pass` (r24), applied to each column in this order */
 #define F_LOAD 0  /* r2..r5 = 4 bytes from X+ */
 #define F_SUB 1   /* SubBytes with the S-box at r22:r23 */
-#define F_MIX 2   /* MixColumns, */
-#define F_INV 3   /* ... after the InvMixColumns pre-step (only with F_MIX) */
-#define F_ARK 4   /* xor 4 bytes from X+ (AddRoundKey, or the CBC xor) */
-#define F_STORE 5 /* 4 bytes to X+ */
+#define F_ARKI 2  /* xor 4 bytes from X+ before the mixing (AddRoundKey of a decryption round) */
+#define F_MIX 3   /* MixColumns, */
+#define F_INV 4   /* ... after the InvMixColumns pre-step (only with F_MIX) */
+#define F_ARK 5   /* xor 4 bytes from X+ after the mixing (AddRoundKey when encrypting, the CBC xor) */
+#define F_STORE 6 /* 4 bytes to X+ */
 
 #ifdef __AVR_HAVE_JMP_CALL__
 #define XJMP jmp
@@ -184,22 +187,10 @@ iote_aes_cbc:
     dec r25
     brne .Lexpand
 
-    /* ---- decryption: InvMixColumns on round keys 1 .. nr-1, and the inverse S-box ---- */
+    /* ---- decrypting: the inverse S-box ---- */
     ldd r24, Y+V_DEC
     tst r24
     breq .Lblock
-    mov r25, r20
-    subi r25, -6            /* nr - 1 = (nk - 1) + 6 */
-    movw r26, r28
-    adiw r26, RK + 16
-.Linv_keys:
-    ldi r24, (1 << F_LOAD)
-    rcall pass
-    sbiw r26, 16
-    ldi r24, (1 << F_MIX) | (1 << F_INV) | (1 << F_STORE)
-    rcall pass
-    dec r25
-    brne .Linv_keys
     ldi r22, lo8(iote_aes_inv_sbox)
     ldi r23, hi8(iote_aes_inv_sbox)
 
@@ -234,7 +225,7 @@ iote_aes_cbc:
     adc r27, r1
     ldi r24, (1 << F_ARK)
     rcall pass              /* xor round key nr */
-    ldi r24, (1 << F_SUB) | (1 << F_MIX) | (1 << F_INV) | (1 << F_ARK)
+    ldi r24, (1 << F_SUB) | (1 << F_ARKI) | (1 << F_MIX) | (1 << F_INV)
 .Lrounds:
     ldd r25, Y+V_NR
 .Lround:
@@ -282,9 +273,10 @@ iote_aes_cbc:
     adiw r26, 1
     ldi r24, lo8(FRAME)
     ldi r25, hi8(FRAME)
-.Lwipe:
+.Lwipe:                     /* (FRAME is even) */
     st X+, r1
-    sbiw r24, 1
+    st X+, r1
+    sbiw r24, 2
     brne .Lwipe
     subi r28, lo8(-FRAME)
     sbci r29, hi8(-FRAME)
@@ -357,6 +349,17 @@ pass:
 .Lno_load:
     sbrc r24, F_SUB
     rcall sub4
+    sbrs r24, F_ARKI
+    rjmp .Lno_arki
+    ld r20, X+
+    eor r2, r20
+    ld r20, X+
+    eor r3, r20
+    ld r20, X+
+    eor r4, r20
+    ld r20, X+
+    eor r5, r20
+.Lno_arki:
     sbrs r24, F_MIX
     rjmp .Lno_mix
     sbrs r24, F_INV
