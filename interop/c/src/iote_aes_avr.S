@@ -10,15 +10,15 @@
  * r(2 + 4c + r)). Most of the work is done a column at a time by `pass`, always on r2..r5: after each column
  * the sixteen registers shift down by four (ten movw), so after four columns every column is back in place.
  * What a pass does to each column is chosen by flag bits in r24: load it from X, SubBytes, AddRoundKey from X,
- * the InvMixColumns pre-step, MixColumns, AddRoundKey from X, store it to X. One AES round is ShiftRows on the registers and one
- * pass with SubBytes + MixColumns + AddRoundKey.
+ * the InvMixColumns pre-step, MixColumns, AddRoundKey from X, store it to X. An encryption round is ShiftRows on
+ * the registers and one pass with SubBytes + MixColumns + AddRoundKey.
  *
  * A decryption round (FIPS 197 InvCipher, section 5.3) is InvShiftRows on the registers and one pass with
  * InvSubBytes + AddRoundKey + InvMixColumns, the round keys taken backwards. InvShiftRows is ShiftRows three
  * times. InvMixColumns is MixColumns after multiplying each column by {04}x^2 + {05}, the pre-step
  * (Daemen/Rijmen, "The Design of Rijndael" section 4.1.3), so there is one MixColumns for both directions.
  *
- * Timing: no branch depends on key or data except inside xtime, where both ways take 3 cycles
+ * Timing: no branch depends on key or data bytes except inside xtime, where both ways take 3 cycles
  * (lsl; brcc taken = 2 cycles, or not taken 1 + eor 1); the AVR has no cache, and the S-box reads (lpm) take the
  * same time for every index.
  *
@@ -126,18 +126,14 @@ iote_aes_cbc:
     ldi r22, lo8(iote_aes_sbox)
     ldi r23, hi8(iote_aes_sbox)
     subi r20, 6             /* nk = nr - 6: 4 or 8 words */
-    mov r25, r20
-.Lkey_words:                /* copy the key; r2..r5 = the last word written */
-    ld r2, Z+
-    ld r3, Z+
-    ld r4, Z+
-    ld r5, Z+
-    st X+, r2
-    st X+, r3
-    st X+, r4
-    st X+, r5
-    dec r25
-    brne .Lkey_words
+    rcall copy16            /* the key ... */
+    sbrc r20, 3
+    rcall copy16            /* ... (32 bytes when nk = 8) */
+    sbiw r26, 4
+    ld r2, X+               /* r2..r5 = the last word written */
+    ld r3, X+
+    ld r4, X+
+    ld r5, X+
     mov r25, r20
     lsl r25
     add r25, r20
