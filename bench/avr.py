@@ -152,7 +152,7 @@ def main() -> int:
               "full_flash_vs_device": round(full["flash_bytes"] / device["flash_bytes"], 2)}
     report = {
         "avr": {"mcu": "atmega328p", "f_cpu": F_CPU,
-                "backend": "iote_aes (S-boxes in flash) + iote_sha256 (rounds in AVR assembly)", "primitives": prims,
+                "backend": "iote_aes (AES-CBC in AVR assembly, S-boxes in flash) + iote_sha256 (rounds in AVR assembly)", "primitives": prims,
                 "compiler": sh("avr-gcc", "--version").splitlines()[0],
                 "flags": "-Os -mcall-prologues -mrelax -mstrict-X -flto",
                 "device_config": {"json": False, "aes256": False, "lean": True, **device},
@@ -173,7 +173,7 @@ def main() -> int:
         return 0
     d, f = device, full
     n, p = nolean, prims
-    print(f"AVR ATmega328P @ 16 MHz (simavr), own AES + own SHA-256 (assembly rounds), median of {opts.runs} runs")
+    print(f"AVR ATmega328P @ 16 MHz (simavr), own AES-CBC + own SHA-256 (both in AVR assembly), median of {opts.runs} runs")
     print(f"  device config (compact form + lean seal, AES-128): flash {d['flash_bytes']} B "
           f"({ratios['flash_vs_target']}x of {TARGETS['flash_bytes']} B), RAM {d['ram_bytes']} B "
           f"({ratios['ram_vs_target']}x of 512 B) = keys {d['ram_parts']['iote_keys']} + static "

@@ -250,7 +250,7 @@ def need_arduino() -> None:
 ZIP_FILES = {
     "LICENSE", "README.md", "library.properties", "library.json",
     "examples/SealReading/SealReading.ino", "examples/OpenCommand/OpenCommand.ino",
-    "examples/LoRaLeanLMIC/LoRaLeanLMIC.ino", "src/iote_aes.c", "src/iote_aes.h",
+    "examples/LoRaLeanLMIC/LoRaLeanLMIC.ino", "src/iote_aes.c", "src/iote_aes.h", "src/iote_aes_avr.S",
     "src/iotenvelope.c", "src/iotenvelope.h", "src/iote_backend.h", "src/iote_device.c", "src/iote_device.h",
     "src/iote_sha256.c", "src/iote_sha256.h", "src/iote_sha256_avr.S", "src/backend_bearssl.c", "src/backend_mbedtls.c",
     "src/backend_openssl.c", "src/backend_tinyaes.c", "src/tinyaes128.c", "src/tinyaes256.c", "src/tinyaes_unit.h",

@@ -76,6 +76,68 @@ def test_vectors_under_sanitizers(backend):
     assert result.failed == 0, result.failures[:5]
     assert result.passed == envelope_file()["numberOfTests"] == 278
 
+# -- iote_aes_cbc on the AVR (the assembly in src/iote_aes_avr.S), against Python's AES -----------------------------
+AES_TEST_DUMP = 320  # bytes below the caller's stack pointer the firmware shows (tests/avr_aes.c)
+
+
+def avr_aes_lines(firmware: str) -> list[list[bytes | int | str]]:
+    need("avr")
+    reason = c._make(f"build/avr/{firmware}.elf")
+    if reason is not None:
+        pytest.fail(f"{firmware}.elf: {reason}")
+    proc = subprocess.run([str(c.BUILD / "avrsim"), "--mcu", "atmega328p", "--freq", "16000000",
+                           str(c.BUILD / "avr" / f"{firmware}.elf")], capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[-1] == "done"
+
+    def field(tok: str):
+        return b"" if tok == "-" else bytes.fromhex(tok)
+
+    return [[ln.split()[0], *(field(t) for t in ln.split()[1:])] for ln in lines[:-1]]
+
+
+def num(b: bytes) -> int:
+    return int.from_bytes(b, "big", signed=True)
+
+
+@pytest.mark.parametrize("firmware", ["aes-test", "aes-test-device"])
+def test_avr_aes_cbc_against_python(firmware):
+    """CBC both ways for 0..160 bytes with 16- and 32-byte keys (32-byte keys refused, nothing written, by the
+    device build), the refused sizes, key/IV overlapping the data, and the stack after a call: the whole frame
+    (round keys, chaining block) zeroed, no key byte left, and at most the frame + 24 bytes of stack used."""
+    from iotenvelope.primitives import cipher
+
+    aes256 = firmware == "aes-test"
+    lines = avr_aes_lines(firmware)
+    cbc = [ln for ln in lines if ln[0] == "cbc"]
+    assert [(num(ln[1]), num(ln[2])) for ln in cbc] == [(k, n) for k in (16, 32) for n in (0, 16, 32, 64, 160)]
+    for _, klen, n, key, iv, pt, rc, ct, iv_after, rc2, back in cbc:
+        assert (len(key), len(iv), len(pt)) == (num(klen), 16, num(n))
+        assert iv_after == iv  # the IV buffer is not modified
+        if len(key) == 32 and not aes256:
+            assert (num(rc), ct, num(rc2), back) == (-1, pt, -1, pt)
+            continue
+        assert (num(rc), num(rc2)) == (0, 0)
+        assert ct == (cipher.encrypt_raw(key, iv, pt) if pt else b"")
+        assert back == pt
+    bad = [(num(d), num(k), num(n), num(rc), num(same)) for _, d, k, n, rc, same in
+           (ln for ln in lines if ln[0] == "bad")]
+    assert bad == [(d, k, n, -1, 1) for d, k, n in
+                   ((0, 16, 15), (1, 16, 17), (0, 16, 8), (0, 24, 16), (1, 24, 16), (0, 0, 16), (0, 15, 16),
+                    (0, 33, 16), (0, 48, 16), (1, 272, 16))]
+    (_, before, rc, after), = (ln for ln in lines if ln[0] == "alias")
+    assert num(rc) == 0 and after == cipher.encrypt_raw(before[:16], before[16:], before)
+    (_, rc, key, dump), = (ln for ln in lines if ln[0] == "stack")
+    assert num(rc) == 0 and len(key) == (32 if aes256 else 16) and len(dump) == AES_TEST_DUMP
+    frame = 6 + 16 + (240 if aes256 else 176)  # iote_aes_avr.S: its variables, CHAIN, the round keys
+    assert bytes(frame) in dump
+    assert all(key[i:i + 4] not in dump for i in range(0, len(key), 4))
+    used = len(dump.lstrip(b"\x5a"))  # the deepest byte the call wrote, up to the caller's stack pointer
+    assert 0 < used <= frame + 24, used
+
+
 def test_avr_vectors_in_simavr():
     need("avr")
     data = envelope_file()
