@@ -37,6 +37,8 @@ def from_bytes(raw: bytes) -> Envelope:
 
 _U32X2 = struct.Struct(">II")
 _DEVICES: dict = {}  # device id bytes already validated -> the id as text (bounded)
+#: version ‖ direction ‖ type of every valid v1 header -> (direction, type)
+_HEADER_NAMES = {bytes((VERSION, d, k)): (dn, kn) for d, dn in _DIRECTION_NAMES.items() for k, kn in _TYPE_NAMES.items()}
 
 
 def fields_of(raw: bytes) -> tuple:
@@ -44,21 +46,20 @@ def fields_of(raw: bytes) -> tuple:
     starts at ``raw[iv_at]``, ``raw[iv_at + 16:-16]`` is ct and ``raw[-16:]`` the tag (``raw[:-16]`` is
     mac_input); or the MalformedError / UnsupportedVersionError of its first defect. No object is built."""
     n = len(raw)
-    if MIN_RAW_LEN <= n <= MAX_RAW and raw[0] == VERSION:
-        dev_len = raw[3]
-        body = n - (4 + dev_len + 8 + IV_LEN + TAG_LEN)
-        direction = _DIRECTION_NAMES.get(raw[1])
-        kind = _TYPE_NAMES.get(raw[2])
-        if direction and kind and 1 <= dev_len <= MAX_DEVICE_LEN and body >= 16 and not body % 16:
-            dev = raw[4:4 + dev_len]
+    names = _HEADER_NAMES.get(raw[:3]) if MIN_RAW_LEN <= n <= MAX_RAW else None
+    if names is not None:
+        end = 4 + raw[3]  # version, direction, type, L, then L bytes of device id
+        rest = n - end  # seq, ts, IV, one or more ct blocks, tag
+        if 5 <= end <= 4 + MAX_DEVICE_LEN and rest >= 56 and rest % 16 == 8:
+            dev = raw[4:end]
             device = _DEVICES.get(dev)
             if device is None:
                 device = check_device(dev.decode("latin-1"))
                 if len(_DEVICES) >= 4096:
                     _DEVICES.clear()
                 _DEVICES[bytes(dev)] = device
-            seq, ts = _U32X2.unpack_from(raw, 4 + dev_len)
-            return direction, kind, device, seq, ts, 12 + dev_len, raw
+            seq, ts = _U32X2.unpack_from(raw, end)
+            return names[0], names[1], device, seq, ts, end + 8, raw
     _refuse(raw)
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -31,6 +31,8 @@ _U32X2 = struct.Struct(">II")
 _DEVICE_BYTES: dict = {}
 _RECEIVER_DIRECTIONS = ("up", "down")  # compared with ==: an unhashable direction reaches _check_open_options
 _TEXT_CLASSES = (str, bytes)
+_compare = hmac.compare_digest
+_time = time.time
 
 
 def _device_bytes(device: object) -> bytes:
@@ -231,18 +233,18 @@ def _open_fields(keys: KeySource, fields: tuple, direction: str, freshness: Fres
                              " (a reflected message?)")
     # remembered per secret (kdf.clear_caches); keycache checks a secret given as bytes
     dk = keycache.envelope_of_bytes(keys) if keys.__class__ is bytes else keycache.envelope(_lookup(keys, device))
-    if not hmac.compare_digest(dk.hmac(raw[:-TAG_LEN])[:TAG_LEN], raw[-TAG_LEN:]):
+    if not _compare(dk.hmac(raw[:-16])[:16], raw[-16:]):  # the tag: TAG_LEN bytes
         raise AuthenticationError("authentication tag mismatch: wrong secret, or the envelope was altered")
-    padded = dk.cbc.decrypt_joined(raw[at:-TAG_LEN])  # IV ‖ ct
-    pad = _PADS.get(padded[-1])  # PKCS#7 checked in constant time (padding.pkcs7_unpad explains a refusal)
-    if pad is None or not hmac.compare_digest(padded[-len(pad):], pad):
+    padded = dk.cbc.decrypt_joined(raw[at:-16])  # IV ‖ ct
+    p = padded[-1]  # PKCS#7 checked in constant time (padding.pkcs7_unpad explains a refusal)
+    if not (0 < p <= 16 and _compare(padded[-p:], _PADS[p])):
         pkcs7_unpad(padded)
     if kind != "resync-request":  # SPEC.md §8 step 2: no freshness or replay state for these
         if freshness is not None:
-            freshness.check(ts, int(time.time()) if now is None else now)
+            freshness.check(ts, int(_time()) if now is None else now)
         if replay is not None:
             replay.accept(device, env_direction, seq)
-    return _opened(padded[:-len(pad)], device, env_direction, kind, seq, ts)
+    return _opened(padded[:-p], device, env_direction, kind, seq, ts)
 
 
 def open(keys: KeySource, text: str | bytes, *, direction: str = "up", format: str | None = None,
