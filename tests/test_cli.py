@@ -162,3 +162,26 @@ def test_one_shot_seal_imports_neither_verify_nor_the_stores_nor_pycryptodome_wh
             "print('IMPORTED', bad, file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "IMPORTED []" in proc.stderr, proc.stderr[-2000:]
+
+
+from hypothesis import given, settings, strategies as _st  # noqa: E402
+
+
+@settings(max_examples=300)
+@given(plain=_st.text(), device=_st.text(alphabet=_st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1,
+                                         max_size=64),
+       seq=_st.integers(0, 2**32 - 1), ts=_st.integers(0, 2**32 - 1), direction=_st.sampled_from(["up", "down"]),
+       kind=_st.sampled_from(["data", "data", "resync-response"]))
+def test_open_batch_reading_lines_are_the_bytes_of_the_general_row_encoder(plain, device, seq, ts, direction, kind):
+    from iotenvelope import cli as cli_module, profiles
+    try:
+        data = plain.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates are not text a plaintext can hold
+        data = b"\xff"
+    res = profiles.OpenResult(data, {"device": device, "seq": seq, "ts": ts, "direction": direction, "type": kind})
+    line = cli_module._reading_line(res)
+    if kind != "data" or data == b"\xff":
+        assert line is None  # not a UTF-8 reading: the general path writes it
+    else:
+        assert line == cli_module._json_row(cli_module._row(None, "", res)) + "\n"
+        assert json.loads(line)["plaintext"] == plain
