@@ -79,6 +79,18 @@
 91:
 .endm
 
+/* column r2..r5 ^= the next four round-key bytes at X (X advances by 4) */
+.macro ADD_ROUND_KEY4
+    ld r20, X+
+    eor r2, r20
+    ld r20, X+
+    eor r3, r20
+    ld r20, X+
+    eor r4, r20
+    ld r20, X+
+    eor r5, r20
+.endm
+
     .section .text.iote_aes_cbc, "ax", @progbits
     .global iote_aes_cbc
     .type iote_aes_cbc, @function
@@ -347,14 +359,7 @@ pass:
     rcall sub4
     sbrs r24, F_ARKI
     rjmp .Lno_arki
-    ld r20, X+
-    eor r2, r20
-    ld r20, X+
-    eor r3, r20
-    ld r20, X+
-    eor r4, r20
-    ld r20, X+
-    eor r5, r20
+    ADD_ROUND_KEY4
 .Lno_arki:
     sbrs r24, F_MIX
     rjmp .Lno_mix
@@ -401,14 +406,7 @@ pass:
 .Lno_mix:
     sbrs r24, F_ARK
     rjmp .Lno_ark
-    ld r20, X+
-    eor r2, r20
-    ld r20, X+
-    eor r3, r20
-    ld r20, X+
-    eor r4, r20
-    ld r20, X+
-    eor r5, r20
+    ADD_ROUND_KEY4
 .Lno_ark:
     sbrs r24, F_STORE
     rjmp .Lnext
