@@ -37,6 +37,9 @@ def from_bytes(raw: bytes) -> Envelope:
 
 _U32X2 = struct.Struct(">II")
 _DEVICES: dict = {}  # device id bytes already validated -> the id as text (bounded)
+#: after the device id: seq and ts (8), the IV, at least one ct block, the tag; any longer one is whole blocks more
+_MIN_REST = 8 + IV_LEN + 16 + TAG_LEN
+_REST_MOD = _MIN_REST % 16
 #: version ‖ direction ‖ type of every valid v1 header -> (direction, type)
 _HEADER_NAMES = {bytes((VERSION, d, k)): (dn, kn) for d, dn in _DIRECTION_NAMES.items() for k, kn in _TYPE_NAMES.items()}
 
@@ -50,7 +53,7 @@ def fields_of(raw: bytes) -> tuple:
     if names is not None:
         end = 4 + raw[3]  # version, direction, type, L, then L bytes of device id
         rest = n - end  # seq, ts, IV, one or more ct blocks, tag
-        if 5 <= end <= 4 + MAX_DEVICE_LEN and rest >= 56 and rest % 16 == 8:
+        if 5 <= end <= 4 + MAX_DEVICE_LEN and rest >= _MIN_REST and rest % 16 == _REST_MOD:
             dev = raw[4:end]
             device = _DEVICES.get(dev)
             if device is None:

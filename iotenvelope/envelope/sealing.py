@@ -233,9 +233,9 @@ def _open_fields(keys: KeySource, fields: tuple, direction: str, freshness: Fres
                              " (a reflected message?)")
     # remembered per secret (kdf.clear_caches); keycache checks a secret given as bytes
     dk = keycache.envelope_of_bytes(keys) if keys.__class__ is bytes else keycache.envelope(_lookup(keys, device))
-    if not _compare(dk.hmac(raw[:-16])[:16], raw[-16:]):  # the tag: TAG_LEN bytes
+    if not _compare(dk.hmac(raw[:-TAG_LEN])[:TAG_LEN], raw[-TAG_LEN:]):
         raise AuthenticationError("authentication tag mismatch: wrong secret, or the envelope was altered")
-    padded = dk.cbc.decrypt_joined(raw[at:-16])  # IV ‖ ct
+    padded = dk.cbc.decrypt_joined(raw[at:-TAG_LEN])  # IV ‖ ct
     p = padded[-1]  # PKCS#7 checked in constant time (padding.pkcs7_unpad explains a refusal)
     if not (0 < p <= 16 and _compare(padded[-p:], _PADS[p])):
         pkcs7_unpad(padded)

@@ -84,7 +84,7 @@ def try_decode_url(text: str | bytes) -> "bytes | None":
         rest = len(text) % 4
         try:
             data = (text.encode("ascii") if text.__class__ is str else text).translate(_URL_STRICT) + _PADDING[rest]
-            raw = _a2b(data, strict_mode=True)  # novermin (only when _STRICT: Python >= 3.11)
+            raw = _a2b(data, strict_mode=True)  # only when _STRICT (Python >= 3.11): tests/test_python_floor.py
         except (binascii.Error, UnicodeEncodeError, KeyError):
             return None
         if not (rest and _VALUE_BYTE[text[-1]] & _UNUSED_BITS[rest]):
