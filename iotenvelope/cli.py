@@ -117,11 +117,7 @@ def _add_key_options(parser: argparse.ArgumentParser) -> None:
 RUNNER_TIMEOUT = 10.0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="iotenvelope", description="Encrypted, authenticated envelopes for IoT devices and backends.")
-    parser.add_argument("--version", action="version", version=f"iotenvelope {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
+def _add_seal(sub: argparse._SubParsersAction) -> None:
     seal = sub.add_parser("seal", help="plaintext on stdin -> envelope on stdout")
     _add_key_options(seal)
     seal.add_argument("--device", help="device id (envelope-v1)")
@@ -133,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     seal.add_argument("--batch", action="store_true", help="one plaintext per input line -> one envelope per line")
     _add_profile_options(seal, "seal")
 
+
+def _add_open(sub: argparse._SubParsersAction) -> None:
     opn = sub.add_parser("open", help="envelope on stdin -> plaintext on stdout")
     _add_key_options(opn)
     opn.add_argument("--iv", help="IV for profiles where it travels separately (hex or b64:)")
@@ -149,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
                           " cost fewer disk syncs")
     _add_profile_options(opn, "open")
 
+
+def _add_auth(sub: argparse._SubParsersAction) -> None:
     auth = sub.add_parser("auth", help="HTTP body authentication headers (co2logserver salted hashes, HMAC)")
     auth.add_argument("action", choices=("sign", "verify"))
     auth.add_argument("--scheme", help="salted-<alg> (co2logserver) or hmac-<alg> (recommended); sign: required;"
@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="sign: header name to print; verify: 'Name: value' or the value (repeatable: co2logserver"
                            " needs every Content-<ALG>-Salted header to match)")
 
+
+def _add_verify(sub: argparse._SubParsersAction) -> None:
     ver = sub.add_parser("verify", help="run every available implementation over every vector file")
     ver.add_argument("--json", metavar="FILE", nargs="?", const="-",
                      help="machine-readable result: to FILE, or stdout alone")
@@ -176,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--html", metavar="FILE", help="write a self-contained HTML page: the matrix and each failing "
                                                     "case's tcId, comment, flags, expected and actual")
 
+
+def _add_diagnose(sub: argparse._SubParsersAction) -> None:
     diag = sub.add_parser("diagnose", help="ciphertext or message on stdin + the key material you think is right ->"
                                            " which convention or mistake explains it",
                           description="Read a ciphertext (base64, hex or raw bytes) or a whole message (envelope,"
@@ -194,12 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--device", help="device id for a lean envelope (the lean form does not carry it)")
     diag.add_argument("--salt", help="the salt (hex or b64:) of a crypto-js PBKDF2 message whose salt travels separately")
 
+
+def _add_profiles(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("profiles", help="list the profiles")
 
+
+def _add_keygen(sub: argparse._SubParsersAction) -> None:
     keygen = sub.add_parser("keygen", help="print a new random device secret")
     keygen.add_argument("--bytes", type=int, choices=(16, 32), default=16, help="16 (AES-128, default) or 32")
     keygen.add_argument("--b64", action="store_true", help="print as b64:<base64> instead of hex")
 
+
+def _add_vectors(sub: argparse._SubParsersAction) -> None:
     vec = sub.add_parser("vectors", help="vector files: generate (rewrite envelope_v1.json) or export DIR (write "
                                          "every bundled file and the schema README, for other languages)")
     vec.add_argument("action", choices=("generate", "export"))
@@ -207,8 +217,28 @@ def build_parser() -> argparse.ArgumentParser:
     vec.add_argument("--seed", type=int, default=1)
     vec.add_argument("--out", default=None, help="generate: directory (default: the checkout's vectors/)")
 
-    resync_mod.add_parser(sub)
-    _add_serve(sub)
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from .ingest import server
+    server.add_parser(sub)
+
+
+#: each command's parser: built only for the command being run (argparse spends a few milliseconds per
+#: command on the options alone, a tenth of a one-shot call's start-up), all of them for --help or a mistake
+_PARSERS = {"seal": _add_seal, "open": _add_open, "auth": _add_auth, "verify": _add_verify, "diagnose": _add_diagnose,
+            "profiles": _add_profiles, "keygen": _add_keygen, "vectors": _add_vectors, "resync": resync_mod.add_parser,
+            "serve": _add_serve}
+
+
+def build_parser(command: "str | None" = None) -> argparse.ArgumentParser:
+    """The whole command line, or with ``command`` (a name in :data:`_PARSERS`) the top level and that one
+    command only: what :func:`main` builds once it sees the command's name first."""
+    parser = _Parser(prog="iotenvelope", description="Encrypted, authenticated envelopes for IoT devices and backends.")
+    parser.add_argument("--version", action="version", version=f"iotenvelope {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, add in _PARSERS.items():
+        if command is None or command == name:
+            add(sub)
     return parser
 
 
@@ -262,41 +292,40 @@ def _stdin_reader() -> "Callable[[], bytes]":
     return lambda: os.read(fd, 65536)
 
 
-def _read_lines(read, out: "queue.Queue") -> None:
+def _read_lines(read, out: "queue.Queue", limit: int = BATCH_LINE_MAX) -> None:
     """Reader thread: put the lines of each chunk read (a list; each line without its LF, a CR before it stays)
-    on ``out`` as they arrive, an :class:`_Oversize` for a line longer than BATCH_LINE_MAX, then _EOF (or the
-    OSError that ended reading). One queue item per chunk, not per line: the threads rarely hand over."""
-    pending = bytearray()
-    dropping = 0  # > 0: inside an oversize line, this many bytes dropped so far
+    on ``out`` as they arrive, an :class:`_Oversize` for a line longer than ``limit``, then _EOF (or the
+    OSError that ended reading). One queue item per chunk, not per line: the threads rarely hand over. A chunk
+    is split at C speed (``bytes.split``); only its first line (continuing the last chunk's) and its last
+    (continued by the next) need Python."""
+    pending = bytearray()  # the start of the line being read, when it began in an earlier chunk
+    dropping = 0  # > 0: inside an oversize line, this many bytes dropped so far (pending is then empty)
     try:
         while True:
             chunk = read()
             if not chunk:
                 break
-            lines: list = []
-            start = 0
-            while start < len(chunk):
-                end = chunk.find(b"\n", start)
-                piece = chunk[start:] if end < 0 else chunk[start:end]
+            lines = chunk.split(b"\n")
+            tail = lines.pop()  # after the chunk's last LF (all of it if it has none): a line not ended yet
+            if lines:
                 if dropping:
-                    dropping += len(piece)
-                elif len(pending) + len(piece) > BATCH_LINE_MAX:
-                    dropping = len(pending) + len(piece)
-                    pending.clear()
-                elif end >= 0 and not pending:
-                    lines.append(piece)  # the common case: a whole line inside this chunk
-                    start = end + 1
-                    continue
-                else:
-                    pending += piece
-                if end < 0:
-                    break
-                lines.append(_Oversize(dropping) if dropping else bytes(pending))
+                    lines[0] = _Oversize(dropping + len(lines[0]))
+                elif pending:
+                    pending += lines[0]
+                    lines[0] = _Oversize(len(pending)) if len(pending) > limit else bytes(pending)
+                if len(chunk) > limit:  # only then can a line that lies wholly inside the chunk be oversize
+                    lines = [_Oversize(len(line)) if line.__class__ is bytes and len(line) > limit else line
+                             for line in lines]
                 pending.clear()
                 dropping = 0
-                start = end + 1
-            if lines:
                 out.put(lines)
+            if dropping:
+                dropping += len(tail)
+            elif len(pending) + len(tail) > limit:
+                dropping = len(pending) + len(tail)
+                pending.clear()
+            else:
+                pending += tail
         if dropping:
             out.put([_Oversize(dropping)])
         elif pending:
@@ -648,11 +677,6 @@ COMMANDS["resync"] = resync_mod.cmd_resync
 
 
 # -- `iotenvelope serve` (the ingest service; its options and code live in iotenvelope/ingest/server.py) ------
-def _add_serve(sub: argparse._SubParsersAction) -> None:
-    from .ingest import server
-    server.add_parser(sub)
-
-
 def _cmd_serve(opts: argparse.Namespace) -> int:
     from .ingest import server
     return server.cmd_serve(opts)
@@ -675,7 +699,8 @@ def _check_utf8(opts: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        opts = build_parser().parse_args(argv)
+        args = sys.argv[1:] if argv is None else list(argv)
+        opts = build_parser(args[0] if args and args[0] in _PARSERS else None).parse_args(args)
         _check_utf8(opts)
         return COMMANDS[opts.command](opts)
     except UsageError as exc:

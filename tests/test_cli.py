@@ -185,3 +185,58 @@ def test_open_batch_reading_lines_are_the_bytes_of_the_general_row_encoder(plain
     else:
         assert line == cli_module._json_row(cli_module._row(None, "", res)) + "\n"
         assert json.loads(line)["plaintext"] == plain
+
+
+def _reference_lines(data: bytes, limit: int) -> list:
+    """What the reader thread must deliver for ``data``: its lines (LF ends one; a last line without LF counts),
+    each longer than ``limit`` as ("oversize", its length)."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return [("oversize", len(line)) if len(line) > limit else line for line in lines]
+
+
+@settings(max_examples=400)
+@given(pieces=_st.lists(_st.sampled_from([b"\n", b"\r\n", b"a", b"bc", b"defgh", b"x" * 9, b"\r"]), max_size=60),
+       cuts=_st.lists(_st.integers(0, 200), max_size=12), limit=_st.integers(1, 12))
+def test_batch_reader_delivers_the_same_lines_however_stdin_is_chunked(pieces, cuts, limit):
+    """The `open --batch` reader thread splits each chunk at C speed and carries a line across chunks; whatever
+    the chunk boundaries, it delivers exactly the lines of the input, an oversize marker (with the dropped
+    length) for each line over the limit, then the end."""
+    import queue
+    from iotenvelope import cli as cli_module
+    data = b"".join(pieces)
+    bounds = sorted({min(c, len(data)) for c in cuts} | {len(data)})
+    chunks, start = [], 0
+    for end in bounds:
+        if end > start:
+            chunks.append(data[start:end])
+            start = end
+    feed = iter(chunks + [b""])
+    out: queue.Queue = queue.Queue()
+    cli_module._read_lines(lambda: next(feed), out, limit)
+    got = []
+    while (item := out.get_nowait()) is not cli_module._EOF:
+        assert isinstance(item, list) and item  # one non-empty list per chunk with lines
+        got.extend(("oversize", line.size) if isinstance(line, cli_module._Oversize) else line for line in item)
+    assert got == _reference_lines(data, limit)
+    assert out.empty()
+
+
+def test_main_builds_only_the_command_it_runs(monkeypatch):
+    """main() adds the options of the command named first only (a one-shot call's start-up); --help, no
+    command or a wrong one get the whole parser, so their listing and errors name every command."""
+    from iotenvelope import cli as cli_module
+    built = []
+    real = cli_module.build_parser
+    monkeypatch.setattr(cli_module, "build_parser", lambda command=None: built.append(command) or real(command))
+    monkeypatch.setattr(cli_module, "COMMANDS", {**cli_module.COMMANDS, "keygen": lambda opts: 0})
+    assert cli_module.main(["keygen", "--bytes", "32"]) == 0
+    assert cli_module.main(["nosuch"]) == cli_module.EXIT_USAGE
+    assert built == ["keygen", None]
+    only = real("open")._subparsers._group_actions[0].choices
+    assert list(only) == ["open"]
+    whole = real()._subparsers._group_actions[0].choices
+    assert list(whole) == list(cli_module._PARSERS) == sorted(cli_module.COMMANDS, key=list(cli_module._PARSERS).index)
+    for name in cli_module._PARSERS:  # each command's own parser is the same whether built alone or with the rest
+        assert real(name)._subparsers._group_actions[0].choices[name].format_help() == whole[name].format_help()
