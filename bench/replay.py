@@ -19,7 +19,13 @@ Beside Fernet (issue 16 item 2; cryptography's Fernet, the same reading, interle
 - ``open_batch_cli_vs_fernet_script``: the whole process ``iotenvelope open --batch`` (the console script pip
   installs) reading ``--cli-n`` envelope lines on stdin and printing a JSON row each, against a Python script
   that reads ``--cli-n`` Fernet tokens, decrypts each and prints ``{"ok": true, "plaintext": ...}``;
-  interpreter start-up is in both, so the ratio grows with the line count (``--cli-n``, default 10000). SQLite runs with synchronous=FULL (the default: an acceptance survives power loss); Redis is a local
+  interpreter start-up is in both, so the ratio grows with the line count (``--cli-n``, default 10000).
+
+Each of these two is the median over ``--fernet-rounds`` rounds (default 11) of one round's ratio: in process,
+a round alternates 1000 of our envelopes with 1000 Fernet tokens (which side goes first swaps every round), so
+the machine's drift hits both sides alike; the two processes run once per round, in alternating order.
+
+SQLite runs with synchronous=FULL (the default: an acceptance survives power loss); Redis is a local
 redis-server on a random loopback port with appendonly yes + appendfsync always (the setting that keeps
 exactly-once across a server crash).
 """
@@ -130,7 +136,10 @@ for line in sys.stdin.buffer:
 
 def fernet_comparison(texts: list, cli_n: int, repeat: int, tmp: str) -> dict:
     """open_many + SQLite vs a Fernet decrypt loop (in process), and open --batch vs a Fernet script (whole
-    processes), interleaved, medians."""
+    processes). Each ratio is the median over ``repeat`` rounds of the round's ratio, so that the machine's
+    drift between rounds cancels: in process, a round alternates the two sides chunk by chunk (1000 envelopes
+    of ours, then 1000 Fernet tokens, the side going first swapped every round) and compares their sums; for
+    the whole processes, a round runs the pair once, in alternating order."""
     import cryptography
     from cryptography.fernet import Fernet
 
@@ -148,32 +157,54 @@ def fernet_comparison(texts: list, cli_n: int, repeat: int, tmp: str) -> dict:
     ours_cmd = [sys.executable, "-c", _CONSOLE_SCRIPT, "open", "--batch", "--key", KEY.hex(), "--now", str(NOW)]
     fernet_cmd = [sys.executable, str(script), key.decode()]
     times: dict = {"open_many_sqlite": [], "fernet_loop": [], "open_batch_cli": [], "fernet_script": []}
-    for rep in range(repeat):
-        store = replay.open_store(f"sqlite://{tmp}/fernet-cmp-{os.getpid()}-{rep}-{time.monotonic_ns()}.db")
-        gc.collect()  # each side starts from the same heap, whatever the runs before left behind
-        try:
-            start = time.perf_counter()
-            for i in range(0, len(texts), BATCH):
-                results = envelope.open_many(KEY, texts[i:i + BATCH], now=NOW, replay=store)
-            times["open_many_sqlite"].append(time.perf_counter() - start)
-        finally:
-            store.close()
+    ratios: dict = {"open_many_sqlite_vs_fernet": [], "open_batch_cli_vs_fernet_script": []}
+
+    def ours_chunk(store, i):
+        start = time.perf_counter()
+        results = envelope.open_many(KEY, texts[i:i + BATCH], now=NOW, replay=store)
+        elapsed = time.perf_counter() - start
         if not all(isinstance(r, envelope.Opened) for r in results):
             raise SystemExit(f"benchmark envelopes failed to open: {results[0]!r}")
-        gc.collect()
+        return elapsed
+
+    def fernet_chunk(i):
         start = time.perf_counter()
-        for token in tokens:
+        for token in tokens[i:i + BATCH]:
             fernet.decrypt(token)
-        times["fernet_loop"].append(time.perf_counter() - start)
-        for name, cmd, stdin in (("open_batch_cli", ours_cmd, cli_lines), ("fernet_script", fernet_cmd, cli_tokens)):
-            start = time.perf_counter()
-            proc = subprocess.run(cmd, input=stdin, capture_output=True, env=env)
-            times[name].append(time.perf_counter() - start)
-            if proc.returncode != 0 or proc.stdout.count(b"\n") != cli_n:
-                raise SystemExit(f"{name} failed (exit {proc.returncode}): {proc.stderr[-500:]!r}")
+        return time.perf_counter() - start
+
+    def process(name, cmd, stdin):
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, env=env)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0 or proc.stdout.count(b"\n") != cli_n:
+            raise SystemExit(f"{name} failed (exit {proc.returncode}): {proc.stderr[-500:]!r}")
+        return elapsed
+
+    for rep in range(repeat):
+        store = replay.open_store(f"sqlite://{tmp}/fernet-cmp-{os.getpid()}-{rep}-{time.monotonic_ns()}.db")
+        ours = theirs = 0.0
+        gc.collect()  # each round starts from the same heap, whatever the runs before left behind
+        try:
+            for i in range(0, len(texts), BATCH):
+                if rep % 2:
+                    theirs += fernet_chunk(i)
+                    ours += ours_chunk(store, i)
+                else:
+                    ours += ours_chunk(store, i)
+                    theirs += fernet_chunk(i)
+        finally:
+            store.close()
+        times["open_many_sqlite"].append(ours)
+        times["fernet_loop"].append(theirs)
+        ratios["open_many_sqlite_vs_fernet"].append(theirs / ours)
+        pair = [("open_batch_cli", ours_cmd, cli_lines), ("fernet_script", fernet_cmd, cli_tokens)]
+        for name, cmd, stdin in (pair if rep % 2 == 0 else pair[::-1]):
+            times[name].append(process(name, cmd, stdin))
+        ratios["open_batch_cli_vs_fernet_script"].append(times["fernet_script"][-1] / times["open_batch_cli"][-1])
     med = {name: statistics.median(values) for name, values in times.items()}
-    return {"open_many_sqlite_vs_fernet": round(med["fernet_loop"] / med["open_many_sqlite"], 3),
-            "open_batch_cli_vs_fernet_script": round(med["fernet_script"] / med["open_batch_cli"], 3),
+    return {**{name: round(statistics.median(values), 3) for name, values in ratios.items()},
+            "rounds": {name: [round(r, 3) for r in values] for name, values in ratios.items()},
             "goal_min_ratio": 1.0, "envelopes": len(texts), "cli_lines": cli_n,
             "median_ms": {name: round(value * 1e3, 2) for name, value in med.items()},
             "cryptography": cryptography.__version__}
@@ -186,6 +217,8 @@ def main() -> int:
     ap.add_argument("--single-n", type=int, default=3000, help="envelopes per per-message run (default 3000)")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--cli-n", type=int, default=10000, help="lines for open --batch vs the Fernet script (default 10000)")
+    ap.add_argument("--fernet-rounds", type=int, default=11,
+                    help="rounds of the two comparisons with Fernet (default 11; each ratio is the median round's)")
     args = ap.parse_args()
 
     texts = make_envelopes(args.n)
@@ -217,7 +250,7 @@ def main() -> int:
                 finally:
                     if store is not None:
                         store.close()
-        vs_fernet = fernet_comparison(texts, min(args.cli_n, len(texts)), args.repeat, tmp)
+        vs_fernet = fernet_comparison(texts, min(args.cli_n, len(texts)), args.fernet_rounds, tmp)
     finally:
         if redis_proc is not None:
             redis_proc.terminate()

@@ -8,6 +8,7 @@ import pytest
 
 import iotenvelope
 from iotenvelope import Freshness, open_many, open_store
+from iotenvelope.replay import SQLiteStore
 from iotenvelope.errors import (AuthenticationError, DuplicateError, FutureError, StaleError, StoreError,
                                 TimeUnknownError, UsageError)
 from replay_support import cli
@@ -125,6 +126,46 @@ def test_open_many_uses_one_batch_call_and_only_for_authentic_fresh_messages():
     open_many(KEY, [seal(1), seal(2, key=OTHER), seal(3, ts=1), seal(4), seal(5, type="resync-request")],
               now=NOW, replay=guard)
     assert guard.calls == [[("s1", "up", 1), ("s1", "up", 4)]]
+
+
+class LoggingSQLiteStore(SQLiteStore):
+    """A user's subclass that overrides accept_many: open_many must still go through it."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.calls = []
+
+    def accept_many(self, items):
+        self.calls.append(list(items))
+        return super().accept_many(items)
+
+
+def test_open_many_skips_rechecking_its_items_but_not_a_subclass_override(tmp_path, monkeypatch):
+    """open_many hands a store of ours the (device, direction, seq) it just opened without _check_item running
+    again (issue 16: a fifth of the replay step); the decisions are the same, inside a transaction too, and a
+    subclass's own accept_many still sees every batch."""
+    import iotenvelope.replay.store as store_module
+    checks = []
+    real_check = store_module._check_item
+    monkeypatch.setattr(store_module, "_check_item", lambda *item: checks.append(item) or real_check(*item))
+    texts = [seal(1), seal(2), seal(1), seal(5, type="resync-request")]
+    store = SQLiteStore(str(tmp_path / "a.db"))
+    got = open_many(KEY, texts, now=NOW, replay=store)
+    assert [type(r).__name__ for r in got] == ["Opened", "Opened", "DuplicateError", "Opened"]
+    assert checks == []
+    assert store.top("s1", "up") == 2
+    checks.clear()
+    with store.transaction() as tx:
+        got = open_many(KEY, [seal(3), seal(2)], now=NOW, replay=tx)
+    assert [type(r).__name__ for r in got] == ["Opened", "DuplicateError"] and checks == []
+    assert store.top("s1", "up") == 3
+    store.close()
+    checks.clear()
+    logging_store = LoggingSQLiteStore(str(tmp_path / "b.db"))
+    got = open_many(KEY, texts, now=NOW, replay=logging_store)
+    assert [type(r).__name__ for r in got] == ["Opened", "Opened", "DuplicateError", "Opened"]
+    assert logging_store.calls == [[("s1", "up", 1), ("s1", "up", 2), ("s1", "up", 1)]] and len(checks) == 3
+    logging_store.close()
 
 
 class BrokenStore:

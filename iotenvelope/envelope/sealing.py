@@ -13,7 +13,7 @@ from ..primitives import keycache
 from ..primitives.b64 import _b64url, try_decode_url
 from ..primitives.padding import pkcs7_unpad
 from ..errors import (AuthenticationError, DirectionError, IotEnvelopeError, KeyFormatError,
-                     MalformedError, UnknownDeviceError, UsageError, untrusted)
+                     MalformedError, ReplayError, UnknownDeviceError, UsageError, untrusted)
 from .fields import (DIRECTIONS, IV_LEN, MAX_RAW, MAX_TEXT, MAX_U32, TAG_LEN, TYPES, VERSION, Envelope, KeySource,
                      check_device, check_direction, decode_fields)
 from .fields import _check_kind, _check_u32, _bad_format, _DIRECTION_NAMES, _TYPE_NAMES  # noqa: F401
@@ -306,7 +306,8 @@ def open_many(keys: KeySource, texts: "list[str | bytes]", *, direction: str = "
     if format not in (None, "compact", "json", *LEAN_FORMATS):
         raise _bad_format(format)
     results: list[Opened | IotEnvelopeError] = []
-    pending: list[int] = []
+    pending: list[int] = []  # the results the replay window decides on, and their (device, direction, seq)
+    items: list[tuple[str, str, int]] = []
     if now is None:
         now = int(time.time())
     for text in texts:
@@ -317,16 +318,34 @@ def open_many(keys: KeySource, texts: "list[str | bytes]", *, direction: str = "
         except IotEnvelopeError as exc:
             results.append(exc)
             continue
-        if replay is not None and opened.type != "resync-request":
-            pending.append(len(results))
+        if replay is not None:
+            attrs = opened.__dict__
+            if attrs["type"] != "resync-request":
+                pending.append(len(results))
+                items.append((attrs["device"], attrs["direction"], attrs["seq"]))
         results.append(opened)
     if pending:
-        from ..replay import accept_many
-        items = [(results[i].device, results[i].direction, results[i].seq) for i in pending]  # type: ignore[union-attr]
-        for i, err in zip(pending, accept_many(replay, items)):
+        for i, err in zip(pending, _replay_verdicts(replay, items)):
             if err is not None:
                 results[i] = err
     return results
+
+
+def _replay_verdicts(guard: ReplayCheck, items: list) -> "list[IotEnvelopeError | None]":
+    """One verdict per (device, direction, seq) that opened: None (accepted) or the ReplayError. A store of
+    :mod:`iotenvelope.replay` takes them as already checked (``_accept_opened``: they came out of an open), a
+    guard with ``accept_many`` gets the batch, any other guard ``accept`` per item."""
+    batch = getattr(guard, "_accept_opened", None) or getattr(guard, "accept_many", None)
+    if batch is not None:
+        return batch(items)
+    out: "list[IotEnvelopeError | None]" = []
+    for device, direction, seq in items:
+        try:
+            guard.accept(device, direction, seq)
+            out.append(None)
+        except ReplayError as exc:
+            out.append(exc)
+    return out
 
 
 __all__ = ["Opened", "ReplayCheck", "seal_envelope", "seal", "open_envelope", "open", "open_many"]
