@@ -15,7 +15,6 @@ import collections
 import json
 import os
 import sys
-import threading
 import time
 from typing import Callable, Sequence
 
@@ -277,93 +276,168 @@ class _Oversize:
         self.size = size
 
 
+class _LineSplitter:
+    """Cuts stdin into lines as its chunks arrive: :meth:`feed` returns the lines a chunk ended (each without
+    its LF; a CR before it stays), an :class:`_Oversize` for a line longer than ``limit`` (dropped as it is
+    read, never held whole); :meth:`end` the last line, if the input did not end with LF. A chunk is split at C
+    speed (``bytes.split``); only a line crossing chunks needs Python."""
+
+    def __init__(self, limit: int = BATCH_LINE_MAX) -> None:
+        self.limit = limit
+        self.pending = bytearray()  # the start of the line being read, when it began in an earlier chunk
+        self.dropping = 0  # > 0: inside an oversize line, this many bytes dropped so far (pending is then empty)
+
+    def feed(self, chunk: bytes) -> list:
+        limit, pending = self.limit, self.pending
+        lines = chunk.split(b"\n")
+        tail = lines.pop()  # after the chunk's last LF (all of it if it has none): a line not ended yet
+        if lines:
+            if self.dropping:
+                lines[0] = _Oversize(self.dropping + len(lines[0]))
+            elif pending:
+                pending += lines[0]
+                lines[0] = _Oversize(len(pending)) if len(pending) > limit else bytes(pending)
+            if len(chunk) > limit:  # only then can a line that lies wholly inside the chunk be oversize
+                lines = [_Oversize(len(line)) if line.__class__ is bytes and len(line) > limit else line
+                         for line in lines]
+            pending.clear()
+            self.dropping = 0
+        if self.dropping:
+            self.dropping += len(tail)
+        elif len(pending) + len(tail) > limit:
+            self.dropping = len(pending) + len(tail)
+            pending.clear()
+        else:
+            pending += tail
+        return lines
+
+    def end(self) -> list:
+        if self.dropping:
+            return [_Oversize(self.dropping)]
+        return [bytes(self.pending)] if self.pending else []
+
+
 _EOF = object()
+#: stdin chunk size of ``open --batch``
+_CHUNK = 65536
 
 
-def _stdin_reader() -> "Callable[[], bytes]":
+def _stdin_fd() -> "int | None":
+    """stdin's file descriptor, or None when it has none (replaced by a test or an embedding program)."""
+    try:
+        return sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _stdin_reader(fd: "int | None") -> "Callable[[], bytes]":
     """A function returning the next chunk of stdin (b"" at the end). A real file descriptor is read with os.read,
     so the reader thread shares no lock with ``sys.stdin`` (a thread blocked in a buffered read at interpreter
     exit aborts CPython)."""
-    try:
-        fd = sys.stdin.fileno()
-    except (AttributeError, OSError, ValueError):  # replaced by a test or an embedding program
+    if fd is None:
         buffer = sys.stdin.buffer
-        return lambda: buffer.read1(65536) if hasattr(buffer, "read1") else buffer.read(65536)
-    return lambda: os.read(fd, 65536)
+        return lambda: buffer.read1(_CHUNK) if hasattr(buffer, "read1") else buffer.read(_CHUNK)
+    return lambda: os.read(fd, _CHUNK)
 
 
 def _read_lines(read, out: "queue.Queue", limit: int = BATCH_LINE_MAX) -> None:
-    """Reader thread: put the lines of each chunk read (a list; each line without its LF, a CR before it stays)
-    on ``out`` as they arrive, an :class:`_Oversize` for a line longer than ``limit``, then _EOF (or the
-    OSError that ended reading). One queue item per chunk, not per line: the threads rarely hand over. A chunk
-    is split at C speed (``bytes.split``); only its first line (continuing the last chunk's) and its last
-    (continued by the next) need Python."""
-    pending = bytearray()  # the start of the line being read, when it began in an earlier chunk
-    dropping = 0  # > 0: inside an oversize line, this many bytes dropped so far (pending is then empty)
+    """Reader thread (stdin without a pollable descriptor): put the lines of each chunk read on ``out`` (a
+    :class:`_LineSplitter` list), then _EOF (or the OSError that ended reading). One queue item per chunk, not per
+    line: the threads rarely hand over."""
+    splitter = _LineSplitter(limit)
     try:
         while True:
             chunk = read()
             if not chunk:
                 break
-            lines = chunk.split(b"\n")
-            tail = lines.pop()  # after the chunk's last LF (all of it if it has none): a line not ended yet
+            lines = splitter.feed(chunk)
             if lines:
-                if dropping:
-                    lines[0] = _Oversize(dropping + len(lines[0]))
-                elif pending:
-                    pending += lines[0]
-                    lines[0] = _Oversize(len(pending)) if len(pending) > limit else bytes(pending)
-                if len(chunk) > limit:  # only then can a line that lies wholly inside the chunk be oversize
-                    lines = [_Oversize(len(line)) if line.__class__ is bytes and len(line) > limit else line
-                             for line in lines]
-                pending.clear()
-                dropping = 0
                 out.put(lines)
-            if dropping:
-                dropping += len(tail)
-            elif len(pending) + len(tail) > limit:
-                dropping = len(pending) + len(tail)
-                pending.clear()
-            else:
-                pending += tail
-        if dropping:
-            out.put([_Oversize(dropping)])
-        elif pending:
-            out.put([bytes(pending)])
+        rest = splitter.end()
+        if rest:
+            out.put(rest)
         out.put(_EOF)
     except OSError as exc:
         out.put(exc)
 
 
-def _batch_groups(chunks: "queue.Queue", size: int):
-    """Groups of lines as they arrive: a group closes at ``size`` lines, BATCH_LINGER seconds after its first
-    line, or at the end of the input. Lines already read never wait for the timer."""
-    import queue  # only --batch needs it (a one-shot call starts quicker without)
+def _read_failed(exc: OSError) -> MalformedError:
+    return MalformedError(f"reading stdin failed: {exc.strerror or type(exc).__name__}")
 
+
+def _groups(take, ready: "collections.deque", size: int, done):
+    """Groups of lines as they arrive: a group closes at ``size`` lines, BATCH_LINGER seconds after its first
+    line, or at the end of the input. ``take(timeout)`` adds what arrives within ``timeout`` seconds (None:
+    wait) to ``ready`` and says whether anything came; ``done()`` says whether the input has ended. Lines
+    already read never wait for the timer."""
+    while ready or not done():
+        if not ready and not take(None):
+            continue
+        deadline = time.monotonic() + BATCH_LINGER
+        while len(ready) < size and not done() and take(deadline - time.monotonic()):
+            pass
+        yield [ready.popleft() for _ in range(min(size, len(ready)))]
+
+
+def _polled_groups(fd: int, size: int, limit: int = BATCH_LINE_MAX):
+    """:func:`_groups` of stdin read by this thread when ``select`` says it is readable (POSIX): no reader thread,
+    no queue and no thread hand-overs."""
+    import select
+
+    splitter = _LineSplitter(limit)
     ready: "collections.deque" = collections.deque()
-    done = False
+    ended = []
 
     def take(timeout: "float | None") -> bool:
-        nonlocal done
+        if not select.select([fd], [], [], None if timeout is None else max(timeout, 0))[0]:
+            return False
+        try:
+            chunk = os.read(fd, _CHUNK)
+        except OSError as exc:
+            raise _read_failed(exc) from None
+        if not chunk:
+            ready.extend(splitter.end())
+            ended.append(True)
+            return False
+        ready.extend(splitter.feed(chunk))
+        return True
+
+    return _groups(take, ready, size, lambda: bool(ended))
+
+
+def _threaded_groups(read, size: int, limit: int = BATCH_LINE_MAX):
+    """:func:`_groups` of stdin read by a reader thread (where stdin cannot be polled: Windows, a replaced
+    stdin); the reader stays at most 8 chunks ahead."""
+    import queue
+    import threading
+
+    chunks: queue.Queue = queue.Queue(maxsize=8)
+    threading.Thread(target=_read_lines, args=(read, chunks, limit), daemon=True, name="stdin").start()
+    ready: "collections.deque" = collections.deque()
+    ended = []
+
+    def take(timeout: "float | None") -> bool:
         try:
             item = chunks.get(timeout=timeout) if timeout is None or timeout > 0 else chunks.get_nowait()
         except queue.Empty:
             return False
         if item is _EOF:
-            done = True
+            ended.append(True)
             return False
         if isinstance(item, OSError):
-            raise MalformedError(f"reading stdin failed: {item.strerror or type(item).__name__}")
+            raise _read_failed(item)
         ready.extend(item)
         return True
 
-    while ready or not done:
-        if not ready and not take(None):
-            continue
-        deadline = time.monotonic() + BATCH_LINGER
-        while len(ready) < size and not done and take(deadline - time.monotonic()):
-            pass
-        yield [ready.popleft() for _ in range(min(size, len(ready)))]
+    return _groups(take, ready, size, lambda: bool(ended))
+
+
+def _batch_lines(size: int):
+    """The groups of ``open --batch``'s stdin: polled on POSIX, else through a reader thread."""
+    fd = _stdin_fd()
+    if fd is not None and os.name == "posix" and 0 <= fd < 1024:  # select()'s FD_SETSIZE
+        return _polled_groups(fd, size)
+    return _threaded_groups(_stdin_reader(fd), size)
 
 
 def _line_text(line: bytes, exact: bool) -> str:
@@ -473,14 +547,10 @@ def cmd_open(opts: argparse.Namespace) -> int:
     size = opts.commit_every
     if size < 1:
         raise UsageError(f"--commit-every must be at least 1, got {size}")
-    import queue
-
-    chunks: queue.Queue = queue.Queue(maxsize=8)  # back-pressure: the reader stays at most 8 chunks ahead
-    threading.Thread(target=_read_lines, args=(_stdin_reader(), chunks), daemon=True, name="stdin").start()
     out = sys.stdout.buffer
     sys.stdout.flush()
     worst, done = 0, 0
-    for group in _batch_groups(chunks, size):
+    for group in _batch_lines(size):
         rows = []
         texts = []
         for item in group:

@@ -153,10 +153,12 @@ def test_one_shot_seal_imports_neither_verify_nor_the_stores_nor_pycryptodome_wh
     """Issue 16 item 2: lazy imports keep a one-shot CLI seal cheap."""
     import subprocess
     import sys
-    code = ("import sys, io; sys.argv=['iotenvelope','seal','--key','00'*16,'--device','d'];"
+    code = ("import sys; before = set(sys.modules)\n"  # what site (.pth files) imported is not the CLI's doing
+            "import io; sys.argv=['iotenvelope','seal','--key','00'*16,'--device','d'];"
             "sys.stdin=io.TextIOWrapper(io.BytesIO(b'x'));"
             "from iotenvelope import cli\ntry:\n  cli.main()\nexcept SystemExit: pass\n"
-            "bad=[m for m in ('iotenvelope.verify','iotenvelope.replay.sqlite','iotenvelope.ingest.app','sqlite3') if m in sys.modules]\n"
+            "bad=[m for m in ('iotenvelope.verify','iotenvelope.replay.sqlite','iotenvelope.ingest.app','sqlite3',"
+            "'threading','queue','string') if m in sys.modules and m not in before]\n"
             "from iotenvelope.primitives import cipher\n"
             "bad += ['Crypto'] if cipher.BACKEND == 'cryptography' and 'Crypto' in sys.modules else []\n"
             "print('IMPORTED', bad, file=sys.stderr)")
@@ -240,3 +242,58 @@ def test_main_builds_only_the_command_it_runs(monkeypatch):
     assert list(whole) == list(cli_module._PARSERS) == sorted(cli_module.COMMANDS, key=list(cli_module._PARSERS).index)
     for name in cli_module._PARSERS:  # each command's own parser is the same whether built alone or with the rest
         assert real(name)._subparsers._group_actions[0].choices[name].format_help() == whole[name].format_help()
+
+
+def _burst_writer(fd: int, bursts: list, pause: float):
+    import os
+    import threading
+    import time
+
+    def write():
+        for i, burst in enumerate(bursts):
+            if i:
+                time.sleep(pause)
+            os.write(fd, burst)
+        os.close(fd)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("path", ["polled", "threaded"])
+def test_batch_groups_close_at_the_size_the_linger_or_the_end(path):
+    """Both ways `open --batch` reads stdin (select() on POSIX; a reader thread where stdin has no pollable
+    descriptor) group the same: a burst that then pauses is a group of its own once BATCH_LINGER passed, a
+    long burst is cut at the group size, and every line arrives once, in order."""
+    import os
+    from iotenvelope import cli as cli_module
+    first = [b"a%d" % i for i in range(5)]
+    second = [b"b%03d" % i for i in range(250)]
+    read_fd, write_fd = os.pipe()
+    writer = _burst_writer(write_fd, [b"\n".join(first) + b"\n", b"\n".join(second) + b"\n"],
+                           pause=6 * cli_module.BATCH_LINGER)
+    try:
+        if path == "polled":
+            groups = list(cli_module._polled_groups(read_fd, 100))
+        else:
+            groups = list(cli_module._threaded_groups(lambda: os.read(read_fd, cli_module._CHUNK), 100))
+    finally:
+        writer.join(10)
+        os.close(read_fd)
+    assert groups == [first, second[:100], second[100:200], second[200:]]
+
+
+def test_batch_reads_a_replaced_stdin_through_the_reader_thread(monkeypatch):
+    """An embedding program's stdin without a descriptor takes the reader-thread path, with the same lines."""
+    import io
+    from iotenvelope import cli as cli_module
+
+    class NoFd(io.BytesIO):
+        def fileno(self):
+            raise io.UnsupportedOperation("no descriptor")
+
+    stdin = io.TextIOWrapper(NoFd(b"one\r\ntwo\n\nthree"))
+    monkeypatch.setattr(cli_module.sys, "stdin", stdin)
+    assert cli_module._stdin_fd() is None
+    assert [line for group in cli_module._batch_lines(2) for line in group] == [b"one\r", b"two", b"", b"three"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
+from _thread import allocate_lock  # threading.Lock itself; importing threading would cost a one-shot call ~1 ms
 
 from ..errors import KeyFormatError, MalformedError, UsageError
 from .padding import BLOCK, pkcs7_pad, pkcs7_unpad
@@ -102,7 +102,7 @@ class ChainedCbc:
         self._fresh, self._dec = _CONTEXTS(key)
         self._enc = None  # made on first use: only callers with their own IVs need it
         self._enc_chain = 0
-        self._lock, self._enc_lock = threading.Lock(), threading.Lock()
+        self._lock, self._enc_lock = allocate_lock(), allocate_lock()
 
     if _HOLDS_GIL:
         def encrypt_fresh(self, data: bytes) -> bytes:

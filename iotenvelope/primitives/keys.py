@@ -7,13 +7,13 @@ that every caller gets the same clear error.
 from __future__ import annotations
 
 import binascii
-import string
 
 from . import b64
 from ..errors import KeyFormatError, MalformedError, UsageError
 
 AES_KEY_SIZES = (16, 24, 32)
 SECRET_SIZES = (16, 32)
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")  # string.hexdigits (the string module is ~0.7 ms to import)
 
 
 def parse_bytes(text: str | bytes, what: str = "key") -> bytes:
@@ -32,7 +32,7 @@ def parse_bytes(text: str | bytes, what: str = "key") -> bytes:
         value = value[2:]
     if not value:
         raise KeyFormatError(f"{what}: empty")
-    if any(c not in string.hexdigits for c in value):
+    if any(c not in _HEX_DIGITS for c in value):
         raise KeyFormatError(
             f"{what}: not hex (use the b64: prefix for base64; a text passphrase goes in --passphrase)")
     if len(value) % 2:
