@@ -175,18 +175,41 @@ from hypothesis import given, settings, strategies as _st  # noqa: E402
        seq=_st.integers(0, 2**32 - 1), ts=_st.integers(0, 2**32 - 1), direction=_st.sampled_from(["up", "down"]),
        kind=_st.sampled_from(["data", "data", "resync-response"]))
 def test_open_batch_reading_lines_are_the_bytes_of_the_general_row_encoder(plain, device, seq, ts, direction, kind):
-    from iotenvelope import cli as cli_module, profiles
+    from iotenvelope import cli as cli_module
+    from iotenvelope.envelope.sealing import _opened
+    from iotenvelope.profiles.envelope_v1 import EnvelopeV1
     try:
         data = plain.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates are not text a plaintext can hold
         data = b"\xff"
-    res = profiles.OpenResult(data, {"device": device, "seq": seq, "ts": ts, "direction": direction, "type": kind})
-    line = cli_module._reading_line(res)
+    opened = _opened(data, device, direction, kind, seq, ts)
+    line = cli_module._reading_line(opened)
     if kind != "data" or data == b"\xff":
         assert line is None  # not a UTF-8 reading: the general path writes it
     else:
-        assert line == cli_module._json_row(cli_module._row(None, "", res)) + "\n"
+        assert line == cli_module._json_row(cli_module._row(None, "", EnvelopeV1._result(opened))) + "\n"
         assert json.loads(line)["plaintext"] == plain
+
+
+def test_envelope_v1_open_batch_yields_the_callers_line_for_readings_only():
+    """open_batch(line=...) gives the line for a UTF-8 reading, the OpenResult for anything else, errors as
+    errors; without line= every success is an OpenResult."""
+    import argparse
+    from iotenvelope import errors, profiles
+    secret = bytes(range(16))
+    texts = [iotenvelope.seal(secret, b"t", device="d", seq=1, ts=0),
+             iotenvelope.seal(secret, b"\xff", device="d", seq=2, ts=0),
+             "not an envelope"]
+    opts = argparse.Namespace(key=secret.hex(), passphrase=None, keyring=None, direction="up", format=None, now=None,
+                              skew=300, max_age=0, require_time=False, replay_store=None, replay_window=64)
+    profile = profiles.get("envelope-v1")
+    got = list(profile.open_batch(texts, opts, None, line=lambda opened: f"line {opened.seq}"))
+    assert got[0] == "line 1" and got[1] == "line 2" and isinstance(got[2], errors.MalformedError)
+    got = list(profile.open_batch(texts, opts, None, line=lambda opened: None))
+    assert [type(r).__name__ for r in got] == ["OpenResult", "OpenResult", "MalformedError"]
+    assert got[1].plaintext == b"\xff" and got[0].meta["seq"] == 1
+    assert [type(r).__name__ for r in profile.open_batch(texts, opts, None)] == ["OpenResult", "OpenResult",
+                                                                                  "MalformedError"]
 
 
 def _reference_lines(data: bytes, limit: int) -> list:

@@ -71,9 +71,14 @@ class Profile:
     def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
         raise UsageError(f"profile {self.name} cannot open")
 
-    def open_batch(self, texts: list[str], opts: argparse.Namespace, warn: Warn) -> Iterator[OpenResult | IotEnvelopeError]:
+    def open_batch(self, texts: list[str], opts: argparse.Namespace, warn: Warn,
+                   line: "Callable[[Any], str | None] | None" = None) -> Iterator[OpenResult | IotEnvelopeError | str]:
         """``open --batch``: one result or error per text, in order. The default opens them one by one; a
-        profile may override it to check a whole chunk at once (envelope-v1: one replay-store transaction)."""
+        profile may override it to check a whole chunk at once (envelope-v1: one replay-store transaction).
+
+        ``line``, when given, is the caller's text for an :class:`iotenvelope.Opened` (or None): a profile that
+        opens envelope-v1 envelopes yields that text in place of the OpenResult it would build, when it is not
+        None (the CLI's result line of a reading). Other profiles ignore it."""
         for text in texts:
             try:
                 yield self.open(text, opts, warn)

@@ -111,8 +111,9 @@ class EnvelopeV1(Profile):
 
     @staticmethod
     def _result(opened: envelope.Opened) -> OpenResult:
-        return OpenResult(opened.plaintext, {"device": opened.device, "seq": opened.seq, "ts": opened.ts,
-                                             "direction": opened.direction, "type": opened.type})
+        fields = opened.__dict__  # an Opened keeps its fields there (records.Frozen); one per line of open --batch
+        return OpenResult(fields["plaintext"], {"device": fields["device"], "seq": fields["seq"], "ts": fields["ts"],
+                                                "direction": fields["direction"], "type": fields["type"]})
 
     def open(self, text: str, opts: argparse.Namespace, warn: Warn) -> OpenResult:
         return self._result(envelope.open(self._keys(opts), text, direction=opts.direction, format=opts.format,
@@ -129,14 +130,18 @@ class EnvelopeV1(Profile):
             raise UsageError("open --device is only for --format lean (the other forms carry the device id)")
         return device
 
-    def open_batch(self, texts, opts, warn):
+    def open_batch(self, texts, opts, warn, line=None):
         """Chunks of BATCH_CHUNK envelopes; each chunk's replay state is checked in one store transaction."""
         keys, freshness, guard = self._keys(opts), self.freshness(opts), self.replay_guard(opts)
         for start in range(0, len(texts), BATCH_CHUNK):
             for res in envelope.open_many(keys, texts[start:start + BATCH_CHUNK], direction=opts.direction,
                                           format=opts.format, freshness=freshness, now=opts.now, replay=guard,
                                           device=self._lean_device(opts)):
-                yield res if isinstance(res, IotEnvelopeError) else self._result(res)
+                if isinstance(res, IotEnvelopeError):
+                    yield res
+                    continue
+                text = None if line is None else line(res)
+                yield self._result(res) if text is None else text
 
 
 ORDER = 0
