@@ -58,6 +58,40 @@ def test_decrypt_joined_and_decrypt_are_cbc_decryption(messages):
         assert type(cipher.cbc(key).decrypt_joined(iv + ct)) is bytes
 
 
+@settings(max_examples=300)
+@given(key=st.sampled_from(KEYS), iv=st.binary(min_size=16, max_size=16), body=st.binary(max_size=70),
+       last=st.binary(min_size=16, max_size=16), valid=st.booleans())
+def test_decrypt_unpad_removes_exactly_a_valid_pkcs7_padding(key, iv, body, last, valid):
+    """decrypt_unpad gives what CBC decryption then strict PKCS#7 unpadding give, as bytes, and refuses every
+    other final block (a count of 0 or over 16, or any of the last p bytes different) with PaddingError."""
+    from iotenvelope.errors import PaddingError
+    from iotenvelope.primitives.padding import pkcs7_unpad
+    n = 16 - len(body) % 16
+    padded = body + bytes([n]) * n if valid else (body + last)[: len(body + last) // 16 * 16]
+    ct = AES.new(key, AES.MODE_CBC, iv).encrypt(padded)
+    try:
+        want = pkcs7_unpad(padded)
+    except PaddingError:
+        want = None
+    if want is None:
+        with pytest.raises(PaddingError):
+            cipher.cbc(key).decrypt_unpad(iv + ct)
+    else:
+        got = cipher.cbc(key).decrypt_unpad(iv + ct)
+        assert got == want and type(got) is bytes
+
+
+def test_decrypt_unpad_refuses_each_kind_of_bad_padding():
+    from iotenvelope.errors import PaddingError
+    key, iv = KEYS[0], bytes(16)
+    for block in (bytes(16), bytes(15) + b"\x11", bytes(14) + b"\x01\x02", b"\x03" * 15 + b"\x10", b"\xff" * 16):
+        ct = AES.new(key, AES.MODE_CBC, iv).encrypt(block)
+        with pytest.raises(PaddingError, match="bad padding"):
+            cipher.cbc(key).decrypt_unpad(iv + ct)
+    ct = AES.new(key, AES.MODE_CBC, iv).encrypt(b"\x10" * 16)
+    assert cipher.cbc(key).decrypt_unpad(iv + ct) == b""
+
+
 def test_threads_sharing_one_key_get_correct_bytes():
     key = KEYS[2]
     jobs = [os.urandom(16 * (1 + i % 5)) for i in range(600)]

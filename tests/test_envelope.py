@@ -105,8 +105,9 @@ def test_arbitrary_input_only_raises_library_errors(blob):
 def test_mac_checked_before_decryption(monkeypatch):
     calls = []
     from iotenvelope.primitives import cipher
-    for name in ("decrypt", "decrypt_joined"):  # every AES-CBC decryption goes through one of these
-        monkeypatch.setattr(cipher.ChainedCbc, name, lambda *a: calls.append(a) or bytes([16]) * 16)
+    # every AES-CBC decryption goes through one of these (decrypt_unpad through _decrypt_all)
+    for name in ("decrypt", "decrypt_joined", "_decrypt_all"):
+        monkeypatch.setattr(cipher.ChainedCbc, name, lambda *a: calls.append(a) or bytes([16]) * 32)
     bad = bytearray(_sealed().to_bytes())
     bad[-1] ^= 1
     with pytest.raises(AuthenticationError):

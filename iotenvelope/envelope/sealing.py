@@ -11,7 +11,6 @@ from typing import Iterable, Mapping, Protocol
 
 from ..primitives import keycache
 from ..primitives.b64 import _b64url, try_decode_url
-from ..primitives.padding import pkcs7_unpad
 from ..errors import (AuthenticationError, DirectionError, IotEnvelopeError, KeyFormatError,
                      MalformedError, ReplayError, UnknownDeviceError, UsageError, untrusted)
 from .fields import (DIRECTIONS, IV_LEN, MAX_RAW, MAX_TEXT, MAX_U32, TAG_LEN, TYPES, VERSION, Envelope, KeySource,
@@ -235,16 +234,13 @@ def _open_fields(keys: KeySource, fields: tuple, direction: str, freshness: Fres
     dk = keycache.envelope_of_bytes(keys) if keys.__class__ is bytes else keycache.envelope(_lookup(keys, device))
     if not _compare(dk.hmac(raw[:-TAG_LEN])[:TAG_LEN], raw[-TAG_LEN:]):
         raise AuthenticationError("authentication tag mismatch: wrong secret, or the envelope was altered")
-    padded = dk.cbc.decrypt_joined(raw[at:-TAG_LEN])  # IV ‖ ct
-    p = padded[-1]  # PKCS#7 checked in constant time (padding.pkcs7_unpad explains a refusal)
-    if not (0 < p <= 16 and _compare(padded[-p:], _PADS[p])):
-        pkcs7_unpad(padded)
+    plaintext = dk.cbc.decrypt_unpad(raw[at:-TAG_LEN])  # IV ‖ ct; PKCS#7 checked in constant time
     if kind != "resync-request":  # SPEC.md §8 step 2: no freshness or replay state for these
         if freshness is not None:
             freshness.check(ts, int(_time()) if now is None else now)
         if replay is not None:
             replay.accept(device, env_direction, seq)
-    return _opened(padded[:-p], device, env_direction, kind, seq, ts)
+    return _opened(plaintext, device, env_direction, kind, seq, ts)
 
 
 def open(keys: KeySource, text: str | bytes, *, direction: str = "up", format: str | None = None,
