@@ -313,6 +313,23 @@ def test_fernet_token():
     assert top.cli_ready
 
 
+def test_values_beginning_with_a_dash_are_suggested_as_flag_equals_value():
+    # a Fernet key whose url-safe base64 begins with '-' (first byte 0xf8-0xfb: 1 key in 64), and passphrases
+    # beginning with '-': `--key -xyz` would read as an unknown option, so the command says `--key=-xyz`
+    key = bytes([0xF8 | random.getrandbits(2)]) + os.urandom(31)
+    url_key = base64.urlsafe_b64encode(key).decode()
+    assert url_key.startswith("-")
+    top = assert_found(diagnose(fernet.encrypt(key, READING, now=NOW), key="b64:" + url_key), (), READING, "fernet")
+    assert top.options == ["--key=" + url_key] and top.cli_ready
+    msg = dweeter.seal_data({"co2": 1223}, "-s3cr3t", "greenhouse", NOW, base64_mode=True)
+    top = assert_found(diagnose(json.dumps(msg), passphrase="-s3cr3t"), (), json.dumps(
+        {"co2": 1223, "remote_time": dweeter.time_string(NOW)}).encode(), "dweeter")
+    assert top.options == ["--passphrase=-s3cr3t", "--base64"] and top.cli_ready
+    text = openssl_enc(READING, "-pass phrase", "-aes-256-cbc", "-md", "md5")  # real `openssl enc`
+    top = assert_found(diagnose(text, passphrase="-pass phrase"), (), READING, "cryptojs-passphrase")
+    assert top.options[:2] == ["--passphrase=-pass phrase", "--key-size"] and top.cli_ready
+
+
 def test_dweeter_message_and_halves():
     msg = dweeter.seal_data({"co2": 1223}, "s3cr3t", "greenhouse", NOW, base64_mode=True)
     top = assert_found(diagnose(json.dumps(msg), passphrase="s3cr3t"), (), json.dumps(

@@ -380,7 +380,8 @@ def _command(target: _Target, pad: str, nul: bool, cut: spaniakos.Truncation | N
     if pad == "intrbiz":
         return "intrbiz-crypto", ["--key", target.key.hex(), "--iv", target.iv.hex()], text, "plaintext"  # type: ignore[union-attr]
     if isinstance(target, _Salted):
-        options = ["--passphrase", target.phrase, "--key-size", str(target.key_size), "--kdf", target.kdf]
+        options = [*legacy.option("--passphrase", target.phrase), "--key-size", str(target.key_size),
+                   "--kdf", target.kdf]
         return "cryptojs-passphrase", options + ([] if target.salted else ["--nosalt"]), with_nul, "plaintext"
     if isinstance(target, _SeparateIv):
         base = ["--key", target.key.hex(), "--iv", target.iv.hex()]
@@ -620,7 +621,7 @@ class _Search:
                 except IotEnvelopeError:
                     continue
                 plain = json.dumps(got.data, ensure_ascii=False).encode("utf-8")
-                options = ["--passphrase", phrase] + (["--base64"] if mode else [])
+                options = legacy.option("--passphrase", phrase) + (["--base64"] if mode else [])
                 self.candidates.append(Finding("dweeter", 0.0, mistakes, plain, options, evidence="json+remote_time",
                                                bits=64.0 + evidence(plain).bits + 16.0,
                                                detail="dweeter base64 mode" if mode else ""))
@@ -720,7 +721,7 @@ class _Search:
                                              freshness=None)
             except IotEnvelopeError:
                 continue
-            options = ["--format", "lean", "--device", self.device, "--key", rk.key.hex()]
+            options = ["--format", "lean", *legacy.option("--device", self.device), "--key", rk.key.hex()]
             mistakes = rk.mistakes
             if env.direction != "up":
                 options += ["--direction", env.direction]
@@ -749,8 +750,8 @@ class _Search:
                 plain = fernet.decrypt(key, text.strip(), ttl=None, now=2**62)
             except IotEnvelopeError:
                 continue
-            self.candidates.append(Finding("fernet", 0.0, (), plain,
-                                           ["--key", b64.encode_std(key).replace("+", "-").replace("/", "_")],
+            url_key = b64.encode_std(key).replace("+", "-").replace("/", "_")
+            self.candidates.append(Finding("fernet", 0.0, (), plain, legacy.option("--key", url_key),
                                            evidence="MAC", bits=128.0))
 
     def pbkdf2_separate(self, text: str, salt_text: str) -> None:

@@ -27,6 +27,12 @@ from . import arduino_aes, cryptojs_pbkdf2
 
 PROFILES: list = []  # not a profile module
 
+
+def option(flag: str, value: str) -> list[str]:
+    """``flag value`` as a suggested command's arguments; ``flag=value`` when the value begins with ``-``
+    (a Fernet key in url-safe base64, a passphrase or device id), which argparse would take for an option."""
+    return [f"{flag}={value}"] if value.startswith("-") else [flag, value]
+
 PBKDF2_HASHERS = cryptojs_pbkdf2.HASHERS
 PBKDF2_ITERATIONS = (1, 100, 1000, 10000, 100000, 250000)
 PBKDF2_KEY_SIZES = (128, 192, 256)
@@ -120,7 +126,7 @@ class Pbkdf2Target(Frozen):
     stdin: str | None
 
     def options(self) -> list[str]:
-        opts = ["--passphrase", self.phrase, "--pbkdf2", self.settings.spec, "--pbkdf2-layout", self.layout]
+        opts = [*option("--passphrase", self.phrase), "--pbkdf2", self.settings.spec, "--pbkdf2-layout", self.layout]
         if self.layout == "concat" and self.salt_bytes != 16:
             opts += ["--pbkdf2-salt-bytes", str(self.salt_bytes)]
         if self.layout == "separate":
