@@ -73,7 +73,7 @@ def test_cli_deeply_nested_json_is_malformed_or_unexplained(cli, args):
 
 def test_keyring_deeply_nested_is_a_key_format_error(tmp_path):
     from iotenvelope.errors import KeyFormatError
-    from iotenvelope.profiles.envelope_v1 import load_keyring
+    from iotenvelope.envelope.keyring import load_keyring
     path = tmp_path / "ring.json"
     path.write_bytes(DEEP)
     with pytest.raises(KeyFormatError):

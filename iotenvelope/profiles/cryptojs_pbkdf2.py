@@ -33,7 +33,7 @@ import json
 import os
 import re
 
-from ..errors import IotEnvelopeError, KeyFormatError, MalformedError, PaddingError, UsageError
+from ..errors import KeyFormatError, MalformedError, PaddingError, UsageError
 from ..records import REQUIRED, Frozen
 from ..primitives import b64, cipher, kdf as kdf_mod, keys, padding as padding_mod
 from . import OpenResult, Option, Profile, Warn, check_warn, no_warn
@@ -259,41 +259,3 @@ class CryptoJsPbkdf2(Profile):
 
 ORDER = 25
 PROFILES = [CryptoJsPbkdf2()]
-
-
-# -- the vector files (verify) -----------------------------------------------------------------------------------
-
-def check_vector_file(data: dict):
-    """Every case of ``vectors/cryptojs/cryptojs_pbkdf2_*.json`` (written by real crypto-js) through this module,
-    including the derived key (tests/test_cryptojs_pbkdf2.py; ``verify`` asks the same through the runner
-    protocol: iotenvelope/verify/legacy_tail.py)."""
-    from ..verify import vectors
-    from ..verify.peers import Result
-    result = Result()
-    for group, test in vectors.iter_tests(data):
-        label = vectors.label(test)
-        layout = test["layout"]
-        try:
-            salt, iv = bytes.fromhex(test["salt"]), bytes.fromhex(test["iv"])
-            wire = test.get("wire", test["ct"])
-            given = (salt, iv) if layout == "separate" else (None, None)
-            if test["result"] == "valid":
-                s = Settings(group["hasher"], group["iterations"], group["keySize"])
-                ok = derive_key(test["passphrase"], salt, s).hex() == test["key"]
-                plain = open_text(wire, test["passphrase"], s, layout, *given, salt_bytes=len(salt))
-                again, _ = seal(plain, test["passphrase"], s, layout, salt, iv, salt_bytes=len(salt))
-                result.record(ok and plain.hex() == test["msg"] and again == wire, label, "other bytes")
-                continue
-            r = test["readWith"]
-            s = Settings(r["hasher"], r["iterations"], r["keySize"])
-            try:
-                open_text(wire, test["passphrase"], s, layout, *given, salt_bytes=len(salt))
-                result.record(False, label, f"opened, expected {test['error']}")
-            except IotEnvelopeError as exc:
-                key = derive_key(test["passphrase"], salt, s)
-                lax = padding_mod.cryptojs_lax_unpad(cipher.decrypt_raw(key, iv, b64.decode_std(test["ct"])), "pkcs7")
-                result.record(exc.code == test["error"] and lax.hex() == test["cryptojsResult"]["hex"], label,
-                              f"raised {exc.code}; crypto-js prediction {lax.hex()} vs {test['cryptojsResult']['hex']}")
-        except IotEnvelopeError as exc:
-            result.record(False, label, f"raised {exc.code}: {exc}")
-    return result

@@ -3,36 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 
 from .. import envelope
 from ..replay.window import DEFAULT_WINDOW
-from ..envelope import check_device
-from ..errors import IotEnvelopeError, KeyFormatError, UsageError
+from ..envelope.keyring import load_keyring
+from ..errors import IotEnvelopeError, UsageError
 from ..primitives.keys import parse_iv, parse_secret
 from . import OpenResult, Option, Profile, Warn
 
 BATCH_CHUNK = 1000  # envelopes per replay-store transaction in `open --batch`
-
-
-def load_keyring(path: str) -> dict[str, bytes]:
-    """Read ``{"device id": "secret", ...}`` (secrets as hex or b64:) and validate every entry up front."""
-    UsageError.check_type(path, (str, bytes, os.PathLike), "keyring path", "a file name")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except OSError as exc:
-        raise UsageError(f"--keyring {path}: {exc.strerror}") from None
-    except (ValueError, RecursionError):  # bad JSON, not UTF-8, too deeply nested
-        raise KeyFormatError(f"--keyring {path}: not valid JSON") from None
-    if not isinstance(data, dict) or not data:
-        raise KeyFormatError(f"--keyring {path}: expected a non-empty JSON object of device id -> secret")
-    ring = {}
-    for device, secret in data.items():
-        check_device(device)
-        ring[device] = parse_secret(secret, f"secret of device {device!r} in {path}")
-    return ring
 
 
 class EnvelopeV1(Profile):

@@ -240,7 +240,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_resync(opts: argparse.Namespace) -> int:
     from ..primitives.keys import parse_secret
-    from ..profiles.envelope_v1 import load_keyring
+    from ..envelope.keyring import load_keyring
     from . import open_store
     if opts.replay_store.split(":", 1)[0].lower() == "memory":
         raise UsageError("resync --replay-store memory:// cannot remember anything after this command: every answer"

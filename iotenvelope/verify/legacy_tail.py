@@ -11,7 +11,7 @@ Two halves, kept together so the request shapes stay in one place:
   ``spaniakos-setiv`` answering them.
 
 The library facts that are no profile behaviour (a second call continuing the CBC chain, ``get_IV``, what the
-library's own decrypt wrote) are checked by ``arduino_aes.CHECKERS`` in ``tests/test_arduino_aes.py``.
+library's own decrypt wrote) are checked by ``arduino_aes_vectors.CHECKERS`` in ``tests/test_arduino_aes.py``.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ file can be regenerated and compared in CI.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -83,6 +84,12 @@ def load(path: str | Path) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("testGroups"), list):
         raise MalformedError(f"vector file {path}: no testGroups list")
     return data
+
+
+def canonical_sha256(obj: object) -> str:
+    """SHA-256 of ``obj`` as canonical JSON (sorted keys, no spaces): the checksum a converted copy of a shared
+    vector file records of its original."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def algorithm_of(data: dict) -> str:
