@@ -7,6 +7,7 @@ missing they FAIL with the reason, they do not skip.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -791,3 +792,20 @@ def test_avr_adapter_fails_a_broken_device_with_its_reason(monkeypatch, program,
     assert set(statuses(result).values()) == {"failed"} and len(result.cases) == 192
     assert reason in result.cases[0].detail and "[atmega328p]" in result.cases[0].detail
     assert all(case.detail.startswith("not run: runner failed at tcId 1") for case in result.cases[1:])
+
+
+def test_every_backend_builds_the_host_benchmark_and_its_seal_opens_in_python():
+    """`make bench-host` builds bench/c.py's program for all five builds (ownaes included: it once failed to
+    compile, reaching for tiny-AES-c's header); the ownaes one runs and its envelope opens here."""
+    proc = subprocess.run(["make", "-s", "-C", str(c.C_DIR), "bench-host"], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for backend in (*c.BACKENDS, "ownaes"):
+        assert (c.BUILD / "bench" / f"iote-bench-{backend}").is_file()
+    reading = b'{"co2": 1223, "temp": 21.4, "hum": 48, "bat": 3.71, "rssi": -67, "uptime": 8639}'
+    out = subprocess.run([str(c.BUILD / "bench" / "iote-bench-ownaes")], input=reading, capture_output=True,
+                         timeout=120, check=True)
+    result = json.loads(out.stdout)
+    assert result["backend"] == "iote_aes + iote_sha256"
+    opened = iotenvelope.open(bytes(range(16)), result["sealed"], freshness=None)
+    assert (opened.plaintext, opened.device) == (reading, "sensor-01")

@@ -33,6 +33,9 @@
 #elif defined(IOTE_BACKEND_BEARSSL)
 #include <bearssl/bearssl.h>
 #else
+#include "iote_aes.h" /* IOTE_OWN_AES: which AES the tiny-AES-c backend takes */
+#include "iote_sha256.h"
+#if !IOTE_OWN_AES
 #define CBC 1
 #define ECB 0
 #define CTR 0
@@ -43,7 +46,7 @@
 #define AES_CBC_encrypt_buffer iote_tinyaes128_cbc_encrypt_buffer
 #define AES_CBC_decrypt_buffer iote_tinyaes128_cbc_decrypt_buffer
 #include "aes.h"
-#include "iote_sha256.h"
+#endif
 #endif
 
 #define MSG_MAX 200
@@ -283,8 +286,14 @@ static void raw_hmac(const uint8_t *ct, uint8_t out[32])
 }
 #define RAW_EQUAL(a, b) (iote_ct_equal((a), (b), 16))
 #else
-/* tiny-AES-c (keyed once, IV set per message) and the project's own SHA-256 with the HMAC key blocks hashed once */
+/* tiny-AES-c (keyed once, IV set per message), or with IOTE_OWN_AES this project's AES (iote_aes_cbc expands the
+ * key on every call, as the library's backend does), and the project's own SHA-256 with the HMAC key blocks
+ * hashed once */
+#if IOTE_OWN_AES
+static uint8_t raw_key[16];
+#else
 static struct AES_ctx raw_aes;
+#endif
 static uint8_t raw_inner[32], raw_outer[32];
 
 static void raw_init(const uint8_t *k_enc, const uint8_t *k_mac)
@@ -292,7 +301,11 @@ static void raw_init(const uint8_t *k_enc, const uint8_t *k_mac)
     iote_sha256_ctx c;
     uint8_t block[64], ignore[32];
     int i, j;
+#if IOTE_OWN_AES
+    memcpy(raw_key, k_enc, 16);
+#else
     AES_init_ctx(&raw_aes, k_enc);
+#endif
     for (i = 0; i < 2; i++) {
         for (j = 0; j < 64; j++) {
             block[j] = (uint8_t)((j < 32 ? k_mac[j] : 0) ^ (i ? 0x5c : 0x36));
@@ -306,12 +319,18 @@ static void raw_init(const uint8_t *k_enc, const uint8_t *k_mac)
 
 static void raw_cbc(int decrypt, uint8_t *buf)
 {
+#if IOTE_OWN_AES
+    if (iote_aes_cbc(decrypt, raw_key, 16, IV, buf, CT_LEN) != 0) {
+        die("raw AES");
+    }
+#else
     AES_ctx_set_iv(&raw_aes, IV);
     if (decrypt) {
         AES_CBC_decrypt_buffer(&raw_aes, buf, CT_LEN);
     } else {
         AES_CBC_encrypt_buffer(&raw_aes, buf, CT_LEN);
     }
+#endif
 }
 
 static void raw_hmac(const uint8_t *ct, uint8_t out[32])
