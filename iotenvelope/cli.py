@@ -340,9 +340,9 @@ def _stdin_reader(fd: "int | None") -> "Callable[[], bytes]":
     return lambda: os.read(fd, _CHUNK)
 
 
-def _read_lines(read, out: "queue.Queue", limit: int = BATCH_LINE_MAX) -> None:
-    """Reader thread (stdin without a pollable descriptor): put the lines of each chunk read on ``out`` (a
-    :class:`_LineSplitter` list), then _EOF (or the OSError that ended reading). One queue item per chunk, not per
+def _read_lines(read, out, limit: int = BATCH_LINE_MAX) -> None:
+    """Reader thread (stdin without a pollable descriptor): put the lines of each chunk read (a
+    :class:`_LineSplitter` list) on the ``queue.Queue`` ``out``, then _EOF (or the OSError that ended reading). One queue item per chunk, not per
     line: the threads rarely hand over."""
     splitter = _LineSplitter(limit)
     try:

@@ -4,7 +4,6 @@ checked."""
 from __future__ import annotations
 
 import hmac
-import os
 import struct
 import time
 from typing import Iterable, Mapping, Protocol

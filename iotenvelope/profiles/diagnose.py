@@ -869,7 +869,7 @@ def diagnose(data: bytes | str, *, key: str | None = None, passphrase: str | Non
             text = None
     else:
         text = data
-    if isinstance(data, (bytes, bytearray, memoryview)) or isinstance(data, str):
+    if isinstance(data, (bytes, bytearray, memoryview, str)):
         size = len(data) if not isinstance(data, str) else len(data.encode("utf-8", "surrogatepass"))
         if size > MAX_INPUT:
             # every try decrypts the whole input: bounding it bounds the search (and keeps it linear)
