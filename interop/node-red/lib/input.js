@@ -101,6 +101,24 @@ function standardBase64Hint(text) {
     : '';
 }
 
+/**
+ * A short addition to the error of a Buffer refused as a raw lean frame when its bytes are base64url text (an
+ * http-in node set to not parse the body, or an MQTT node set to output a Buffer, hands text over as a Buffer).
+ * A raw frame made only of those 64 byte values is as likely as 2^-56 at its shortest.
+ */
+function leanTextBufferHint(bytes) {
+  let n = bytes.length;
+  if (n && bytes[n - 1] === 0x0a) { n--; if (n && bytes[n - 1] === 0x0d) n--; }
+  if (n === 0) return '';
+  for (let i = 0; i < n; i++) {
+    const c = bytes[i];
+    const b64u = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f;
+    if (!b64u) return '';
+  }
+  return '; this Buffer holds base64url text, and a Buffer is read as the raw frame: pass the text as a string '
+    + '(msg.payload = msg.payload.toString())';
+}
+
 /** Plaintext bytes for the seal node: text as UTF-8, a Buffer as is, anything else as JSON text. */
 function toPlaintext(payload, errors) {
   if (typeof payload === 'string') return payload;
@@ -117,5 +135,5 @@ function toPlaintext(payload, errors) {
 }
 
 module.exports = {
-  toEnvelopeInput, toLeanInput, detectedForm, standardBase64Hint, toPlaintext, MAX_TEXT, MAX_RAW,
+  toEnvelopeInput, toLeanInput, detectedForm, standardBase64Hint, leanTextBufferHint, toPlaintext, MAX_TEXT, MAX_RAW,
 };

@@ -16,7 +16,7 @@
 
 const iotenvelope = require('iotenvelope');
 const {
-  toEnvelopeInput, toLeanInput, detectedForm, standardBase64Hint,
+  toEnvelopeInput, toLeanInput, detectedForm, standardBase64Hint, leanTextBufferHint,
 } = require('../lib/input');
 const { deviceProblem } = require('../lib/keyring');
 
@@ -122,7 +122,9 @@ module.exports = function register(RED) {
       try {
         return { env: iotenvelope.decode(input, format, { device }), form: 'lean' };
       } catch (e) {
-        if (e instanceof iotenvelope.MalformedError && format === 'lean') e.message += standardBase64Hint(input);
+        if (e instanceof iotenvelope.MalformedError) { // unsupported-version included
+          e.message += format === 'lean' ? standardBase64Hint(input) : leanTextBufferHint(input);
+        }
         throw e;
       }
     }

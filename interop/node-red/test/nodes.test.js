@@ -393,6 +393,8 @@ test('open (lean): a missing or bad device property or payload is malformed on o
     [{ payload: Buffer.alloc(49153, 0x54), device: 'sensor-01' }, /^raw lean envelope is longer than 49152 bytes$/],
     [{ payload: 'V'.repeat(65539), device: 'sensor-01' }, /^lean envelope text is longer than 65536 bytes$/],
     [{ payload: frame.subarray(0, 28), device: 'sensor-01' }, /^lean envelope is 28 bytes; the smallest valid one with ts is 33$/],
+    // lean text handed over as a Buffer (http-in without body parsing always gives one): read as a raw frame
+    [{ payload: Buffer.from(`${leanUp(1, 'x', { text: true })}\n`), device: 'sensor-01' }, /; this Buffer holds base64url text, and a Buffer is read as the raw frame: pass the text as a string/],
   ];
   for (const [msg] of cases) await send('o1', msg);
   assert.equal(out.ok.length, 0);
