@@ -31,7 +31,7 @@ import pytest
 
 import iotenvelope
 from iotenvelope.primitives import b64
-from iotenvelope.errors import DirectionError
+from iotenvelope.errors import AuthenticationError, DirectionError
 
 from servers import free_port
 
@@ -41,6 +41,7 @@ JS = ROOT / "interop" / "js"
 FRAGMENT = ROOT / ".ci" / "install.d" / "35-node-red.sh"
 RUNTIME = ROOT / "build" / "node-red" / "runtime" / "node_modules" / "node-red"
 EXAMPLE = PALETTE / "examples" / "http-ingest-and-commands.json"
+LEAN_EXAMPLE = PALETTE / "examples" / "lorawan-ttn-lean.json"
 KEY = secrets.token_bytes(32)
 OTHER_KEY = secrets.token_bytes(16)
 CRED_SECRET = secrets.token_hex(16)  # settings.js credentialSecret: encrypts flows_cred.json
@@ -216,6 +217,7 @@ def test_tarball_holds_the_nodes_examples_and_license_but_no_tests(installed):
     files = installed["files"]
     assert files == sorted([
         "LICENSE", "README.md", "package.json", "examples/http-ingest-and-commands.json",
+        "examples/lorawan-ttn-lean.json",
         "lib/input.js", "lib/keyring.js", "lib/state.js",
         "nodes/keyring.html", "nodes/keyring.js", "nodes/open.html", "nodes/open.js",
         "nodes/seal.html", "nodes/seal.js"])
@@ -381,6 +383,184 @@ def test_deploy_open_seal_kill9_restart_and_where_the_secret_is(installed):
     state = sorted(p.name for p in (userdir / "iotenvelope-state").iterdir())
     assert any(n.startswith("window-" + b"sensor-01".hex()) for n in state)
     assert any(n.startswith("down-" + b"sensor-01".hex()) for n in state)
+
+
+# The lean form (SPEC.md §5.3) as LoRaWAN backends use it. One tab: raw frames and lean text over HTTP (the device
+# id in an X-Device header, as a transport would name it), The Things Stack uplinks through the LoRaWAN example's
+# own function node, and down commands through the example's seal node and downlink function (its MQTT nodes are
+# left out: they would connect to The Things Stack).
+LEAN_TAB = "1ea0000000000001"
+LEAN_KEYRING = "1ea0000000000002"
+LEAN_KEY = secrets.token_bytes(16)
+LEAN_DEVICE = "lora-node-1"
+
+
+def _lean_nodes() -> list[dict]:
+    example = {n.get("name"): n for n in json.loads(LEAN_EXAMPLE.read_text())}
+
+    def from_example(name: str, node_id: str, wires: list, **changes) -> dict:
+        node = {**example[name], "id": node_id, "z": LEAN_TAB, "wires": wires, **changes}
+        if "keyring" in node:
+            node["keyring"] = LEAN_KEYRING
+        return node
+
+    def http_in(node_id: str, url: str, raw: bool, to: str) -> dict:
+        return {"id": node_id, "type": "http in", "z": LEAN_TAB, "url": url, "method": "post", "upload": False,
+                "skipBodyParsing": raw, "swaggerDoc": "", "wires": [[to]]}
+
+    def change(node_id: str, rules: list, to: str) -> dict:
+        return {"id": node_id, "type": "change", "z": LEAN_TAB,
+                "rules": [{"t": "set", "p": p, "pt": "msg", "to": v, "tot": t} for p, v, t in rules], "wires": [[to]]}
+
+    def response(node_id: str, code: str = "") -> dict:
+        return {"id": node_id, "type": "http response", "z": LEAN_TAB, "statusCode": code, "headers": {}, "wires": []}
+
+    command = [("device", "payload.device", "msg"), ("payload", "payload.payload", "msg")]
+    return [
+        {"id": LEAN_TAB, "type": "tab", "label": "lean test"},
+        {"id": LEAN_KEYRING, "type": "iotenvelope-keyring", "name": "lean test",
+         "credentials": {"keys": json.dumps({LEAN_DEVICE: LEAN_KEY.hex(), "sensor-01": KEY.hex()})}},
+        # Node-RED 4.1's http-in hands over a Buffer whenever it skips body parsing (any content type): raw
+        # frames there; lean text on a route that parses text/plain bodies into a string.
+        http_in("1ea0000000000010", "/lean", True, "1ea0000000000011"),
+        http_in("1ea0000000000014", "/lean/text", False, "1ea0000000000011"),
+        change("1ea0000000000011", [("device", "req.headers['x-device']", "msg")], "1ea0000000000020"),
+        http_in("1ea0000000000012", "/ttn/up", False, "1ea0000000000013"),
+        from_example("uplink -> frame, device", "1ea0000000000013", [["1ea0000000000020"]]),
+        # The example's open node with the plaintext as a Buffer, so the HTTP answer is its exact bytes.
+        from_example("open lean", "1ea0000000000020", [["1ea0000000000021"], ["1ea0000000000022"]],
+                     json=False, buffer=True),
+        response("1ea0000000000021", "200"),
+        change("1ea0000000000022", [("payload", "error.code", "msg"), ("statusCode", "403", "num")],
+               "1ea0000000000023"),
+        response("1ea0000000000023"),
+        http_in("1ea0000000000030", "/lean/command", False, "1ea0000000000031"),
+        change("1ea0000000000031", command, "1ea0000000000032"),
+        from_example("seal lean", "1ea0000000000032", [["1ea0000000000033"]]),
+        from_example("frame -> down/push", "1ea0000000000033", [["1ea0000000000034"]]),
+        change("1ea0000000000034", [("payload.topic", "topic", "msg")], "1ea0000000000035"),
+        response("1ea0000000000035", "200"),
+        http_in("1ea0000000000040", "/lean/command-text", False, "1ea0000000000041"),
+        change("1ea0000000000041", command, "1ea0000000000042"),
+        {**example["seal lean"], "id": "1ea0000000000042", "z": LEAN_TAB, "keyring": LEAN_KEYRING, "output": "text",
+         "wires": [["1ea0000000000043"]]},
+        response("1ea0000000000043", "200"),
+    ]
+
+
+@pytest.mark.release
+def test_lean_frames_python_to_node_red_and_back(installed, tmp_path):
+    """Python-sealed lean frames (raw, text, inside a The Things Stack uplink) come out of the open node byte for
+    byte; lean downlinks sealed by the seal node (raw through the example's downlink function, and text) open in
+    Python and are exactly the bytes Python seals for the same fields."""
+    userdir = tmp_path / "user"  # its own state: the other test's windows and counters stay out of this one
+    userdir.mkdir()
+    shutil.copyfile(installed["userdir"] / "package.json", userdir / "package.json")
+    os.symlink(installed["userdir"] / "node_modules", userdir / "node_modules")
+    red = _start(installed["node"], userdir)
+    try:
+        status, body = red.request("GET", "/library/examples/flows/@iotenvelope/node-red/lorawan-ttn-lean")
+        assert (status, json.loads(body)) == (200, json.loads(LEAN_EXAMPLE.read_text()))
+        start = red.log_count()
+        status, body = red.request("POST", "/flows", json.dumps(_lean_nodes()).encode(), "application/json",
+                                   {"Node-RED-Deployment-Type": "full"})
+        assert status in (200, 204), (status, body)
+        red.wait_log(lambda line: line.endswith("[info] Started flows"), "'Started flows' after the deploy", start)
+
+        def lean(seq: int, plaintext: bytes, fmt: str = "lean", **kw):
+            return iotenvelope.seal(kw.pop("key", LEAN_KEY), plaintext, device=kw.pop("device", LEAN_DEVICE), seq=seq,
+                                    ts=kw.pop("ts", int(time.time())), format=fmt, **kw)
+
+        def post_frame(frame: bytes, device: str | None = LEAN_DEVICE) -> tuple[int, bytes]:
+            headers = {} if device is None else {"X-Device": device}
+            return red.request("POST", "/lean", frame, "application/octet-stream", headers)
+
+        def post_text(text: str, device: str = LEAN_DEVICE) -> tuple[int, bytes]:
+            return red.request("POST", "/lean/text", text.encode(), "text/plain", {"X-Device": device})
+
+        def ttn_uplink(frame: bytes, device: str = LEAN_DEVICE, **drop) -> tuple[int, bytes]:
+            up = {"end_device_ids": {"device_id": device, "application_ids": {"application_id": "app1"},
+                                     "dev_eui": "70B3D57ED0001234"},
+                  "received_at": "2026-12-02T10:00:00.000Z",
+                  "uplink_message": {"f_port": 1, "f_cnt": 7, "frm_payload": base64.b64encode(frame).decode()}}
+            for key in drop:
+                up.pop(key)
+            return red.request("POST", "/ttn/up", json.dumps(up).encode(), "application/json")
+
+        reading = '{"co2": 1223, "note": "café ☕"}'.encode()
+        binary = bytes([0x00, 0xFF, 0x10, 0x80]) + secrets.token_bytes(20)  # a packed reading, not UTF-8
+        marker = MARKER.encode()
+        text1 = lean(1, reading)
+        raw2 = lean(2, reading, "lean-raw")
+        assert raw2[0] == 0x54 and len(raw2) == 13 + 4 + 48
+        assert post_text(text1) == (200, reading)
+        assert post_frame(raw2) == (200, reading)
+        assert post_frame(lean(3, binary, "lean-raw")) == (200, binary)
+        assert post_text(lean(4, reading, ts=0) + "\n") == (200, reading)
+        assert ttn_uplink(lean(5, marker, "lean-raw")) == (200, marker)
+
+        # Refusals with their SPEC names; none of them touches a window.
+        frame6 = lean(6, b"six", "lean-raw")
+        compact = iotenvelope.seal(LEAN_KEY, b"x", device=LEAN_DEVICE, seq=6)
+        flipped = bytearray(lean(6, b"six", "lean-raw"))
+        flipped[-1] ^= 1
+        cases = [
+            (post_text(text1), "replay-duplicate"),
+            (post_frame(raw2), "replay-duplicate"),
+            (ttn_uplink(lean(5, b"other text, same seq", "lean-raw")), "replay-duplicate"),
+            (post_frame(frame6, "sensor-01"), "auth"),  # another device's id (and secret)
+            (ttn_uplink(frame6, "sensor-01"), "auth"),
+            (post_frame(bytes(flipped)), "auth"),
+            (post_frame(lean(6, b"x", "lean-raw", key=KEY)), "auth"),
+            (post_frame(frame6, "lora-node-9"), "unknown-device"),
+            (post_frame(frame6, None), "malformed"),  # no device id at all
+            (ttn_uplink(frame6, end_device_ids=True), "malformed"),
+            (post_frame(frame6, "bad id"), "malformed"),
+            (post_text(compact), "unsupported-version"),
+            (post_frame(lean(6, b"x", "lean-raw", direction="down")), "wrong-direction"),
+            (post_frame(lean(6, b"x", "lean-raw", ts=int(time.time()) - 200000)), "stale"),
+            (post_text(base64.b64encode(frame6).decode()), "malformed"),  # standard base64 is not lean text
+            (post_frame(lean(6, b"six").encode()), "malformed"),  # text as a Buffer is read as a raw frame
+        ]
+        assert [got for got, _ in cases] == [(403, code.encode()) for _, code in cases]
+        assert post_frame(frame6) == (200, b"six")  # seq 6 was not used up by any refusal
+        assert post_frame(frame6) == (403, b"replay-duplicate")
+
+        # Downlinks: the example's seal node (raw frame, no time) and downlink function, then a text seal node.
+        status, body = red.request("POST", "/lean/command", json.dumps(
+            {"device": LEAN_DEVICE, "payload": {"interval": 600}}).encode(), "application/json")
+        assert status == 200, body
+        push = json.loads(body)
+        assert push["topic"] == f"v3/my-app@ttn/devices/{LEAN_DEVICE}/down/push"
+        (down,) = push["downlinks"]
+        assert (down["f_port"], down["priority"]) == (1, "NORMAL")
+        frame = base64.b64decode(down["frm_payload"], validate=True)
+        assert frame == iotenvelope.seal(LEAN_KEY, b'{"interval":600}', device=LEAN_DEVICE, seq=0, ts=0,
+                                         direction="down", format="lean-raw")
+        assert frame[0] == 0x48 and len(frame) == 13 + 16 * 2
+        opened = iotenvelope.open(LEAN_KEY, frame, format="lean-raw", device=LEAN_DEVICE, direction="down")
+        assert (opened.plaintext, opened.device, opened.seq, opened.ts, opened.type) == (
+            b'{"interval":600}', LEAN_DEVICE, 0, 0, "data")
+        with pytest.raises(AuthenticationError):
+            iotenvelope.open(LEAN_KEY, frame, format="lean-raw", device="lora-node-2", direction="down")
+        with pytest.raises(DirectionError):
+            iotenvelope.open(LEAN_KEY, frame, format="lean-raw", device=LEAN_DEVICE)
+        status, text = red.request("POST", "/lean/command-text", json.dumps(
+            {"device": LEAN_DEVICE, "payload": "reboot"}).encode(), "application/json")
+        assert status == 200
+        assert text.decode() == iotenvelope.seal(LEAN_KEY, b"reboot", device=LEAN_DEVICE, seq=1, ts=0,
+                                                 direction="down", format="lean")
+        opened = iotenvelope.open(LEAN_KEY, text.decode(), format="lean", device=LEAN_DEVICE, direction="down")
+        assert (opened.plaintext, opened.seq) == (b"reboot", 1), "one down counter for both seal nodes"
+        log = red.log_text()
+    finally:
+        red.stop()
+    assert LEAN_KEY.hex() not in log and MARKER not in log and b64.encode_url(LEAN_KEY) not in log
+    for path in userdir.rglob("*"):
+        if path.is_file() and not path.is_symlink() and "node_modules" not in path.parts:
+            data = path.read_bytes()
+            assert LEAN_KEY not in data and LEAN_KEY.hex().encode() not in data, path
+            assert marker not in data, path
 
 
 def test_npm_test_passes_in_the_palette_package():

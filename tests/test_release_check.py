@@ -22,6 +22,7 @@ RELEASE_TESTS = {
     "tests/test_js_package.py::test_plain_npm_install_of_the_tarball_in_an_empty_project_works",
     "tests/test_node_red_palette.py::test_tarball_holds_the_nodes_examples_and_license_but_no_tests",
     "tests/test_node_red_palette.py::test_deploy_open_seal_kill9_restart_and_where_the_secret_is",
+    "tests/test_node_red_palette.py::test_lean_frames_python_to_node_red_and_back",
     "tests/test_arduino.py::test_arduino_zip_layout",
     "tests/test_arduino.py::test_platformio_pack",
     "tests/test_arduino.py::test_examples_compile_from_the_zip_with_arduino_builder",

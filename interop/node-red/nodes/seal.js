@@ -2,6 +2,10 @@
 // iotenvelope-seal: seal msg.payload as a down/data envelope for one device, with the next down sequence number
 // of that device from the keyring's durable counter (SPEC.md §7: its high-water mark is fsynced before the
 // number is used, so no number is sealed twice, whatever happens to the process).
+//
+// Forms: compact (base64url text, the default), JSON text, or lean (SPEC.md §5.3: the small binary form for
+// LoRaWAN downlinks, which leaves the device id off the wire), output as its base64url text or, with output
+// "buffer", as the raw frame in a Buffer (what a network server's downlink API wants, base64-encoded).
 
 const iotenvelope = require('iotenvelope');
 const { toPlaintext, MAX_TEXT, MAX_RAW } = require('../lib/input');
@@ -16,7 +20,8 @@ module.exports = function register(RED) {
     const node = this;
     const keyring = RED.nodes.getNode(config.keyring);
     const fixedDevice = typeof config.device === 'string' && config.device.trim() !== '' ? config.device.trim() : null;
-    const format = config.format === 'json' ? 'json' : 'compact';
+    const format = config.format === 'json' || config.format === 'lean' ? config.format : 'compact';
+    const rawLean = format === 'lean' && config.output === 'buffer';
     const unknownTime = config.time === 'unknown';
     const every = config.every === undefined || config.every === '' ? 1 : Number(config.every);
     let setupProblem = null;
@@ -52,12 +57,22 @@ module.exports = function register(RED) {
           e.storeFailed = true;
           throw e;
         }
-        const text = iotenvelope.seal(secret, plaintext, { device, seq, ts, direction: 'down', type: 'data', format });
-        if (text.length > MAX_TEXT) {
-          throw new iotenvelope.MalformedError(`the envelope would be ${text.length} bytes, more than ${MAX_TEXT} (SPEC.md §5)`);
+        const fields = { device, seq, ts, direction: 'down', type: 'data' };
+        let out;
+        if (rawLean) {
+          const raw = iotenvelope.sealLean(secret, plaintext, fields);
+          out = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
+          if (out.length > MAX_RAW) {
+            throw new iotenvelope.MalformedError(`the envelope would be ${out.length} bytes, more than ${MAX_RAW} (SPEC.md §5)`);
+          }
+        } else {
+          out = iotenvelope.seal(secret, plaintext, { ...fields, format });
+          if (out.length > MAX_TEXT) {
+            throw new iotenvelope.MalformedError(`the envelope would be ${out.length} bytes, more than ${MAX_TEXT} (SPEC.md §5)`);
+          }
         }
-        msg.payload = text;
-        msg.iotenvelope = { device, seq, ts, direction: 'down', type: 'data' };
+        msg.payload = out;
+        msg.iotenvelope = { ...fields, form: format };
         node.status({ fill: 'green', shape: 'dot', text: `${device} #${seq} ${clock()}` });
         send(msg);
         done();

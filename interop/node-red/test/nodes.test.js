@@ -79,8 +79,9 @@ test('open: compact text, JSON text, Buffer, raw binary and parsed object all gi
   assert.equal(out.bad.length, 0, JSON.stringify(out.bad.map((m) => m.error)));
   assert.deepEqual(out.ok.map((m) => m.payload), Array(5).fill(reading));
   assert.deepEqual(out.ok.map((m) => m.iotenvelope.seq), [1, 2, 3, 4, 5]);
+  assert.deepEqual(out.ok.map((m) => m.iotenvelope.form), ['compact', 'json', 'compact', 'compact', 'json']);
   const { ts, ...rest } = out.ok[0].iotenvelope;
-  assert.deepEqual(rest, { device: 'sensor-01', seq: 1, direction: 'up', type: 'data' });
+  assert.deepEqual(rest, { device: 'sensor-01', seq: 1, direction: 'up', type: 'data', form: 'compact' });
   assert.ok(Math.abs(ts - Date.now() / 1000) < 60);
   // The b64: secret of the second device works too.
   await send('o1', { payload: sealUp(1, 'x', { device: 'sensor-02', secret: OTHER }) });
@@ -214,7 +215,7 @@ test('seal: down envelopes with increasing seq that the device opens; the counte
     ['sensor-01', 2, Buffer.from('7').toString('hex')],
   ]);
   assert.ok(out.sealed.every((m) => m.payload.startsWith('{"v": 1, "dir": "down"')));
-  assert.deepEqual(out.sealed[0].iotenvelope, { device: 'sensor-01', seq: 0, ts: opened[0].ts, direction: 'down', type: 'data' });
+  assert.deepEqual(out.sealed[0].iotenvelope, { device: 'sensor-01', seq: 0, ts: opened[0].ts, direction: 'down', type: 'data', form: 'json' });
   // An unknown device, or none: no output, an error for Catch nodes, and no number spent.
   await send('s1', { device: 'sensor-99', payload: 'x' });
   await send('s1', { payload: 'x' });
@@ -296,4 +297,269 @@ test('two open nodes, and two keyrings with the same device and secret, share on
   await send('o3', { payload: sealUp(21, 'next') });
   await send('o1', { payload: sealUp(21, 'next') });
   assert.deepEqual(got, ['ok 20', 'replay-duplicate', 'replay-duplicate', 'ok 21', 'replay-duplicate']);
+});
+
+// ---- the lean form (SPEC.md §5.3): the device id comes from a message property, not from the frame -----------
+
+function leanUp(seq, plaintext, opts = {}) {
+  const fields = { device: opts.device || 'sensor-01', seq, ts: opts.ts, direction: opts.direction || 'up' };
+  return opts.text ? ie.seal(opts.secret || SECRET, plaintext, { ...fields, format: 'lean' })
+    : Buffer.from(ie.sealLean(opts.secret || SECRET, plaintext, fields));
+}
+
+function stateFiles() {
+  const dir = path.join(userDir, 'iotenvelope-state');
+  return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
+}
+
+test('open (lean): a raw frame, a Uint8Array and base64url text give the exact plaintext; the device comes from msg.device', async () => {
+  const out = await load({ open: { form: 'lean' } });
+  const reading = '{"t": 21.5, "note": "caf\u00e9"}';
+  const frame = leanUp(1, reading);
+  assert.equal(frame[0], 0x54, 'up/data with ts');
+  assert.equal(frame.length, 13 + 4 + 32);
+  const text = leanUp(2, reading, { text: true });
+  const u8 = new Uint8Array(leanUp(3, reading));
+  const withLf = `${leanUp(4, reading, { text: true })}\n`;
+  const untimed = leanUp(5, reading, { ts: 0 });
+  assert.equal(untimed[0], 0x44, 'up/data without ts');
+  for (const payload of [frame, text, u8, withLf, untimed]) await send('o1', { payload, device: 'sensor-01' });
+  assert.equal(out.bad.length, 0, JSON.stringify(out.bad.map((m) => m.error)));
+  assert.deepEqual(out.ok.map((m) => m.payload), Array(5).fill(reading));
+  const { ts, ...rest } = out.ok[0].iotenvelope;
+  assert.deepEqual(rest, { device: 'sensor-01', seq: 1, direction: 'up', type: 'data', form: 'lean' });
+  assert.ok(Math.abs(ts - Date.now() / 1000) < 60);
+  assert.deepEqual(out.ok.map((m) => [m.iotenvelope.seq, m.iotenvelope.form]), [1, 2, 3, 4, 5].map((s) => [s, 'lean']));
+  assert.equal(out.ok[4].iotenvelope.ts, 0);
+  assert.match(helper.getNode('o1').status.lastCall.args[0].text, /^sensor-01 #5 \d\d:\d\d:\d\d$/);
+  await helper.unload();
+
+  // The property is configurable (a typedInput of type msg; a leading "msg." is accepted).
+  const nested = await load({ open: { form: 'lean', deviceProperty: 'msg.lorawan.id', devicePropertyType: 'msg' } });
+  await send('o1', { payload: leanUp(6, 'nested'), lorawan: { id: 'sensor-02' } });
+  await send('o1', { payload: leanUp(7, 'nested', { device: 'sensor-02', secret: OTHER }), lorawan: { id: 'sensor-02' } });
+  assert.deepEqual(nested.bad.map((m) => m.error.code), ['auth']);
+  assert.deepEqual(nested.ok.map((m) => [m.payload, m.iotenvelope.device, m.iotenvelope.seq]), [['nested', 'sensor-02', 7]]);
+});
+
+test('open (lean): a wrong device id is auth and leaves the window alone; a replay is refused; lean and compact share one window', async () => {
+  const keys = JSON.stringify({ 'sensor-01': SECRET, 'sensor-02': OTHER, 'sensor-03': SECRET });
+  let out = await load({ keys, open: { form: 'lean' } });
+  const keyring = helper.getNode('k1');
+  const frame = leanUp(5, 'for sensor-01');
+  await send('o1', { payload: frame, device: 'sensor-02' }); // another secret
+  await send('o1', { payload: frame, device: 'sensor-03' }); // the same secret: the device id is under the tag
+  await send('o1', { payload: frame, device: 'sensor-99' });
+  assert.deepEqual(out.bad.map((m) => m.error.code), ['auth', 'auth', 'unknown-device']);
+  assert.deepEqual(out.caught.map((m) => m.error.code), ['auth', 'auth', 'unknown-device']);
+  assert.ok(out.bad.every((m) => m.payload === frame), 'msg.payload is left as it came in');
+  assert.match(helper.getNode('o1').status.lastCall.args[0].text, /^unknown-device \d\d:\d\d:\d\d$/, 'no unauthenticated device id in the status');
+  assert.deepEqual(stateFiles(), [], 'no refusal wrote a window');
+  assert.deepEqual(['sensor-01', 'sensor-02', 'sensor-03'].map((d) => keyring.top(d, 'up')), [null, null, null]);
+  await send('o1', { payload: frame, device: 'sensor-01' });
+  await send('o1', { payload: frame, device: 'sensor-01' });
+  await send('o1', { payload: leanUp(5, 'same seq, other text', { text: true }), device: 'sensor-01' });
+  assert.deepEqual(out.ok.map((m) => [m.payload, m.iotenvelope.seq]), [['for sensor-01', 5]]);
+  assert.deepEqual(out.bad.slice(3).map((m) => m.error.code), ['replay-duplicate', 'replay-duplicate']);
+  assert.equal(keyring.top('sensor-01', 'up'), 5);
+  await helper.unload();
+
+  // SPEC.md §5.3: one window per (device, direction) whatever the form.
+  out = await load({ keys });
+  await send('o1', { payload: sealUp(5, 'compact, seq already used by a lean frame') });
+  await send('o1', { payload: sealUp(6, 'compact') });
+  assert.deepEqual(out.bad.map((m) => m.error.code), ['replay-duplicate']);
+  await helper.unload();
+  out = await load({ keys, open: { form: 'lean' } });
+  await send('o1', { payload: leanUp(6, 'lean, seq used by the compact envelope'), device: 'sensor-01' });
+  await send('o1', { payload: leanUp(7, 'lean'), device: 'sensor-01' });
+  assert.deepEqual(out.bad.map((m) => m.error.code), ['replay-duplicate']);
+  assert.deepEqual(out.ok.map((m) => [m.payload, m.iotenvelope.form]), [['lean', 'lean']]);
+});
+
+test('open (lean): a missing or bad device property or payload is malformed on output 2 and at a Catch node', async () => {
+  const out = await load({ open: { form: 'lean' } });
+  const frame = leanUp(1, 'x');
+  const cases = [
+    [{ payload: frame }, /^no device id in msg\.device: a lean envelope does not carry it/],
+    [{ payload: frame, device: '' }, /^no device id in msg\.device/],
+    [{ payload: frame, device: 42 }, /^msg\.device must be the device id as a string, got number$/],
+    [{ payload: frame, device: ['sensor-01'] }, /^msg\.device must be the device id as a string, got an array$/],
+    [{ payload: frame, device: 'sensor 01' }, /^msg\.device is not a device id \(SPEC\.md §3\): it has character 7 outside/],
+    [{ payload: frame, device: 'x'.repeat(65) }, /^msg\.device is not a device id \(SPEC\.md §3\): it is 65 characters/],
+    [{ payload: { uplink_message: { frm_payload: frame.toString('base64') } }, device: 'sensor-01' }, /got object \(this looks like a whole network-server uplink/],
+    [{ payload: 42, device: 'sensor-01' }, /^msg\.payload must be the lean frame as a Buffer or its base64url text, got number$/],
+    [{ payload: `${frame.toString('base64')}=`, device: 'sensor-01' }, /looks like standard base64/],
+    [{ payload: Buffer.alloc(49153, 0x54), device: 'sensor-01' }, /^raw lean envelope is longer than 49152 bytes$/],
+    [{ payload: 'V'.repeat(65539), device: 'sensor-01' }, /^lean envelope text is longer than 65536 bytes$/],
+    [{ payload: frame.subarray(0, 28), device: 'sensor-01' }, /^lean envelope is 28 bytes; the smallest valid one with ts is 33$/],
+    // lean text handed over as a Buffer (http-in without body parsing always gives one): read as a raw frame
+    [{ payload: Buffer.from(`${leanUp(1, 'x', { text: true })}\n`), device: 'sensor-01' }, /; this Buffer holds base64url text, and a Buffer is read as the raw frame: pass the text as a string/],
+  ];
+  for (const [msg] of cases) await send('o1', msg);
+  assert.equal(out.ok.length, 0);
+  assert.deepEqual(out.bad.map((m) => m.error.code), Array(cases.length).fill('malformed'));
+  assert.deepEqual(out.caught.map((m) => m.error.code), Array(cases.length).fill('malformed'));
+  out.bad.forEach((m, i) => assert.match(m.error.message, cases[i][1], `case ${i}`));
+  assert.match(helper.getNode('o1').status.lastCall.args[0].text, /^malformed \d\d:\d\d:\d\d$/);
+  // A lean frame that arrives with a compact envelope, and the other way round.
+  await send('o1', { payload: sealUp(2, 'compact'), device: 'sensor-01' });
+  assert.equal(out.bad.at(-1).error.code, 'unsupported-version');
+  assert.deepEqual(stateFiles(), []);
+  await send('o1', { payload: frame, device: 'sensor-01' });
+  assert.deepEqual(out.ok.map((m) => m.payload), ['x'], 'nothing above used up seq 1');
+  await helper.unload();
+
+  // The detect (compact/JSON) setting does not take lean envelopes.
+  const detect = await load();
+  await send('o1', { payload: leanUp(3, 'lean', { text: true }), device: 'sensor-01' });
+  assert.deepEqual(detect.bad.map((m) => m.error.code), ['unsupported-version']);
+  await helper.unload();
+
+  // A device property that is not a msg property expression, a context type, or JSON + Buffer: not usable.
+  for (const open of [{ form: 'lean', deviceProperty: 'a[' }, { form: 'lean', devicePropertyType: 'flow' }, { json: true, buffer: true }]) {
+    const o = await load({ open });
+    await send('o1', { payload: frame, device: 'sensor-01' });
+    assert.deepEqual(o.bad.map((m) => m.error.code), ['bad-key'], JSON.stringify(open));
+    assert.match(o.bad[0].error.message, /^the open node is not usable: /);
+    await helper.unload();
+  }
+});
+
+test('open: "output the plaintext as a Buffer" gives binary plaintexts byte for byte (refused as text by default)', async () => {
+  const binary = Buffer.from('00ff10fe7f80', 'hex');
+  let out = await load({ open: { form: 'lean', buffer: true } });
+  await send('o1', { payload: leanUp(1, binary), device: 'sensor-01' });
+  await send('o1', { payload: leanUp(2, 'text too', { text: true }), device: 'sensor-01' });
+  assert.equal(out.bad.length, 0);
+  assert.ok(out.ok.every((m) => Buffer.isBuffer(m.payload)));
+  assert.deepEqual(out.ok.map((m) => m.payload.toString('hex')), ['00ff10fe7f80', Buffer.from('text too').toString('hex')]);
+  await helper.unload();
+  out = await load({ open: { buffer: true } });
+  await send('o1', { payload: sealUp(3, binary) });
+  assert.equal(out.ok[0].payload.toString('hex'), '00ff10fe7f80');
+  await helper.unload();
+  out = await load({ open: { form: 'lean' } });
+  await send('o1', { payload: leanUp(4, binary), device: 'sensor-01' });
+  assert.deepEqual(out.bad.map((m) => m.error.code), ['malformed']);
+  assert.equal(helper.getNode('k1').top('sensor-01', 'up'), 3, 'the refused plaintext did not use up seq 4');
+  await send('o1', { payload: leanUp(4, 'seq 4, still free'), device: 'sensor-01' });
+  assert.deepEqual(out.ok.map((m) => m.payload), ['seq 4, still free']);
+});
+
+test('seal (lean): base64url text and the raw frame, exactly the library\'s bytes, which open back in the library and the node', async () => {
+  let out = await load({ seal: { format: 'lean', time: 'unknown' } });
+  await send('s1', { device: 'sensor-01', payload: { interval: 60 } });
+  await send('s1', { device: 'sensor-02', payload: Buffer.from([1, 2, 3]) });
+  await helper.unload();
+  const texts = out.sealed.map((m) => m.payload);
+  assert.deepEqual(texts, [
+    ie.seal(SECRET, '{"interval":60}', { device: 'sensor-01', seq: 0, ts: 0, direction: 'down', format: 'lean' }),
+    ie.seal(OTHER, Buffer.from([1, 2, 3]), { device: 'sensor-02', seq: 0, ts: 0, direction: 'down', format: 'lean' }),
+  ]);
+  assert.deepEqual(out.sealed.map((m) => m.iotenvelope), [
+    { device: 'sensor-01', seq: 0, ts: 0, direction: 'down', type: 'data', form: 'lean' },
+    { device: 'sensor-02', seq: 0, ts: 0, direction: 'down', type: 'data', form: 'lean' },
+  ]);
+
+  out = await load({ seal: { format: 'lean', output: 'buffer' } }); // this machine's time: 4 bytes more
+  await send('s1', { device: 'sensor-01', payload: 'reboot' });
+  await send('s1', { device: 'sensor-01', payload: 'x'.repeat(16) });
+  await helper.unload();
+  const frames = out.sealed.map((m) => m.payload);
+  assert.ok(frames.every((f) => Buffer.isBuffer(f)));
+  assert.deepEqual(frames.map((f) => [f[0], f.length]), [[0x58, 33], [0x58, 49]], 'down/data with ts; 13 + 4 + 16n bytes');
+  assert.deepEqual(out.sealed.map((m) => m.iotenvelope.seq), [1, 2], 'one down counter for every form');
+  out.sealed.forEach((m, i) => {
+    const want = ie.sealLean(SECRET, ['reboot', 'x'.repeat(16)][i], { device: 'sensor-01', seq: m.iotenvelope.seq, ts: m.iotenvelope.ts, direction: 'down' });
+    assert.equal(frames[i].toString('hex'), Buffer.from(want).toString('hex'));
+  });
+  const opened = [
+    ie.open(SECRET, texts[0], { format: 'lean', device: 'sensor-01', direction: 'down', freshness: null }),
+    ie.openLean(SECRET, frames[0], { device: 'sensor-01', direction: 'down' }),
+  ];
+  assert.deepEqual(opened.map((o) => [o.device, o.seq, o.text]), [['sensor-01', 0, '{"interval":60}'], ['sensor-01', 1, 'reboot']]);
+
+  // ... and through an open node set to lean, expecting down (what a device-side Node-RED would run).
+  out = await load({ open: { form: 'lean', direction: 'down', requireTime: false } });
+  for (const payload of [texts[0], frames[0], frames[1]]) await send('o1', { payload, device: 'sensor-01' });
+  await send('o1', { payload: texts[1], device: 'sensor-02' });
+  assert.equal(out.bad.length, 0, JSON.stringify(out.bad.map((m) => m.error)));
+  assert.deepEqual(out.ok.map((m) => [m.iotenvelope.device, m.iotenvelope.seq, m.payload]), [
+    ['sensor-01', 0, '{"interval":60}'], ['sensor-01', 1, 'reboot'], ['sensor-01', 2, 'x'.repeat(16)], ['sensor-02', 0, '\u0001\u0002\u0003'],
+  ]);
+  // A device without a secret, and no device: nothing sealed, no number spent.
+  await helper.unload();
+  out = await load({ seal: { format: 'lean', output: 'buffer' } });
+  await send('s1', { device: 'sensor-99', payload: 'x' });
+  await send('s1', { payload: 'x' });
+  await send('s1', { device: 'sensor-01', payload: 'next' });
+  assert.deepEqual(out.caught.map((m) => m.error.code), ['unknown-device', 'malformed']);
+  assert.equal(ie.openLean(SECRET, out.sealed[0].payload, { device: 'sensor-01', direction: 'down' }).seq, 3);
+});
+
+test('vectors/envelope_v1_lean.json through the open node: every valid case opens to its msg, every invalid one is refused with its code', async () => {
+  const file = path.join(__dirname, '..', '..', '..', 'vectors', 'envelope_v1_lean.json');
+  const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+  assert.equal(doc.algorithm, 'iotenvelope-v1-lean');
+  const seen = { opened: 0, resync: 0, refused: 0, repeated: 0 };
+  for (const group of doc.testGroups) {
+    assert.equal(group.type, 'LeanEnvelopeTest');
+    // Every device id a case is opened for maps to the group's secret (WrongDevice cases then fail on the tag).
+    const keys = JSON.stringify(Object.fromEntries(group.tests.map((t) => [t.dev, group.secret])));
+    const single = group.tests.filter((t) => !t.envelopes);
+    let out = await load({ keys, open: { form: 'lean', direction: group.receiverDirection, freshness: false, replay: false, buffer: true } });
+    for (const t of single) {
+      const before = [out.ok.length, out.bad.length];
+      await send('o1', { payload: t.envelope, device: t.dev });
+      const what = `tcId ${t.tcId} (${t.comment})`;
+      if (t.result === 'valid' && t.type !== 'data') {
+        // The node passes data envelopes only (it does not answer resync): refused after the tag and the
+        // decryption succeeded, which the library confirms by opening it to msg.
+        assert.equal(out.bad.length, before[1] + 1, what);
+        assert.equal(out.bad.at(-1).error.code, 'malformed', what);
+        assert.match(out.bad.at(-1).error.message, new RegExp(`^expected a data envelope, got ${t.type}`), what);
+        const o = ie.open(group.secret, t.envelope, { format: 'lean', device: t.dev, direction: group.receiverDirection, freshness: null });
+        assert.equal(Buffer.from(o.plaintext).toString('hex'), t.msg, what);
+        seen.resync += 1;
+      } else if (t.result === 'valid') {
+        const raw = Buffer.from(t.envelope.replace(/\r?\n$/, ''), 'base64url');
+        assert.equal(raw.length, t.rawSize, what);
+        await send('o1', { payload: raw, device: t.dev });
+        assert.deepEqual([out.ok.length, out.bad.length], [before[0] + 2, before[1]], `${what}: ${JSON.stringify(out.bad.at(-1) && out.bad.at(-1).error)}`);
+        for (const m of out.ok.slice(-2)) {
+          assert.equal(m.payload.toString('hex'), t.msg, what);
+          assert.deepEqual(m.iotenvelope, { device: t.dev, seq: t.seq, ts: t.ts, direction: t.direction, type: t.type, form: 'lean' }, what);
+        }
+        seen.opened += 1;
+      } else {
+        assert.deepEqual([out.ok.length, out.bad.length], [before[0], before[1] + 1], what);
+        assert.equal(out.bad.at(-1).error.code, t.error, what);
+        seen.refused += 1;
+      }
+    }
+    await helper.unload();
+    // RepeatedSeq: one fresh window (the node's durable one), the envelopes in order.
+    for (const t of group.tests.filter((x) => x.envelopes)) {
+      out = await load({ keys, open: { form: 'lean', direction: group.receiverDirection, freshness: false, buffer: true } });
+      const got = [];
+      helper.getNode('ok').on('input', (m) => got.push(['valid', m.payload.toString('hex')]));
+      helper.getNode('bad').on('input', (m) => got.push([m.error.code, null]));
+      for (const envelope of t.envelopes) await send('o1', { payload: envelope, device: t.dev });
+      assert.deepEqual(got.map((g) => g[0]), t.results, `tcId ${t.tcId}`);
+      got.forEach((g, i) => { if (g[0] === 'valid') assert.equal(g[1], t.msgs[i], `tcId ${t.tcId}`); });
+      assert.equal(t.error, t.results.at(-1));
+      seen.repeated += 1;
+      await helper.unload();
+    }
+  }
+  const count = (pred) => doc.testGroups.reduce((n, g) => n + g.tests.filter(pred).length, 0);
+  assert.equal(seen.opened + seen.resync + seen.refused + seen.repeated, doc.numberOfTests);
+  assert.deepEqual(seen, {
+    opened: count((t) => t.result === 'valid' && t.type === 'data'),
+    resync: count((t) => t.result === 'valid' && t.type !== 'data'),
+    refused: count((t) => t.result === 'invalid' && !t.envelopes),
+    repeated: count((t) => t.envelopes),
+  });
+  assert.ok(seen.opened >= 70 && seen.refused >= 100, JSON.stringify(seen));
 });
