@@ -5,7 +5,8 @@ that accepted it commit together.
 * ``iotenvelope_readings``: one row per accepted uplink (device, seq, ts, received_at, the key index that opened
   it, the plaintext bytes);
 * ``iotenvelope_commands``: queued down commands (plaintext; once sent: the down seq and the sealed envelope
-  text, re-sent verbatim until acknowledged);
+  text, re-sent verbatim until acknowledged; over LoRaWAN ``sends`` counts the pushes to the network
+  server and ``sent_at`` is the last one's time);
 * ``iotenvelope_legacy_uploads``: bodies of the optional co2logserver-compatible ``/upload`` (unauthenticated,
   replayable).
 """
@@ -131,11 +132,16 @@ class Tables:
         return tx.execute(self.q("SELECT network, network_device, application FROM iotenvelope_lorawan_devices"
                                  " WHERE device = ?"), (device,)).fetchone()
 
-    def unpushed(self, tx, device: str, route: str) -> list[tuple]:
-        """(id, envelope) of sealed LoRaWAN commands not yet handed to the network server."""
-        return tx.execute(self.q("SELECT id, envelope FROM iotenvelope_commands WHERE device = ? AND route = ? AND"
-                                 " acked_at IS NULL AND envelope IS NOT NULL AND sends = 0 ORDER BY id"),
-                          (device, route)).fetchall()
+    def due_pushes(self, tx, device: str, route: str, *, now: float, repush_after: float,
+                   max_pushes: int) -> list[tuple]:
+        """(id, envelope, sends) of sealed, unacknowledged LoRaWAN commands to hand to the network server now,
+        oldest first: those never pushed, and those pushed fewer than ``max_pushes`` times whose last push is at
+        least ``repush_after`` seconds old. On this route ``sends`` counts the network server's accepted pushes
+        and ``sent_at`` is the time of the last one (the sealing time while ``sends`` is 0)."""
+        return tx.execute(self.q("SELECT id, envelope, sends FROM iotenvelope_commands WHERE device = ? AND"
+                                 " route = ? AND acked_at IS NULL AND envelope IS NOT NULL AND (sends = 0 OR"
+                                 " (sends < ? AND sent_at <= ?)) ORDER BY id"),
+                          (device, route, max_pushes, now - repush_after)).fetchall()
 
     def seal_only(self, tx, command_id: int, down_seq: int, envelope: str, now: float) -> None:
         tx.execute(self.q("UPDATE iotenvelope_commands SET down_seq = ?, envelope = ?, sent_at = ? WHERE id = ?"),
