@@ -371,3 +371,39 @@ def test_chirpstack_repush_is_the_same_queue_item(app):
     assert code == 201 and body["down_pushed"] == 1
     (p1, _, first), (p2, h2, second) = Recorder.calls
     assert (p1, first) == (p2, second) and h2["Grpc-Metadata-Authorization"] == f"Bearer {CS_KEY}"
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--lorawan-repush-after", "-1", "--lorawan-repush-after must be a number of seconds >= 0"),
+    ("--lorawan-repush-after", "nan", "--lorawan-repush-after must be a number of seconds >= 0"),
+    ("--lorawan-repush-after", "inf", "--lorawan-repush-after must be a number of seconds >= 0"),
+    ("--lorawan-repush-after", "soon", "argument --lorawan-repush-after: invalid float value"),
+    ("--lorawan-max-pushes", "0", "--lorawan-max-pushes must be an integer >= 1"),
+    ("--lorawan-max-pushes", "2.5", "argument --lorawan-max-pushes: invalid int value"),
+])
+def test_serve_refuses_bad_repush_options(cli, tmp_path, option, value, message):
+    ring = tmp_path / "ring.json"
+    ring.write_text(json.dumps({"lmic-328": KEY.hex()}))
+    proc = cli("serve", "--db", f"sqlite://{tmp_path}/x.db", "--keyring", str(ring), f"{option}={value}")
+    assert proc.returncode == 2
+    assert proc.stderr.decode().startswith("iotenvelope: usage error: " + message)
+    assert not (tmp_path / "x.db").exists()  # refused before anything was opened
+
+
+def test_serve_passes_the_repush_options_and_documents_the_defaults(cli, monkeypatch, tmp_path):
+    from iotenvelope.cli import build_parser
+    from iotenvelope.ingest import server
+    got = {}
+    monkeypatch.setattr(server, "run", lambda kwargs, **_: got.update(kwargs) or 0)
+    monkeypatch.setattr(server, "configure_logging", lambda: None)
+    base = ["serve", "--db", "sqlite:///x.db", "--keyring", "ring.json"]
+    assert server.cmd_serve(build_parser().parse_args(base)) == 0
+    assert (got["lorawan_repush_after"], got["lorawan_max_pushes"]) == (3600, 5)
+    opts = build_parser().parse_args(base + ["--lorawan-repush-after", "900.5", "--lorawan-max-pushes", "1"])
+    assert server.cmd_serve(opts) == 0
+    assert (got["lorawan_repush_after"], got["lorawan_max_pushes"]) == (900.5, 1)
+    helptext = " ".join(cli("serve", "--help").stdout.decode().split())
+    assert "--lorawan-repush-after SECONDS" in helptext and "(default 3600)" in helptext
+    assert "--lorawan-max-pushes N" in helptext and "(default 5;" in helptext
+    with pytest.raises(iotenvelope.UsageError, match="--lorawan-max-pushes"):
+        make_app(db=f"sqlite://{tmp_path}/y.db", keyring={"lmic-328": KEY.hex()}, lorawan_max_pushes=True)
