@@ -17,7 +17,7 @@ Statuses and bodies are those of ``POST /v1/envelopes``.
 
 Downlinks: a command queued for a device last heard through a network server is sealed in the lean form
 (direction down, the device's durable down counter) inside the transaction that stores the device's next
-uplink, and after that commit pushed, once, to the network server's downlink API:
+uplink, and after that commit pushed to the network server's downlink API:
 
 * The Things Stack: ``POST {push URL}`` (``/api/v3/as/applications/{application_id}/webhooks/{webhook_id}/
   devices/{device_id}/down/push``), ``Authorization: Bearer <API key>``, body
@@ -26,10 +26,27 @@ uplink, and after that commit pushed, once, to the network server's downlink API
   ``Grpc-Metadata-Authorization: Bearer <API token>``, body
   ``{"queueItem": {"confirmed": false, "fPort": N, "data": "<base64 frame>"}}``.
 
-The network server keeps and retransmits its queue (use confirmed downlinks there if needed); a failed push is
-retried on the device's next uplink with the very same frame, so a command is never sealed twice. An ``"ack"``
-member in a JSON plaintext marks commands delivered as over HTTP. Neither network server could run here: the
-tests post payloads in these shapes and check the pushed requests on a local HTTP listener.
+Delivery is at least once until the device acknowledges (an ``"ack"`` member in a JSON plaintext, as over
+HTTP), with the frame sealed once: every push of a command carries the very same frame, and the device's down
+replay window refuses a copy it already took, so a duplicate is harmless. On an accepted uplink, after its
+commit, the device's due commands are pushed oldest first:
+
+* a sealed command never pushed;
+* a pushed, unacknowledged one whose last push is at least ``repush_after`` seconds old (default
+  :data:`DEFAULT_REPUSH_AFTER`, one hour) and that has had fewer than ``max_pushes`` pushes in all (default
+  :data:`DEFAULT_MAX_PUSHES`, 5, the first included).
+
+The first failed push (no answer, or not 2xx) stops the loop: it and the rest wait for the next uplink, in
+order; a failure does not count as a push. Why an hour: in Class A a frame pushed during uplink N goes out in
+the receive windows after uplink N+1, and the device can acknowledge it in uplink N+2 at the earliest, so a
+re-push on every uplink would queue a second copy of nearly every command. ``repush_after`` should be above
+about three of the devices' uplink intervals (an hour suits devices sending every 20 minutes or more often).
+A command that had its last push and is still unacknowledged stays in the table (listed as ``push-limit``,
+counted in ``iotenvelope_lorawan_push_limit_reached_total``, logged as ``downlink-push-limit-reached``) and is
+not pushed again, so a dead device does not fill the network server's queue; an ack still marks it delivered.
+On these routes a command's ``sends`` counts the pushes the network server accepted and ``sent_at`` is the time
+of the last one. Neither network server could run here: the tests post payloads in these shapes and check the
+pushed requests on a local HTTP listener.
 """
 
 from __future__ import annotations
