@@ -98,13 +98,13 @@ def add_parser(sub) -> None:
     p.add_argument("--lorawan-fport", type=int, default=10, help="FPort of pushed downlinks (default 10)")
     p.add_argument("--lorawan-device-map", metavar="FILE",
                    help='JSON {"ttn:<device_id>" | "chirpstack:<devEui>": "<keyring id>"} (default: same id)')
-    from .lorawan import DEFAULT_MAX_PUSHES, DEFAULT_REPUSH_AFTER
-    p.add_argument("--lorawan-repush-after", type=float, default=DEFAULT_REPUSH_AFTER, metavar="SECONDS",
+    from .downlink import LORAWAN_MAX_PUSHES, LORAWAN_REPUSH_AFTER
+    p.add_argument("--lorawan-repush-after", type=float, default=LORAWAN_REPUSH_AFTER, metavar="SECONDS",
                    help="push an unacknowledged command's frame again (the very same frame) on the device's first"
-                        f" uplink at least SECONDS after its last push (default {DEFAULT_REPUSH_AFTER}). Class A: an"
+                        f" uplink at least SECONDS after its last push (default {LORAWAN_REPUSH_AFTER}). Class A: an"
                         " ack comes 2 uplinks after a push at the earliest, so keep it above 3 uplink intervals")
-    p.add_argument("--lorawan-max-pushes", type=int, default=DEFAULT_MAX_PUSHES, metavar="N",
-                   help=f"pushes per command in all, the first included (default {DEFAULT_MAX_PUSHES}; 1: push once);"
+    p.add_argument("--lorawan-max-pushes", type=int, default=LORAWAN_MAX_PUSHES, metavar="N",
+                   help=f"pushes per command in all, the first included (default {LORAWAN_MAX_PUSHES}; 1: push once);"
                         " after the last one an unacknowledged command is listed as push-limit")
 
 
