@@ -44,6 +44,7 @@ about three of the devices' uplink intervals (an hour suits devices sending ever
 A command that had its last push and is still unacknowledged stays in the table (listed as ``push-limit``,
 counted in ``iotenvelope_lorawan_push_limit_reached_total``, logged as ``downlink-push-limit-reached``) and is
 not pushed again, so a dead device does not fill the network server's queue; an ack still marks it delivered.
+A device that never acknowledges (binary plaintexts) gets each command ``max_pushes`` times; 1 pushes once.
 On these routes a command's ``sends`` counts the pushes the network server accepted and ``sent_at`` is the time
 of the last one. Neither network server could run here: the tests post payloads in these shapes and check the
 pushed requests on a local HTTP listener.
@@ -66,8 +67,8 @@ from . import contract, downlink, logs
 
 NETWORKS = ("ttn", "chirpstack")
 MAX_WEBHOOK_BYTES = 256 * 1024
-DEFAULT_REPUSH_AFTER = 3600  # seconds; Class A: see the module docstring
-DEFAULT_MAX_PUSHES = 5
+DEFAULT_REPUSH_AFTER = downlink.LORAWAN_REPUSH_AFTER  # seconds; Class A: see the module docstring
+DEFAULT_MAX_PUSHES = downlink.LORAWAN_MAX_PUSHES
 
 
 @dataclass
