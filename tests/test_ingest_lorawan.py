@@ -328,6 +328,21 @@ def test_repush_options_change_the_rule(make_client):
     assert len(set(pushed_frames())) == 1 and len(Recorder.calls) == 3
 
 
+def test_commands_at_the_push_limit_do_not_hold_back_newer_ones(make_client):
+    # eight commands at their limit (the places an uplink looks at) must not keep a ninth from being sealed
+    app = make_client(lorawan_max_pushes=1)
+    post(app, "/v1/lorawan/ttn", ttn_uplink(frame(1)))
+    for i in range(9):
+        app.operator("POST", "/v1/devices/lmic-328/commands", b"command %d" % i)
+    assert post(app, "/v1/lorawan/ttn", ttn_uplink(frame(2)))[1]["down_pushed"] == 8
+    assert [c["status"] for c in commands(app)] == ["push-limit"] * 8 + ["queued"]
+    at(app, NOW + 86400)
+    assert post(app, "/v1/lorawan/ttn", ttn_uplink(frame(3)))[1]["down_pushed"] == 1
+    opened = [iotenvelope.open(KEY, f, format="lean-raw", device="lmic-328", direction="down", freshness=None)
+              for f in pushed_frames()]
+    assert [(o.seq, o.plaintext) for o in opened] == [(i, b"command %d" % i) for i in range(9)]
+
+
 def test_repushes_keep_the_order_and_a_failed_repush_is_retried_with_the_same_frame(app, caplog):
     post(app, "/v1/lorawan/ttn", ttn_uplink(frame(1)))
     for command in (b"first", b"second"):

@@ -169,7 +169,7 @@ class Networks:
                 if ack is not None:
                     app.tables.ack(tx, device, ack, now)
                 for command_id, body, _seq, envelope in app.tables.pending_commands(tx, device, downlink.MAX_PER_RESPONSE,
-                                                                                    network):
+                                                                                    network, self.max_pushes):
                     if envelope is None:
                         seq = tx.next_send_seq(device, "down")
                         text = seal(secret, bytes(body), device=device, seq=seq, ts=int(now), direction="down",

@@ -95,11 +95,18 @@ class Tables:
         return self._insert_id(tx, "INSERT INTO iotenvelope_commands (device, plaintext, created_at, route)"
                                    " VALUES (?, ?, ?, ?)", (device, plaintext, created_at, route))
 
-    def pending_commands(self, tx, device: str, limit: int, route: str = "http") -> list[tuple]:
-        """(id, plaintext, down_seq, envelope) of unacknowledged commands, oldest first."""
+    def pending_commands(self, tx, device: str, limit: int, route: str = "http",
+                         max_pushes: int | None = None) -> list[tuple]:
+        """(id, plaintext, down_seq, envelope) of unacknowledged commands, oldest first. With ``max_pushes`` (the
+        LoRaWAN routes) a command pushed that many times is left out: it is no longer in flight, so it does not
+        take one of the ``limit`` places a newer command needs to be sealed."""
+        if max_pushes is None:
+            return tx.execute(self.q("SELECT id, plaintext, down_seq, envelope FROM iotenvelope_commands WHERE"
+                                     " device = ? AND route = ? AND acked_at IS NULL ORDER BY id LIMIT ?"),
+                              (device, route, limit)).fetchall()
         return tx.execute(self.q("SELECT id, plaintext, down_seq, envelope FROM iotenvelope_commands WHERE device = ?"
-                                 " AND route = ? AND acked_at IS NULL ORDER BY id LIMIT ?"),
-                          (device, route, limit)).fetchall()
+                                 " AND route = ? AND acked_at IS NULL AND (envelope IS NULL OR sends < ?) ORDER BY id"
+                                 " LIMIT ?"), (device, route, max_pushes, limit)).fetchall()
 
     def mark_sent(self, tx, command_id: int, down_seq: int, envelope: str, now: float) -> None:
         tx.execute(self.q("UPDATE iotenvelope_commands SET down_seq = ?, envelope = ?, sent_at = ?, sends = sends + 1"
