@@ -32,6 +32,7 @@ from ..replay import open_store, resync
 from ..replay.window import DEFAULT_WINDOW
 from . import contract, downlink, logs
 from .keyring import Keyring
+from .lorawan import DEFAULT_MAX_PUSHES, DEFAULT_REPUSH_AFTER
 from .metrics import Metrics
 from .tables import Tables
 
@@ -92,7 +93,8 @@ class IngestApp:
     def __init__(self, *, db: str, keyring: str | Mapping | Keyring, api_token: str | None = None,
                  legacy_salts: Iterable[str] = (), window: int = DEFAULT_WINDOW,
                  freshness: Freshness | None = Freshness(), clock: Callable[[], float] = time.time,
-                 lorawan_pushes: Mapping | None = None, lorawan_map: Mapping[str, str] | None = None):
+                 lorawan_pushes: Mapping | None = None, lorawan_map: Mapping[str, str] | None = None,
+                 lorawan_repush_after: float = DEFAULT_REPUSH_AFTER, lorawan_max_pushes: int = DEFAULT_MAX_PUSHES):
         UsageError.check_type(db, str, "db", "a store URL")
         if db.partition(":")[0].lower() not in ("sqlite", "postgresql", "postgres"):
             raise UsageError("the ingest service stores readings in the same transaction as the replay state:"
@@ -111,7 +113,8 @@ class IngestApp:
         self._open_lock = threading.Lock()
         self.tables: Tables | None = None
         from .lorawan import Networks
-        self.lorawan = Networks(self, pushes=lorawan_pushes, device_map=lorawan_map)
+        self.lorawan = Networks(self, pushes=lorawan_pushes, device_map=lorawan_map,
+                                repush_after=lorawan_repush_after, max_pushes=lorawan_max_pushes)
 
     # -- the store, per process ---------------------------------------------------------------------------
     def store(self):
@@ -415,9 +418,7 @@ class IngestApp:
             with store.transaction() as tx:
                 rows = self.tables.commands(tx, device, 100)
             return 200, [{"id": r[0], "created_at": r[1], "down_seq": r[2], "sent_at": r[3], "sends": r[4],
-                          "acked_at": r[5], "route": r[6],
-                          "status": "acked" if r[5] is not None else "sent" if r[2] is not None else "queued"}
-                         for r in rows], None, ()
+                          "acked_at": r[5], "route": r[6], "status": self._command_status(r)} for r in rows], None, ()
         body = self._body(environ, downlink.MAX_COMMAND_BYTES)
         route = self.lorawan.route_of(device)
         with store.transaction() as tx:
@@ -425,6 +426,18 @@ class IngestApp:
         self.metrics.add("commands_queued")
         logs.event("command-queued", device=device, id=cid, bytes=len(body), route=route)
         return 201, {"ok": True, "id": cid, "device": device, "status": "queued", "route": route}, None, ()
+
+    def _command_status(self, row) -> str:
+        """queued / sent / acked; over LoRaWAN "push-limit" for an unacknowledged command that had all its pushes
+        (``lorawan_max_pushes``) and is not pushed again."""
+        _id, _created, down_seq, _sent_at, sends, acked_at, route = row
+        if acked_at is not None:
+            return "acked"
+        if down_seq is None:
+            return "queued"
+        if route != "http" and sends >= self.lorawan.max_pushes:
+            return "push-limit"
+        return "sent"
 
     def _healthz(self):
         try:
@@ -460,11 +473,16 @@ class IngestApp:
 
 def make_app(*, db: str, keyring, api_token: str | None = None, legacy_salts: Iterable[str] = (),
              window: int = DEFAULT_WINDOW, freshness: Freshness | None = Freshness(),
-             lorawan_pushes: Mapping | None = None, lorawan_map: Mapping[str, str] | None = None) -> IngestApp:
+             lorawan_pushes: Mapping | None = None, lorawan_map: Mapping[str, str] | None = None,
+             lorawan_repush_after: float = DEFAULT_REPUSH_AFTER,
+             lorawan_max_pushes: int = DEFAULT_MAX_PUSHES) -> IngestApp:
     """The ingest WSGI app; see :class:`IngestApp`. ``lorawan_pushes``: {"ttn" | "chirpstack":
-    :class:`~iotenvelope.ingest.lorawan.Push`}; ``lorawan_map``: network device id -> keyring id."""
+    :class:`~iotenvelope.ingest.lorawan.Push`}; ``lorawan_map``: network device id -> keyring id;
+    ``lorawan_repush_after`` (seconds) and ``lorawan_max_pushes``: when an unacknowledged pushed command is
+    pushed again, and how many pushes it gets in all (:mod:`iotenvelope.ingest.lorawan`)."""
     return IngestApp(db=db, keyring=keyring, api_token=api_token, legacy_salts=legacy_salts, window=window,
-                     freshness=freshness, lorawan_pushes=lorawan_pushes, lorawan_map=lorawan_map)
+                     freshness=freshness, lorawan_pushes=lorawan_pushes, lorawan_map=lorawan_map,
+                     lorawan_repush_after=lorawan_repush_after, lorawan_max_pushes=lorawan_max_pushes)
 
 
 def read_token(path: str | None) -> str | None:

@@ -29,6 +29,10 @@ from .tables import Tables
 
 MAX_PER_RESPONSE = 8
 MAX_COMMAND_BYTES = 4096
+#: LoRaWAN (lorawan.py): re-push an unacknowledged frame after this many seconds, and push it this many times
+#: in all. Here rather than in lorawan.py so that building the ``serve`` parser does not import urllib.request.
+LORAWAN_REPUSH_AFTER = 3600
+LORAWAN_MAX_PUSHES = 5
 
 
 def parse_ack(plaintext: bytes) -> int | None:

@@ -17,7 +17,7 @@ Statuses and bodies are those of ``POST /v1/envelopes``.
 
 Downlinks: a command queued for a device last heard through a network server is sealed in the lean form
 (direction down, the device's durable down counter) inside the transaction that stores the device's next
-uplink, and after that commit pushed, once, to the network server's downlink API:
+uplink, and after that commit pushed to the network server's downlink API:
 
 * The Things Stack: ``POST {push URL}`` (``/api/v3/as/applications/{application_id}/webhooks/{webhook_id}/
   devices/{device_id}/down/push``), ``Authorization: Bearer <API key>``, body
@@ -26,10 +26,28 @@ uplink, and after that commit pushed, once, to the network server's downlink API
   ``Grpc-Metadata-Authorization: Bearer <API token>``, body
   ``{"queueItem": {"confirmed": false, "fPort": N, "data": "<base64 frame>"}}``.
 
-The network server keeps and retransmits its queue (use confirmed downlinks there if needed); a failed push is
-retried on the device's next uplink with the very same frame, so a command is never sealed twice. An ``"ack"``
-member in a JSON plaintext marks commands delivered as over HTTP. Neither network server could run here: the
-tests post payloads in these shapes and check the pushed requests on a local HTTP listener.
+Delivery is at least once until the device acknowledges (an ``"ack"`` member in a JSON plaintext, as over
+HTTP), with the frame sealed once: every push of a command carries the very same frame, and the device's down
+replay window refuses a copy it already took, so a duplicate is harmless. On an accepted uplink, after its
+commit, the device's due commands are pushed oldest first:
+
+* a sealed command never pushed;
+* a pushed, unacknowledged one whose last push is at least ``repush_after`` seconds old (default
+  :data:`DEFAULT_REPUSH_AFTER`, one hour) and that has had fewer than ``max_pushes`` pushes in all (default
+  :data:`DEFAULT_MAX_PUSHES`, 5, the first included).
+
+The first failed push (no answer, or not 2xx) stops the loop: it and the rest wait for the next uplink, in
+order; a failure does not count as a push. Why an hour: in Class A a frame pushed during uplink N goes out in
+the receive windows after uplink N+1, and the device can acknowledge it in uplink N+2 at the earliest, so a
+re-push on every uplink would queue a second copy of nearly every command. ``repush_after`` should be above
+about three of the devices' uplink intervals (an hour suits devices sending every 20 minutes or more often).
+A command that had its last push and is still unacknowledged stays in the table (listed as ``push-limit``,
+counted in ``iotenvelope_lorawan_push_limit_reached_total``, logged as ``downlink-push-limit-reached``) and is
+not pushed again, so a dead device does not fill the network server's queue; an ack still marks it delivered.
+A device that never acknowledges (binary plaintexts) gets each command ``max_pushes`` times; 1 pushes once.
+On these routes a command's ``sends`` counts the pushes the network server accepted and ``sent_at`` is the time
+of the last one. Neither network server could run here: the tests post payloads in these shapes and check the
+pushed requests on a local HTTP listener.
 """
 
 from __future__ import annotations
@@ -49,6 +67,8 @@ from . import contract, downlink, logs
 
 NETWORKS = ("ttn", "chirpstack")
 MAX_WEBHOOK_BYTES = 256 * 1024
+DEFAULT_REPUSH_AFTER = downlink.LORAWAN_REPUSH_AFTER  # seconds; Class A: see the module docstring
+DEFAULT_MAX_PUSHES = downlink.LORAWAN_MAX_PUSHES
 
 
 @dataclass
@@ -70,7 +90,8 @@ def payload(network: str, frame: bytes, f_port: int) -> tuple[dict, dict]:
 
 class Networks:
     def __init__(self, app, *, pushes: dict[str, Push] | None = None, device_map: dict[str, str] | None = None,
-                 timeout: float = 10.0):
+                 timeout: float = 10.0, repush_after: float = DEFAULT_REPUSH_AFTER,
+                 max_pushes: int = DEFAULT_MAX_PUSHES):
         self.app = app
         self.pushes = dict(pushes or {})
         for name in self.pushes:
@@ -78,6 +99,8 @@ class Networks:
                 raise UsageError(f"unknown network {name!r}: use one of {', '.join(NETWORKS)}")
         self.device_map = dict(device_map or {})
         self.timeout = timeout
+        self.repush_after = check_repush_after(repush_after)
+        self.max_pushes = check_max_pushes(max_pushes)
 
     # -- routing of queued commands -------------------------------------------------------------------------
     def route_of(self, device: str) -> str:
@@ -146,13 +169,14 @@ class Networks:
                 if ack is not None:
                     app.tables.ack(tx, device, ack, now)
                 for command_id, body, _seq, envelope in app.tables.pending_commands(tx, device, downlink.MAX_PER_RESPONSE,
-                                                                                    network):
+                                                                                    network, self.max_pushes):
                     if envelope is None:
                         seq = tx.next_send_seq(device, "down")
                         text = seal(secret, bytes(body), device=device, seq=seq, ts=int(now), direction="down",
                                     format="lean")
                         app.tables.seal_only(tx, command_id, seq, text, now)
-                to_push = app.tables.unpushed(tx, device, network)
+                to_push = app.tables.due_pushes(tx, device, network, now=now, repush_after=self.repush_after,
+                                                max_pushes=self.max_pushes)
         except StoreError:
             raise
         except IotEnvelopeError as exc:
@@ -166,31 +190,57 @@ class Networks:
 
     # -- downlinks --------------------------------------------------------------------------------------------
     def _push(self, network, device, net_device, application, items) -> int:
-        """Hand each sealed, never pushed frame to the network server; mark the ones it took."""
+        """Hand each due frame (never pushed, or due again) to the network server, oldest first; count the ones
+        it took. The first failure stops the loop: the rest waits for the device's next uplink, in order."""
         target = self.pushes.get(network)
         if target is None or not items:
             return 0
         url = target.url.format(application_id=quote(application, safe=""), device_id=quote(net_device, safe=""),
                                 dev_eui=quote(net_device, safe=""))
-        done = 0
-        for command_id, text in items:
+        auth = ("Authorization" if network == "ttn" else "Grpc-Metadata-Authorization", f"Bearer {target.api_key}")
+        done = repushed = 0
+        for command_id, text, sends in items:
             body, _ = payload(network, b64.decode_url(text), target.f_port)
-            auth = ("Authorization" if network == "ttn" else "Grpc-Metadata-Authorization", f"Bearer {target.api_key}")
             req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                          headers={"Content-Type": "application/json", auth[0]: auth[1]})
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - operator's URL
-                    ok = 200 <= resp.status < 300
+                    status = resp.status
+                failure = None if 200 <= status < 300 else f"HTTP {status}"
             except (urllib.error.URLError, OSError) as exc:
-                logs.event("downlink-push-failed", device=device, network=network, error=type(exc).__name__)
+                failure = type(exc).__name__
+            if failure is not None:
+                self.app.metrics.add("down_push_failed")
+                logs.event("downlink-push-failed", device=device, network=network, id=command_id, error=failure)
                 break  # keep the order: the rest waits for the next uplink
-            if not ok:
-                break
             with self.app.store().transaction() as tx:
                 self.app.tables.count_resend(tx, command_id, self.app.clock())
             done += 1
+            pushes = sends + 1
+            if sends:
+                repushed += 1
+                logs.event("downlink-repushed", device=device, network=network, id=command_id, pushes=pushes)
+            if pushes >= self.max_pushes:
+                self.app.metrics.add("down_push_limit")
+                logs.event("downlink-push-limit-reached", device=device, network=network, id=command_id,
+                           pushes=pushes)
         self.app.metrics.add("down_sent", done)
+        self.app.metrics.add("down_repushed", repushed)
         return done
+
+
+def check_repush_after(value) -> float:
+    """Seconds between pushes of one unacknowledged frame: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise UsageError(f"--lorawan-repush-after must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def check_max_pushes(value) -> int:
+    """Pushes of one frame in all (the first included): an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"--lorawan-max-pushes must be an integer >= 1 (1: push once, never again), got {value!r}")
+    return value
 
 
 def _text(obj, key: str, where: str) -> str:
@@ -215,4 +265,5 @@ def load_device_map(path: str | None) -> dict[str, str]:
     return data
 
 
-__all__ = ["Networks", "Push", "payload", "load_device_map", "TransportError"]
+__all__ = ["Networks", "Push", "payload", "load_device_map", "check_repush_after", "check_max_pushes",
+           "DEFAULT_REPUSH_AFTER", "DEFAULT_MAX_PUSHES", "TransportError"]

@@ -18,6 +18,9 @@ class Metrics:
         self.resync_answered = 0
         self.commands_queued = 0
         self.down_sent = 0
+        self.down_repushed = 0
+        self.down_push_failed = 0
+        self.down_push_limit = 0
         self.legacy_uploads = 0
         self.refused: dict[str, int] = {}
         self.buckets = [0] * len(BUCKETS)
@@ -60,6 +63,18 @@ class Metrics:
                 "# HELP iotenvelope_down_envelopes_sent_total Down envelopes put into uplink responses.",
                 "# TYPE iotenvelope_down_envelopes_sent_total counter",
                 f"iotenvelope_down_envelopes_sent_total {self.down_sent}",
+                ("# HELP iotenvelope_lorawan_repushes_total LoRaWAN down frames pushed again (not acknowledged in"
+                 " time; also in down_envelopes_sent)."),
+                "# TYPE iotenvelope_lorawan_repushes_total counter",
+                f"iotenvelope_lorawan_repushes_total {self.down_repushed}",
+                ("# HELP iotenvelope_lorawan_push_failures_total Pushes the network server's downlink API refused or"
+                 " did not answer (retried on a later uplink)."),
+                "# TYPE iotenvelope_lorawan_push_failures_total counter",
+                f"iotenvelope_lorawan_push_failures_total {self.down_push_failed}",
+                ("# HELP iotenvelope_lorawan_push_limit_reached_total LoRaWAN commands given their last allowed push"
+                 " (not pushed again unless the limit is raised)."),
+                "# TYPE iotenvelope_lorawan_push_limit_reached_total counter",
+                f"iotenvelope_lorawan_push_limit_reached_total {self.down_push_limit}",
                 "# HELP iotenvelope_legacy_uploads_total Unauthenticated co2logserver-style uploads stored.",
                 "# TYPE iotenvelope_legacy_uploads_total counter",
                 f"iotenvelope_legacy_uploads_total {self.legacy_uploads}",

@@ -98,6 +98,14 @@ def add_parser(sub) -> None:
     p.add_argument("--lorawan-fport", type=int, default=10, help="FPort of pushed downlinks (default 10)")
     p.add_argument("--lorawan-device-map", metavar="FILE",
                    help='JSON {"ttn:<device_id>" | "chirpstack:<devEui>": "<keyring id>"} (default: same id)')
+    from .downlink import LORAWAN_MAX_PUSHES, LORAWAN_REPUSH_AFTER
+    p.add_argument("--lorawan-repush-after", type=float, default=LORAWAN_REPUSH_AFTER, metavar="SECONDS",
+                   help="push an unacknowledged command's frame again (the very same frame) on the device's first"
+                        f" uplink at least SECONDS after its last push (default {LORAWAN_REPUSH_AFTER}). Class A: an"
+                        " ack comes 2 uplinks after a push at the earliest, so keep it above 3 uplink intervals")
+    p.add_argument("--lorawan-max-pushes", type=int, default=LORAWAN_MAX_PUSHES, metavar="N",
+                   help=f"pushes per command in all, the first included (default {LORAWAN_MAX_PUSHES}; 1: push once);"
+                        " after the last one an unacknowledged command is listed as push-limit")
 
 
 def cmd_serve(opts) -> int:
@@ -109,7 +117,8 @@ def cmd_serve(opts) -> int:
             raise UsageError(f"--{name} {value} is out of range")
     configure_logging()
     fresh = Freshness(skew=opts.skew, max_age=opts.max_age or None, allow_unknown_time=not opts.require_time)
-    from .lorawan import Push, load_device_map
+    from .lorawan import Push, check_max_pushes, check_repush_after, load_device_map
+    repush_after, max_pushes = check_repush_after(opts.lorawan_repush_after), check_max_pushes(opts.lorawan_max_pushes)
     pushes = {}
     for name, url, key_file in (("ttn", opts.ttn_push_url, opts.ttn_api_key_file),
                                 ("chirpstack", opts.chirpstack_queue_url, opts.chirpstack_api_key_file)):
@@ -121,6 +130,7 @@ def cmd_serve(opts) -> int:
             pushes[name] = Push(url, read_token(key_file), opts.lorawan_fport)
     kwargs = dict(db=opts.db, keyring=opts.keyring, api_token=read_token(opts.api_token_file),
                   legacy_salts=opts.legacy_upload_salt, window=opts.replay_window, freshness=fresh,
-                  lorawan_pushes=pushes, lorawan_map=load_device_map(opts.lorawan_device_map))
+                  lorawan_pushes=pushes, lorawan_map=load_device_map(opts.lorawan_device_map),
+                  lorawan_repush_after=repush_after, lorawan_max_pushes=max_pushes)
     return run(kwargs, host=opts.host, port=opts.port, workers=opts.workers, threads=opts.threads,
                timeout=opts.timeout, access_log=opts.access_log)

@@ -5,7 +5,8 @@ that accepted it commit together.
 * ``iotenvelope_readings``: one row per accepted uplink (device, seq, ts, received_at, the key index that opened
   it, the plaintext bytes);
 * ``iotenvelope_commands``: queued down commands (plaintext; once sent: the down seq and the sealed envelope
-  text, re-sent verbatim until acknowledged);
+  text, re-sent verbatim until acknowledged; over LoRaWAN ``sends`` counts the pushes to the network
+  server and ``sent_at`` is the last one's time);
 * ``iotenvelope_legacy_uploads``: bodies of the optional co2logserver-compatible ``/upload`` (unauthenticated,
   replayable).
 """
@@ -94,11 +95,18 @@ class Tables:
         return self._insert_id(tx, "INSERT INTO iotenvelope_commands (device, plaintext, created_at, route)"
                                    " VALUES (?, ?, ?, ?)", (device, plaintext, created_at, route))
 
-    def pending_commands(self, tx, device: str, limit: int, route: str = "http") -> list[tuple]:
-        """(id, plaintext, down_seq, envelope) of unacknowledged commands, oldest first."""
+    def pending_commands(self, tx, device: str, limit: int, route: str = "http",
+                         max_pushes: int | None = None) -> list[tuple]:
+        """(id, plaintext, down_seq, envelope) of unacknowledged commands, oldest first. With ``max_pushes`` (the
+        LoRaWAN routes) a command pushed that many times is left out: it is no longer in flight, so it does not
+        take one of the ``limit`` places a newer command needs to be sealed."""
+        if max_pushes is None:
+            return tx.execute(self.q("SELECT id, plaintext, down_seq, envelope FROM iotenvelope_commands WHERE"
+                                     " device = ? AND route = ? AND acked_at IS NULL ORDER BY id LIMIT ?"),
+                              (device, route, limit)).fetchall()
         return tx.execute(self.q("SELECT id, plaintext, down_seq, envelope FROM iotenvelope_commands WHERE device = ?"
-                                 " AND route = ? AND acked_at IS NULL ORDER BY id LIMIT ?"),
-                          (device, route, limit)).fetchall()
+                                 " AND route = ? AND acked_at IS NULL AND (envelope IS NULL OR sends < ?) ORDER BY id"
+                                 " LIMIT ?"), (device, route, max_pushes, limit)).fetchall()
 
     def mark_sent(self, tx, command_id: int, down_seq: int, envelope: str, now: float) -> None:
         tx.execute(self.q("UPDATE iotenvelope_commands SET down_seq = ?, envelope = ?, sent_at = ?, sends = sends + 1"
@@ -131,11 +139,16 @@ class Tables:
         return tx.execute(self.q("SELECT network, network_device, application FROM iotenvelope_lorawan_devices"
                                  " WHERE device = ?"), (device,)).fetchone()
 
-    def unpushed(self, tx, device: str, route: str) -> list[tuple]:
-        """(id, envelope) of sealed LoRaWAN commands not yet handed to the network server."""
-        return tx.execute(self.q("SELECT id, envelope FROM iotenvelope_commands WHERE device = ? AND route = ? AND"
-                                 " acked_at IS NULL AND envelope IS NOT NULL AND sends = 0 ORDER BY id"),
-                          (device, route)).fetchall()
+    def due_pushes(self, tx, device: str, route: str, *, now: float, repush_after: float,
+                   max_pushes: int) -> list[tuple]:
+        """(id, envelope, sends) of sealed, unacknowledged LoRaWAN commands to hand to the network server now,
+        oldest first: those never pushed, and those pushed fewer than ``max_pushes`` times whose last push is at
+        least ``repush_after`` seconds old. On this route ``sends`` counts the network server's accepted pushes
+        and ``sent_at`` is the time of the last one (the sealing time while ``sends`` is 0)."""
+        return tx.execute(self.q("SELECT id, envelope, sends FROM iotenvelope_commands WHERE device = ? AND"
+                                 " route = ? AND acked_at IS NULL AND envelope IS NOT NULL AND (sends = 0 OR"
+                                 " (sends < ? AND sent_at <= ?)) ORDER BY id"),
+                          (device, route, max_pushes, now - repush_after)).fetchall()
 
     def seal_only(self, tx, command_id: int, down_seq: int, envelope: str, now: float) -> None:
         tx.execute(self.q("UPDATE iotenvelope_commands SET down_seq = ?, envelope = ?, sent_at = ? WHERE id = ?"),
