@@ -32,7 +32,6 @@ from ..replay import open_store, resync
 from ..replay.window import DEFAULT_WINDOW
 from . import contract, downlink, logs
 from .keyring import Keyring
-from .lorawan import DEFAULT_MAX_PUSHES, DEFAULT_REPUSH_AFTER
 from .metrics import Metrics
 from .tables import Tables
 
@@ -94,7 +93,8 @@ class IngestApp:
                  legacy_salts: Iterable[str] = (), window: int = DEFAULT_WINDOW,
                  freshness: Freshness | None = Freshness(), clock: Callable[[], float] = time.time,
                  lorawan_pushes: Mapping | None = None, lorawan_map: Mapping[str, str] | None = None,
-                 lorawan_repush_after: float = DEFAULT_REPUSH_AFTER, lorawan_max_pushes: int = DEFAULT_MAX_PUSHES):
+                 lorawan_repush_after: float = downlink.LORAWAN_REPUSH_AFTER,
+                 lorawan_max_pushes: int = downlink.LORAWAN_MAX_PUSHES):
         UsageError.check_type(db, str, "db", "a store URL")
         if db.partition(":")[0].lower() not in ("sqlite", "postgresql", "postgres"):
             raise UsageError("the ingest service stores readings in the same transaction as the replay state:"
@@ -474,8 +474,8 @@ class IngestApp:
 def make_app(*, db: str, keyring, api_token: str | None = None, legacy_salts: Iterable[str] = (),
              window: int = DEFAULT_WINDOW, freshness: Freshness | None = Freshness(),
              lorawan_pushes: Mapping | None = None, lorawan_map: Mapping[str, str] | None = None,
-             lorawan_repush_after: float = DEFAULT_REPUSH_AFTER,
-             lorawan_max_pushes: int = DEFAULT_MAX_PUSHES) -> IngestApp:
+             lorawan_repush_after: float = downlink.LORAWAN_REPUSH_AFTER,
+             lorawan_max_pushes: int = downlink.LORAWAN_MAX_PUSHES) -> IngestApp:
     """The ingest WSGI app; see :class:`IngestApp`. ``lorawan_pushes``: {"ttn" | "chirpstack":
     :class:`~iotenvelope.ingest.lorawan.Push`}; ``lorawan_map``: network device id -> keyring id;
     ``lorawan_repush_after`` (seconds) and ``lorawan_max_pushes``: when an unacknowledged pushed command is
